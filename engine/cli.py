@@ -1,0 +1,350 @@
+"""The command line: ``python -m engine COMMAND ...``.
+
+A user mistake exits with status 2 and one readable sentence on stderr, never
+a traceback. A run that fails exits 1 after its failure is recorded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from datetime import datetime
+from typing import Any
+
+from engine.config import OPTIMIZERS, RunConfig
+from engine.errors import ConfigError, LabError
+
+
+def _parse_option(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise ConfigError([f"--option {text!r} must look like KEY=VALUE, e.g. --option num_samples=200."])
+    key, raw = text.split("=", 1)
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return key.strip(), value
+
+
+def _add_config_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("run configuration (override --config)")
+    group.add_argument("--config", metavar="FILE.json", help="a RunConfig JSON file (`show RUN --json` prints one)")
+    group.add_argument("--dataset", help="dataset name (see `datasets`)")
+    group.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="a dataset knob, repeatable")
+    group.add_argument("--arch", help="architecture preset (see `archs`)")
+    group.add_argument("--width", type=float, help="width multiplier of the architecture")
+    group.add_argument("--epochs", type=int)
+    group.add_argument("--batch-size", type=int)
+    group.add_argument("--lr", type=float, help="learning rate")
+    group.add_argument("--optimizer", help=f"one of {', '.join(OPTIMIZERS)}")
+    group.add_argument("--schedule", help="constant, exponential, cosine or plateau")
+    group.add_argument("--dropout", type=float, help="dropout rate (default: the preset's)")
+    group.add_argument("--batchnorm", action=argparse.BooleanOptionalAction, default=None)
+    group.add_argument("--l2", type=float)
+    group.add_argument("--loss", help="crossentropy or focal")
+    group.add_argument("--class-weight", help="none or balanced")
+    group.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None)
+    group.add_argument("--early-stopping", action=argparse.BooleanOptionalAction, default=None)
+    group.add_argument("--monitor", help="val_loss, val_accuracy or val_auc")
+    group.add_argument("--val-fraction", type=float)
+    group.add_argument("--test-fraction", type=float)
+    group.add_argument("--seed", type=int)
+    group.add_argument("--name", help="a name for the run")
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    """The run config from --config (if any) with the command-line overrides applied, validated."""
+    if args.config:
+        try:
+            with open(args.config, encoding="utf-8") as handle:
+                config = RunConfig.from_json(handle.read())
+        except OSError as e:
+            raise ConfigError([f"Cannot read the config file {args.config!r} ({e.strerror}); check the path."]) from e
+    else:
+        config = RunConfig()
+    overrides = {
+        ("data", "dataset"): args.dataset,
+        ("data", "val_fraction"): args.val_fraction,
+        ("data", "test_fraction"): args.test_fraction,
+        ("model", "architecture"): args.arch,
+        ("model", "width_multiplier"): args.width,
+        ("model", "dropout_rate"): args.dropout,
+        ("model", "batchnorm"): args.batchnorm,
+        ("model", "l2"): args.l2,
+        ("training", "epochs"): args.epochs,
+        ("training", "batch_size"): args.batch_size,
+        ("training", "learning_rate"): args.lr,
+        ("training", "optimizer"): args.optimizer,
+        ("training", "schedule"): args.schedule,
+        ("training", "loss"): args.loss,
+        ("training", "class_weight"): args.class_weight,
+        ("training", "augment"): args.augment,
+        ("training", "early_stopping"): args.early_stopping,
+        ("training", "monitor"): args.monitor,
+        ("training", "seed"): args.seed,
+    }
+    for (section, field_name), value in overrides.items():
+        if value is not None:
+            setattr(getattr(config, section), field_name, value)
+    if args.dataset and not args.config:
+        config.data.options = {}
+    for text in args.option:
+        key, value = _parse_option(text)
+        config.data.options[key] = value
+    if args.name is not None:
+        config.name = args.name
+    return config.validate()
+
+
+# ----------------------------------------------------------------- commands
+def cmd_datasets(args) -> int:
+    from engine import datasets
+
+    catalog = datasets.list_datasets()
+    if args.json:
+        print(json.dumps(catalog, indent=2, default=str))
+        return 0
+    for info in catalog:
+        shape = "x".join(str(s) for s in info.get("volume_shape", ()))
+        print(f"{info['name']:<18} {info.get('num_classes', '?'):>2} classes  {shape:<12} {info['description']}")
+    return 0
+
+
+def cmd_archs(args) -> int:
+    from engine import models
+    from engine.config import ModelConfig
+
+    input_shape = tuple(args.input_shape)
+    rows = []
+    for spec in models.arch_catalog():
+        try:
+            info = models.describe(spec["name"], input_shape, args.classes, ModelConfig(architecture=spec["name"]))
+            params, note = info["params"], ""
+        except LabError as e:
+            params, note = None, str(e)
+        rows.append({**spec, "input_shape": list(input_shape), "classes": args.classes, "params": params, "note": note})
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+        return 0
+    for row in rows:
+        params = f"{row['params']:>12,}" if row["params"] is not None else f"{'-':>12}"
+        print(f"{row['name']:<11} {params} params  {row['description']}" + (f"  [{row['note']}]" if row["note"] else ""))
+    return 0
+
+
+def cmd_train(args) -> int:
+    from engine.store import RUNNING, open_store
+    from engine.training import execute_run
+
+    config = config_from_args(args)
+    store = open_store()
+    run_id = store.create_run(config.to_dict(), status=RUNNING)
+    store.update_run(run_id, pid=os.getpid(), slot="foreground", started_at=time.time(), heartbeat_at=time.time())
+    if not args.json:
+        print(f"run {run_id}: {config.model.architecture} on {config.data.dataset}, {config.training.epochs} epochs")
+    verbose = 1 if sys.stdout.isatty() and not args.json else 2
+    try:
+        summary = execute_run(store, run_id, verbose=verbose)
+    except KeyboardInterrupt:
+        print(f"run {run_id} stopped.", file=sys.stderr)
+        return 130
+    _print_summary(summary, args.json)
+    return 0 if summary["status"] == "finished" else 1
+
+
+def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(summary))
+        return
+    best, test = summary["best"], summary["test"]
+    print(f"run {summary['run_id']} {summary['status']} after {summary['epochs_done']} epochs")
+    if best["value"] is not None:
+        print(f"best {best['monitor']} {best['value']:.4f} at epoch {best['epoch']}")
+    if test["accuracy"] is not None:
+        auc = f", AUC {test['auc']:.4f}" if test["auc"] is not None else ""
+        print(f"test accuracy {test['accuracy']:.4f}, loss {test['loss']:.4f}{auc}")
+    if summary.get("error"):
+        print(f"error: {summary['error']}")
+
+
+def _when(timestamp: float | None) -> str:
+    return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S") if timestamp else "-"
+
+
+def cmd_runs(args) -> int:
+    from engine import jobs
+    from engine.store import open_store
+
+    store = open_store()
+    jobs.reconcile(store)
+    runs = store.list_runs(statuses=args.status or None)
+    if args.json:
+        print(json.dumps([_run_json(run, with_history=False, store=store) for run in runs], default=str))
+        return 0
+    if not runs:
+        print("No runs yet; start one with `python -m engine train` or `python -m engine launch`.")
+        return 0
+    print(f"{'id':>4}  {'name':<22} {'status':<11} {'epochs':>7}  {'dataset':<16} {'arch':<11} {'best':>16}  test acc")
+    for run in runs:
+        best = f"{run['monitor']} {run['best_value']:.4f}" if run["best_value"] is not None else "-"
+        test = (run.get("test_metrics") or {}).get("accuracy")
+        test_text = f"{test:.4f}" if test is not None else "-"
+        print(
+            f"{run['id']:>4}  {run['name'][:22]:<22} {run['status']:<11} "
+            f"{run['epochs_done']:>3}/{run['epochs_total']:<3}  {run['dataset']:<16} {run['architecture']:<11} "
+            f"{best:>16}  {test_text}"
+        )
+    return 0
+
+
+def _run_json(run: dict[str, Any], *, with_history: bool, store) -> dict[str, Any]:
+    result = {
+        key: run.get(key)
+        for key in (
+            "id", "name", "status", "dataset", "architecture", "epochs_done", "epochs_total", "monitor",
+            "best_value", "best_epoch", "test_metrics", "pid", "host", "slot", "error", "created_at",
+            "started_at", "finished_at", "heartbeat_at", "num_classes", "class_names", "split_sizes",
+        )
+    }
+    if with_history:
+        result["config"] = run["config"]
+        result["history"] = store.epoch_history(run["id"])
+        result["traceback"] = run.get("traceback")
+    return result
+
+
+def cmd_show(args) -> int:
+    from engine import jobs
+    from engine.store import open_store
+
+    store = open_store()
+    jobs.reconcile(store)
+    run = store.get_run(args.run)
+    if args.json:
+        print(json.dumps(_run_json(run, with_history=True, store=store), default=str))
+        return 0
+    print(f"run {run['id']} '{run['name']}': {run['status']}, epoch {run['epochs_done']}/{run['epochs_total']}")
+    print(f"  {run['architecture']} on {run['dataset']}; created {_when(run['created_at'])}, "
+          f"started {_when(run['started_at'])}, finished {_when(run['finished_at'])}")
+    if run["pid"]:
+        print(f"  pid {run['pid']} on {run['host']} (slot {run['slot']}), heartbeat {_when(run['heartbeat_at'])}")
+    if run.get("error"):
+        print(f"  error: {run['error']}")
+    print("  config: " + json.dumps(run["config"], sort_keys=True))
+    history = store.epoch_history(run["id"])
+    if history:
+        names = [n for n in ("loss", "accuracy", "val_loss", "val_accuracy", "val_auc", "lr", "epoch_time_s") if n in history[0]]
+        print("  " + f"{'epoch':>5} " + " ".join(f"{n:>12}" for n in names))
+        for row in history:
+            print("  " + f"{row['epoch']:>5} " + " ".join(f"{row.get(n, float('nan')):>12.4g}" for n in names))
+    if run.get("test_metrics"):
+        test = run["test_metrics"]
+        print("  test (best weights, epoch {}): ".format(test.get("epoch")) +
+              ", ".join(f"{k} {v:.4f}" for k, v in test.items() if k != "epoch"))
+    return 0
+
+
+def cmd_launch(args) -> int:
+    from engine import jobs
+
+    config = config_from_args(args)
+    run_id = jobs.launch(config)
+    if args.json:
+        from engine.store import open_store
+
+        print(json.dumps({"run_id": run_id, "status": open_store().get_run(run_id)["status"]}))
+    else:
+        print(run_id)
+    return 0
+
+
+def cmd_stop(args) -> int:
+    from engine import jobs
+
+    status = jobs.stop(args.run)
+    print(f"run {args.run}: {status}")
+    return 0
+
+
+def cmd_resume(args) -> int:
+    from engine import jobs
+
+    jobs.resume(args.run)
+    print(f"run {args.run}: resumed (queued)")
+    return 0
+
+
+def cmd_reconcile(args) -> int:
+    from engine import jobs
+
+    changed = jobs.reconcile()
+    print(f"{len(changed)} run(s) marked interrupted" + (f": {', '.join(map(str, changed))}" if changed else ""))
+    return 0
+
+
+def cmd_worker(args) -> int:
+    from engine import jobs
+
+    return jobs.run_worker(args.run)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m engine", description="Conv3D Lab engine")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("datasets", help="list the datasets")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_datasets)
+
+    p = sub.add_parser("archs", help="list the architectures with parameter counts for an input")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--input-shape", type=int, nargs=4, default=[16, 16, 16, 1], metavar=("D", "H", "W", "C"))
+    p.add_argument("--classes", type=int, default=10)
+    p.set_defaults(func=cmd_archs)
+
+    for name, func, text in (
+        ("train", cmd_train, "train in the foreground"),
+        ("launch", cmd_launch, "queue a run for a background worker"),
+    ):
+        p = sub.add_parser(name, help=text)
+        _add_config_options(p)
+        p.add_argument("--json", action="store_true")
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("runs", help="list the runs")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--status", action="append", help="only runs with this status (repeatable)")
+    p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("show", help="one run: config, status, metrics")
+    p.add_argument("run", type=int)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_show)
+
+    for name, func, text in (
+        ("stop", cmd_stop, "stop a queued or running run"),
+        ("resume", cmd_resume, "resume an interrupted or stopped run"),
+        ("worker", cmd_worker, "internal: run one claimed run in this process"),
+    ):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("run", type=int)
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("reconcile", help="mark runs whose worker is gone as interrupted")
+    p.set_defaults(func=cmd_reconcile)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except LabError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

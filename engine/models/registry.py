@@ -1,0 +1,228 @@
+"""The architecture registry: names, reference knobs and input-size checks.
+
+Plain Python on purpose: the dashboard imports this module to fill its forms
+and validate a configuration, and must never import TensorFlow. The Keras
+builders live in one module per preset and are imported only when a model is
+built.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.config import ModelConfig
+from engine.errors import ConfigError
+
+InputShape = tuple[int, int, int, int]  # (depth, height, width, channels)
+
+# How each spatial edge changes through a preset, one step per shrinking layer:
+# "conv3" is a valid-padded 3x3x3 convolution (n - 2), "pool2" a valid 2x max
+# pooling (floor(n / 2)), "halve" a same-padded pooling or stride-2 convolution
+# (ceil(n / 2), which never drops below one voxel).
+_CONV3 = "conv3"
+_POOL2 = "pool2"
+_HALVE = "halve"
+
+
+def _edge_after(steps: tuple[str, ...], edge: int) -> int:
+    """The length of one spatial edge after ``steps``; 0 once it has vanished."""
+    for step in steps:
+        if step == _CONV3:
+            edge -= 2
+        elif step == _POOL2:
+            edge //= 2
+        else:
+            edge = math.ceil(edge / 2)
+        if edge < 1:
+            return 0
+    return edge
+
+
+def _smallest_edge(steps: tuple[str, ...]) -> int:
+    edge = 1
+    while _edge_after(steps, edge) < 1:
+        edge += 1
+    return edge
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    name: str
+    title: str
+    # One or two sentences naming the reference model.
+    description: str
+    # The reference values of the knobs: dropout_rate, batchnorm, l2, kernel_initializer.
+    defaults: dict[str, Any]
+    # The layer whose output Grad-CAM weighs (a 5D feature map).
+    last_conv_layer: str
+    # Module under engine.models with ``build(input_shape, num_classes, knobs)``.
+    builder: str
+    # The shrinking layers along one spatial edge (see _edge_after).
+    spatial_steps: tuple[str, ...] = field(repr=False, default=())
+    # Where the default L2 applies: "all" conv and dense kernels, or "head"
+    # (the hidden Dense layers only, as in the VGG reference). A value the user
+    # sets always applies to every conv and dense kernel.
+    default_l2_scope: str = "all"
+
+    @property
+    def min_input_edge(self) -> int:
+        """The smallest spatial edge (in voxels) the preset's pooling can take."""
+        return _smallest_edge(self.spatial_steps)
+
+
+ARCHITECTURES: dict[str, ArchSpec] = {
+    spec.name: spec
+    for spec in (
+        ArchSpec(
+            name="kerasio3d",
+            title="Keras.io CT-scan 3D CNN",
+            description=(
+                "The model of the Keras.io example '3D image classification from CT scans': four "
+                "Conv3D blocks (64-64-128-256 filters) with max pooling and BatchNorm, global average "
+                "pooling, Dense 512 and dropout 0.3."
+            ),
+            defaults={"dropout_rate": 0.3, "batchnorm": True, "l2": 0.0, "kernel_initializer": "glorot_uniform"},
+            last_conv_layer="block4_conv",
+            builder="kerasio3d",
+            spatial_steps=(_CONV3, _POOL2) * 4,
+        ),
+        ArchSpec(
+            name="tutorial3d",
+            title="3D MNIST tutorial CNN",
+            description=(
+                "The network of the 3D MNIST Conv3D Keras tutorial: two Conv3D + max-pooling blocks "
+                "(32 and 64 filters, he_uniform), Flatten and Dense 256; a dropout rate above 0 adds the "
+                "tutorial's dropout after each pooling layer (it used 0.5)."
+            ),
+            defaults={"dropout_rate": 0.0, "batchnorm": False, "l2": 0.0, "kernel_initializer": "he_uniform"},
+            last_conv_layer="block2_conv",
+            builder="tutorial3d",
+            spatial_steps=(_CONV3, _POOL2) * 2,
+        ),
+        ArchSpec(
+            name="vgg3d",
+            title="VGG-style 3D CNN",
+            description=(
+                "VGG16 in 3D, the 'VGG-like net' of the mammography cross-validation question: five blocks "
+                "of 2-2-3-3-3 same-padded 3x3x3 convolutions (64 to 512 filters) with BatchNorm and max "
+                "pooling, then two Dense 256 layers with L2 1e-4 and dropout 0.5."
+            ),
+            defaults={"dropout_rate": 0.5, "batchnorm": True, "l2": 1e-4, "kernel_initializer": "glorot_uniform"},
+            last_conv_layer="block5_relu3",
+            builder="vgg3d",
+            # Same-padded pooling: a small volume keeps at least one voxel.
+            spatial_steps=(_HALVE,) * 5,
+            default_l2_scope="head",
+        ),
+        ArchSpec(
+            name="compact3d",
+            title="Compact 3D CNN",
+            description=(
+                "The small network of the CT question whose validation accuracy was 1.0: three blocks of "
+                "Conv3D(32) + BatchNorm + max pooling + dropout, then a Dense 16-8-4 head with BatchNorm."
+            ),
+            defaults={"dropout_rate": 0.3, "batchnorm": True, "l2": 0.0, "kernel_initializer": "glorot_uniform"},
+            last_conv_layer="block3_conv",
+            builder="compact3d",
+            spatial_steps=(_CONV3, _POOL2) * 3,
+        ),
+        ArchSpec(
+            name="resnet3d",
+            title="Small 3D ResNet",
+            description=(
+                "A modern baseline rather than a published model: a 3D ResNet with one residual block per "
+                "stage at 32, 64 and 128 filters, stride-2 downsampling between stages, global average "
+                "pooling and dropout 0.3."
+            ),
+            defaults={"dropout_rate": 0.3, "batchnorm": True, "l2": 0.0, "kernel_initializer": "he_normal"},
+            last_conv_layer="stage3_out",
+            builder="resnet3d",
+            spatial_steps=(_HALVE,) * 2,
+        ),
+    )
+}
+
+
+def architecture_names() -> list[str]:
+    return list(ARCHITECTURES)
+
+
+def arch_catalog() -> list[dict[str, Any]]:
+    """One plain dict per preset, for forms and ``python -m engine archs``."""
+    return [
+        {
+            "name": spec.name,
+            "title": spec.title,
+            "description": spec.description,
+            "defaults": dict(spec.defaults),
+            "min_input_edge": spec.min_input_edge,
+            "last_conv_layer": spec.last_conv_layer,
+        }
+        for spec in ARCHITECTURES.values()
+    ]
+
+
+def get_spec(arch: str) -> ArchSpec:
+    try:
+        return ARCHITECTURES[arch]
+    except KeyError:
+        raise ConfigError(
+            [f"model.architecture is {arch!r}; valid architectures are {', '.join(ARCHITECTURES)}."]
+        ) from None
+
+
+def resolve_knobs(arch: str, model_config: ModelConfig | None = None) -> dict[str, Any]:
+    """The knobs a builder uses: the config's values, with None replaced by the preset's reference value."""
+    spec = get_spec(arch)
+    config = model_config if model_config is not None else ModelConfig(architecture=arch)
+    width = config.width_multiplier
+    if isinstance(width, bool) or not isinstance(width, (int, float)) or not width > 0:
+        raise ConfigError([f"model.width_multiplier is {width!r}; it must be a number above 0."])
+
+    def pick(name: str):
+        value = getattr(config, name)
+        return spec.defaults[name] if value is None else value
+
+    return {
+        "width_multiplier": float(width),
+        "dropout_rate": float(pick("dropout_rate")),
+        "batchnorm": bool(pick("batchnorm")),
+        "batchnorm_momentum": float(config.batchnorm_momentum),
+        "l2": float(pick("l2")),
+        "l2_scope": spec.default_l2_scope if config.l2 is None else "all",
+        "kernel_initializer": str(pick("kernel_initializer")),
+    }
+
+
+def check_input(arch: str, input_shape, num_classes: int) -> InputShape:
+    """Raise ``ConfigError`` when a preset cannot take this input; return the shape as a tuple of ints.
+
+    Runs before any Keras code so a too-small volume gives a sentence, not a traceback.
+    """
+    spec = get_spec(arch)
+    problems = []
+    shape = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else ()
+    # numpy integers (from an array's .shape arithmetic) count as whole numbers too.
+    if len(shape) != 4 or not all(isinstance(n, numbers.Integral) and not isinstance(n, bool) and n > 0 for n in shape):
+        problems.append(
+            f"The input shape {input_shape!r} is not (depth, height, width, channels) with four positive whole numbers."
+        )
+    else:
+        shape = tuple(int(n) for n in shape)
+    if len(shape) == 4 and not problems and min(shape[:3]) < spec.min_input_edge:
+        smallest = min(shape[:3])
+        fitting = [s.name for s in ARCHITECTURES.values() if s.min_input_edge <= smallest]
+        alternative = f" or choose {', '.join(fitting)}" if fitting else ""
+        problems.append(
+            f"The input shape {shape} is too small for the {arch} architecture: its pooling needs every "
+            f"spatial edge to be at least {spec.min_input_edge} voxels, and the smallest here is {smallest}. "
+            f"Resample the volumes to at least {spec.min_input_edge} voxels per edge{alternative}."
+        )
+    if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) or num_classes < 2:
+        problems.append(f"The number of classes is {num_classes!r}; a classifier needs at least 2.")
+    if problems:
+        raise ConfigError(problems)
+    return shape

@@ -1,0 +1,39 @@
+"""Where the lab keeps its files.
+
+``CONV3D_LAB_HOME`` moves the run workspace (database and one folder per run);
+``CONV3D_LAB_DB`` selects another database by URL; ``CONV3D_LAB_DATA`` moves the
+dataset cache. Each is read at call time so tests can point them at tmp_path.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def lab_home() -> Path:
+    """The run workspace: ``$CONV3D_LAB_HOME`` or ``<repo>/runs``."""
+    home = Path(os.environ.get("CONV3D_LAB_HOME") or REPO_ROOT / "runs")
+    home.mkdir(parents=True, exist_ok=True)
+    return home
+
+
+def database_url() -> str:
+    """``$CONV3D_LAB_DB`` or a SQLite file ``lab.db`` in the workspace."""
+    return os.environ.get("CONV3D_LAB_DB") or f"sqlite:///{lab_home() / 'lab.db'}"
+
+
+def run_dir(run_id: int) -> Path:
+    """The folder for one run's files (model checkpoints, worker log, saliency maps)."""
+    path = lab_home() / f"run-{int(run_id):05d}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def data_cache_dir() -> Path:
+    """Generated and preprocessed datasets: ``$CONV3D_LAB_DATA`` or ``<repo>/data/cache``."""
+    path = Path(os.environ.get("CONV3D_LAB_DATA") or REPO_ROOT / "data" / "cache")
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,90 @@
+"""Tables of the run store (SQLAlchemy Core; SQLite by default, Postgres by URL)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+# Status values, in the order a run normally moves through them.
+QUEUED, RUNNING, FINISHED, FAILED, STOPPED, INTERRUPTED = (
+    "queued",
+    "running",
+    "finished",
+    "failed",
+    "stopped",
+    "interrupted",
+)
+STATUSES = (QUEUED, RUNNING, FINISHED, FAILED, STOPPED, INTERRUPTED)
+ACTIVE_STATUSES = (QUEUED, RUNNING)
+ENDED_STATUSES = (FINISHED, FAILED, STOPPED, INTERRUPTED)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(200), nullable=False, default=""),
+    sa.Column("status", sa.String(20), nullable=False, index=True),
+    sa.Column("config", sa.Text, nullable=False),  # RunConfig JSON, saved whole
+    sa.Column("dataset", sa.String(100), nullable=False),
+    sa.Column("architecture", sa.String(100), nullable=False),
+    sa.Column("dataset_fingerprint", sa.String(80)),
+    sa.Column("num_classes", sa.Integer),
+    sa.Column("class_names", sa.Text),  # JSON list
+    sa.Column("split_sizes", sa.Text),  # JSON {"train": n, "val": n, "test": n}; indices in runs/<id>/splits.json
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("started_at", sa.Float),
+    sa.Column("finished_at", sa.Float),
+    sa.Column("pid", sa.Integer),
+    sa.Column("host", sa.String(255)),
+    sa.Column("slot", sa.String(20)),  # GPU index pinned with CUDA_VISIBLE_DEVICES, or "cpu"
+    sa.Column("heartbeat_at", sa.Float),
+    sa.Column("epochs_total", sa.Integer, nullable=False),
+    sa.Column("epochs_done", sa.Integer, nullable=False, default=0),
+    sa.Column("monitor", sa.String(40)),
+    sa.Column("best_value", sa.Float),
+    sa.Column("best_epoch", sa.Integer),
+    sa.Column("test_metrics", sa.Text),  # JSON
+    sa.Column("stop_requested", sa.Boolean, nullable=False, default=False),
+    sa.Column("resume_from_epoch", sa.Integer),  # set by resume(); the worker continues from here
+    sa.Column("error", sa.Text),
+    sa.Column("traceback", sa.Text),
+)
+
+metrics = sa.Table(
+    "metrics",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("kind", sa.String(10), nullable=False),  # "epoch" | "batch" | "test"
+    sa.Column("epoch", sa.Integer, nullable=False),  # 1-based
+    sa.Column("step", sa.Integer),  # batch index within the epoch, for kind == "batch"
+    sa.Column("name", sa.String(60), nullable=False),
+    sa.Column("value", sa.Float),
+    sa.Column("wall_time", sa.Float, nullable=False),
+    sa.Index("ix_metrics_run_id_id", "run_id", "id"),
+)
+
+predictions = sa.Table(
+    "predictions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("epoch", sa.Integer, nullable=False),
+    sa.Column("split", sa.String(10), nullable=False),  # "val" | "test"
+    sa.Column("num_samples", sa.Integer, nullable=False),
+    sa.Column("payload", sa.LargeBinary, nullable=False),  # compressed npz: sample_ids, labels, probabilities
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("run_id", "epoch", "split", name="uq_predictions_run_epoch_split"),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("time", sa.Float, nullable=False),
+    sa.Column("level", sa.String(10), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Index("ix_events_run_id_id", "run_id", "id"),
+)

@@ -1,0 +1,144 @@
+"""The bridge from ``model.fit`` into the run store.
+
+``StoreRecorder`` is the only hook into training (as KerasTuner's
+TunerCallback forwards ``on_epoch_end`` into its bookkeeping). Per batch it
+writes the training loss and accuracy (throttled), checks the stop flag and
+NaN losses; per epoch it writes every metric, the learning rate, the epoch
+time and throughput, the validation predictions, and ``last.keras``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from engine.store import Store
+from engine.training.pipeline import probabilities_from_outputs
+
+# At most this many per-batch rows (loss + accuracy) per second go to the store.
+BATCH_ROWS_PER_SECOND = 2.0
+# The stop flag is read from the store at most this often (seconds).
+STOP_CHECK_INTERVAL_S = 0.5
+
+
+def current_learning_rate(optimizer: keras.optimizers.Optimizer) -> float:
+    return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+
+
+class StoreRecorder(keras.callbacks.Callback):
+    def __init__(
+        self,
+        store: Store,
+        run_id: int,
+        run_dir: Path,
+        *,
+        validation: tuple[object, np.ndarray, np.ndarray],
+        num_classes: int,
+        num_train_samples: int,
+        monitor: str,
+        mode: str,
+        best_value: float | None = None,
+        best_epoch: int | None = None,
+    ):
+        super().__init__()
+        self.store = store
+        self.run_id = run_id
+        self.run_dir = run_dir
+        self.val_dataset, self.val_labels, self.val_sample_ids = validation
+        self.num_classes = num_classes
+        self.num_train_samples = num_train_samples
+        self.monitor = monitor
+        self.mode = mode
+        self.best_value = best_value
+        self.best_epoch = best_epoch
+        self.stopped_by_user = False
+        self.nan_epoch: int | None = None
+        self.epochs_completed: int | None = None
+        self._epoch_started = 0.0
+        self._last_batch_write = 0.0
+        self._last_stop_check = 0.0
+        self._epoch = 0
+
+    # ----------------------------------------------------------- batches
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch + 1  # the store counts epochs from 1
+        self._epoch_started = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        logs = logs or {}
+        loss = logs.get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.nan_epoch = self._epoch
+            self.model.stop_training = True
+            return
+        now = time.monotonic()
+        if now - self._last_batch_write >= 1.0 / BATCH_ROWS_PER_SECOND:
+            self._last_batch_write = now
+            rows = [
+                {"kind": "batch", "epoch": self._epoch, "step": batch, "name": name, "value": float(logs[name])}
+                for name in ("loss", "accuracy")
+                if name in logs
+            ]
+            self.store.log_metrics(self.run_id, rows)
+        if now - self._last_stop_check >= STOP_CHECK_INTERVAL_S:
+            self._last_stop_check = now
+            if self.store.stop_requested(self.run_id):
+                self.stopped_by_user = True
+                self.model.stop_training = True
+
+    # ------------------------------------------------------------ epochs
+    def on_epoch_end(self, epoch, logs=None):
+        if self.stopped_by_user or self.nan_epoch is not None:
+            # A partial epoch: keep what was recorded up to the last complete epoch.
+            return
+        logs = dict(logs or {})
+        epoch_number = epoch + 1
+        if not math.isfinite(float(logs.get("loss", 0.0))) or not math.isfinite(float(logs.get("val_loss", 0.0))):
+            self.nan_epoch = epoch_number
+            self.model.stop_training = True
+            return
+        elapsed = time.perf_counter() - self._epoch_started
+        logs["lr"] = current_learning_rate(self.model.optimizer)
+        logs["epoch_time_s"] = elapsed
+        logs["samples_per_s"] = self.num_train_samples / elapsed if elapsed > 0 else 0.0
+
+        outputs = self.model.predict(self.val_dataset, verbose=0)
+        probabilities = probabilities_from_outputs(outputs, self.num_classes)
+        self.store.save_predictions(
+            self.run_id, epoch_number, "val", self.val_sample_ids, self.val_labels, probabilities
+        )
+
+        # last.keras first (atomically), then the store: a crash between the two
+        # leaves a checkpoint one epoch ahead at worst, never a missing one.
+        last_path = self.run_dir / "last.keras"
+        tmp_path = self.run_dir / "last.tmp.keras"
+        self.model.save(tmp_path)
+        os.replace(tmp_path, last_path)
+
+        value = logs.get(self.monitor)
+        if value is not None and self._improved(float(value)):
+            self.best_value, self.best_epoch = float(value), epoch_number
+        rows = [
+            {"kind": "epoch", "epoch": epoch_number, "name": name, "value": float(value)}
+            for name, value in logs.items()
+            if np.isscalar(value) or np.ndim(value) == 0
+        ]
+        self.store.log_metrics(self.run_id, rows)
+        self.store.update_run(
+            self.run_id,
+            epochs_done=epoch_number,
+            best_value=self.best_value,
+            best_epoch=self.best_epoch,
+            heartbeat_at=time.time(),
+        )
+        self.epochs_completed = epoch_number
+
+    def _improved(self, value: float) -> bool:
+        if self.best_value is None:
+            return True
+        return value < self.best_value if self.mode == "min" else value > self.best_value

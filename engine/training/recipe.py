@@ -1,0 +1,73 @@
+"""Optimizer, learning-rate schedule, loss, metrics and class weights from a TrainingConfig."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from sklearn.utils.class_weight import compute_class_weight
+
+from engine.config import TrainingConfig
+
+# Names of the compiled metrics; "val_" + name in validation logs.
+METRIC_NAMES = ("accuracy", "auc", "precision", "recall")
+
+
+def learning_rate(config: TrainingConfig, steps_per_epoch: int):
+    """A float (constant, plateau) or a Keras schedule evaluated per optimizer step."""
+    if config.schedule == "exponential":
+        return keras.optimizers.schedules.ExponentialDecay(
+            config.learning_rate, decay_steps=steps_per_epoch, decay_rate=config.decay_rate, staircase=True
+        )
+    if config.schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=config.epochs * steps_per_epoch)
+    return config.learning_rate
+
+
+def make_optimizer(config: TrainingConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    rate = learning_rate(config, steps_per_epoch)
+    if config.optimizer == "sgd":
+        return keras.optimizers.SGD(rate, momentum=config.momentum, nesterov=config.nesterov)
+    if config.optimizer == "adamw":
+        return keras.optimizers.AdamW(rate, weight_decay=config.weight_decay)
+    return keras.optimizers.Adam(rate)
+
+
+def make_loss(config: TrainingConfig, num_classes: int) -> keras.losses.Loss:
+    if num_classes == 2:
+        if config.loss == "focal":
+            return keras.losses.BinaryFocalCrossentropy(gamma=config.focal_gamma)
+        return keras.losses.BinaryCrossentropy()
+    if config.loss == "focal":
+        return keras.losses.CategoricalFocalCrossentropy(gamma=config.focal_gamma)
+    return keras.losses.CategoricalCrossentropy()
+
+
+def make_metrics(num_classes: int) -> list[keras.metrics.Metric]:
+    accuracy = (
+        keras.metrics.BinaryAccuracy(name="accuracy")
+        if num_classes == 2
+        else keras.metrics.CategoricalAccuracy(name="accuracy")
+    )
+    # For several classes AUC, precision and recall are micro-averaged over the one-hot outputs.
+    return [
+        accuracy,
+        keras.metrics.AUC(name="auc"),
+        keras.metrics.Precision(name="precision"),
+        keras.metrics.Recall(name="recall"),
+    ]
+
+
+def class_weights(config: TrainingConfig, train_labels: np.ndarray, num_classes: int) -> dict[int, float] | None:
+    """Balanced weights n / (C * n_c) from scikit-learn, or None."""
+    if config.class_weight != "balanced":
+        return None
+    classes = np.arange(num_classes)
+    present = np.unique(train_labels)
+    weights = compute_class_weight("balanced", classes=present, y=train_labels)
+    by_class = {int(c): 1.0 for c in classes}
+    by_class.update({int(c): float(w) for c, w in zip(present, weights)})
+    return by_class
+
+
+def monitor_mode(monitor: str) -> str:
+    return "min" if monitor.endswith("loss") else "max"

@@ -1,0 +1,301 @@
+"""Execute one recorded run: data, model, ``fit``, test evaluation, final status.
+
+The same function serves the foreground CLI (``python -m engine train``) and
+the background worker (``python -m engine worker RUN_ID``). It never raises
+for a failed run: the failure is recorded (message and traceback) and the
+final status returned, so the caller and the store stay consistent.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine import datasets, models, paths
+from engine.config import RunConfig
+from engine.errors import LabError, RunFailed
+from engine.store import FAILED, FINISHED, INTERRUPTED, RUNNING, STOPPED, Store
+
+log = logging.getLogger(__name__)
+
+# Seconds between heartbeats written by a background thread (also during long epochs).
+HEARTBEAT_INTERVAL_S = 5.0
+
+
+@dataclass
+class PreparedData:
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    val_ids: np.ndarray
+    test_ids: np.ndarray
+    num_classes: int
+    class_names: list[str]
+    volume_shape: tuple[int, ...]
+
+
+def prepare_data(config: RunConfig, run_dir: Path, store: Store, run_id: int) -> PreparedData:
+    """Load (or generate) the dataset, split it once and save the split indices with the run."""
+    dataset = datasets.load_dataset(config.data.dataset, config.data.options)
+    splits_path = run_dir / "splits.json"
+    if splits_path.exists():  # a resumed run keeps its split
+        splits = datasets.Splits.from_dict(json.loads(splits_path.read_text()))
+    else:
+        splits = datasets.make_splits(
+            dataset, config.data.val_fraction, config.data.test_fraction, seed=config.training.seed
+        )
+        splits_path.write_text(json.dumps(splits.to_dict()))
+    store.update_run(
+        run_id,
+        dataset_fingerprint=dataset.fingerprint,
+        num_classes=dataset.num_classes,
+        class_names=list(dataset.class_names),
+        split_sizes={"train": len(splits.train), "val": len(splits.val), "test": len(splits.test)},
+    )
+
+    def take(indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        volumes = np.asarray(dataset.x[indices], dtype=np.float32)
+        return datasets.normalize(volumes, config.data.normalization), np.asarray(dataset.y[indices])
+
+    x_train, y_train = take(splits.train)
+    x_val, y_val = take(splits.val)
+    x_test, y_test = take(splits.test)
+    return PreparedData(
+        x_train,
+        y_train,
+        x_val,
+        y_val,
+        x_test,
+        y_test,
+        val_ids=np.asarray(dataset.sample_ids[splits.val]),
+        test_ids=np.asarray(dataset.sample_ids[splits.test]),
+        num_classes=dataset.num_classes,
+        class_names=list(dataset.class_names),
+        volume_shape=tuple(dataset.volume_shape),
+    )
+
+
+def _set_determinism(seed: int) -> None:
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    if not tf.config.list_physical_devices("GPU"):
+        # Same config + seed -> identical numbers on CPU. (On GPU some kernels
+        # have no deterministic version, so it is left to the user there.)
+        tf.config.experimental.enable_op_determinism()
+
+
+class _Heartbeat:
+    """Writes the run's heartbeat every few seconds from a daemon thread."""
+
+    def __init__(self, store: Store, run_id: int, interval_s: float = HEARTBEAT_INTERVAL_S):
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, args=(store, run_id, interval_s), daemon=True)
+
+    def _beat(self, store: Store, run_id: int, interval_s: float) -> None:
+        while not self._stop.wait(interval_s):
+            try:
+                store.heartbeat(run_id)
+            except Exception:  # a busy database must not kill training; the next beat retries
+                log.warning("heartbeat write failed", exc_info=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(timeout=2)
+
+
+def execute_run(store: Store, run_id: int, *, verbose: int = 0) -> dict[str, Any]:
+    """Train run ``run_id`` (status ``running``) to its end and record the outcome; returns the summary."""
+    run = store.get_run(run_id)
+    config = RunConfig.from_dict(run["config"])
+    run_dir = paths.run_dir(run_id)
+    store.log_event(run_id, f"worker started (pid {run.get('pid')}, slot {run.get('slot')})")
+    try:
+        with _Heartbeat(store, run_id):
+            status, error = _train(store, run_id, run, config, run_dir, verbose)
+        store.transition(
+            run_id, status, from_statuses=[RUNNING, INTERRUPTED], finished_at=time.time(), error=error
+        )
+        store.log_event(run_id, f"run {status}" + (f": {error}" if error else ""), "error" if error else "info")
+    except BaseException as exc:  # record every failure, including KeyboardInterrupt / SIGTERM
+        message = _failure_message(exc)
+        store.transition(
+            run_id,
+            STOPPED if isinstance(exc, (KeyboardInterrupt, SystemExit)) else FAILED,
+            from_statuses=[RUNNING, INTERRUPTED],
+            finished_at=time.time(),
+            error=message,
+            traceback=traceback.format_exc(),
+        )
+        store.log_event(run_id, f"run failed: {message}", "error")
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+    return summarize(store.get_run(run_id))
+
+
+def _failure_message(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+        return "The run was interrupted before it finished."
+    if isinstance(exc, MemoryError) or "ResourceExhausted" in type(exc).__name__ or "OOM" in text:
+        return f"Out of memory ({text[:200]}); lower the batch size, the volume size or the width multiplier."
+    if isinstance(exc, (LabError, RunFailed)):
+        return str(exc)
+    return f"{type(exc).__name__}: {text[:500]}"
+
+
+def _train(store: Store, run_id: int, run: dict, config: RunConfig, run_dir: Path, verbose: int):
+    """fit() and the test evaluation; returns (final status, error text or None)."""
+    import keras
+
+    from engine.training import pipeline, recipe
+    from engine.training.callbacks import StoreRecorder
+
+    training = config.training
+    _set_determinism(training.seed)
+    data = prepare_data(config, run_dir, store, run_id)
+    store.log_event(
+        run_id,
+        f"data ready: {len(data.y_train)} train / {len(data.y_val)} val / {len(data.y_test)} test, "
+        f"volume {data.volume_shape}, {data.num_classes} classes",
+    )
+
+    steps_per_epoch = max(1, int(np.ceil(len(data.y_train) / training.batch_size)))
+    resume_epoch = run.get("resume_from_epoch")
+    last_path, best_path = run_dir / "last.keras", run_dir / "best.keras"
+    if resume_epoch and last_path.exists():
+        # Continue from the last completed epoch with the optimizer state saved with it.
+        model = keras.models.load_model(last_path)
+        store.discard_after_epoch(run_id, resume_epoch)
+        initial_epoch = int(resume_epoch)
+        store.log_event(run_id, f"resuming after epoch {initial_epoch}")
+    else:
+        model = models.build_model(config.model.architecture, data.volume_shape, data.num_classes, config.model)
+        model.compile(
+            optimizer=recipe.make_optimizer(training, steps_per_epoch),
+            loss=recipe.make_loss(training, data.num_classes),
+            metrics=recipe.make_metrics(data.num_classes),
+        )
+        initial_epoch = 0
+    store.update_run(run_id, resume_from_epoch=None)
+
+    train_ds = pipeline.make_dataset(
+        data.x_train,
+        pipeline.encode_labels(data.y_train, data.num_classes),
+        training.batch_size,
+        training=True,
+        seed=training.seed,
+        training_config=training,
+    )
+    val_ds = pipeline.make_dataset(
+        data.x_val, pipeline.encode_labels(data.y_val, data.num_classes), training.batch_size, training=False, seed=0
+    )
+    mode = recipe.monitor_mode(training.monitor)
+    recorder = StoreRecorder(
+        store,
+        run_id,
+        run_dir,
+        validation=(val_ds, data.y_val, data.val_ids),
+        num_classes=data.num_classes,
+        num_train_samples=len(data.y_train),
+        monitor=training.monitor,
+        mode=mode,
+        best_value=run.get("best_value") if initial_epoch else None,
+        best_epoch=run.get("best_epoch") if initial_epoch else None,
+    )
+    callbacks: list[keras.callbacks.Callback] = [
+        keras.callbacks.ModelCheckpoint(
+            best_path,
+            monitor=training.monitor,
+            mode=mode,
+            save_best_only=True,
+            initial_value_threshold=recorder.best_value,
+        ),
+        recorder,
+    ]
+    if training.early_stopping:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor=training.monitor, mode=mode, patience=training.patience))
+    if training.schedule == "plateau":
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor=training.monitor, mode=mode, factor=training.plateau_factor, patience=training.plateau_patience
+            )
+        )
+    store.log_event(run_id, f"model {config.model.architecture}: {model.count_params():,} parameters")
+
+    model.fit(
+        train_ds,
+        validation_data=val_ds,
+        epochs=training.epochs,
+        initial_epoch=initial_epoch,
+        callbacks=callbacks,
+        class_weight=recipe.class_weights(training, data.y_train, data.num_classes),
+        verbose=verbose,
+    )
+
+    if recorder.nan_epoch is not None:
+        return FAILED, (
+            f"The loss became NaN in epoch {recorder.nan_epoch} (learning rate {training.learning_rate:g}); "
+            "lower the learning rate (e.g. by 10x) or enable BatchNorm."
+        )
+    if recorder.stopped_by_user:
+        return STOPPED, None
+
+    _evaluate_test(store, run_id, model, best_path, data, training, recorder)
+    return FINISHED, None
+
+
+def _evaluate_test(store, run_id, model, best_path, data: PreparedData, training, recorder) -> None:
+    """Evaluate the best weights on the test split; store metrics and per-sample predictions."""
+    from engine.training import pipeline
+
+    if best_path.exists():
+        model.load_weights(best_path)
+    test_ds = pipeline.make_dataset(
+        data.x_test, pipeline.encode_labels(data.y_test, data.num_classes), training.batch_size, training=False, seed=0
+    )
+    results = model.evaluate(test_ds, return_dict=True, verbose=0)
+    outputs = model.predict(test_ds, verbose=0)
+    probabilities = pipeline.probabilities_from_outputs(outputs, data.num_classes)
+    epoch = recorder.best_epoch or recorder.epochs_completed or 0
+    store.save_predictions(run_id, epoch, "test", data.test_ids, data.y_test, probabilities)
+    test_metrics = {name: float(value) for name, value in results.items()}
+    test_metrics["epoch"] = epoch
+    store.log_metrics(
+        run_id, [{"kind": "test", "epoch": epoch, "name": name, "value": value} for name, value in test_metrics.items()]
+    )
+    store.update_run(run_id, test_metrics=test_metrics)
+    store.log_event(
+        run_id, "test: " + ", ".join(f"{k} {v:.4f}" for k, v in test_metrics.items() if k != "epoch")
+    )
+
+
+def summarize(run: dict[str, Any]) -> dict[str, Any]:
+    """The JSON summary printed by ``train --json`` and used by tools."""
+    test = run.get("test_metrics") or {}
+    return {
+        "run_id": run["id"],
+        "name": run["name"],
+        "status": run["status"],
+        "epochs_done": run["epochs_done"],
+        "epochs_total": run["epochs_total"],
+        "best": {"monitor": run["monitor"], "value": run["best_value"], "epoch": run["best_epoch"]},
+        "test": {"loss": test.get("loss"), "accuracy": test.get("accuracy"), "auc": test.get("auc")},
+        "error": run.get("error"),
+    }
