@@ -135,6 +135,22 @@ def cmd_archs(args) -> int:
     return 0
 
 
+def cmd_describe(args) -> int:
+    from engine import models
+    from engine.config import ModelConfig
+
+    try:
+        raw = json.loads(args.model_json)
+        model_config = ModelConfig(**raw)
+    except (json.JSONDecodeError, TypeError) as e:
+        raise ConfigError([f"--model-json must be a JSON object of model fields ({e})."]) from e
+    info = models.describe(
+        model_config.architecture, tuple(args.input_shape), args.classes, model_config, batch_size=args.batch_size
+    )
+    print(json.dumps(info, default=str))
+    return 0
+
+
 def cmd_train(args) -> int:
     from engine.store import RUNNING, open_store
     from engine.training import execute_run
@@ -304,6 +320,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input-shape", type=int, nargs=4, default=[16, 16, 16, 1], metavar=("D", "H", "W", "C"))
     p.add_argument("--classes", type=int, default=10)
     p.set_defaults(func=cmd_archs)
+
+    p = sub.add_parser("describe", help="one model's layer table, parameters and memory estimate as JSON")
+    p.add_argument("--model-json", default='{"architecture": "tutorial3d"}', help="the model section of a RunConfig")
+    p.add_argument("--input-shape", type=int, nargs=4, default=[16, 16, 16, 1], metavar=("D", "H", "W", "C"))
+    p.add_argument("--classes", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.set_defaults(func=cmd_describe)
 
     for name, func, text in (
         ("train", cmd_train, "train in the foreground"),

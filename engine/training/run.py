@@ -179,10 +179,13 @@ def _train(store: Store, run_id: int, run: dict, config: RunConfig, run_dir: Pat
     steps_per_epoch = max(1, int(np.ceil(len(data.y_train) / training.batch_size)))
     resume_epoch = run.get("resume_from_epoch")
     last_path, best_path = run_dir / "last.keras", run_dir / "best.keras"
+    if resume_epoch is not None:
+        # Rows of a partial epoch (or anything after the checkpoint) are dropped;
+        # the history then continues from the last completed epoch.
+        store.discard_after_epoch(run_id, int(resume_epoch) if last_path.exists() else 0)
     if resume_epoch and last_path.exists():
         # Continue from the last completed epoch with the optimizer state saved with it.
         model = keras.models.load_model(last_path)
-        store.discard_after_epoch(run_id, resume_epoch)
         initial_epoch = int(resume_epoch)
         store.log_event(run_id, f"resuming after epoch {initial_epoch}")
     else:

@@ -1,0 +1,26 @@
+"""Shared test set-up: make the repository root importable under a bare `pytest`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+import pytest
+
+
+@pytest.fixture
+def lab_home(tmp_path, monkeypatch):
+    """An empty lab workspace (database, run folders, dataset cache) under tmp_path.
+
+    Set through the environment so worker subprocesses and a streamlit server
+    started by a test see the same workspace.
+    """
+    home = tmp_path / "lab"
+    monkeypatch.setenv("CONV3D_LAB_HOME", str(home))
+    monkeypatch.setenv("CONV3D_LAB_DATA", str(tmp_path / "data-cache"))
+    monkeypatch.delenv("CONV3D_LAB_DB", raising=False)
+    return home
