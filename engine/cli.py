@@ -44,6 +44,7 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--dropout", type=float, help="dropout rate (default: the preset's)")
     group.add_argument("--batchnorm", action=argparse.BooleanOptionalAction, default=None)
     group.add_argument("--l2", type=float)
+    group.add_argument("--padding", help="convolution padding: valid (the references) or same (fits small volumes)")
     group.add_argument("--loss", help="crossentropy or focal")
     group.add_argument("--class-weight", help="none or balanced")
     group.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None)
@@ -74,6 +75,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         ("model", "dropout_rate"): args.dropout,
         ("model", "batchnorm"): args.batchnorm,
         ("model", "l2"): args.l2,
+        ("model", "padding"): args.padding,
         ("training", "epochs"): args.epochs,
         ("training", "batch_size"): args.batch_size,
         ("training", "learning_rate"): args.lr,

@@ -23,6 +23,7 @@ CLASS_WEIGHTS = ("none", "balanced")
 MONITORS = ("val_loss", "val_accuracy", "val_auc")
 NORMALIZATIONS = ("none", "minmax", "zscore")
 AUGMENTATIONS = ("flip", "rotate90", "shift", "intensity")
+PADDINGS = ("valid", "same")
 INITIALIZERS = ("glorot_uniform", "he_uniform", "he_normal", "glorot_normal", "lecun_normal")
 
 
@@ -54,6 +55,9 @@ class ModelConfig:
     batchnorm_momentum: float = 0.99
     l2: float | None = None
     kernel_initializer: str | None = None
+    # Convolution padding: "valid" (the references) shrinks each edge by 2 per
+    # convolution; "same" keeps it, so deep presets fit small volumes (32^3).
+    padding: str | None = None
 
 
 @dataclass
@@ -228,6 +232,15 @@ def _problems(config: RunConfig) -> list[str]:
         _check_range(problems, "model.l2", model.l2, 0, 1)
     if model.kernel_initializer is not None:
         _check_choice(problems, "model.kernel_initializer", model.kernel_initializer, INITIALIZERS)
+    if model.padding is not None:
+        _check_choice(problems, "model.padding", model.padding, PADDINGS)
+    if not problems:
+        # Everything named is known: check that the preset can take this dataset's volumes.
+        info = datasets.dataset_info(data.dataset, data.options)
+        try:
+            models.check_input(model.architecture, tuple(info["volume_shape"]), info["num_classes"], model)
+        except ConfigError as e:
+            problems.extend(e.problems)
 
     t = config.training
     _check_range(problems, "training.epochs", t.epochs, 1, 10000, integer=True)

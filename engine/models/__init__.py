@@ -53,7 +53,7 @@ def build_model(
     architecture, fewer than two classes, or a volume too small for the
     preset's pooling.
     """
-    shape = check_input(arch, input_shape, num_classes)
+    shape = check_input(arch, input_shape, num_classes, model_config)
     knobs = resolve_knobs(arch, model_config)
     builder = importlib.import_module(f"engine.models.{ARCHITECTURES[arch].builder}")
     return builder.build(shape, int(num_classes), knobs)

@@ -69,8 +69,13 @@ class ArchSpec:
 
     @property
     def min_input_edge(self) -> int:
-        """The smallest spatial edge (in voxels) the preset's pooling can take."""
-        return _smallest_edge(self.spatial_steps)
+        """The smallest spatial edge (in voxels) the preset's pooling can take at its reference padding."""
+        return self.min_edge(self.defaults.get("padding", "same"))
+
+    def min_edge(self, padding: str) -> int:
+        """The smallest spatial edge for ``padding``: "same" convolutions do not shrink the volume."""
+        steps = self.spatial_steps if padding == "valid" else tuple(s for s in self.spatial_steps if s != _CONV3)
+        return _smallest_edge(steps)
 
 
 ARCHITECTURES: dict[str, ArchSpec] = {
@@ -84,7 +89,8 @@ ARCHITECTURES: dict[str, ArchSpec] = {
                 "Conv3D blocks (64-64-128-256 filters) with max pooling and BatchNorm, global average "
                 "pooling, Dense 512 and dropout 0.3."
             ),
-            defaults={"dropout_rate": 0.3, "batchnorm": True, "l2": 0.0, "kernel_initializer": "glorot_uniform"},
+            defaults={"dropout_rate": 0.3, "batchnorm": True, "l2": 0.0, "kernel_initializer": "glorot_uniform",
+                      "padding": "valid"},
             last_conv_layer="block4_conv",
             builder="kerasio3d",
             spatial_steps=(_CONV3, _POOL2) * 4,
@@ -97,7 +103,8 @@ ARCHITECTURES: dict[str, ArchSpec] = {
                 "(32 and 64 filters, he_uniform), Flatten and Dense 256; a dropout rate above 0 adds the "
                 "tutorial's dropout after each pooling layer (it used 0.5)."
             ),
-            defaults={"dropout_rate": 0.0, "batchnorm": False, "l2": 0.0, "kernel_initializer": "he_uniform"},
+            defaults={"dropout_rate": 0.0, "batchnorm": False, "l2": 0.0, "kernel_initializer": "he_uniform",
+                      "padding": "valid"},
             last_conv_layer="block2_conv",
             builder="tutorial3d",
             spatial_steps=(_CONV3, _POOL2) * 2,
@@ -110,7 +117,8 @@ ARCHITECTURES: dict[str, ArchSpec] = {
                 "of 2-2-3-3-3 same-padded 3x3x3 convolutions (64 to 512 filters) with BatchNorm and max "
                 "pooling, then two Dense 256 layers with L2 1e-4 and dropout 0.5."
             ),
-            defaults={"dropout_rate": 0.5, "batchnorm": True, "l2": 1e-4, "kernel_initializer": "glorot_uniform"},
+            defaults={"dropout_rate": 0.5, "batchnorm": True, "l2": 1e-4, "kernel_initializer": "glorot_uniform",
+                      "padding": "same"},
             last_conv_layer="block5_relu3",
             builder="vgg3d",
             # Same-padded pooling: a small volume keeps at least one voxel.
@@ -124,7 +132,8 @@ ARCHITECTURES: dict[str, ArchSpec] = {
                 "The small network of the CT question whose validation accuracy was 1.0: three blocks of "
                 "Conv3D(32) + BatchNorm + max pooling + dropout, then a Dense 16-8-4 head with BatchNorm."
             ),
-            defaults={"dropout_rate": 0.3, "batchnorm": True, "l2": 0.0, "kernel_initializer": "glorot_uniform"},
+            defaults={"dropout_rate": 0.3, "batchnorm": True, "l2": 0.0, "kernel_initializer": "glorot_uniform",
+                      "padding": "valid"},
             last_conv_layer="block3_conv",
             builder="compact3d",
             spatial_steps=(_CONV3, _POOL2) * 3,
@@ -137,7 +146,8 @@ ARCHITECTURES: dict[str, ArchSpec] = {
                 "stage at 32, 64 and 128 filters, stride-2 downsampling between stages, global average "
                 "pooling and dropout 0.3."
             ),
-            defaults={"dropout_rate": 0.3, "batchnorm": True, "l2": 0.0, "kernel_initializer": "he_normal"},
+            defaults={"dropout_rate": 0.3, "batchnorm": True, "l2": 0.0, "kernel_initializer": "he_normal",
+                      "padding": "same"},
             last_conv_layer="stage3_out",
             builder="resnet3d",
             spatial_steps=(_HALVE,) * 2,
@@ -194,15 +204,18 @@ def resolve_knobs(arch: str, model_config: ModelConfig | None = None) -> dict[st
         "l2": float(pick("l2")),
         "l2_scope": spec.default_l2_scope if config.l2 is None else "all",
         "kernel_initializer": str(pick("kernel_initializer")),
+        "padding": str(pick("padding")),
     }
 
 
-def check_input(arch: str, input_shape, num_classes: int) -> InputShape:
+def check_input(arch: str, input_shape, num_classes: int, model_config: ModelConfig | None = None) -> InputShape:
     """Raise ``ConfigError`` when a preset cannot take this input; return the shape as a tuple of ints.
 
     Runs before any Keras code so a too-small volume gives a sentence, not a traceback.
     """
     spec = get_spec(arch)
+    padding = (model_config.padding if model_config is not None else None) or spec.defaults.get("padding", "same")
+    min_edge = spec.min_edge(padding)
     problems = []
     shape = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else ()
     # numpy integers (from an array's .shape arithmetic) count as whole numbers too.
@@ -212,14 +225,16 @@ def check_input(arch: str, input_shape, num_classes: int) -> InputShape:
         )
     else:
         shape = tuple(int(n) for n in shape)
-    if len(shape) == 4 and not problems and min(shape[:3]) < spec.min_input_edge:
+    if len(shape) == 4 and not problems and min(shape[:3]) < min_edge:
         smallest = min(shape[:3])
         fitting = [s.name for s in ARCHITECTURES.values() if s.min_input_edge <= smallest]
         alternative = f" or choose {', '.join(fitting)}" if fitting else ""
+        if padding == "valid" and spec.min_edge("same") <= smallest:
+            alternative += ", or set model.padding to 'same'"
         problems.append(
             f"The input shape {shape} is too small for the {arch} architecture: its pooling needs every "
-            f"spatial edge to be at least {spec.min_input_edge} voxels, and the smallest here is {smallest}. "
-            f"Resample the volumes to at least {spec.min_input_edge} voxels per edge{alternative}."
+            f"spatial edge to be at least {min_edge} voxels, and the smallest here is {smallest}. "
+            f"Resample the volumes to at least {min_edge} voxels per edge{alternative}."
         )
     if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) or num_classes < 2:
         problems.append(f"The number of classes is {num_classes!r}; a classifier needs at least 2.")

@@ -21,7 +21,7 @@ def build(input_shape, num_classes: int, knobs: common.Knobs) -> keras.Model:
     x = inputs
     for index, filters in enumerate(BLOCK_FILTERS, start=1):
         x = layers.Conv3D(
-            common.scaled(filters, knobs), 3, activation="relu", name=f"block{index}_conv",
+            common.scaled(filters, knobs), 3, activation="relu", padding=knobs["padding"], name=f"block{index}_conv",
             **common.weight_options(knobs, "conv"),
         )(x)
         x = common.batch_norm(x, knobs, f"block{index}_bn")

@@ -249,6 +249,7 @@ def _train(store: Store, run_id: int, run: dict, config: RunConfig, run_dir: Pat
         initial_epoch=initial_epoch,
         callbacks=callbacks,
         class_weight=recipe.class_weights(training, data.y_train, data.num_classes),
+        shuffle=False,  # the tf.data pipeline shuffles (seeded); Keras cannot shuffle a Dataset
         verbose=verbose,
     )
 

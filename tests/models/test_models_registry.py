@@ -28,7 +28,7 @@ def test_catalog_is_plain_and_complete():
     assert [entry["name"] for entry in catalog] == models.architecture_names()
     for entry in catalog:
         assert entry["title"] and entry["description"]
-        assert set(entry["defaults"]) == {"dropout_rate", "batchnorm", "l2", "kernel_initializer"}
+        assert set(entry["defaults"]) == {"dropout_rate", "batchnorm", "l2", "kernel_initializer", "padding"}
         assert entry["min_input_edge"] >= 1
 
 
@@ -41,11 +41,11 @@ def test_min_input_edges_follow_the_pooling():
 
 def test_reference_defaults():
     defaults = {name: spec.defaults for name, spec in models.ARCHITECTURES.items()}
-    assert defaults["kerasio3d"] == {"dropout_rate": 0.3, "batchnorm": True, "l2": 0.0, "kernel_initializer": "glorot_uniform"}
-    assert defaults["tutorial3d"] == {"dropout_rate": 0.0, "batchnorm": False, "l2": 0.0, "kernel_initializer": "he_uniform"}
-    assert defaults["vgg3d"] == {"dropout_rate": 0.5, "batchnorm": True, "l2": 1e-4, "kernel_initializer": "glorot_uniform"}
-    assert defaults["compact3d"] == {"dropout_rate": 0.3, "batchnorm": True, "l2": 0.0, "kernel_initializer": "glorot_uniform"}
-    assert defaults["resnet3d"] == {"dropout_rate": 0.3, "batchnorm": True, "l2": 0.0, "kernel_initializer": "he_normal"}
+    assert defaults["kerasio3d"] == {"dropout_rate": 0.3, "batchnorm": True, "l2": 0.0, "kernel_initializer": "glorot_uniform", "padding": "valid"}
+    assert defaults["tutorial3d"] == {"dropout_rate": 0.0, "batchnorm": False, "l2": 0.0, "kernel_initializer": "he_uniform", "padding": "valid"}
+    assert defaults["vgg3d"] == {"dropout_rate": 0.5, "batchnorm": True, "l2": 1e-4, "kernel_initializer": "glorot_uniform", "padding": "same"}
+    assert defaults["compact3d"] == {"dropout_rate": 0.3, "batchnorm": True, "l2": 0.0, "kernel_initializer": "glorot_uniform", "padding": "valid"}
+    assert defaults["resnet3d"] == {"dropout_rate": 0.3, "batchnorm": True, "l2": 0.0, "kernel_initializer": "he_normal", "padding": "same"}
 
 
 def test_resolve_knobs_fills_none_with_preset_defaults():
@@ -58,6 +58,7 @@ def test_resolve_knobs_fills_none_with_preset_defaults():
         "l2": 0.0,
         "l2_scope": "all",
         "kernel_initializer": "he_uniform",
+        "padding": "valid",
     }
     assert models.resolve_knobs("tutorial3d", None) == knobs
 
@@ -76,6 +77,7 @@ def test_resolve_knobs_keeps_set_values():
         "l2": 1e-3,
         "l2_scope": "all",
         "kernel_initializer": "he_normal",
+        "padding": "valid",
     }
 
 
@@ -152,3 +154,11 @@ def test_importing_the_registry_does_not_import_tensorflow():
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_same_padding_lets_deep_presets_take_small_volumes():
+    with pytest.raises(ConfigError, match="model.padding to 'same'"):
+        models.check_input("kerasio3d", (32, 32, 32, 1), 2)
+    same = ModelConfig(architecture="kerasio3d", padding="same")
+    assert models.check_input("kerasio3d", (32, 32, 32, 1), 2, same) == (32, 32, 32, 1)
+    assert models.ARCHITECTURES["kerasio3d"].min_edge("same") == 16
