@@ -43,6 +43,7 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--schedule", help="constant, exponential, cosine or plateau")
     group.add_argument("--dropout", type=float, help="dropout rate (default: the preset's)")
     group.add_argument("--batchnorm", action=argparse.BooleanOptionalAction, default=None)
+    group.add_argument("--bn-momentum", type=float, help="BatchNorm momentum (Keras default 0.99; 0.9 adapts faster)")
     group.add_argument("--l2", type=float)
     group.add_argument("--padding", help="convolution padding: valid (the references) or same (fits small volumes)")
     group.add_argument("--loss", help="crossentropy or focal")
@@ -75,6 +76,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         ("model", "dropout_rate"): args.dropout,
         ("model", "batchnorm"): args.batchnorm,
         ("model", "l2"): args.l2,
+        ("model", "batchnorm_momentum"): args.bn_momentum,
         ("model", "padding"): args.padding,
         ("training", "epochs"): args.epochs,
         ("training", "batch_size"): args.batch_size,

@@ -9,7 +9,6 @@ own group).
 from __future__ import annotations
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 Generated = tuple[np.ndarray, np.ndarray, np.ndarray | None]
 
@@ -33,6 +32,7 @@ def _digit_point_cloud(image: np.ndarray, thickness: float, layers: int) -> tupl
 
 def digits3d(options: dict) -> Generated:
     """3D-MNIST-style digits: scikit-learn's 1,797 digits extruded, rotated, jittered and voxelised."""
+    from scipy.spatial.transform import Rotation
     from sklearn.datasets import load_digits  # bundled with scikit-learn: no download
 
     digits = load_digits()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 NORMALIZATIONS = ("none", "minmax", "zscore")
 
@@ -27,6 +26,8 @@ def normalize(volumes: np.ndarray, method: str) -> np.ndarray:
 
 def resample(volume: np.ndarray, shape: tuple[int, int, int], order: int = 1) -> np.ndarray:
     """Resample one (D, H, W) volume to ``shape`` with spline interpolation of ``order`` (1 = linear)."""
+    from scipy import ndimage
+
     volume = np.asarray(volume, dtype=np.float32)
     factors = [target / current for target, current in zip(shape, volume.shape)]
     resampled = ndimage.zoom(volume, factors, order=order)

@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.model_selection import StratifiedGroupKFold, train_test_split
-
 from engine.errors import DataError
 
 SPLIT_NAMES = ("train", "val", "test")
@@ -45,6 +43,9 @@ def _has_shared_groups(groups: np.ndarray | None) -> bool:
 
 def _split_off(indices, labels, groups, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(kept, taken): about ``fraction`` of ``indices`` taken, stratified, whole groups only."""
+    # Imported here: scikit-learn takes seconds to import and the dashboard lists datasets often.
+    from sklearn.model_selection import StratifiedGroupKFold, train_test_split
+
     if not _has_shared_groups(groups):
         kept, taken = train_test_split(indices, test_size=fraction, stratify=labels, random_state=seed)
         return np.sort(kept), np.sort(taken)

@@ -33,8 +33,8 @@ def _augment(volume: tf.Tensor, seed: tf.Tensor, operations: tuple[str, ...]) ->
     """Random flips, in-plane 90° rotations, small shifts and intensity jitter of one (D, H, W, C) volume."""
     seeds = tf.random.experimental.stateless_split(seed, num=6)
     if "flip" in operations:
-        for axis, axis_seed in zip((0, 1, 2), seeds[:3]):
-            flip = tf.random.stateless_uniform([], axis_seed) < 0.5
+        for axis in range(3):
+            flip = tf.random.stateless_uniform([], seeds[axis]) < 0.5
             volume = tf.cond(flip, lambda v=volume, a=axis: tf.reverse(v, axis=[a]), lambda v=volume: v)
     if "rotate90" in operations:
         # Rotate in the H-W plane (axial slices); needs H == W to keep the shape.

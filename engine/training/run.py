@@ -135,22 +135,25 @@ def execute_run(store: Store, run_id: int, *, verbose: int = 0) -> dict[str, Any
         store.log_event(run_id, f"run {status}" + (f": {error}" if error else ""), "error" if error else "info")
     except BaseException as exc:  # record every failure, including KeyboardInterrupt / SIGTERM
         message = _failure_message(exc)
+        status = STOPPED if isinstance(exc, (KeyboardInterrupt, SystemExit)) else FAILED
         store.transition(
             run_id,
-            STOPPED if isinstance(exc, (KeyboardInterrupt, SystemExit)) else FAILED,
+            status,
             from_statuses=[RUNNING, INTERRUPTED],
             finished_at=time.time(),
             error=message,
             traceback=traceback.format_exc(),
         )
-        store.log_event(run_id, f"run failed: {message}", "error")
+        store.log_event(run_id, f"run {status}: {message}", "error")
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise
     return summarize(store.get_run(run_id))
 
 
 def _failure_message(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    # TensorFlow graph errors open with "in user code:" and a stack; the cause is the last line.
+    text = (lines[-1] if lines[0].startswith("in user code") else lines[0]) if lines else type(exc).__name__
     if isinstance(exc, (KeyboardInterrupt, SystemExit)):
         return "The run was interrupted before it finished."
     if isinstance(exc, MemoryError) or "ResourceExhausted" in type(exc).__name__ or "OOM" in text:
@@ -196,7 +199,11 @@ def _train(store: Store, run_id: int, run: dict, config: RunConfig, run_dir: Pat
             metrics=recipe.make_metrics(data.num_classes),
         )
         initial_epoch = 0
-    store.update_run(run_id, resume_from_epoch=None)
+    if initial_epoch == 0:
+        # A fresh start (also a resume without a checkpoint): no progress from an earlier attempt remains.
+        store.update_run(run_id, resume_from_epoch=None, epochs_done=0, best_value=None, best_epoch=None)
+    else:
+        store.update_run(run_id, resume_from_epoch=None)
 
     train_ds = pipeline.make_dataset(
         data.x_train,
@@ -223,7 +230,8 @@ def _train(store: Store, run_id: int, run: dict, config: RunConfig, run_dir: Pat
         best_epoch=run.get("best_epoch") if initial_epoch else None,
     )
     callbacks: list[keras.callbacks.Callback] = [
-        keras.callbacks.ModelCheckpoint(
+        _complete_epoch_checkpoint(
+            recorder,
             best_path,
             monitor=training.monitor,
             mode=mode,
@@ -263,6 +271,25 @@ def _train(store: Store, run_id: int, run: dict, config: RunConfig, run_dir: Pat
 
     _evaluate_test(store, run_id, model, best_path, data, training, recorder)
     return FINISHED, None
+
+
+def _complete_epoch_checkpoint(recorder, filepath: Path, **options):
+    """A ModelCheckpoint that skips an epoch the recorder discarded (cut short by a stop or a NaN loss).
+
+    After ``stop_training`` is set mid-epoch Keras still validates and calls
+    ``on_epoch_end``; a plain ModelCheckpoint would then save ``best.keras``
+    from a partial epoch that is not in the history (and that a resumed run's
+    test evaluation would load).
+    """
+    import keras
+
+    class CompleteEpochCheckpoint(keras.callbacks.ModelCheckpoint):
+        def on_epoch_end(self, epoch, logs=None):
+            if recorder.stopped_by_user or recorder.nan_epoch is not None:
+                return
+            super().on_epoch_end(epoch, logs)
+
+    return CompleteEpochCheckpoint(filepath, **options)
 
 
 def _evaluate_test(store, run_id, model, best_path, data: PreparedData, training, recorder) -> None:
