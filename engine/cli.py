@@ -362,6 +362,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("reconcile", help="mark runs whose worker is gone as interrupted")
     p.set_defaults(func=cmd_reconcile)
+
+    from engine.evaluation import cli as evaluation_cli
+
+    evaluation_cli.add_parser(sub)
     return parser
 
 

@@ -269,7 +269,7 @@ def _train(store: Store, run_id: int, run: dict, config: RunConfig, run_dir: Pat
     if recorder.stopped_by_user:
         return STOPPED, None
 
-    _evaluate_test(store, run_id, model, best_path, data, training, recorder)
+    _evaluate_test(store, run_id, model, best_path, data, config, recorder)
     return FINISHED, None
 
 
@@ -292,10 +292,11 @@ def _complete_epoch_checkpoint(recorder, filepath: Path, **options):
     return CompleteEpochCheckpoint(filepath, **options)
 
 
-def _evaluate_test(store, run_id, model, best_path, data: PreparedData, training, recorder) -> None:
+def _evaluate_test(store, run_id, model, best_path, data: PreparedData, config: RunConfig, recorder) -> None:
     """Evaluate the best weights on the test split; store metrics and per-sample predictions."""
     from engine.training import pipeline
 
+    training = config.training
     if best_path.exists():
         model.load_weights(best_path)
     test_ds = pipeline.make_dataset(
@@ -315,6 +316,26 @@ def _evaluate_test(store, run_id, model, best_path, data: PreparedData, training
     store.log_event(
         run_id, "test: " + ", ".join(f"{k} {v:.4f}" for k, v in test_metrics.items() if k != "epoch")
     )
+    _store_saliency(store, run_id, model, data, probabilities, config)
+
+
+def _store_saliency(store, run_id, model, data: PreparedData, probabilities, config: RunConfig) -> None:
+    """Grad-CAM maps of the test samples with the best weights; a failure here never fails the run."""
+    from engine.evaluation import saliency
+
+    limit = config.training.max_saliency_samples
+    if not limit:
+        return
+    started = time.perf_counter()
+    try:
+        path = saliency.compute_and_store(
+            paths.run_dir(run_id), model, data.x_test, data.test_ids, probabilities,
+            models.ARCHITECTURES[config.model.architecture].last_conv_layer, limit,
+        )
+    except Exception as e:  # noqa: BLE001 - saliency is an extra; the trained run stands
+        store.log_event(run_id, f"saliency maps could not be computed: {type(e).__name__}: {e}", level="warning")
+        return
+    store.log_event(run_id, f"saliency maps stored in {path.name} ({time.perf_counter() - started:.1f} s)")
 
 
 def summarize(run: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,93 @@
+"""``python -m engine evaluate RUN [--epoch N | --best] [--split val|test] [--threshold X] [--json]``.
+
+engine/cli.py wires it in with ``add_parser(sub)``; ``cmd_evaluate`` returns
+the exit status and raises ``LabError`` subclasses for user mistakes (the main
+CLI prints those as one sentence and exits 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from engine.evaluation.report import Evaluation
+
+# engine.evaluation.report (scikit-learn, pandas) is imported only when the command runs.
+SPLITS = ("val", "test")
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Add the ``evaluate`` command to the main parser's subparsers."""
+    parser = subparsers.add_parser(
+        "evaluate", help="confusion matrix, per-class table and AUCs of a run's stored predictions"
+    )
+    parser.add_argument("run", type=int, metavar="RUN", help="the run id (`runs` lists them)")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--epoch", type=int, metavar="N", help="the epoch to evaluate (default: the latest stored)")
+    which.add_argument("--best", action="store_true", help="the best epoch (the test split always uses it)")
+    parser.add_argument("--split", choices=SPLITS, default="val", help="val (every epoch) or test (best weights)")
+    parser.add_argument("--threshold", type=float, metavar="X", help="two-class runs: predict class 1 when P >= X")
+    parser.add_argument("--json", action="store_true", help="print one JSON object (with curve points)")
+    parser.set_defaults(func=cmd_evaluate)
+    return parser
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from engine.evaluation.report import evaluate_run
+    from engine.store import open_store
+
+    evaluation = evaluate_run(
+        open_store(), args.run, args.split, args.epoch, best=args.best, threshold=args.threshold
+    )
+    if args.json:
+        print(json.dumps(evaluation.to_dict(with_curves=True)))
+    else:
+        print(format_text(evaluation))
+    return 0
+
+
+def _number(value) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def format_text(evaluation: "Evaluation") -> str:
+    """The human-readable report: header, confusion matrix, per-class table, AUCs."""
+    names = evaluation.class_names
+    width = max(9, *(len(name) for name in names)) + 1
+    split = "validation" if evaluation.split == "val" else evaluation.split
+    lines = [
+        f"run {evaluation.run_id}, {split} split, epoch {evaluation.epoch}: {len(evaluation.labels)} samples"
+        + (f", threshold {evaluation.threshold:g}" if evaluation.threshold is not None else ""),
+        f"  accuracy {evaluation.accuracy:.4f}, balanced accuracy {evaluation.balanced_accuracy:.4f}, "
+        f"mean loss {float(evaluation.loss.mean()):.4f}" if len(evaluation.loss) else "  no samples",
+        "",
+        "confusion matrix (rows: true, columns: predicted)",
+        " " * width + "".join(f"{name:>{width}}" for name in names),
+    ]
+    for name, row, fractions in zip(names, evaluation.counts, evaluation.normalized):
+        cells = "".join(f"{f'{count} ({fraction:.0%})':>{width}}" for count, fraction in zip(row, fractions))
+        lines.append(f"{name:<{width}}{cells}")
+    lines += ["", f"{'class':<{width}}{'precision':>10}{'recall':>10}{'specif.':>10}{'f1':>10}{'support':>9}"]
+    for row in evaluation.per_class:
+        lines.append(
+            f"{row['class']:<{width}}{_number(row['precision']):>10}{_number(row['recall']):>10}"
+            f"{_number(row['specificity']):>10}{_number(row['f1']):>10}{row['support']:>9}"
+        )
+    lines.append("")
+    if evaluation.roc:
+        aucs = ", ".join(f"{curve.class_name} {curve.auc:.4f}" for curve in evaluation.roc)
+        label = "ROC AUC" if evaluation.is_binary else "ROC AUC (one-vs-rest)"
+        lines.append(f"{label}: {aucs}" + ("" if evaluation.is_binary else f"; macro {evaluation.roc_auc:.4f}"))
+        aps = ", ".join(f"{curve.class_name} {curve.auc:.4f}" for curve in evaluation.pr)
+        lines.append(f"PR AUC (average precision): {aps}")
+    else:
+        lines.append("ROC/PR AUC: undefined (the split holds one class only)")
+    if evaluation.youden is not None:
+        y = evaluation.youden
+        lines.append(
+            f"Youden's J best threshold {y.threshold:.4f}: J {y.j:.4f}, sensitivity {y.sensitivity:.4f}, "
+            f"specificity {y.specificity:.4f}"
+        )
+    return "\n".join(lines)
