@@ -284,7 +284,7 @@ def cmd_launch(args) -> int:
 def cmd_stop(args) -> int:
     from engine import jobs
 
-    status = jobs.stop(args.run)
+    status = jobs.stop(args.run, wait=True)
     print(f"run {args.run}: {status}")
     return 0
 

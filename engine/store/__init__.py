@@ -84,6 +84,21 @@ def _create_engine(url: str) -> sa.Engine:
     return engine
 
 
+def _create_tables(engine: sa.Engine) -> None:
+    """Create the missing tables in one write transaction (BEGIN IMMEDIATE on SQLite).
+
+    Processes that open a new database at the same moment (ten ``launch``
+    commands on a fresh lab) then wait for each other; with a deferred
+    transaction each would read first and fail with "database is locked" when
+    it tries to write.
+    """
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+        with conn.begin():
+            schema.metadata.create_all(conn)
+
+
 _ENGINES: dict[str, sa.Engine] = {}
 
 
@@ -98,7 +113,7 @@ class Store:
         # One engine (connection pool) per URL per process.
         if url not in _ENGINES:
             engine = _create_engine(url)
-            schema.metadata.create_all(engine)
+            _create_tables(engine)
             _ENGINES[url] = engine
         self.engine = _ENGINES[url]
         self.is_sqlite = self.engine.dialect.name == "sqlite"

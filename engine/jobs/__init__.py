@@ -1,0 +1,42 @@
+"""Background runs: launch, a queue with GPU slots, stop, crash recovery and resume.
+
+Training never runs in the dashboard's (or a CLI's) process. ``launch``
+records a run as ``queued`` and ``schedule`` starts a detached worker
+(``python -m engine worker RUN_ID``, its own session, output in
+``runs/<id>/worker.log``) for each queued run that a free slot can take: one
+slot per GPU (pinned with CUDA_VISIBLE_DEVICES), one on a CPU-only machine,
+``CONV3D_LAB_SLOTS`` to override. A worker that ends schedules the next queued
+run itself. All state is in the store, so any process can stop, reconcile or
+resume any run.
+
+Nothing here imports TensorFlow; only the worker does, after it has started.
+"""
+
+from engine.jobs.control import (
+    DEFAULT_STOP_GRACE_S,
+    STALE_HEARTBEAT_S,
+    escalate_stop,
+    launch,
+    log_tail,
+    reconcile,
+    resume,
+    schedule,
+    stop,
+)
+from engine.jobs.devices import SLOTS_ENV, slots
+from engine.jobs.worker import run_worker
+
+__all__ = [
+    "DEFAULT_STOP_GRACE_S",
+    "SLOTS_ENV",
+    "STALE_HEARTBEAT_S",
+    "escalate_stop",
+    "launch",
+    "log_tail",
+    "reconcile",
+    "resume",
+    "run_worker",
+    "schedule",
+    "slots",
+    "stop",
+]

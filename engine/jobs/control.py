@@ -1,0 +1,267 @@
+"""The queue and the life cycle of background runs: launch, schedule, stop, reconcile, resume.
+
+Everything here is quick and plain Python (no TensorFlow), so the dashboard
+can call it from a script run. The slow part, training, happens in worker
+processes (engine/jobs/worker.py) that this module starts detached.
+
+State lives only in the store: a run is ``queued`` until a worker slot is
+claimed for it (``Store.claim_next_queued``, one atomic transaction, so two
+dashboards or CLIs never start the same run twice or exceed the slots), then
+``running`` with the worker's pid, host and heartbeat, then
+finished / failed / stopped, or ``interrupted`` when ``reconcile`` finds its
+worker gone.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import time
+from collections import deque
+from datetime import datetime
+from typing import Any
+
+from engine.config import RunConfig
+from engine.errors import RunStateError
+from engine.jobs import processes
+from engine.jobs.devices import slots
+from engine.store import FAILED, INTERRUPTED, QUEUED, RUNNING, STOPPED, Store, open_store
+
+log = logging.getLogger(__name__)
+
+# A running run whose worker cannot be checked by pid (another host, or no pid
+# recorded yet) is interrupted when its heartbeat is older than this. Workers
+# beat every 5 s.
+STALE_HEARTBEAT_S = 30.0
+# How long a stop waits for the worker to end ``fit`` cleanly before SIGTERM.
+DEFAULT_STOP_GRACE_S = 10.0
+# After SIGTERM, how long before SIGKILL.
+TERMINATE_GRACE_S = 5.0
+# The slot name of a run trained in the foreground by ``python -m engine train``.
+FOREGROUND_SLOT = "foreground"
+
+
+def launch(config: RunConfig | dict[str, Any], *, store: Store | None = None) -> int:
+    """Validate ``config``, queue it as a new run, start it if a slot is free; returns the run id.
+
+    A ``ConfigError`` (one sentence per bad field) propagates and nothing is recorded.
+    """
+    if isinstance(config, dict):
+        config = RunConfig.from_dict(config)
+    config.validate()
+    slots()  # a bad CONV3D_LAB_SLOTS is reported before anything is recorded
+    store = store or open_store()
+    run_id = store.create_run(config.to_dict(), status=QUEUED)
+    store.log_event(run_id, "queued")
+    schedule(store)
+    return run_id
+
+
+def schedule(store: Store | None = None) -> list[int]:
+    """Start a detached worker for each queued run that a free slot can take; returns their ids.
+
+    Called by ``launch``, ``resume`` and ``reconcile``, and by every worker
+    when its run ends, so the queue drains without anyone pressing anything.
+    """
+    store = store or open_store()
+    processes.reap_children()
+    names = slots()
+    started: list[int] = []
+    while (claim := store.claim_next_queued(names)) is not None:
+        run_id, slot = claim
+        try:
+            process = processes.spawn_worker(run_id, slot, store.url)
+        except OSError as exc:
+            store.transition(
+                run_id,
+                FAILED,
+                from_statuses=[RUNNING],
+                finished_at=time.time(),
+                error=f"The worker process could not be started ({exc}); check the lab's Python environment.",
+            )
+            continue
+        # The worker writes the same pid itself; writing it here too closes the
+        # window in which reconcile would see a running run without a pid.
+        store.update_run(run_id, pid=process.pid)
+        store.log_event(run_id, f"started on slot {slot} (worker pid {process.pid})")
+        started.append(run_id)
+    return started
+
+
+def stop(run_id: int, *, store: Store | None = None, wait: bool = False, grace_s: float = DEFAULT_STOP_GRACE_S) -> str:
+    """Stop a queued or running run; returns its status after the request.
+
+    A queued run leaves the queue at once (``stopped``). A running run is
+    asked to stop through the store flag, which the recording callback reads
+    while training and which ends ``fit`` cleanly (the epochs recorded so far
+    and ``last.keras`` are kept). If it is still running after ``grace_s``,
+    its process group gets SIGTERM, then SIGKILL.
+
+    With ``wait=False`` (the dashboard) this returns at once, usually
+    ``"running"`` while the stop is under way; the escalation runs in a small
+    detached helper process (``python -m engine.jobs.escalate``), which also
+    works when the caller is a short-lived CLI. With ``wait=True`` it blocks
+    until the run has ended and returns the final status. A run that has
+    already ended keeps its status.
+    """
+    store = store or open_store()
+    if store.transition(run_id, STOPPED, from_statuses=[QUEUED], finished_at=time.time()):
+        store.log_event(run_id, "stopped while queued (removed from the queue)")
+        return STOPPED
+    run = store.get_run(run_id)
+    if run["status"] != RUNNING:
+        return run["status"]
+    store.request_stop(run_id)
+    store.log_event(run_id, f"stop requested (the worker is terminated if it is still running after {grace_s:g} s)")
+    if wait:
+        return escalate_stop(store, run_id, grace_s)
+    processes.spawn_stop_helper(run_id, grace_s, store.url)
+    return store.get_run(run_id)["status"]
+
+
+def escalate_stop(store: Store, run_id: int, grace_s: float = DEFAULT_STOP_GRACE_S) -> str:
+    """Wait ``grace_s`` for a requested stop, then SIGTERM, then SIGKILL the worker; returns the final status."""
+    if _wait_while_running(store, run_id, grace_s):
+        return store.get_run(run_id)["status"]
+    run = store.get_run(run_id)
+    pid, expect = run.get("pid"), _worker_command(run)
+    if run.get("host") not in (None, socket.gethostname()):
+        # A worker on another machine cannot be signalled from here; it still sees the flag.
+        return run["status"]
+    how = "could not be found"
+    if pid and processes.pid_alive(pid, expect=expect):
+        store.log_event(run_id, f"no clean stop after {grace_s:g} s; sending SIGTERM to the worker (pid {pid})", "warning")
+        processes.signal_group(pid, signal.SIGTERM)
+        how = "was terminated"
+        if _wait_while_running(store, run_id, TERMINATE_GRACE_S):
+            return store.get_run(run_id)["status"]  # the worker recorded the stop itself
+        if processes.pid_alive(pid, expect=expect):
+            store.log_event(run_id, f"the worker (pid {pid}) ignored SIGTERM; sending SIGKILL", "warning")
+            processes.signal_group(pid, signal.SIGKILL)
+            processes.wait_gone(pid, 5.0, expect=expect)
+            how = "was killed"
+    if store.transition(
+        run_id,
+        STOPPED,
+        from_statuses=[RUNNING],
+        finished_at=time.time(),
+        error=f"Stopped: the worker did not stop within {grace_s:g} s and {how}; the epochs recorded so far are kept.",
+    ):
+        store.log_event(run_id, f"run stopped (worker {how})", "warning")
+        schedule(store)  # a killed worker cannot start the next queued run itself
+    return store.get_run(run_id)["status"]
+
+
+def reconcile(store: Store | None = None) -> list[int]:
+    """Mark ``running`` runs whose worker is gone as ``interrupted``; returns their ids.
+
+    On this host a run is gone when its worker process no longer exists (or
+    its pid now belongs to another program). A run whose worker cannot be
+    checked by pid (another host, or no pid recorded yet) is gone when its
+    heartbeat is older than STALE_HEARTBEAT_S. A live local worker is never
+    interrupted, however quiet: resuming it would train the run twice; stop
+    it instead. Afterwards the queue is scheduled, since slots may have freed.
+    """
+    store = store or open_store()
+    processes.reap_children()
+    changed: list[int] = []
+    now = time.time()
+    for run in store.list_runs(statuses=[RUNNING]):
+        reason = _why_gone(run, now)
+        if reason is None:
+            continue
+        note = (
+            f"Interrupted: {reason} (noticed {datetime.fromtimestamp(now):%Y-%m-%d %H:%M:%S}); "
+            f"resume continues after epoch {run['epochs_done']}."
+        )
+        if store.transition(run["id"], INTERRUPTED, from_statuses=[RUNNING], finished_at=now, error=note):
+            store.log_event(run["id"], note, "warning")
+            changed.append(run["id"])
+    schedule(store)
+    return changed
+
+
+def resume(run_id: int, *, store: Store | None = None) -> int:
+    """Queue an interrupted or stopped run again; it continues after its last completed epoch.
+
+    The worker reloads ``last.keras`` (weights and optimizer state), drops
+    anything recorded after that epoch, and appends to the same history.
+    Raises ``RunStateError`` for any other status.
+    """
+    store = store or open_store()
+    run = store.get_run(run_id)
+    resumable = (INTERRUPTED, STOPPED)
+    if run["status"] not in resumable:
+        raise RunStateError(_why_not_resumable(run))
+    moved = store.transition(
+        run_id,
+        QUEUED,
+        from_statuses=resumable,
+        resume_from_epoch=int(run["epochs_done"] or 0),
+        stop_requested=False,
+        finished_at=None,
+        pid=None,
+        error=None,
+        traceback=None,
+    )
+    if not moved:  # someone else resumed or changed it in between
+        raise RunStateError(_why_not_resumable(store.get_run(run_id)))
+    store.log_event(run_id, f"resume requested: queued to continue after epoch {run['epochs_done']}")
+    schedule(store)
+    return int(run_id)
+
+
+def log_tail(run_id: int, lines: int = 50) -> str:
+    """The last ``lines`` lines of the run's worker log (``runs/<id>/worker.log``); '' when there is none."""
+    path = processes.worker_log_path(run_id)
+    if not path.exists():
+        return ""
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        return "".join(deque(handle, maxlen=max(0, int(lines))))
+
+
+# ------------------------------------------------------------------ helpers
+def _worker_command(run: dict[str, Any]) -> tuple[str, ...]:
+    """What the run's process command line must contain (nothing to check for a foreground run)."""
+    if run.get("slot") == FOREGROUND_SLOT:
+        return ()
+    return ("worker", str(run["id"]))
+
+
+def _why_gone(run: dict[str, Any], now: float) -> str | None:
+    """Why a ``running`` run has no live worker, or None when it has one (or may have)."""
+    pid = run.get("pid")
+    if pid and run.get("host") == socket.gethostname():
+        if processes.pid_alive(pid, expect=_worker_command(run)):
+            return None
+        return f"its worker process (pid {pid}) has ended without recording an outcome"
+    beat = run.get("heartbeat_at") or run.get("started_at") or run.get("created_at") or 0.0
+    if now - beat > STALE_HEARTBEAT_S:
+        where = f" on {run['host']}" if run.get("host") else ""
+        return f"no heartbeat from its worker{where} for {now - beat:.0f} s"
+    return None
+
+
+def _wait_while_running(store: Store, run_id: int, timeout_s: float) -> bool:
+    """Poll until the run is no longer ``running``; True when that happened within ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if store.get_run(run_id)["status"] != RUNNING:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.25)
+
+
+def _why_not_resumable(run: dict[str, Any]) -> str:
+    status = run["status"]
+    hint = {
+        QUEUED: "it is already waiting in the queue",
+        RUNNING: "it is still running",
+        "finished": "it has finished; launch a new run (e.g. with more epochs) instead",
+        FAILED: "it failed; fix the cause shown with the run and launch it again",
+    }.get(status, "")
+    return f"Run {run['id']} is {status}; only an interrupted or stopped run can be resumed" + (
+        f" ({hint})." if hint else "."
+    )

@@ -1,0 +1,44 @@
+"""Fixtures of the jobs tests: a clean lab per test and a guard against orphan processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from engine.jobs import processes, worker
+from engine.jobs.devices import SLOTS_ENV
+from engine.store import open_store
+from tests.jobs.helpers import lab_processes
+
+
+@pytest.fixture(autouse=True)
+def jobs_lab(lab_home, monkeypatch):
+    """A fresh lab with one slot and no test hooks set; afterwards, no worker may be left running."""
+    monkeypatch.setenv(SLOTS_ENV, "1")
+    for name in (worker.BATCH_DELAY_ENV, worker.FAIL_AT_EPOCH_ENV, worker.FAKE_WORKER_ENV):
+        monkeypatch.delenv(name, raising=False)
+    yield lab_home
+    # Workers hand over and exit a moment after their run ends; give them that moment.
+    deadline = time.monotonic() + 20
+    while lab_processes(lab_home) and time.monotonic() < deadline:
+        processes.reap_children()
+        time.sleep(0.2)
+    left = lab_processes(lab_home)
+    for pid, _command in left:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    processes.reap_children()
+    assert not left, f"processes left behind (now killed): {left}"
+
+
+@pytest.fixture
+def store(jobs_lab):
+    return open_store()
