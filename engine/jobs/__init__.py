@@ -23,10 +23,11 @@ from engine.jobs.control import (
     schedule,
     stop,
 )
-from engine.jobs.devices import SLOTS_ENV, slots
+from engine.jobs.devices import SLOTS_ENV, device_memory, slots
 from engine.jobs.worker import run_worker
 
 __all__ = [
+    "device_memory",
     "DEFAULT_STOP_GRACE_S",
     "SLOTS_ENV",
     "STALE_HEARTBEAT_S",

@@ -85,6 +85,13 @@ class StoreRecorder(keras.callbacks.Callback):
                 if name in logs
             ]
             self.store.log_metrics(self.run_id, rows)
+        self._check_stop(now)
+
+    def on_test_batch_end(self, batch, logs=None):
+        # Validation can take a while on big volumes: notice a stop there too.
+        self._check_stop(time.monotonic())
+
+    def _check_stop(self, now: float) -> None:
         if now - self._last_stop_check >= STOP_CHECK_INTERVAL_S:
             self._last_stop_check = now
             if self.store.stop_requested(self.run_id):

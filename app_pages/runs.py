@@ -1,0 +1,20 @@
+"""Runs: every run in a table; live curves, progress, Stop/Resume and logs for the selected ones."""
+
+import streamlit as st
+
+from engine.store import open_store
+from ui import runs_view
+
+st.title("Runs")
+store = open_store()
+runs = runs_view.runs_table(store)
+if not runs:
+    st.info("No runs yet. Start the demo run on the Home page or configure one on Train.", icon=":material/info:")
+    st.page_link("app_pages/train.py", label="Configure a run", icon=":material/tune:")
+    st.stop()
+
+selected = runs_view.selection(runs)
+if not selected:
+    st.info("Choose one or more runs above to see their curves.")
+    st.stop()
+runs_view.live_panel(store, selected, {run["id"]: run["status"] for run in runs if run["id"] in selected})

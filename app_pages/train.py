@@ -1,0 +1,121 @@
+"""Train: pick a dataset and an architecture, set every knob, launch a run."""
+
+import json
+
+import streamlit as st
+
+from engine import jobs
+from engine.config import RunConfig
+from engine.errors import ConfigError, LabError
+from ui import cached, figures, tables, train_form
+
+st.title("Train")
+
+form_column, preview_column = st.columns([3, 2], gap="large")
+with form_column:
+    run_box = st.container(border=True)
+    data_box = st.container(border=True)
+    model_box = st.container(border=True)
+    training_box = st.container(border=True)
+    with run_box:
+        st.subheader("Run")
+        run_values = train_form.run_section()
+    with data_box:
+        st.subheader("Data")
+        data = train_form.dataset_section(cached.dataset_catalog())
+    with model_box:
+        st.subheader("Model")
+        model = train_form.model_section(cached.arch_catalog())
+    with training_box:
+        st.subheader("Training")
+        training = train_form.training_section()
+    training["seed"] = run_values["seed"]
+    launch_clicked = st.button("Launch", key="train_launch", type="primary", icon=":material/rocket_launch:")
+    summary_box = st.container()
+
+raw_config = {"name": run_values["name"], "data": data, "model": model, "training": training}
+try:
+    config = RunConfig.from_dict(raw_config).validate()
+    problems: list[str] = []
+except ConfigError as e:
+    config, problems = None, e.problems
+
+boxes = {"run": run_box, "data": data_box, "model": model_box, "training": training_box, "other": summary_box}
+for problem in problems:
+    boxes[train_form.section_of(problem)].error(problem, icon=":material/error:")
+
+if launch_clicked:
+    if problems:
+        summary_box.error(f"No run was created: fix the {len(problems)} problem(s) marked above.")
+    else:
+        try:
+            run_id = jobs.launch(config)
+        except LabError as e:
+            summary_box.error(str(e))
+        else:
+            st.switch_page("app_pages/runs.py", query_params={"runs": str(run_id)})
+
+with preview_column:
+    st.subheader("Dataset preview")
+    preview, preview_error = cached.preview_or_error(data["dataset"], data["options"])
+    if preview_error:
+        st.error(preview_error)
+    elif preview is not None:
+        count_column, shape_column, class_column = st.columns(3)
+        count_column.metric("Samples", preview["num_samples"])
+        shape_column.metric("Volume", " × ".join(str(n) for n in preview["volume_shape"][:3]))
+        class_column.metric("Classes", preview["num_classes"])
+        st.plotly_chart(
+            figures.class_balance_figure(preview["class_names"], preview["class_counts"]),
+            key="train_class_balance", config={"displayModeBar": False},
+        )
+        st.plotly_chart(
+            figures.slices_figure(preview["slices"], preview["slice_titles"]),
+            key="train_slices", config={"displayModeBar": False},
+        )
+        st.caption("Middle axial slice of one sample per class.")
+
+    st.subheader("Architecture")
+    if preview is None:
+        st.info("The model summary needs a dataset that loads.")
+    elif any(train_form.section_of(p) == "model" for p in problems):
+        st.info("Fix the model fields to see the layer table.")
+    else:
+        try:
+            description = cached.describe_model(
+                json.dumps(model, sort_keys=True), tuple(preview["volume_shape"]), preview["num_classes"],
+                max(1, training["batch_size"]),
+            )
+        except ConfigError as e:
+            for problem in e.problems:
+                model_box.error(problem, icon=":material/error:")
+            st.warning("This architecture cannot take this dataset's volumes; see the Model section.")
+        except LabError as e:
+            st.error(str(e))
+        else:
+            params_column, memory_column = st.columns(2)
+            params_column.metric("Parameters", f"{description['params']:,}")
+            memory_column.metric(
+                f"Training memory (batch {training['batch_size']})",
+                tables.format_bytes(description["estimated_training_bytes"]),
+                help="Weights, gradients and optimizer state plus activations of one batch (a rough estimate).",
+            )
+            st.caption(
+                f"Activations per sample: {tables.format_bytes(description['activation_bytes_per_sample'])}."
+            )
+            device_name, device_bytes = cached.device_memory()
+            if device_bytes and description["estimated_training_bytes"] > 0.9 * device_bytes:
+                st.warning(
+                    f"About {tables.format_bytes(description['estimated_training_bytes'])} will not fit in "
+                    f"{device_name} ({tables.format_bytes(device_bytes)}): lower the batch size or the width multiplier.",
+                    icon=":material/memory:",
+                )
+            st.dataframe(
+                [
+                    {"layer": row["name"], "type": row["type"],
+                     "output": " × ".join("?" if n is None else str(n) for n in row["output_shape"][1:]),
+                     "params": row["params"]}
+                    for row in description["layers"]
+                ],
+                key="train_layers", hide_index=True, height=300,
+            )

@@ -1,0 +1,28 @@
+"""Conv3D Lab dashboard: page config and navigation (the pages live in app_pages/)."""
+
+from pathlib import Path
+
+import streamlit as st
+
+st.set_page_config(page_title="Conv3D Lab", page_icon=":material/view_in_ar:", layout="wide")
+
+PAGES_DIR = Path(__file__).parent / "app_pages"
+# (file, title, icon) in menu order; pages written later join when their file exists.
+PAGES = (
+    ("home.py", "Home", ":material/home:"),
+    ("data.py", "Data", ":material/database:"),
+    ("train.py", "Train", ":material/tune:"),
+    ("runs.py", "Runs", ":material/monitoring:"),
+    ("inspect.py", "Inspect", ":material/search_insights:"),
+    ("compare.py", "Compare", ":material/compare_arrows:"),
+    ("sweeps.py", "Sweeps", ":material/grid_view:"),
+)
+
+navigation = st.navigation(
+    [
+        st.Page(f"app_pages/{file}", title=title, icon=icon, default=file == "home.py")
+        for file, title, icon in PAGES
+        if (PAGES_DIR / file).exists()
+    ]
+)
+navigation.run()

@@ -1,0 +1,67 @@
+"""Fixtures for AppTest tests of the dashboard: a store with fake runs, a fast model probe."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from engine.store import open_store
+from fake_lab import FAKE_DESCRIPTION, add_run, texts
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+APP = REPO_ROOT / "streamlit_app.py"
+# Seconds an AppTest run may take (the first Train page run generates a dataset).
+APP_TIMEOUT_S = 60
+
+
+@pytest.fixture
+def fake_probe(monkeypatch):
+    """engine.probe.describe_model answers at once (the real one starts TensorFlow in a child process)."""
+    from engine import probe
+
+    calls = []
+
+    def describe_model(model_config, input_shape, num_classes, batch_size=32):
+        calls.append((model_config, tuple(input_shape), num_classes, batch_size))
+        return dict(FAKE_DESCRIPTION, architecture=model_config["architecture"])
+
+    monkeypatch.setattr(probe, "describe_model", describe_model)
+    return calls
+
+
+@pytest.fixture
+def store(lab_home, fake_probe):
+    import streamlit as st
+
+    st.cache_data.clear()  # previews and descriptions of another test's workspace
+    return open_store()
+
+
+@pytest.fixture
+def app(store):
+    """Open a page of the app: ``app("app_pages/runs.py", runs="1,2")`` -> an AppTest that has run it."""
+
+    def open_page(page: str | None = None, **query: str) -> AppTest:
+        at = AppTest.from_file(str(APP), default_timeout=APP_TIMEOUT_S)
+        at.query_params.update(query)
+        at.run()
+        if page:
+            at.switch_page(page)
+            at.query_params.update(query)
+            at.run()
+        return at
+
+    return open_page
+
+
+@pytest.fixture
+def make_run(store):
+    """``make_run("finished", epochs_done=3)`` -> run id (see add_run)."""
+    return lambda status, **kwargs: add_run(store, status, **kwargs)
+
+
+@pytest.fixture
+def page_text():
+    return texts

@@ -1,0 +1,156 @@
+"""End-to-end fixtures: the real dashboard server on a free port and headless Chromium.
+
+The server, its workers and their helpers all run with CONV3D_LAB_HOME in this
+test's tmp_path; at teardown every process whose environment names that
+workspace is ended (and the test fails if one survives), so nothing is
+orphaned.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO_ROOT / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+SERVER_START_TIMEOUT_S = 60
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_healthy(url: str, process: subprocess.Popen, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the dashboard server exited with status {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.25)
+    raise RuntimeError(f"the dashboard server did not answer {url}/_stcore/health within {timeout_s} s")
+
+
+def processes_of_workspace(home: Path) -> list[int]:
+    """Pids of live processes (not zombies) whose environment has CONV3D_LAB_HOME=home."""
+    marker = f"CONV3D_LAB_HOME={home}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if marker not in (entry / "environ").read_bytes().split(b"\0"):
+                continue
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def _end_workspace_processes(home: Path) -> list[int]:
+    """Stop the workspace's runs through the engine, then SIGTERM / SIGKILL what is left."""
+    try:
+        from engine import jobs
+        from engine.store import ACTIVE_STATUSES, open_store
+
+        store = open_store()
+        for run in store.list_runs(statuses=list(ACTIVE_STATUSES)):
+            jobs.stop(run["id"], store=store, wait=True, grace_s=3.0)
+    except Exception as e:  # teardown must go on to the signals below
+        print(f"stopping runs at teardown failed: {e!r}")
+    for signum, pause in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 1.0)):
+        pids = processes_of_workspace(home)
+        for pid in pids:
+            try:
+                os.kill(pid, signum)
+            except ProcessLookupError:
+                pass
+        if pids:
+            time.sleep(pause)
+    return processes_of_workspace(home)
+
+
+@pytest.fixture
+def dashboard(lab_home, tmp_path):
+    """The real server (``streamlit run streamlit_app.py``) on a free port; yields its base URL."""
+    port = _free_port()
+    log_path = tmp_path / "streamlit.log"
+    command = [
+        sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
+        "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
+        "--browser.gatherUsageStats", "false",
+    ]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+    url = f"http://localhost:{port}"
+    try:
+        started = time.perf_counter()
+        _wait_healthy(url, process, SERVER_START_TIMEOUT_S)
+        print(f"\ndashboard server healthy after {time.perf_counter() - started:.1f} s")
+        yield url
+    finally:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
+        left = _end_workspace_processes(lab_home)
+        server_log = log_path.read_text(errors="replace")
+        if "Traceback" in server_log:
+            print("server log:\n" + server_log[-4000:])
+        assert not left, f"processes of the test workspace survived teardown: {left}"
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
+@pytest.fixture
+def browser_page(request):
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed (tools/install-test-deps.sh installs it)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1700})
+            page.set_default_timeout(30_000)
+            yield page
+            report = getattr(request.node, "report_call", None)
+            if report is not None and report.failed:
+                path = ARTIFACTS / f"failed-{request.node.name}.png"
+                page.screenshot(path=str(path), full_page=True)
+                print(f"screenshot of the failure: {path}")
+        finally:
+            browser.close()

@@ -1,0 +1,167 @@
+"""The real dashboard in headless Chromium: launch runs, watch the curves grow, stop a run.
+
+Measures and prints the time from clicking Launch to the first epoch point on
+the live chart, and how long after being recorded each later point appears.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+from conftest import ARTIFACTS
+
+pytestmark = pytest.mark.e2e
+
+# Seconds to wait for things that involve training or a TensorFlow start-up.
+TRAINING_TIMEOUT_S = 180
+# JavaScript: the number of epoch points in the live curves (0 while the chart is absent).
+EPOCH_POINTS_JS = """() => {
+  const plot = document.querySelector('.st-key-runs_curves .js-plotly-plot');
+  if (!plot || !plot.data) return 0;
+  return Math.max(0, ...plot.data.map(trace => (trace.x || []).length));
+}"""
+
+
+def _store():
+    from engine.store import open_store
+
+    return open_store()
+
+
+def _wait_for_app(page) -> None:
+    """Until the script run triggered by the last interaction has finished."""
+    page.wait_for_timeout(300)
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidgetRunningIcon\"],"
+        " [data-testid=\"stStatusWidgetRunningManIcon\"], [data-stale=\"true\"]')",
+        timeout=120_000,
+    )
+
+
+def _set_number(page, key: str, value) -> None:
+    field = page.locator(f".st-key-{key} input")
+    field.fill(str(value))
+    field.press("Enter")
+    _wait_for_app(page)
+
+
+def _choose(page, key: str, option_text: str) -> None:
+    page.locator(f".st-key-{key} input[role='combobox']").click()
+    page.get_by_role("option", name=re.compile(re.escape(option_text))).click()
+    _wait_for_app(page)
+
+
+def _open(page, url: str, heading: str) -> None:
+    page.goto(url)
+    page.get_by_role("heading", name=heading, exact=True).wait_for(timeout=60_000)
+
+
+def _screenshot(page, name: str) -> None:
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    print(f"screenshot: {path}")
+
+
+def _run_id_from_url(page) -> int:
+    page.wait_for_url(re.compile(r"runs=\d+"), timeout=30_000)
+    return int(re.search(r"runs=(\d+)", page.url).group(1))
+
+
+def _watch_epochs(page, run_id: int, clicked_at: float, want: int) -> dict[int, float]:
+    """Poll the chart (no reload) until it shows ``want`` epochs; returns epoch -> time first seen."""
+    seen: dict[int, float] = {}
+    deadline = time.monotonic() + TRAINING_TIMEOUT_S
+    while time.monotonic() < deadline:
+        count = page.evaluate(EPOCH_POINTS_JS)
+        now = time.time()
+        for epoch in range(1, count + 1):
+            seen.setdefault(epoch, now)
+        if count >= want:
+            return seen
+        status = _store().get_run(run_id)["status"]
+        if status in ("failed", "interrupted"):
+            raise AssertionError(f"run {run_id} {status}: {_store().get_run(run_id)['error']}")
+        page.wait_for_timeout(100)
+    raise AssertionError(f"the chart showed {len(seen)} epochs after {TRAINING_TIMEOUT_S} s; wanted {want}")
+
+
+def _report(run_id: int, clicked_at: float, seen: dict[int, float]) -> tuple[float, list[float]]:
+    recorded = {}
+    for row in _store().get_metrics(run_id, kind="epoch"):
+        recorded.setdefault(row["epoch"], row["wall_time"])
+    first = seen[1] - clicked_at
+    lags = [seen[epoch] - recorded[epoch] for epoch in sorted(seen) if epoch in recorded]
+    print(f"run {run_id}: Launch click -> first epoch point on the chart: {first:.1f} s")
+    for epoch in sorted(seen):
+        if epoch in recorded:
+            print(f"  epoch {epoch}: recorded {recorded[epoch] - clicked_at:6.1f} s after the click, "
+                  f"on the chart {seen[epoch] - recorded[epoch]:.2f} s later")
+    return first, lags
+
+
+def test_train_page_launch_and_live_curves(dashboard, browser_page):
+    page = browser_page
+    # A deep link as the very first visit after the server starts lands on its page
+    # (pages live in app_pages/, so Streamlit's pages/ auto-discovery never takes over).
+    _open(page, f"{dashboard}/train", "Train")
+    _choose(page, "train_dataset", "shapes3d")
+    _set_number(page, "train_option_shapes3d_num_samples", 160)
+    _set_number(page, "train_option_shapes3d_size", 16)
+    _set_number(page, "train_epochs", 5)
+    page.locator(".st-key-train_name input").fill("e2e shapes")
+    page.locator(".st-key-train_name input").press("Enter")
+    _wait_for_app(page)
+    # The real model description runs TensorFlow in a helper process (first time only).
+    page.get_by_text("Parameters").wait_for(timeout=TRAINING_TIMEOUT_S * 1000)
+    page.locator("[data-testid='stDataFrame']").first.wait_for()  # the layer table
+    _screenshot(page, "train")
+
+    clicked_at = time.time()
+    page.locator(".st-key-train_launch button").click()
+    run_id = _run_id_from_url(page)
+    page.get_by_role("heading", name="Runs", exact=True).wait_for()
+    seen = _watch_epochs(page, run_id, clicked_at, want=3)
+    first, lags = _report(run_id, clicked_at, seen)
+    assert len(seen) >= 3 and max(seen) - min(seen) >= 2, "the chart did not gain two epochs without a reload"
+    assert all(lag < 2.5 for lag in lags), f"epoch points appeared late: {lags}"
+    page.locator(".st-key-runs_batch_loss .js-plotly-plot").first.wait_for()  # a rerun may briefly show two
+    _screenshot(page, "runs-live")
+
+    run = _store().get_run(run_id)
+    assert run["name"] == "e2e shapes" and run["config"]["data"]["options"]["num_samples"] == 160
+    # The run ends by itself; the page notices and shows the finished run.
+    page.get_by_text("finished", exact=True).first.wait_for(timeout=TRAINING_TIMEOUT_S * 1000)
+    assert page.locator("[data-testid='stException']").count() == 0
+    _screenshot(page, "runs-finished")
+
+
+def test_demo_run_from_home_then_stop(dashboard, browser_page):
+    page = browser_page
+    _open(page, dashboard, "Conv3D Lab")
+    _screenshot(page, "home")
+    clicked_at = time.time()
+    page.locator(".st-key-home_demo button").click()
+    run_id = _run_id_from_url(page)
+    seen = _watch_epochs(page, run_id, clicked_at, want=1)
+    first, _ = _report(run_id, clicked_at, seen)
+    print(f"demo run: Launch click -> first epoch point: {first:.1f} s (target 10 s on a 2-core CPU)")
+
+    stop_clicked = time.monotonic()
+    page.locator(f".st-key-runs_stop_{run_id} button").click()
+    deadline = time.monotonic() + 30
+    while _store().get_run(run_id)["status"] == "running" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    run = _store().get_run(run_id)
+    how = "cleanly (stop flag)" if not run["error"] else f"by signal after the grace period ({run['error']})"
+    print(f"demo run stopped {time.monotonic() - stop_clicked:.1f} s after the Stop click, {how}")
+    assert run["status"] == "stopped"
+    page.locator(f".st-key-runs_resume_{run_id} button").wait_for(timeout=15_000)
+    assert page.locator("[data-testid='stException']").count() == 0
+    _screenshot(page, "runs-stopped")
+
+    page.goto(f"{dashboard}/inspect?runs={run_id}")
+    page.wait_for_timeout(3000)
+    _screenshot(page, "inspect")

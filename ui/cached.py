@@ -1,0 +1,80 @@
+"""Engine reads the dashboard caches (``st.cache_data``): catalogs, previews, model descriptions.
+
+Every function takes plain, hashable arguments and returns plain data, so the
+cache key is exact and nothing TensorFlow-shaped crosses into the page.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+from engine import datasets, jobs, models, probe
+from engine.errors import LabError
+
+# How many example volumes the dataset preview shows.
+PREVIEW_SAMPLES = 4
+
+
+@st.cache_data(show_spinner=False)
+def dataset_catalog() -> list[dict[str, Any]]:
+    return datasets.list_datasets()
+
+
+@st.cache_data(show_spinner=False)
+def arch_catalog() -> list[dict[str, Any]]:
+    return models.arch_catalog()
+
+
+@st.cache_data(show_spinner="Loading the dataset preview...", max_entries=16)
+def dataset_preview(name: str, options_json: str) -> dict[str, Any]:
+    """Sample count, shape, class counts and the middle axial slice of a few samples (one per class first).
+
+    ``options_json`` is the dataset options as sorted JSON (a hashable cache key).
+    """
+    dataset = datasets.load_dataset(name, json.loads(options_json))
+    labels = np.asarray(dataset.y)
+    counts = np.bincount(labels, minlength=dataset.num_classes)
+    picks: list[int] = []
+    for class_index in range(dataset.num_classes):
+        where = np.flatnonzero(labels == class_index)
+        if len(where):
+            picks.append(int(where[0]))
+        if len(picks) == PREVIEW_SAMPLES:
+            break
+    slices = []
+    for index in picks:
+        volume = np.asarray(dataset.x[index])[..., 0]  # (D, H, W); copies one sample out of the memmap
+        slices.append(volume[volume.shape[0] // 2])
+    return {
+        "num_samples": int(len(labels)),
+        "volume_shape": [int(n) for n in dataset.x.shape[1:]],
+        "num_classes": int(dataset.num_classes),
+        "class_names": [str(c) for c in dataset.class_names],
+        "class_counts": [int(c) for c in counts],
+        "num_groups": int(len(np.unique(dataset.groups))) if getattr(dataset, "groups", None) is not None else None,
+        "slices": slices,
+        "slice_titles": [str(dataset.class_names[labels[i]]) for i in picks],
+    }
+
+
+@st.cache_data(show_spinner="Building the model in a helper process (first time only)...", max_entries=64)
+def describe_model(model_json: str, input_shape: tuple[int, ...], num_classes: int, batch_size: int) -> dict[str, Any]:
+    """engine.probe.describe_model, cached; raises ConfigError/LabError with the engine's sentence."""
+    return probe.describe_model(json.loads(model_json), tuple(input_shape), int(num_classes), int(batch_size))
+
+
+@st.cache_data(show_spinner=False, ttl=300)
+def device_memory() -> tuple[str, int | None]:
+    """engine.jobs.device_memory(), cached: (device description, bytes) a run will train in."""
+    return jobs.device_memory()
+
+
+def preview_or_error(name: str, options: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
+    try:
+        return dataset_preview(name, json.dumps(options, sort_keys=True)), None
+    except LabError as e:
+        return None, str(e)

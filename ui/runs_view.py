@@ -1,0 +1,189 @@
+"""The Runs page's pieces: the runs table, the URL-backed selection and the live panel."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import streamlit as st
+
+from engine import jobs
+from engine.errors import LabError
+from engine.store import ACTIVE_STATUSES, INTERRUPTED, STOPPED, Store
+from ui import figures, tables
+from ui.live import MetricCache
+
+# Seconds between live refreshes while a selected run is queued or running.
+LIVE_REFRESH_S = 1.0
+# Seconds between refreshes of the runs table while any run is active.
+TABLE_REFRESH_S = 3.0
+# Worker log lines shown per run.
+LOG_LINES = 50
+RESUMABLE_STATUSES = (STOPPED, INTERRUPTED)
+QUERY_KEY = "runs"
+
+
+def run_label(run: dict[str, Any]) -> str:
+    return f"#{run['id']} {run.get('name') or ''}".strip()
+
+
+def runs_table(store: Store) -> list[dict[str, Any]]:
+    """Reconcile dead workers, then draw the table; refreshes itself while any run is active.
+
+    Returns the runs as read at the full-page run (newest first).
+    """
+    jobs.reconcile(store)
+    runs = store.list_runs()
+    active = any(run["status"] in ACTIVE_STATUSES for run in runs)
+    statuses = {run["id"]: run["status"] for run in runs}
+
+    @st.fragment(run_every=TABLE_REFRESH_S if active else None)
+    def table() -> None:
+        fresh = runs
+        if st.session_state.get("_runs_table_drawn"):
+            jobs.reconcile(store)
+            fresh = store.list_runs()
+            if {run["id"]: run["status"] for run in fresh} != statuses:
+                st.rerun(scope="app")  # a run started, ended or appeared: redraw buttons and panels too
+        st.session_state["_runs_table_drawn"] = True
+        st.dataframe(
+            tables.styled_runs_frame(fresh),
+            key="runs_table",
+            hide_index=True,
+            height=min(38 + 35 * len(fresh), 420),
+            column_config={
+                "id": st.column_config.NumberColumn("id", width="small"),
+                "lr": st.column_config.NumberColumn("lr", format="%.0e"),
+            },
+        )
+
+    if runs:
+        st.session_state["_runs_table_drawn"] = False
+        table()
+    return runs
+
+
+def selection(runs: Sequence[dict[str, Any]]) -> list[int]:
+    """The multiselect of runs to show, kept in the URL as ``?runs=1,2``.
+
+    The URL wins when it changed since we last wrote it (a shared link, a
+    reload, a switch from the Train page); otherwise the widget does.
+    """
+    by_id = {run["id"]: run for run in runs}
+    url_value = st.query_params.get(QUERY_KEY, "")
+    if "runs_selected" not in st.session_state or st.session_state.get("_runs_url_seen") != url_value:
+        ids = [i for i in tables.parse_run_ids(url_value) if i in by_id]
+        if not ids and not url_value and runs:
+            ids = [runs[0]["id"]]  # nothing asked for: show the newest run
+        st.session_state["runs_selected"] = ids
+    selected = st.multiselect(
+        "Runs to show", list(by_id), key="runs_selected", format_func=lambda i: run_label(by_id[i]),
+        placeholder="Choose runs to compare their curves",
+    )
+    new_value = tables.format_run_ids(selected)
+    if new_value:
+        st.query_params[QUERY_KEY] = new_value
+    elif QUERY_KEY in st.query_params:
+        del st.query_params[QUERY_KEY]
+    st.session_state["_runs_url_seen"] = new_value
+    return selected
+
+
+def live_panel(store: Store, run_ids: Sequence[int], initial: dict[int, str]) -> None:
+    """Curves and per-run status for the selection; reruns every second while one is active."""
+    active = any(status in ACTIVE_STATUSES for status in initial.values())
+
+    @st.fragment(run_every=LIVE_REFRESH_S if active else None)
+    def panel() -> None:
+        runs = {run["id"]: run for run in store.list_runs(ids=list(run_ids))}
+        ordered = [runs[i] for i in run_ids if i in runs]
+        if any(runs[i]["status"] != initial.get(i) for i in runs):
+            st.rerun(scope="app")
+        cache: MetricCache = st.session_state.setdefault("metric_cache", MetricCache())
+        for run in ordered:
+            cache.drop_stale(run["id"], run.get("epochs_done") or 0)
+        cache.refresh(store, [run["id"] for run in ordered])
+        _curves(cache, ordered)
+        for run in ordered:
+            _run_status(run, cache)
+
+    panel()
+
+
+def _curves(cache: MetricCache, runs: Sequence[dict[str, Any]]) -> None:
+    # Building Plotly figures is the costly part of a refresh: rebuild only when rows arrived.
+    labels = {run["id"]: run_label(run) for run in runs}
+    version = tuple((run["id"], labels[run["id"]], cache.get(run["id"]).after_id) for run in runs)
+    memo = st.session_state.get("_runs_figures")
+    if memo is None or memo[0] != version:
+        histories = {run["id"]: cache.get(run["id"]).history() for run in runs}
+        batches = {run["id"]: cache.get(run["id"]).batches for run in runs}
+        curves = figures.curves_figure(histories, labels) if any(histories.values()) else None
+        batch_loss = figures.batch_loss_figure(batches, labels) if any(batches.values()) else None
+        memo = (version, curves, batch_loss)
+        st.session_state["_runs_figures"] = memo
+    _, curves, batch_loss = memo
+    if curves is not None:
+        st.plotly_chart(curves, key="runs_curves")
+    else:
+        st.info("No epoch has finished yet; the curves appear here as soon as one does.", icon=":material/hourglass_top:")
+    if batch_loss is not None:
+        st.plotly_chart(batch_loss, key="runs_batch_loss")
+
+
+def _run_status(run: dict[str, Any], cache: MetricCache) -> None:
+    run_id, status = run["id"], run["status"]
+    with st.container(border=True, key=f"runs_panel_{run_id}"):
+        title_column, button_column = st.columns([4, 1], vertical_alignment="center")
+        with title_column:
+            st.markdown(f"**{run_label(run)}** · {run['dataset']} · {run['architecture']}")
+            st.badge(status, color=tables.STATUS_COLORS.get(status, "gray"))
+        with button_column:
+            if status in ACTIVE_STATUSES:
+                if st.button("Stop", key=f"runs_stop_{run_id}", icon=":material/stop:"):
+                    _act(lambda: jobs.stop(run_id), f"Stopping run #{run_id}.")
+            elif status in RESUMABLE_STATUSES:
+                if st.button("Resume", key=f"runs_resume_{run_id}", icon=":material/play_arrow:"):
+                    _act(lambda: jobs.resume(run_id), f"Run #{run_id} is queued to resume.")
+        done, total = run.get("epochs_done") or 0, max(1, run.get("epochs_total") or 1)
+        if status in ACTIVE_STATUSES:
+            eta = tables.eta_seconds(cache.get(run_id).epoch_wall_times(), run.get("started_at"), done, total)
+            eta_text = f" · about {tables.format_duration(eta)} left" if eta is not None else ""
+            label = "waiting for a free slot" if status == "queued" else f"epoch {done}/{total}{eta_text}"
+            st.progress(min(done / total, 1.0), text=label)
+        else:
+            duration = tables.format_duration(tables.run_duration(run))
+            st.caption(f"{done}/{total} epochs" + (f" in {duration}" if duration else "") +
+                       (f" · best {tables.best_text(run)}" if run.get("best_value") is not None else ""))
+        if run.get("error"):
+            # A failure is an error; a stop or an interruption is a note about how the run ended.
+            show = st.error if status == "failed" else st.warning
+            show(run["error"], icon=":material/error:" if status == "failed" else ":material/info:")
+            if run.get("traceback"):
+                with st.expander("Traceback"):
+                    st.code(run["traceback"], language=None)
+        if run.get("test_metrics"):
+            metrics = [(name, value) for name, value in run["test_metrics"].items() if isinstance(value, (int, float))]
+            for column, (name, value) in zip(st.columns(max(1, min(4, len(metrics)))), metrics[:4]):
+                column.metric(f"test {name}", f"{value:.4g}")
+        with st.expander("Worker log", expanded=status == "failed"):
+            st.code(_log_tail(run_id) or "(no log yet)", language=None)
+
+
+def _log_tail(run_id: int) -> str:
+    try:
+        return jobs.log_tail(run_id, lines=LOG_LINES)
+    except (LabError, OSError) as e:
+        return f"(the log cannot be read: {e})"
+
+
+def _act(action, message: str) -> None:
+    try:
+        action()
+    except LabError as e:
+        st.toast(str(e), icon=":material/error:")
+        return
+    st.toast(message)
+    time.sleep(0.1)
+    st.rerun(scope="app")

@@ -1,0 +1,246 @@
+"""The Train page's form: one helper per section, each returning plain config values.
+
+Widgets are created without ``value=``; their defaults go into session state
+first (``_default``). Every widget has a ``train_`` key that tests can drive;
+the knobs of a dataset or a preset carry its name in the key
+(``train_option_shapes3d_size``, ``train_dropout_rate_vgg3d``), so each keeps
+its own defaults and values.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from engine import config as cfg
+
+# Learning rates offered on the log-scale slider.
+LEARNING_RATES = tuple(m * 10.0**e for e in range(-6, 0) for m in (1, 2, 5)) + (1.0,)
+# Model knobs whose None means "the preset's reference value".
+PRESET_KNOBS = ("dropout_rate", "batchnorm", "l2", "kernel_initializer")
+DATA_DEFAULTS = cfg.DataConfig()
+MODEL_DEFAULTS = cfg.ModelConfig()
+TRAINING_DEFAULTS = cfg.TrainingConfig()
+
+
+def _default(key: str, value: Any) -> str:
+    if key not in st.session_state:
+        st.session_state[key] = value
+    return key
+
+
+def run_section() -> dict[str, Any]:
+    name = st.text_input(
+        "Run name", key=_default("train_name", ""), placeholder="(automatic: run-ID)",
+        help="Shown in the Runs table; at most 200 characters.",
+    )
+    seed = st.number_input(
+        "Seed", key=_default("train_seed", TRAINING_DEFAULTS.seed), min_value=0, step=1,
+        help="Seeds the weights, shuffling, augmentation and the split.",
+    )
+    return {"name": name, "seed": int(seed)}
+
+
+def dataset_section(catalog: list[dict[str, Any]]) -> dict[str, Any]:
+    """Dataset, its generator knobs, the split and normalisation -> the ``data`` section."""
+    by_name = {entry["name"]: entry for entry in catalog}
+    names = list(by_name)
+    default_name = DATA_DEFAULTS.dataset if DATA_DEFAULTS.dataset in by_name else names[0]
+    name = st.selectbox(
+        "Dataset", names, key=_default("train_dataset", default_name),
+        format_func=lambda n: f"{by_name[n]['title']} ({n})",
+    )
+    entry = by_name[name]
+    st.caption(entry.get("description", ""))
+    options: dict[str, Any] = {}
+    knobs = entry.get("options") or {}
+    if knobs:
+        columns = st.columns(min(3, len(knobs)))
+        for index, (knob, spec) in enumerate(knobs.items()):
+            with columns[index % len(columns)]:
+                options[knob] = _option_widget(name, knob, spec)
+    val_column, test_column, norm_column = st.columns(3)
+    val_fraction = val_column.number_input(
+        "Validation fraction", key=_default("train_val_fraction", DATA_DEFAULTS.val_fraction),
+        min_value=0.0, max_value=0.95, step=0.05, format="%.2f",
+    )
+    test_fraction = test_column.number_input(
+        "Test fraction", key=_default("train_test_fraction", DATA_DEFAULTS.test_fraction),
+        min_value=0.0, max_value=0.95, step=0.05, format="%.2f",
+    )
+    normalization = norm_column.selectbox(
+        "Normalisation", cfg.NORMALIZATIONS, key=_default("train_normalization", DATA_DEFAULTS.normalization)
+    )
+    return {
+        "dataset": name,
+        "options": options,
+        "val_fraction": float(val_fraction),
+        "test_fraction": float(test_fraction),
+        "normalization": normalization,
+    }
+
+
+def _option_widget(dataset: str, knob: str, spec: dict[str, Any]) -> Any:
+    """One dataset knob: a choice, a whole number, a number or a flag (bounds from the engine).
+
+    Keyed by dataset too: two datasets' knobs of the same name are different widgets.
+    """
+    key = f"train_option_{dataset}_{knob}"
+    default = spec.get("default")
+    label = knob.replace("_", " ").capitalize()
+    help_text = spec.get("help")
+    if spec.get("choices"):
+        return st.selectbox(label, spec["choices"], key=_default(key, default), help=help_text)
+    if isinstance(default, bool):
+        return st.checkbox(label, key=_default(key, default), help=help_text)
+    integer = bool(spec.get("integer")) or isinstance(default, int)
+    number = int if integer else float
+    value = st.number_input(
+        label, key=_default(key, default), help=help_text,
+        step=1 if integer else None, format=None if integer else "%g",
+        min_value=None if spec.get("min") is None else number(spec["min"]),
+        max_value=None if spec.get("max") is None else number(spec["max"]),
+        placeholder="(all)" if default is None else None,
+    )
+    return None if value is None else number(value)
+
+
+def model_section(catalog: list[dict[str, Any]]) -> dict[str, Any]:
+    """Architecture and its knobs -> the ``model`` section (None where the preset's value is kept)."""
+    by_name = {entry["name"]: entry for entry in catalog}
+    names = list(by_name)
+    default_arch = MODEL_DEFAULTS.architecture if MODEL_DEFAULTS.architecture in by_name else names[0]
+    arch = st.selectbox(
+        "Architecture", names, key=_default("train_architecture", default_arch),
+        format_func=lambda n: f"{by_name[n]['title']} ({n})",
+    )
+    preset = by_name[arch]["defaults"]
+    st.caption(by_name[arch].get("description", ""))
+    width_column, dropout_column, init_column = st.columns(3)
+    width = width_column.number_input(
+        "Width multiplier", key=_default("train_width_multiplier", MODEL_DEFAULTS.width_multiplier),
+        min_value=0.0, max_value=16.0, step=0.25, format="%g", help="Scales every layer's filter and unit count.",
+    )
+    dropout = dropout_column.number_input(
+        "Dropout rate", key=_default(f"train_dropout_rate_{arch}", float(preset["dropout_rate"])),
+        min_value=0.0, max_value=1.0, step=0.05, format="%.2f", help=f"The preset uses {preset['dropout_rate']}.",
+    )
+    initializers = list(cfg.INITIALIZERS)
+    initializer = init_column.selectbox(
+        "Kernel initializer", initializers, key=_default(f"train_kernel_initializer_{arch}", preset["kernel_initializer"]),
+        help=f"The preset uses {preset['kernel_initializer']}.",
+    )
+    bn_column, momentum_column, l2_column = st.columns(3)
+    batchnorm = bn_column.toggle(
+        "BatchNorm", key=_default(f"train_batchnorm_{arch}", bool(preset["batchnorm"])),
+        help=f"The preset {'uses' if preset['batchnorm'] else 'does not use'} BatchNorm.",
+    )
+    momentum = momentum_column.number_input(
+        "BatchNorm momentum", key=_default("train_batchnorm_momentum", MODEL_DEFAULTS.batchnorm_momentum),
+        min_value=0.0, max_value=1.0, step=0.01, format="%.3f", disabled=not batchnorm,
+    )
+    l2 = l2_column.number_input(
+        "L2 weight penalty", key=_default(f"train_l2_{arch}", float(preset["l2"])),
+        min_value=0.0, max_value=1.0, step=1e-4, format="%.1e", help=f"The preset uses {preset['l2']:g}.",
+    )
+    chosen = {"dropout_rate": float(dropout), "batchnorm": bool(batchnorm), "l2": float(l2),
+              "kernel_initializer": initializer}
+    model: dict[str, Any] = {
+        "architecture": arch,
+        "width_multiplier": float(width),
+        "batchnorm_momentum": float(momentum),
+    }
+    # Unchanged knobs stay None: the preset's reference value (and, for L2, its scope) applies.
+    for knob in PRESET_KNOBS:
+        model[knob] = None if chosen[knob] == preset[knob] else chosen[knob]
+    return model
+
+
+def training_section() -> dict[str, Any]:
+    """Optimisation knobs -> the ``training`` section (hidden knobs keep their defaults)."""
+    t = TRAINING_DEFAULTS
+    values: dict[str, Any] = {}
+    epochs_column, batch_column, optimizer_column = st.columns(3)
+    values["epochs"] = int(epochs_column.number_input("Epochs", key=_default("train_epochs", t.epochs), min_value=0, step=1))
+    values["batch_size"] = int(batch_column.number_input(
+        "Batch size", key=_default("train_batch_size", t.batch_size), min_value=0, step=1
+    ))
+    values["optimizer"] = optimizer_column.selectbox("Optimizer", cfg.OPTIMIZERS, key=_default("train_optimizer", t.optimizer))
+    values["learning_rate"] = st.select_slider(
+        "Learning rate (log scale)", LEARNING_RATES, key=_default("train_learning_rate", t.learning_rate),
+        format_func=lambda v: f"{v:.0e}",
+    )
+    if values["optimizer"] == "sgd":
+        momentum_column, nesterov_column = st.columns(2)
+        values["momentum"] = float(momentum_column.number_input(
+            "SGD momentum", key=_default("train_momentum", t.momentum), min_value=0.0, max_value=1.0, step=0.05
+        ))
+        values["nesterov"] = nesterov_column.toggle("Nesterov", key=_default("train_nesterov", t.nesterov))
+    if values["optimizer"] == "adamw":
+        values["weight_decay"] = float(st.number_input(
+            "Weight decay", key=_default("train_weight_decay", t.weight_decay), min_value=0.0, max_value=1.0,
+            step=1e-4, format="%.1e",
+        ))
+    schedule_column, schedule_knob_column, schedule_knob2_column = st.columns(3)
+    values["schedule"] = schedule_column.selectbox(
+        "Learning-rate schedule", cfg.SCHEDULES, key=_default("train_schedule", t.schedule)
+    )
+    if values["schedule"] == "exponential":
+        values["decay_rate"] = float(schedule_knob_column.number_input(
+            "Decay per epoch", key=_default("train_decay_rate", t.decay_rate), min_value=0.0, max_value=1.0, step=0.01
+        ))
+    if values["schedule"] == "plateau":
+        values["plateau_factor"] = float(schedule_knob_column.number_input(
+            "Plateau factor", key=_default("train_plateau_factor", t.plateau_factor), min_value=0.0, max_value=1.0,
+            step=0.05,
+        ))
+        values["plateau_patience"] = int(schedule_knob2_column.number_input(
+            "Plateau patience (epochs)", key=_default("train_plateau_patience", t.plateau_patience), min_value=0, step=1
+        ))
+    loss_column, gamma_column, weight_column = st.columns(3)
+    values["loss"] = loss_column.selectbox("Loss", cfg.LOSSES, key=_default("train_loss", t.loss))
+    if values["loss"] == "focal":
+        values["focal_gamma"] = float(gamma_column.number_input(
+            "Focal gamma", key=_default("train_focal_gamma", t.focal_gamma), min_value=0.0, step=0.5
+        ))
+    values["class_weight"] = weight_column.selectbox(
+        "Class weights", cfg.CLASS_WEIGHTS, key=_default("train_class_weight", t.class_weight)
+    )
+    augment_column, augmentations_column = st.columns([1, 2])
+    values["augment"] = augment_column.toggle("Augment training batches", key=_default("train_augment", t.augment))
+    if values["augment"]:
+        values["augmentations"] = augmentations_column.multiselect(
+            "Augmentations", cfg.AUGMENTATIONS, key=_default("train_augmentations", list(t.augmentations))
+        )
+    monitor_column, stopping_column, patience_column = st.columns(3)
+    values["monitor"] = monitor_column.selectbox("Monitor", cfg.MONITORS, key=_default("train_monitor", t.monitor))
+    values["early_stopping"] = stopping_column.toggle(
+        "Early stopping", key=_default("train_early_stopping", t.early_stopping)
+    )
+    if values["early_stopping"]:
+        values["patience"] = int(patience_column.number_input(
+            "Patience (epochs)", key=_default("train_patience", t.patience), min_value=0, step=1
+        ))
+    values["max_saliency_samples"] = int(st.number_input(
+        "Grad-CAM maps for at most this many test samples", key=_default("train_max_saliency_samples",
+                                                                          t.max_saliency_samples),
+        min_value=0, step=50,
+    ))
+    return values
+
+
+def section_of(problem: str) -> str:
+    """Which form section a validation sentence belongs to: data, model, training, run or other."""
+    head = problem.split(" ", 1)[0]
+    if head.startswith("data."):
+        return "data"
+    if head.startswith("model.") or problem.startswith("The input shape") or problem.startswith("The number of classes"):
+        return "model"
+    if head in ("training.seed",):
+        return "run"
+    if head.startswith("training."):
+        return "training"
+    if head == "name":
+        return "run"
+    return "other"
