@@ -63,7 +63,7 @@ with preview_column:
     elif preview is not None:
         count_column, shape_column, class_column = st.columns(3)
         count_column.metric("Samples", preview["num_samples"])
-        shape_column.metric("Volume", " × ".join(str(n) for n in preview["volume_shape"][:3]))
+        shape_column.metric("Volume", "×".join(str(n) for n in preview["volume_shape"][:3]))
         class_column.metric("Classes", preview["num_classes"])
         st.plotly_chart(
             figures.class_balance_figure(preview["class_names"], preview["class_counts"]),

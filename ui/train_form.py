@@ -18,7 +18,7 @@ from engine import config as cfg
 # Learning rates offered on the log-scale slider.
 LEARNING_RATES = tuple(m * 10.0**e for e in range(-6, 0) for m in (1, 2, 5)) + (1.0,)
 # Model knobs whose None means "the preset's reference value".
-PRESET_KNOBS = ("dropout_rate", "batchnorm", "l2", "kernel_initializer")
+PRESET_KNOBS = ("dropout_rate", "batchnorm", "l2", "kernel_initializer", "padding")
 DATA_DEFAULTS = cfg.DataConfig()
 MODEL_DEFAULTS = cfg.ModelConfig()
 TRAINING_DEFAULTS = cfg.TrainingConfig()
@@ -144,8 +144,14 @@ def model_section(catalog: list[dict[str, Any]]) -> dict[str, Any]:
         "L2 weight penalty", key=_default(f"train_l2_{arch}", float(preset["l2"])),
         min_value=0.0, max_value=1.0, step=1e-4, format="%.1e", help=f"The preset uses {preset['l2']:g}.",
     )
+    padding_column, _, _ = st.columns(3)
+    padding = padding_column.selectbox(
+        "Convolution padding", list(cfg.PADDINGS), key=_default(f"train_padding_{arch}", preset["padding"]),
+        help=f"The preset uses {preset['padding']}. 'same' keeps each convolution's output the size of its "
+        "input, so deep presets fit small volumes.",
+    )
     chosen = {"dropout_rate": float(dropout), "batchnorm": bool(batchnorm), "l2": float(l2),
-              "kernel_initializer": initializer}
+              "kernel_initializer": initializer, "padding": padding}
     model: dict[str, Any] = {
         "architecture": arch,
         "width_multiplier": float(width),

@@ -138,7 +138,7 @@ def test_train_shows_dataset_preview_and_model_summary(app, fake_probe):
     assert at.selectbox(key="train_dataset").value == "digits3d"
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Samples"] == "1797"
-    assert metrics["Volume"] == "16 × 16 × 16"
+    assert metrics["Volume"] == "16×16×16"
     assert metrics["Classes"] == "10"
     assert metrics["Parameters"] == "1,234,567"
     assert len(at.get("plotly_chart")) == 2  # class balance and slices
@@ -156,7 +156,7 @@ def test_train_switching_dataset_shows_its_knobs(app):
     at.number_input(key="train_option_shapes3d_size").set_value(8).run()
     _no_exceptions(at)
     metrics = {m.label: m.value for m in at.metric}
-    assert (metrics["Samples"], metrics["Volume"], metrics["Classes"]) == ("16", "8 × 8 × 8", "2")
+    assert (metrics["Samples"], metrics["Volume"], metrics["Classes"]) == ("16", "8×8×8", "2")
     assert at.selectbox(key="train_option_shapes3d_mode").value == "shape"
 
 
@@ -211,3 +211,13 @@ def test_train_too_small_volume_for_the_architecture_is_a_sentence(app, fake_pro
     at = app("app_pages/train.py")
     _no_exceptions(at)
     assert any("too small for the kerasio3d" in e.value for e in at.error)
+
+
+def test_train_padding_knob_reaches_the_config(app):
+    at = app("app_pages/train.py")
+    at.selectbox(key="train_architecture").set_value("kerasio3d").run()
+    assert at.selectbox(key="train_padding_kerasio3d").value == "valid"  # the preset's reference
+    assert any("too small for the kerasio3d architecture" in e.value for e in at.error)
+    at.selectbox(key="train_padding_kerasio3d").set_value("same").run()
+    assert not at.exception
+    assert not any("too small" in e.value for e in at.error)
