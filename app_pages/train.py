@@ -9,6 +9,12 @@ from engine.config import RunConfig
 from engine.errors import ConfigError, LabError
 from ui import cached, figures, tables, train_form
 
+# A warm standby worker (TensorFlow already imported) takes the next launch; cheap when one waits.
+try:
+    jobs.ensure_standby()
+except (LabError, OSError):
+    pass  # a cold worker still starts on Launch
+
 st.title("Train")
 
 form_column, preview_column = st.columns([3, 2], gap="large")

@@ -9,6 +9,10 @@ slot per GPU (pinned with CUDA_VISIBLE_DEVICES), one on a CPU-only machine,
 run itself. All state is in the store, so any process can stop, reconcile or
 resume any run.
 
+``ensure_standby`` keeps a warm standby worker (TensorFlow already imported)
+waiting on the first slot, which claims the next queued run itself
+(engine/jobs/standby.py); ``CONV3D_LAB_STANDBY=0`` turns that off.
+
 Nothing here imports TensorFlow; only the worker does, after it has started.
 """
 
@@ -24,6 +28,7 @@ from engine.jobs.control import (
     stop,
 )
 from engine.jobs.devices import SLOTS_ENV, device_memory, slots
+from engine.jobs.standby import ensure_standby
 from engine.jobs.worker import run_worker
 
 __all__ = [
@@ -31,6 +36,7 @@ __all__ = [
     "DEFAULT_STOP_GRACE_S",
     "SLOTS_ENV",
     "STALE_HEARTBEAT_S",
+    "ensure_standby",
     "escalate_stop",
     "launch",
     "log_tail",

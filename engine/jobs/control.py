@@ -24,7 +24,7 @@ from typing import Any
 
 from engine.config import RunConfig
 from engine.errors import RunStateError
-from engine.jobs import processes
+from engine.jobs import processes, standby
 from engine.jobs.devices import slots
 from engine.store import FAILED, INTERRUPTED, QUEUED, RUNNING, STOPPED, Store, open_store
 
@@ -67,6 +67,10 @@ def schedule(store: Store | None = None) -> list[int]:
     store = store or open_store()
     processes.reap_children()
     names = slots()
+    if standby.enabled():
+        # A slot with a live warm standby is left to it: it claims within 0.2 s, with
+        # TensorFlow already imported (claims are atomic, so nothing starts twice anyway).
+        names = [slot for slot in names if standby.live_standby(slot) is None]
     started: list[int] = []
     while (claim := store.claim_next_queued(names)) is not None:
         run_id, slot = claim
@@ -125,21 +129,23 @@ def escalate_stop(store: Store, run_id: int, grace_s: float = DEFAULT_STOP_GRACE
     if _wait_while_running(store, run_id, grace_s):
         return store.get_run(run_id)["status"]
     run = store.get_run(run_id)
-    pid, expect = run.get("pid"), _worker_command(run)
+    pid = run.get("pid")
     if run.get("host") not in (None, socket.gethostname()):
         # A worker on another machine cannot be signalled from here; it still sees the flag.
         return run["status"]
     how = "could not be found"
-    if pid and processes.pid_alive(pid, expect=expect):
+    if pid and _worker_alive(run, pid):
         store.log_event(run_id, f"no clean stop after {grace_s:g} s; sending SIGTERM to the worker (pid {pid})", "warning")
         processes.signal_group(pid, signal.SIGTERM)
         how = "was terminated"
         if _wait_while_running(store, run_id, TERMINATE_GRACE_S):
             return store.get_run(run_id)["status"]  # the worker recorded the stop itself
-        if processes.pid_alive(pid, expect=expect):
+        if _worker_alive(run, pid):
             store.log_event(run_id, f"the worker (pid {pid}) ignored SIGTERM; sending SIGKILL", "warning")
             processes.signal_group(pid, signal.SIGKILL)
-            processes.wait_gone(pid, 5.0, expect=expect)
+            deadline = time.monotonic() + 5.0
+            while _worker_alive(run, pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
             how = "was killed"
     if store.transition(
         run_id,
@@ -229,11 +235,20 @@ def _worker_command(run: dict[str, Any]) -> tuple[str, ...]:
     return ("worker", str(run["id"]))
 
 
+def _worker_alive(run: dict[str, Any], pid: int) -> bool:
+    """Whether ``pid`` is alive and is the run's worker: ``python -m engine worker ID`` or the warm
+    standby of the run's slot that claimed it (``python -m engine.jobs.standby SLOT``)."""
+    if processes.pid_alive(pid, expect=_worker_command(run)):
+        return True
+    slot = run.get("slot")
+    return bool(slot) and slot != FOREGROUND_SLOT and processes.pid_alive(pid, expect=standby.command_marker(slot))
+
+
 def _why_gone(run: dict[str, Any], now: float) -> str | None:
     """Why a ``running`` run has no live worker, or None when it has one (or may have)."""
     pid = run.get("pid")
     if pid and run.get("host") == socket.gethostname():
-        if processes.pid_alive(pid, expect=_worker_command(run)):
+        if _worker_alive(run, pid):
             return None
         return f"its worker process (pid {pid}) has ended without recording an outcome"
     beat = run.get("heartbeat_at") or run.get("started_at") or run.get("created_at") or 0.0

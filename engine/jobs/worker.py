@@ -32,6 +32,7 @@ import traceback
 
 from engine.jobs import processes
 from engine.jobs.control import schedule
+from engine.jobs.standby import command_marker, ensure_standby
 from engine.store import FAILED, FINISHED, INTERRUPTED, RUNNING, STOPPED, Store, open_store
 
 log = logging.getLogger(__name__)
@@ -59,15 +60,28 @@ def run_worker(run_id: int) -> int:
         other
         and other != os.getpid()
         and run.get("host") == socket.gethostname()
-        and processes.pid_alive(other, expect=("worker", str(run_id)))
+        and (
+            processes.pid_alive(other, expect=("worker", str(run_id)))
+            or processes.pid_alive(other, expect=command_marker(str(run.get("slot"))))
+        )
     ):
         print(f"Run {run_id} already has a worker (pid {other}); not starting a second one.", file=sys.stderr)
         return 2
 
+    return work_claimed(store, run_id)
+
+
+def work_claimed(store: Store, run_id: int, *, via: str | None = None, unblock_sigterm: bool = False) -> int:
+    """Be the worker of claimed run ``run_id`` in this process (a fresh worker, or a warm standby
+    that has just claimed it, with SIGTERM blocked: ``unblock_sigterm``); returns the exit code."""
     store.update_run(run_id, pid=os.getpid(), host=socket.gethostname(), heartbeat_at=time.time())
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     exit_code = 1
     try:
+        if unblock_sigterm:  # a SIGTERM that came during the claim is raised here, inside the try
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+        if via:
+            print(f"run {run_id}: worker is the {via} (pid {os.getpid()})", flush=True)
         with _Heartbeat(store, run_id):
             status = _execute(store, run_id)
         exit_code = 0 if status == FINISHED else 1
@@ -102,6 +116,12 @@ def run_worker(run_id: int) -> int:
                 print(f"started the next queued run(s): {', '.join(map(str, started))}", flush=True)
         except Exception:
             log.exception("scheduling the queue after run %s failed", run_id)
+        try:
+            standby_pid = ensure_standby(store)  # so the next launch starts warm too
+            if standby_pid:
+                print(f"warm standby for the next launch: pid {standby_pid}", flush=True)
+        except Exception:
+            log.exception("starting a warm standby after run %s failed", run_id)
     return exit_code
 
 
@@ -188,4 +208,4 @@ def _hold_run(store: Store, run_id: int, seconds: float) -> str:
     return status
 
 
-__all__ = ["run_worker", "BATCH_DELAY_ENV", "FAIL_AT_EPOCH_ENV", "FAKE_WORKER_ENV"]
+__all__ = ["run_worker", "work_claimed", "BATCH_DELAY_ENV", "FAIL_AT_EPOCH_ENV", "FAKE_WORKER_ENV"]

@@ -16,6 +16,13 @@ APP = REPO_ROOT / "streamlit_app.py"
 APP_TIMEOUT_S = 60
 
 
+@pytest.fixture(autouse=True)
+def no_standby(monkeypatch):
+    """The Home and Train pages start a warm standby worker (a real process that imports
+    TensorFlow); these tests use fake runs, so none is started (children inherit this too)."""
+    monkeypatch.setenv("CONV3D_LAB_STANDBY", "0")
+
+
 @pytest.fixture
 def fake_probe(monkeypatch):
     """engine.probe.describe_model answers at once (the real one starts TensorFlow in a child process)."""

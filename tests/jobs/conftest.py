@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from engine.jobs import processes, worker
+from engine.jobs import processes, standby, worker
 from engine.jobs.devices import SLOTS_ENV
 from engine.store import open_store
 from tests.jobs.helpers import lab_processes
@@ -18,6 +18,9 @@ from tests.jobs.helpers import lab_processes
 def jobs_lab(lab_home, monkeypatch):
     """A fresh lab with one slot and no test hooks set; afterwards, no worker may be left running."""
     monkeypatch.setenv(SLOTS_ENV, "1")
+    # No warm standby unless a test asks for one (tests/jobs/test_standby.py): workers start
+    # one when their run ends, and it would idle here for minutes.
+    monkeypatch.setenv(standby.STANDBY_ENV, "0")
     for name in (worker.BATCH_DELAY_ENV, worker.FAIL_AT_EPOCH_ENV, worker.FAKE_WORKER_ENV):
         monkeypatch.delenv(name, raising=False)
     yield lab_home
