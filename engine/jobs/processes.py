@@ -9,7 +9,6 @@ without touching it, and a stop can signal the whole group.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import threading

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -22,12 +21,10 @@ import numpy as np
 from engine import datasets, models, paths
 from engine.config import RunConfig
 from engine.errors import LabError, RunFailed
+from engine.store.heartbeat import Heartbeat
 from engine.store import FAILED, FINISHED, INTERRUPTED, RUNNING, STOPPED, Store
 
 log = logging.getLogger(__name__)
-
-# Seconds between heartbeats written by a background thread (also during long epochs).
-HEARTBEAT_INTERVAL_S = 5.0
 
 
 @dataclass
@@ -97,29 +94,6 @@ def _set_determinism(seed: int) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
-class _Heartbeat:
-    """Writes the run's heartbeat every few seconds from a daemon thread."""
-
-    def __init__(self, store: Store, run_id: int, interval_s: float = HEARTBEAT_INTERVAL_S):
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, args=(store, run_id, interval_s), daemon=True)
-
-    def _beat(self, store: Store, run_id: int, interval_s: float) -> None:
-        while not self._stop.wait(interval_s):
-            try:
-                store.heartbeat(run_id)
-            except Exception:  # a busy database must not kill training; the next beat retries
-                log.warning("heartbeat write failed", exc_info=True)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(timeout=2)
-
-
 def execute_run(store: Store, run_id: int, *, verbose: int = 0) -> dict[str, Any]:
     """Train run ``run_id`` (status ``running``) to its end and record the outcome; returns the summary."""
     run = store.get_run(run_id)
@@ -127,7 +101,7 @@ def execute_run(store: Store, run_id: int, *, verbose: int = 0) -> dict[str, Any
     run_dir = paths.run_dir(run_id)
     store.log_event(run_id, f"worker started (pid {run.get('pid')}, slot {run.get('slot')})")
     try:
-        with _Heartbeat(store, run_id):
+        with Heartbeat(store, run_id):
             status, error = _train(store, run_id, run, config, run_dir, verbose)
         store.transition(
             run_id, status, from_statuses=[RUNNING, INTERRUPTED], finished_at=time.time(), error=error
