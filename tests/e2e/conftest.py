@@ -29,6 +29,16 @@ CHROMIUM_ARGS = [
 SERVER_START_TIMEOUT_S = 60
 
 
+def wait_for_app(page) -> None:
+    """Until the script run triggered by the last interaction has finished."""
+    page.wait_for_timeout(300)
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidgetRunningIcon\"],"
+        " [data-testid=\"stStatusWidgetRunningManIcon\"], [data-stale=\"true\"]')",
+        timeout=120_000,
+    )
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

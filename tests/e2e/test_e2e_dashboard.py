@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import ARTIFACTS
+from conftest import ARTIFACTS, wait_for_app
 
 pytestmark = pytest.mark.e2e
 
@@ -35,27 +35,17 @@ def _store():
     return open_store()
 
 
-def _wait_for_app(page) -> None:
-    """Until the script run triggered by the last interaction has finished."""
-    page.wait_for_timeout(300)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidgetRunningIcon\"],"
-        " [data-testid=\"stStatusWidgetRunningManIcon\"], [data-stale=\"true\"]')",
-        timeout=120_000,
-    )
-
-
 def _set_number(page, key: str, value) -> None:
     field = page.locator(f".st-key-{key} input")
     field.fill(str(value))
     field.press("Enter")
-    _wait_for_app(page)
+    wait_for_app(page)
 
 
 def _choose(page, key: str, option_text: str) -> None:
     page.locator(f".st-key-{key} input[role='combobox']").click()
     page.get_by_role("option", name=re.compile(re.escape(option_text))).click()
-    _wait_for_app(page)
+    wait_for_app(page)
 
 
 def _open(page, url: str, heading: str) -> None:
@@ -117,7 +107,7 @@ def test_train_page_launch_and_live_curves(dashboard, browser_page):
     _set_number(page, "train_epochs", 5)
     page.locator(".st-key-train_name input").fill("e2e shapes")
     page.locator(".st-key-train_name input").press("Enter")
-    _wait_for_app(page)
+    wait_for_app(page)
     # The real model description runs TensorFlow in a helper process (first time only).
     page.get_by_text("Parameters").wait_for(timeout=TRAINING_TIMEOUT_S * 1000)
     page.locator("[data-testid='stDataFrame']").first.wait_for()  # the layer table

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import ARTIFACTS
+from conftest import ARTIFACTS, wait_for_app
 
 pytestmark = pytest.mark.e2e
 
@@ -56,16 +56,6 @@ def trained_run(lab_home):
     return run_id
 
 
-def _wait_for_app(page) -> None:
-    """Until the script run triggered by the last interaction has finished."""
-    page.wait_for_timeout(300)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidgetRunningIcon\"],"
-        " [data-testid=\"stStatusWidgetRunningManIcon\"], [data-stale=\"true\"]')",
-        timeout=120_000,
-    )
-
-
 def _screenshot(page, name: str, whole_app: bool = False) -> None:
     """A screenshot; ``whole_app`` first grows the viewport to the app's height (Streamlit scrolls in a
     container, so ``full_page`` alone captures one viewport) and restores it after."""
@@ -99,7 +89,7 @@ def test_inspect_page_heatmap_curves_tables_and_overlay(trained_run, dashboard, 
         page.locator(f".st-key-{key} .js-plotly-plot").first.wait_for(timeout=60_000)
     # The per-class tables (validation, test) and the per-sample table.
     page.wait_for_function("() => document.querySelectorAll('[data-testid=\"stDataFrame\"]').length >= 3")
-    _wait_for_app(page)
+    wait_for_app(page)
     print(f"Inspect page fully drawn {time.perf_counter() - started:.1f} s after opening it")
     chosen_run = page.locator(".st-key-inspect_run").evaluate(
         "e => e.textContent + ' ' + [...e.querySelectorAll('input')].map(i => i.value).join(' ')"
@@ -115,12 +105,12 @@ def test_inspect_page_heatmap_curves_tables_and_overlay(trained_run, dashboard, 
 
     # The sample viewer on the test split: every test sample has a Grad-CAM map.
     page.locator(".st-key-inspect_sample_split").get_by_text(re.compile(r"^test \(epoch \d+\)")).click()
-    _wait_for_app(page)
+    wait_for_app(page)
     overlay = page.locator(".st-key-inspect_overlay input[type='checkbox']")
     assert overlay.is_enabled(), "the test sample has no saliency map"
     if not overlay.is_checked():
         page.locator(".st-key-inspect_overlay label").click()
-        _wait_for_app(page)
+        wait_for_app(page)
     assert overlay.is_checked()
     # Two heatmaps (slice + overlay) in each of the three planes.
     page.wait_for_function(
