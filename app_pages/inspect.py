@@ -21,6 +21,9 @@ from ui import inspect as inspect_ui
 from ui import volumes as volume_ui
 
 
+INSPECT_REFRESH_S = 3  # how often the page looks for a new epoch of a run still training
+
+
 def seed(key: str, default, keep=lambda value: True) -> None:
     """Give a widget its starting value through Session State, replacing a remembered one that ``keep`` rejects.
 
@@ -65,6 +68,18 @@ if run.get("best_value") is not None:
 if (run.get("test_metrics") or {}).get("accuracy") is not None:
     summary.append(f"test accuracy {run['test_metrics']['accuracy']:.4f}")
 st.caption(" · ".join(summary))
+ACTIVE = ("queued", "running")
+if run["status"] in ACTIVE:
+
+    @st.fragment(run_every=INSPECT_REFRESH_S)
+    def follow_training() -> None:
+        """Redraw the page when the training run records an epoch or ends (widget choices are kept)."""
+        latest = store.get_run(run_id)
+        if latest is not None and (latest["status"], latest["epochs_done"], latest.get("best_epoch")) != version:
+            st.rerun()
+        st.caption(f"Still training: this page redraws when epoch {run['epochs_done'] + 1} is recorded.")
+
+    follow_training()
 run_dir = paths.run_dir(run_id)
 best_path = run_dir / "best.keras"
 download_columns = st.columns(2)

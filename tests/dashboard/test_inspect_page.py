@@ -13,7 +13,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from engine import evaluation, paths
-from engine.store import RUNNING, open_store
+from engine.store import FINISHED, RUNNING, open_store
 from tests.evaluation.synthetic import make_run
 
 PAGE = str(Path(__file__).resolve().parents[2] / "app_pages" / "inspect.py")
@@ -172,3 +172,26 @@ def test_page_never_imports_tensorflow(inspect_store, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report == {"exception": 0, "charts": 10, "modules": []}
+
+
+def test_running_run_follows_new_epochs_and_keeps_the_chosen_epoch(inspect_store):
+    run_id = make_run(inspect_store, num_classes=2, val_size=20, test_size=0, epochs=2, status=RUNNING)
+    at = page()
+    at.query_params["run"] = str(run_id)
+    at.run()
+    assert not at.exception
+    assert any("Still training" in caption.value for caption in at.caption)
+    assert at.select_slider(key="inspect_epoch").options == ["1", "2"]
+    at.select_slider(key="inspect_epoch").set_value(1).run()
+
+    # The worker records epoch 3: the page's next redraw offers it and keeps epoch 1 chosen.
+    predictions = inspect_store.get_predictions(run_id, "val", epoch=2)
+    inspect_store.save_predictions(
+        run_id, 3, "val", predictions["sample_ids"], predictions["labels"], predictions["probabilities"]
+    )
+    inspect_store.update_run(run_id, epochs_done=3, status=FINISHED)
+    at.run()
+    assert not at.exception
+    assert at.select_slider(key="inspect_epoch").options == ["1", "2", "3"]
+    assert at.select_slider(key="inspect_epoch").value == 1
+    assert not any("Still training" in caption.value for caption in at.caption)

@@ -26,6 +26,8 @@ CHARTS_JS = """() => {
   }
   return charts;
 }"""
+# JavaScript: the last label under a slider's tick bar (its largest option).
+SLIDER_MAX_JS = "bar => bar ? bar.lastElementChild.textContent.trim() : null"
 ERRORS = "[data-testid='stException'], [data-testid='stAlertContentError'], [data-testid='stAlertContentWarning']"
 
 
@@ -127,3 +129,33 @@ def test_inspect_page_heatmap_curves_tables_and_overlay(trained_run, dashboard, 
     page.get_by_role("heading", name="Samples", exact=True).evaluate("e => e.scrollIntoView({block: 'start'})")
     page.wait_for_timeout(500)
     _screenshot(page, "inspect-sample")
+
+
+def test_inspect_page_follows_a_run_that_is_still_training(lab_home, dashboard, browser_page):
+    """Without a reload, the epoch slider of a running run gains the epoch the worker records next."""
+    from engine.store import FINISHED, RUNNING, open_store
+    from tests.evaluation.synthetic import make_run
+
+    store = open_store()
+    run_id = make_run(store, num_classes=2, val_size=20, test_size=0, epochs=2, status=RUNNING)
+    page = browser_page
+    page.goto(f"{dashboard}/inspect?run={run_id}")
+    page.get_by_text("Still training").wait_for(timeout=60_000)
+    ticks = page.locator(".st-key-inspect_epoch [data-testid='stSliderTickBar']")
+    ticks.wait_for(timeout=60_000)
+    assert ticks.evaluate(SLIDER_MAX_JS) == "2"
+
+    predictions = store.get_predictions(run_id, "val", epoch=2)
+    store.save_predictions(run_id, 3, "val", predictions["sample_ids"], predictions["labels"],
+                           predictions["probabilities"])
+    store.update_run(run_id, epochs_done=3, status=FINISHED)
+    recorded = time.perf_counter()
+    page.wait_for_function(
+        f"() => ({SLIDER_MAX_JS})(document.querySelector(\".st-key-inspect_epoch [data-testid='stSliderTickBar']\"))"
+        " === '3'",
+        timeout=30_000,
+    )
+    print(f"\nInspect page showed the new epoch {time.perf_counter() - recorded:.1f} s after it was recorded")
+    wait_for_app(page)
+    assert page.get_by_text("Still training").count() == 0
+    _assert_no_errors(page)
