@@ -16,7 +16,7 @@ import streamlit as st
 from engine import evaluation, paths
 from engine.errors import LabError
 from engine.evaluation import samples as evaluation_samples
-from engine.store import open_store
+from engine.store import ACTIVE_STATUSES, open_store
 from ui import inspect as inspect_ui
 from ui import volumes as volume_ui
 
@@ -68,8 +68,7 @@ if run.get("best_value") is not None:
 if (run.get("test_metrics") or {}).get("accuracy") is not None:
     summary.append(f"test accuracy {run['test_metrics']['accuracy']:.4f}")
 st.caption(" · ".join(summary))
-ACTIVE = ("queued", "running")
-if run["status"] in ACTIVE:
+if run["status"] in ACTIVE_STATUSES:
 
     @st.fragment(run_every=INSPECT_REFRESH_S)
     def follow_training() -> None:
