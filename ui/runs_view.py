@@ -22,21 +22,24 @@ TABLE_REFRESH_S = 3.0
 LOG_LINES = 50
 RESUMABLE_STATUSES = (STOPPED, INTERRUPTED)
 QUERY_KEY = "runs"
+PICK_KEY = "_runs_table_pick"
 
 
 def run_label(run: dict[str, Any]) -> str:
     return f"#{run['id']} {run.get('name') or ''}".strip()
 
 
-def runs_table(store: Store) -> list[dict[str, Any]]:
-    """Reconcile dead workers, then draw the table; refreshes itself while any run is active.
+def runs_table(store: Store, runs: Sequence[dict[str, Any]], selected: Sequence[int]) -> None:
+    """Draw the table (with the selected runs ticked); refreshes itself while any run is active.
 
-    Returns the runs as read at the full-page run (newest first).
+    Ticking or unticking rows changes the selection: the table hands the new ids
+    to :func:`selection` through ``st.session_state[PICK_KEY]`` and reruns the page.
     """
-    jobs.reconcile(store)
-    runs = store.list_runs()
     active = any(run["status"] in ACTIVE_STATUSES for run in runs)
     statuses = {run["id"]: run["status"] for run in runs}
+    ids = [run["id"] for run in runs]
+    # A new key whenever the rows or the selection change, so the ticks start from the selection.
+    key = "runs_table_" + str(abs(hash((tuple(ids), tuple(selected)))))
 
     @st.fragment(run_every=TABLE_REFRESH_S if active else None)
     def table() -> None:
@@ -47,32 +50,40 @@ def runs_table(store: Store) -> list[dict[str, Any]]:
             if {run["id"]: run["status"] for run in fresh} != statuses:
                 st.rerun(scope="app")  # a run started, ended or appeared: redraw buttons and panels too
         st.session_state["_runs_table_drawn"] = True
-        st.dataframe(
+        event = st.dataframe(
             tables.styled_runs_frame(fresh),
-            key="runs_table",
+            key=key,
             hide_index=True,
             height=min(38 + 35 * len(fresh), 420),
             column_config={
                 "id": st.column_config.NumberColumn("id", width="small"),
                 "lr": st.column_config.NumberColumn("lr", format="%.0e"),
             },
+            on_select="rerun",
+            selection_mode="multi-row",
+            selection_default={"selection": {"rows": [ids.index(i) for i in selected if i in ids]}},
         )
+        ticked = [ids[row] for row in event.selection.rows if row < len(ids)]
+        if set(ticked) != set(selected):
+            # Keep the multiselect's order for runs already shown; newly ticked runs go last.
+            st.session_state[PICK_KEY] = [i for i in selected if i in ticked] + [i for i in ticked if i not in selected]
+            st.rerun(scope="app")
 
-    if runs:
-        st.session_state["_runs_table_drawn"] = False
-        table()
-    return runs
+    st.session_state["_runs_table_drawn"] = False
+    table()
 
 
 def selection(runs: Sequence[dict[str, Any]]) -> list[int]:
-    """The multiselect of runs to show, kept in the URL as ``?runs=1,2``.
+    """The multiselect of runs to show, kept in the URL as ``?runs=1,2``; ticking table rows sets it too.
 
     The URL wins when it changed since we last wrote it (a shared link, a
     reload, a switch from the Train page); otherwise the widget does.
     """
     by_id = {run["id"]: run for run in runs}
     url_value = st.query_params.get(QUERY_KEY, "")
-    if "runs_selected" not in st.session_state or st.session_state.get("_runs_url_seen") != url_value:
+    if PICK_KEY in st.session_state:  # rows ticked in the table
+        st.session_state["runs_selected"] = [i for i in st.session_state.pop(PICK_KEY) if i in by_id]
+    elif "runs_selected" not in st.session_state or st.session_state.get("_runs_url_seen") != url_value:
         ids = [i for i in tables.parse_run_ids(url_value) if i in by_id]
         if not ids and not url_value and runs:
             ids = [runs[0]["id"]]  # nothing asked for: show the newest run

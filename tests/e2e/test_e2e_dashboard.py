@@ -172,3 +172,51 @@ def test_demo_run_from_home_then_stop(dashboard, browser_page):
     page.goto(f"{dashboard}/inspect?runs={run_id}")
     page.wait_for_timeout(3000)
     _screenshot(page, "inspect")
+
+
+def _wait_for_selection(page, labels: list[str]) -> None:
+    """Until the multiselect's chips read ``labels`` (in order) and the URL holds the same run ids."""
+    ids = ",".join(label.split()[0].lstrip("#") for label in labels)
+    page.wait_for_function(
+        """([labels, ids]) => {
+          const chips = [...document.querySelectorAll(
+            ".st-key-runs_selected [data-testid='stMultiSelectTagsContainer'] span[title]")].map(e => e.title);
+          return JSON.stringify(chips) === JSON.stringify(labels)
+            && new URLSearchParams(location.search).get('runs') === ids;
+        }""",
+        arg=[labels, ids],
+        timeout=30_000,
+    )
+
+
+def test_ticking_rows_in_the_runs_table_selects_runs(dashboard, browser_page):
+    """Rows ticked in the table become the selection (multiselect, curves and URL) and vice versa."""
+    from tests.dashboard.fake_lab import add_run
+
+    store = _store()
+    oldest, middle, newest = (add_run(store, "finished", epochs_done=n, name=f"tick {n}") for n in (3, 4, 5))
+    page = browser_page
+    _open(page, f"{dashboard}/runs", "Runs")
+    page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
+    wait_for_app(page)
+    _wait_for_selection(page, [f"#{newest} tick 5"])  # nothing asked for: the newest run
+    table = page.locator("[data-testid='stDataFrame']").first.bounding_box()
+
+    def tick(row: int) -> None:  # the grid is a canvas: click the row's checkbox column (rows are 35 px)
+        page.mouse.click(table["x"] + 15, table["y"] + 35 * row + 17)
+        wait_for_app(page)
+
+    tick(3)  # rows are newest first: row 3 is the oldest run
+    _wait_for_selection(page, [f"#{newest} tick 5", f"#{oldest} tick 3"])
+    page.get_by_text(f"#{oldest} tick 3 training").wait_for()  # its curves' legend entry
+    tick(1)
+    _wait_for_selection(page, [f"#{oldest} tick 3"])
+
+    # The other way round: a run chosen in the multiselect is ticked in the table, so ticking
+    # one more row adds to both rather than replacing the multiselect's choice.
+    _choose(page, "runs_selected", f"#{middle} tick 4")
+    _wait_for_selection(page, [f"#{oldest} tick 3", f"#{middle} tick 4"])
+    tick(1)
+    _wait_for_selection(page, [f"#{oldest} tick 3", f"#{middle} tick 4", f"#{newest} tick 5"])
+    _screenshot(page, "runs-ticked")
+    assert page.locator("[data-testid='stException']").count() == 0
