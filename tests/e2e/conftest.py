@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import workspace_processes
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
@@ -62,20 +64,7 @@ def _wait_healthy(url: str, process: subprocess.Popen, timeout_s: float) -> None
 
 def processes_of_workspace(home: Path) -> list[int]:
     """Pids of live processes (not zombies) whose environment has CONV3D_LAB_HOME=home."""
-    marker = f"CONV3D_LAB_HOME={home}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            if marker not in (entry / "environ").read_bytes().split(b"\0"):
-                continue
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state != "Z":
-            found.append(int(entry.name))
-    return found
+    return [pid for pid, _ in workspace_processes(home)]
 
 
 def _end_workspace_processes(home: Path) -> list[int]:

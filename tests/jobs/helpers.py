@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Callable
@@ -11,6 +10,7 @@ import pytest
 
 from engine.config import RunConfig
 from engine.store import ENDED_STATUSES
+from tests.processes import workspace_processes
 
 # Generous: a real worker imports TensorFlow (about 5 s alone, more on a busy 2-core machine).
 WORKER_TIMEOUT_S = 150.0
@@ -48,21 +48,5 @@ def wait_ended(store, run_id: int, timeout_s: float = WORKER_TIMEOUT_S) -> dict:
 
 
 def lab_processes(home: Path) -> list[tuple[int, str]]:
-    """(pid, command line) of live `engine` processes started for the lab at ``home``.
-
-    Matched by CONV3D_LAB_HOME in the process environment, so processes of
-    other test sessions on the same machine are never touched.
-    """
-    marker = f"CONV3D_LAB_HOME={home}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            environment = (entry / "environ").read_bytes().split(b"\0")
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
-        except OSError:
-            continue
-        if marker in environment and "engine" in command:
-            found.append((int(entry.name), command))
-    return found
+    """(pid, command line) of live `engine` processes started for the lab at ``home``."""
+    return [(pid, command) for pid, command in workspace_processes(home) if "engine" in command]
