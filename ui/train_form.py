@@ -42,17 +42,24 @@ def run_section() -> dict[str, Any]:
     return {"name": name, "seed": int(seed)}
 
 
-def dataset_section(catalog: list[dict[str, Any]]) -> dict[str, Any]:
-    """Dataset, its generator knobs, the split and normalisation -> the ``data`` section."""
+def _catalog_choice(label: str, catalog: list[dict[str, Any]], key: str, preferred: str) -> tuple[str, dict[str, Any]]:
+    """A picker over an engine catalog (datasets or architectures) with the chosen entry's description below.
+
+    Starts on ``preferred`` when the catalog has it; returns the chosen name and its entry.
+    """
     by_name = {entry["name"]: entry for entry in catalog}
     names = list(by_name)
-    default_name = DATA_DEFAULTS.dataset if DATA_DEFAULTS.dataset in by_name else names[0]
     name = st.selectbox(
-        "Dataset", names, key=_default("train_dataset", default_name),
+        label, names, key=_default(key, preferred if preferred in by_name else names[0]),
         format_func=lambda n: f"{by_name[n]['title']} ({n})",
     )
-    entry = by_name[name]
-    st.caption(entry.get("description", ""))
+    st.caption(by_name[name].get("description", ""))
+    return name, by_name[name]
+
+
+def dataset_section(catalog: list[dict[str, Any]]) -> dict[str, Any]:
+    """Dataset, its generator knobs, the split and normalisation -> the ``data`` section."""
+    name, entry = _catalog_choice("Dataset", catalog, "train_dataset", DATA_DEFAULTS.dataset)
     options: dict[str, Any] = {}
     knobs = entry.get("options") or {}
     if knobs:
@@ -108,15 +115,8 @@ def _option_widget(dataset: str, knob: str, spec: dict[str, Any]) -> Any:
 
 def model_section(catalog: list[dict[str, Any]]) -> dict[str, Any]:
     """Architecture and its knobs -> the ``model`` section (None where the preset's value is kept)."""
-    by_name = {entry["name"]: entry for entry in catalog}
-    names = list(by_name)
-    default_arch = MODEL_DEFAULTS.architecture if MODEL_DEFAULTS.architecture in by_name else names[0]
-    arch = st.selectbox(
-        "Architecture", names, key=_default("train_architecture", default_arch),
-        format_func=lambda n: f"{by_name[n]['title']} ({n})",
-    )
-    preset = by_name[arch]["defaults"]
-    st.caption(by_name[arch].get("description", ""))
+    arch, entry = _catalog_choice("Architecture", catalog, "train_architecture", MODEL_DEFAULTS.architecture)
+    preset = entry["defaults"]
     width_column, dropout_column, init_column = st.columns(3)
     width = width_column.number_input(
         "Width multiplier", key=_default("train_width_multiplier", MODEL_DEFAULTS.width_multiplier),
