@@ -60,8 +60,8 @@ if recent:
     st.subheader("Recent runs")
     for run in recent:
         st.page_link(
-            "app_pages/runs.py", label=f"#{run['id']} {run['name']} — {run['status']}",
-            query_params={"runs": str(run["id"])}, icon=":material/monitoring:",
+            "app_pages/runs.py", label=f"{run.label} — {run.status.label}",
+            query_params={"runs": str(run.id)}, icon=":material/monitoring:",
         )
 else:
     st.caption("No runs yet.")

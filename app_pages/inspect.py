@@ -10,13 +10,12 @@ from __future__ import annotations
 import json
 import os
 
-import numpy as np
 import streamlit as st
 
 from engine import evaluation, paths
 from engine.errors import LabError
 from engine.evaluation import samples as evaluation_samples
-from engine.store import ACTIVE_STATUSES, open_store
+from engine.store import open_store
 from ui import inspect as inspect_ui
 from ui import volumes as volume_ui
 
@@ -39,44 +38,43 @@ store = open_store()
 db_url = store.url
 
 # ------------------------------------------------------------------ run picker
-runs = [run for run in store.list_runs() if (run.get("epochs_done") or 0) > 0 and run.get("class_names")]
+runs = [run for run in store.list_runs() if run.epochs_done > 0 and run.class_names]
 if not runs:
     st.info("No run has finished an epoch yet. Start one on the Train page; its predictions appear here.")
     st.stop()
-run_ids = [run["id"] for run in runs]
+run_ids = [run.id for run in runs]
 requested = st.query_params.get("run")
 if "inspect_run" not in st.session_state and requested and requested.isdigit() and int(requested) in run_ids:
     st.session_state["inspect_run"] = int(requested)
-labels = {run["id"]: f"{run['id']} · {run['name']} · {run['status']} · {run['architecture']} on {run['dataset']}"
-          for run in runs}
+labels = {run.id: f"{run.label} · {run.status.label} · {run.architecture} on {run.dataset}" for run in runs}
 run_id = st.selectbox("Run", run_ids, format_func=labels.get, key="inspect_run")
 st.query_params["run"] = str(run_id)
 run = store.get_run(run_id)
 class_names = evaluation.class_names_of(run)
 binary = len(class_names) == 2
-version = (run["status"], run["epochs_done"], run.get("best_epoch"))
+version = (run.status, run.epochs_done, run.best_epoch)
 val_epochs = store.prediction_epochs(run_id, "val")
 test_epochs = store.prediction_epochs(run_id, "test")
 if not val_epochs:
     st.info(f"Run {run_id} has no stored validation predictions yet.")
     st.stop()
 
-best_epoch = run.get("best_epoch")
-summary = [f"{run['status']}", f"epoch {run['epochs_done']}/{run['epochs_total']}"]
-if run.get("best_value") is not None:
-    summary.append(f"best epoch {best_epoch} ({run['monitor']} {run['best_value']:.4f})")
-if (run.get("test_metrics") or {}).get("accuracy") is not None:
-    summary.append(f"test accuracy {run['test_metrics']['accuracy']:.4f}")
+best_epoch = run.best_epoch
+summary = [run.status.label, f"epoch {run.epochs_done}/{run.epochs_total}"]
+if run.best_value is not None:
+    summary.append(f"best epoch {best_epoch} ({run.monitor} {run.best_value:.4f})")
+if run.test_metrics.get("accuracy") is not None:
+    summary.append(f"test accuracy {run.test_metrics['accuracy']:.4f}")
 st.caption(" · ".join(summary))
-if run["status"] in ACTIVE_STATUSES:
+if run.status.is_active:
 
     @st.fragment(run_every=INSPECT_REFRESH_S)
     def follow_training() -> None:
         """Redraw the page when the training run records an epoch or ends (widget choices are kept)."""
         latest = store.get_run(run_id)
-        if latest is not None and (latest["status"], latest["epochs_done"], latest.get("best_epoch")) != version:
+        if (latest.status, latest.epochs_done, latest.best_epoch) != version:
             st.rerun()
-        st.caption(f"Still training: this page redraws when epoch {run['epochs_done'] + 1} is recorded.")
+        st.caption(f"Still training: this page redraws when epoch {run.epochs_done + 1} is recorded.")
 
     follow_training()
 run_dir = paths.run_dir(run_id)
@@ -87,7 +85,8 @@ download_columns[0].download_button(
     mime="application/octet-stream", disabled=not best_path.exists(), on_click="ignore", key="inspect_download_model",
 )
 download_columns[1].download_button(
-    "Download config JSON", data=json.dumps(run["config"], indent=2, sort_keys=True), file_name=f"run-{run_id}-config.json",
+    "Download config JSON", data=json.dumps(run.config.to_dict(), indent=2, sort_keys=True),
+    file_name=f"run-{run_id}-config.json",
     mime="application/json", on_click="ignore", key="inspect_download_config",
 )
 
@@ -118,7 +117,7 @@ if binary and val.youden is not None:
         "Use Youden's best threshold", key="inspect_use_youden",
         on_click=lambda value=round(val.youden.threshold, 2): st.session_state.update(inspect_threshold=value),
     )
-true_counts = tuple(int(count) for count in np.bincount(val.labels, minlength=len(class_names)))
+true_counts = tuple(val.true_counts)
 st.plotly_chart(
     inspect_ui.distribution_chart(db_url, run_id, tuple(class_names), threshold, version, true_counts),
     key="inspect_distribution",
@@ -142,7 +141,7 @@ split_options = {f"validation (epoch {chosen})": val} | ({f"test (epoch {test.ep
 split_label = st.radio("Predictions of", list(split_options), horizontal=True, key="inspect_sample_split")
 result = split_options[split_label]
 try:
-    dataset = inspect_ui.run_dataset(json.dumps(run["config"], sort_keys=True), str(paths.data_cache_dir()))
+    dataset = inspect_ui.run_dataset(run.config.to_json(), str(paths.data_cache_dir()))
 except (LabError, OSError) as error:
     dataset = None
     st.warning(f"The volumes of this run's dataset cannot be loaded: {error}")

@@ -22,4 +22,4 @@ with table_slot:
 if not selected:
     st.info("Choose one or more runs above to see their curves.")
     st.stop()
-runs_view.live_panel(store, selected, {run["id"]: run["status"] for run in runs if run["id"] in selected})
+runs_view.live_panel(store, selected, {run.id: run.status for run in runs if run.id in selected})

@@ -4,7 +4,7 @@ import json
 
 import streamlit as st
 
-from engine import jobs
+from engine import jobs, validation
 from engine.config import RunConfig
 from engine.errors import ConfigError, LabError
 from ui import cached, figures, tables, train_form
@@ -41,14 +41,14 @@ with form_column:
 
 raw_config = {"name": run_values["name"], "data": data, "model": model, "training": training}
 try:
-    config = RunConfig.from_dict(raw_config).validate()
-    problems: list[str] = []
+    config = RunConfig.from_dict(raw_config)
+    problems = validation.problems(config)
 except ConfigError as e:
     config, problems = None, e.problems
 
 boxes = {"run": run_box, "data": data_box, "model": model_box, "training": training_box, "other": summary_box}
 for problem in problems:
-    boxes[train_form.section_of(problem)].error(problem, icon=":material/error:")
+    boxes[train_form.section_of(problem)].error(problem.message, icon=":material/error:")
 
 if launch_clicked:
     if problems:
@@ -69,7 +69,8 @@ with preview_column:
     elif preview is not None:
         count_column, shape_column, class_column = st.columns(3)
         count_column.metric("Samples", preview["num_samples"])
-        shape_column.metric("Volume", "×".join(str(n) for n in preview["volume_shape"][:3]))
+        shape_column.metric("Volume", tables.format_shape(preview["volume_shape"]),
+                            help="Depth × height × width in voxels (and channels, when more than one).")
         class_column.metric("Classes", preview["num_classes"])
         st.plotly_chart(
             figures.class_balance_figure(preview["class_names"], preview["class_counts"]),
@@ -94,7 +95,7 @@ with preview_column:
             )
         except ConfigError as e:
             for problem in e.problems:
-                model_box.error(problem, icon=":material/error:")
+                model_box.error(problem.message, icon=":material/error:")
             st.warning("This architecture cannot take this dataset's volumes; see the Model section.")
         except LabError as e:
             st.error(str(e))
@@ -102,9 +103,10 @@ with preview_column:
             params_column, memory_column = st.columns(2)
             params_column.metric("Parameters", f"{description['params']:,}")
             memory_column.metric(
-                f"Training memory (batch {training['batch_size']})",
+                "Training memory",
                 tables.format_bytes(description["estimated_training_bytes"]),
-                help="Weights, gradients and optimizer state plus activations of one batch (a rough estimate).",
+                help=f"Weights, gradients and optimizer state plus the activations of one batch of "
+                f"{training['batch_size']} (a rough estimate).",
             )
             st.caption(
                 f"Activations per sample: {tables.format_bytes(description['activation_bytes_per_sample'])}."

@@ -16,6 +16,7 @@ from typing import Any
 
 from engine.config import OPTIMIZERS, RunConfig
 from engine.errors import ConfigError, LabError
+from engine.runs import CURRENT_LR_METRIC, EPOCH_TIME_METRIC, RunRecord, RunStatus
 
 
 def _parse_option(text: str) -> tuple[str, Any]:
@@ -100,7 +101,9 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         config.data.options[key] = value
     if args.name is not None:
         config.name = args.name
-    return config.validate()
+    from engine import validation  # loads both registries
+
+    return validation.validate(config)
 
 
 # ----------------------------------------------------------------- commands
@@ -156,23 +159,31 @@ def cmd_describe(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from engine.store import RUNNING, open_store
+    import socket
+
+    from engine.jobs.devices import FOREGROUND_SLOT
+    from engine.store import open_store
+    from engine.store.heartbeat import Heartbeat
     from engine.training import execute_run
 
     config = config_from_args(args)
     store = open_store()
-    run_id = store.create_run(config.to_dict(), status=RUNNING)
-    store.update_run(run_id, pid=os.getpid(), slot="foreground", started_at=time.time(), heartbeat_at=time.time())
+    run_id = store.create_run(config, status=RunStatus.RUNNING)
+    now = time.time()
+    store.update_run(
+        run_id, pid=os.getpid(), host=socket.gethostname(), slot=FOREGROUND_SLOT, started_at=now, heartbeat_at=now
+    )
     if not args.json:
         print(f"run {run_id}: {config.model.architecture} on {config.data.dataset}, {config.training.epochs} epochs")
     verbose = 1 if sys.stdout.isatty() and not args.json else 2
     try:
-        summary = execute_run(store, run_id, verbose=verbose)
+        with Heartbeat(store, run_id):
+            summary = execute_run(store, run_id, verbose=verbose)
     except KeyboardInterrupt:
         print(f"run {run_id} stopped.", file=sys.stderr)
         return 130
     _print_summary(summary, args.json)
-    return 0 if summary["status"] == "finished" else 1
+    return 0 if summary["status"] == RunStatus.FINISHED else 1
 
 
 def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
@@ -200,7 +211,14 @@ def cmd_runs(args) -> int:
 
     store = open_store()
     jobs.reconcile(store)
-    runs = store.list_runs(statuses=args.status or None)
+    statuses = None
+    if args.status:
+        unknown = [status for status in args.status if status not in {s.value for s in RunStatus}]
+        if unknown:
+            raise ConfigError([f"--status {unknown[0]!r} is not a run status; use one of "
+                               f"{', '.join(status.value for status in RunStatus)}."])
+        statuses = [RunStatus(status) for status in args.status]
+    runs = store.list_runs(statuses=statuses)
     if args.json:
         print(json.dumps([_run_json(run, with_history=False, store=store) for run in runs], default=str))
         return 0
@@ -209,30 +227,23 @@ def cmd_runs(args) -> int:
         return 0
     print(f"{'id':>4}  {'name':<22} {'status':<11} {'epochs':>7}  {'dataset':<16} {'arch':<11} {'best':>16}  test acc")
     for run in runs:
-        best = f"{run['monitor']} {run['best_value']:.4f}" if run["best_value"] is not None else "-"
-        test = (run.get("test_metrics") or {}).get("accuracy")
+        best = f"{run.monitor} {run.best_value:.4f}" if run.best_value is not None else "-"
+        test = run.test_metrics.get("accuracy")
         test_text = f"{test:.4f}" if test is not None else "-"
         print(
-            f"{run['id']:>4}  {run['name'][:22]:<22} {run['status']:<11} "
-            f"{run['epochs_done']:>3}/{run['epochs_total']:<3}  {run['dataset']:<16} {run['architecture']:<11} "
+            f"{run.id:>4}  {run.name[:22]:<22} {run.status.label:<11} "
+            f"{run.epochs_done:>3}/{run.epochs_total:<3}  {run.dataset:<16} {run.architecture:<11} "
             f"{best:>16}  {test_text}"
         )
     return 0
 
 
-def _run_json(run: dict[str, Any], *, with_history: bool, store) -> dict[str, Any]:
-    result = {
-        key: run.get(key)
-        for key in (
-            "id", "name", "status", "dataset", "architecture", "epochs_done", "epochs_total", "monitor",
-            "best_value", "best_epoch", "test_metrics", "pid", "host", "slot", "error", "created_at",
-            "started_at", "finished_at", "heartbeat_at", "num_classes", "class_names", "split_sizes",
-        )
-    }
-    if with_history:
-        result["config"] = run["config"]
-        result["history"] = store.epoch_history(run["id"])
-        result["traceback"] = run.get("traceback")
+def _run_json(run: RunRecord, *, with_history: bool, store) -> dict[str, Any]:
+    result = run.to_dict()
+    if not with_history:
+        del result["config"], result["traceback"]
+    else:
+        result["history"] = store.epoch_history(run.id)
     return result
 
 
@@ -246,22 +257,23 @@ def cmd_show(args) -> int:
     if args.json:
         print(json.dumps(_run_json(run, with_history=True, store=store), default=str))
         return 0
-    print(f"run {run['id']} '{run['name']}': {run['status']}, epoch {run['epochs_done']}/{run['epochs_total']}")
-    print(f"  {run['architecture']} on {run['dataset']}; created {_when(run['created_at'])}, "
-          f"started {_when(run['started_at'])}, finished {_when(run['finished_at'])}")
-    if run["pid"]:
-        print(f"  pid {run['pid']} on {run['host']} (slot {run['slot']}), heartbeat {_when(run['heartbeat_at'])}")
-    if run.get("error"):
-        print(f"  error: {run['error']}")
-    print("  config: " + json.dumps(run["config"], sort_keys=True))
-    history = store.epoch_history(run["id"])
+    print(f"run {run.id} '{run.name}': {run.status.label}, epoch {run.epochs_done}/{run.epochs_total}")
+    print(f"  {run.architecture} on {run.dataset}; created {_when(run.created_at)}, "
+          f"started {_when(run.started_at)}, finished {_when(run.finished_at)}")
+    if run.pid:
+        print(f"  pid {run.pid} on {run.host} (slot {run.slot}), heartbeat {_when(run.heartbeat_at)}")
+    if run.error:
+        print(f"  error: {run.error}")
+    print("  config: " + run.config.to_json())
+    history = store.epoch_history(run.id)
     if history:
-        names = [n for n in ("loss", "accuracy", "val_loss", "val_accuracy", "val_auc", "lr", "epoch_time_s") if n in history[0]]
+        columns = ("loss", "accuracy", "val_loss", "val_accuracy", "val_auc", CURRENT_LR_METRIC, EPOCH_TIME_METRIC)
+        names = [n for n in columns if n in history[0]]
         print("  " + f"{'epoch':>5} " + " ".join(f"{n:>12}" for n in names))
         for row in history:
             print("  " + f"{row['epoch']:>5} " + " ".join(f"{row.get(n, float('nan')):>12.4g}" for n in names))
-    if run.get("test_metrics"):
-        test = run["test_metrics"]
+    if run.test_metrics:
+        test = run.test_metrics
         print("  test (best weights, epoch {}): ".format(test.get("epoch")) +
               ", ".join(f"{k} {v:.4f}" for k, v in test.items() if k != "epoch"))
     return 0
@@ -275,7 +287,7 @@ def cmd_launch(args) -> int:
     if args.json:
         from engine.store import open_store
 
-        print(json.dumps({"run_id": run_id, "status": open_store().get_run(run_id)["status"]}))
+        print(json.dumps({"run_id": run_id, "status": open_store().get_run(run_id).status.value}))
     else:
         print(run_id)
     return 0
@@ -285,7 +297,7 @@ def cmd_stop(args) -> int:
     from engine import jobs
 
     status = jobs.stop(args.run, wait=True)
-    print(f"run {args.run}: {status}")
+    print(f"run {args.run}: {status.label}")
     return 0
 
 
@@ -343,7 +355,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("runs", help="list the runs")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--status", action="append", help="only runs with this status (repeatable)")
+    p.add_argument(
+        "--status", action="append", help=f"only runs with this status (repeatable): {', '.join(RunStatus)}"
+    )
     p.set_defaults(func=cmd_runs)
 
     p = sub.add_parser("show", help="one run: config, status, metrics")

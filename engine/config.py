@@ -2,8 +2,13 @@
 
 ``RunConfig`` has three sections (data, model, training). Defaults are the
 settings of the demo run: digits3d with the 3D MNIST tutorial network.
-``validate()`` collects every problem into one ``ConfigError``; ``to_dict()``
-and ``from_dict()`` round-trip through JSON and reject unknown keys by name.
+``to_dict()`` and ``from_dict()`` round-trip through JSON and reject unknown
+keys by name. ``LIMITS`` holds the one allowed range of every numeric knob,
+read by the Train form, ``field_problems()`` and the model registry alike.
+
+This module knows no dataset or architecture: checks that need the registries
+(is the dataset known, do its volumes fit the preset) live in
+``engine.validation``, which owns both, so nothing here imports them.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.errors import ConfigError
+from engine.errors import ConfigError, Problem
 
 OPTIMIZERS = ("adam", "sgd", "adamw")
 SCHEDULES = ("constant", "exponential", "cosine", "plateau")
@@ -117,28 +122,30 @@ class RunConfig:
         """Build a config from a (possibly partial) dict; unknown keys are an error."""
         if not isinstance(raw, dict):
             raise ConfigError([f"A run configuration must be a JSON object, not {type(raw).__name__}."])
-        problems: list[str] = []
+        problems: list[Problem] = []
         sections = {"data": DataConfig, "model": ModelConfig, "training": TrainingConfig}
         unknown = sorted(set(raw) - {"name", *sections})
         if unknown:
-            problems.append(
-                f"Unknown configuration key(s) {', '.join(unknown)}; valid top-level keys are name, data, model, training."
-            )
+            problems.append(Problem(
+                "",
+                f"Unknown configuration key(s) {', '.join(unknown)}; valid top-level keys are name, data, model, training.",
+            ))
         kwargs: dict[str, Any] = {}
         if "name" in raw:
             kwargs["name"] = "" if raw["name"] is None else str(raw["name"])
         for key, section_cls in sections.items():
             section_raw = raw.get(key) or {}
             if not isinstance(section_raw, dict):
-                problems.append(f"'{key}' must be an object of fields, not {section_raw!r}.")
+                problems.append(Problem(key, f"'{key}' must be an object of fields, not {section_raw!r}."))
                 continue
             names = {f.name for f in dataclasses.fields(section_cls)}
             bad = sorted(set(section_raw) - names)
             if bad:
-                problems.append(
+                problems.append(Problem(
+                    key,
                     f"Unknown field(s) {', '.join(key + '.' + b for b in bad)}; "
-                    f"valid fields of '{key}' are {', '.join(sorted(names))}."
-                )
+                    f"valid fields of '{key}' are {', '.join(sorted(names))}.",
+                ))
             kwargs[key] = section_cls(**{k: v for k, v in section_raw.items() if k in names})
         if problems:
             raise ConfigError(problems)
@@ -156,116 +163,144 @@ class RunConfig:
         return RunConfig.from_dict(json.loads(self.to_json()))
 
     # ----------------------------------------------------------- validation
-    def validate(self) -> "RunConfig":
-        """Raise one ``ConfigError`` naming every invalid field; return self when valid."""
-        problems = _problems(self)
-        if problems:
-            raise ConfigError(problems)
-        return self
+    def field_problems(self) -> list[Problem]:
+        """Every field outside its type, range or choices (no registry needed); empty when all are fine.
+
+        ``engine.validation.validate`` adds the checks against the dataset and
+        architecture registries; launch paths call that, not this.
+        """
+        return _field_problems(self)
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+# ------------------------------------------------------------------ limits
+@dataclass(frozen=True)
+class Limit:
+    """The allowed range of one numeric knob, the single source for forms, configs and registries."""
+
+    low: float | None
+    high: float | None
+    low_open: bool = False  # the low end itself is not allowed
+    high_open: bool = False
+    integer: bool = False
+    optional: bool = False  # None allowed (the preset's reference value)
+
+    def allows(self, value: Any) -> bool:
+        if value is None:
+            return self.optional
+        if self.integer:
+            if not (isinstance(value, int) and not isinstance(value, bool)):
+                return False
+        elif isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return False
+        too_low = self.low is not None and (value <= self.low if self.low_open else value < self.low)
+        too_high = self.high is not None and (value >= self.high if self.high_open else value > self.high)
+        return not (too_low or too_high)
+
+    def describe(self) -> str:
+        """"a number in (0, 8]" / "a whole number in [1, 10000]"."""
+        left, right = ("(" if self.low_open else "["), (")" if self.high_open else "]")
+        low = "-inf" if self.low is None else f"{self.low:g}"
+        high = "inf" if self.high is None else f"{self.high:g}"
+        return f"{'a whole number' if self.integer else 'a number'} in {left}{low}, {high}{right}"
+
+    def problem(self, field_name: str, value: Any) -> Problem | None:
+        if self.allows(value):
+            return None
+        return Problem(field_name, f"{field_name} is {value!r}; it must be {self.describe()}.")
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+LIMITS: dict[str, Limit] = {
+    "data.val_fraction": Limit(0, 1, low_open=True, high_open=True),
+    "data.test_fraction": Limit(0, 1, low_open=True, high_open=True),
+    "model.width_multiplier": Limit(0, 8, low_open=True),
+    "model.dropout_rate": Limit(0, 1, high_open=True, optional=True),
+    "model.batchnorm_momentum": Limit(0, 1, high_open=True),
+    "model.l2": Limit(0, 1, optional=True),
+    "training.epochs": Limit(1, 10000, integer=True),
+    "training.batch_size": Limit(1, 4096, integer=True),
+    "training.learning_rate": Limit(0, 1, low_open=True),
+    "training.momentum": Limit(0, 1, high_open=True),
+    "training.weight_decay": Limit(0, 1),
+    "training.decay_rate": Limit(0, 1, low_open=True),
+    "training.plateau_factor": Limit(0, 1, low_open=True, high_open=True),
+    "training.plateau_patience": Limit(1, 1000, integer=True),
+    "training.focal_gamma": Limit(0, 10),
+    "training.patience": Limit(1, 10000, integer=True),
+    "training.seed": Limit(0, 2**31 - 1, integer=True),
+    "training.max_saliency_samples": Limit(0, 100000, integer=True),
+}
+# The validation and test fractions together must leave at least this share for training.
+MIN_TRAIN_FRACTION = 0.1
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "data.normalization": NORMALIZATIONS,
+    "model.kernel_initializer": INITIALIZERS,
+    "model.padding": PADDINGS,
+    "training.optimizer": OPTIMIZERS,
+    "training.schedule": SCHEDULES,
+    "training.loss": LOSSES,
+    "training.class_weight": CLASS_WEIGHTS,
+    "training.monitor": MONITORS,
+}
+# Choices that may also be None (the preset's reference value).
+_OPTIONAL_CHOICES = ("model.kernel_initializer", "model.padding")
+FLAGS = ("training.nesterov", "training.augment", "training.early_stopping")
+MAX_NAME_LENGTH = 200
 
 
-def _check_range(problems, name, value, low, high, *, low_open=False, high_open=False, integer=False):
-    """Append a sentence to ``problems`` when ``value`` is outside [low, high] (or open ends)."""
-    ok = _is_int(value) if integer else _is_number(value)
-    if ok:
-        too_low = low is not None and (value <= low if low_open else value < low)
-        too_high = high is not None and (value >= high if high_open else value > high)
-        ok = not (too_low or too_high)
-    if not ok:
-        left = "(" if low_open else "["
-        right = ")" if high_open else "]"
-        low_text = "-inf" if low is None else f"{low:g}"
-        high_text = "inf" if high is None else f"{high:g}"
-        kind = "a whole number" if integer else "a number"
-        problems.append(f"{name} is {value!r}; it must be {kind} in {left}{low_text}, {high_text}{right}.")
+def _value(config: RunConfig, field_name: str) -> Any:
+    section, name = field_name.split(".")
+    return getattr(getattr(config, section), name)
 
 
-def _check_choice(problems, name, value, choices):
-    if value not in choices:
-        problems.append(f"{name} is {value!r}; choose one of {', '.join(choices)}.")
-
-
-def _problems(config: RunConfig) -> list[str]:
-    # Imported here: both registries are plain Python (no TensorFlow) but import config types.
-    from engine import datasets, models
-
-    problems: list[str] = []
-    if not isinstance(config.name, str) or len(config.name) > 200:
-        problems.append("name must be text of at most 200 characters.")
-
-    data = config.data
-    known_datasets = datasets.dataset_names()
-    if data.dataset not in known_datasets:
-        problems.append(f"data.dataset is {data.dataset!r}; valid datasets are {', '.join(known_datasets)}.")
-    elif not isinstance(data.options, dict):
-        problems.append(f"data.options must be an object of dataset knobs, not {data.options!r}.")
-    else:
-        problems.extend(datasets.validate_options(data.dataset, data.options))
-    _check_range(problems, "data.val_fraction", data.val_fraction, 0, 1, low_open=True, high_open=True)
-    _check_range(problems, "data.test_fraction", data.test_fraction, 0, 1, low_open=True, high_open=True)
-    if _is_number(data.val_fraction) and _is_number(data.test_fraction) and data.val_fraction + data.test_fraction > 0.9:
+def _field_problems(config: RunConfig) -> list[Problem]:
+    problems: list[Problem] = []
+    if not isinstance(config.name, str) or len(config.name) > MAX_NAME_LENGTH:
+        problems.append(Problem("name", f"name must be text of at most {MAX_NAME_LENGTH} characters."))
+    if not isinstance(config.data.dataset, str) or not config.data.dataset:
+        problems.append(Problem("data.dataset", f"data.dataset is {config.data.dataset!r}; name a dataset."))
+    if not isinstance(config.data.options, dict):
         problems.append(
-            f"data.val_fraction + data.test_fraction is {data.val_fraction + data.test_fraction:g}; "
-            "together they must leave at least 10% of the samples for training (at most 0.9)."
+            Problem("data.options", f"data.options must be an object of dataset knobs, not {config.data.options!r}.")
         )
-    _check_choice(problems, "data.normalization", data.normalization, NORMALIZATIONS)
-
-    model = config.model
-    known_archs = models.architecture_names()
-    if model.architecture not in known_archs:
-        problems.append(f"model.architecture is {model.architecture!r}; valid architectures are {', '.join(known_archs)}.")
-    _check_range(problems, "model.width_multiplier", model.width_multiplier, 0, 8, low_open=True)
-    if model.dropout_rate is not None:
-        _check_range(problems, "model.dropout_rate", model.dropout_rate, 0, 1, high_open=True)
-    if model.batchnorm is not None and not isinstance(model.batchnorm, bool):
-        problems.append(f"model.batchnorm is {model.batchnorm!r}; it must be true, false or null (the preset's default).")
-    _check_range(problems, "model.batchnorm_momentum", model.batchnorm_momentum, 0, 1, high_open=True)
-    if model.l2 is not None:
-        _check_range(problems, "model.l2", model.l2, 0, 1)
-    if model.kernel_initializer is not None:
-        _check_choice(problems, "model.kernel_initializer", model.kernel_initializer, INITIALIZERS)
-    if model.padding is not None:
-        _check_choice(problems, "model.padding", model.padding, PADDINGS)
-    if not problems:
-        # Everything named is known: check that the preset can take this dataset's volumes.
-        info = datasets.dataset_info(data.dataset, data.options)
-        try:
-            models.check_input(model.architecture, tuple(info["volume_shape"]), info["num_classes"], model)
-        except ConfigError as e:
-            problems.extend(e.problems)
-
-    t = config.training
-    _check_range(problems, "training.epochs", t.epochs, 1, 10000, integer=True)
-    _check_range(problems, "training.batch_size", t.batch_size, 1, 4096, integer=True)
-    _check_choice(problems, "training.optimizer", t.optimizer, OPTIMIZERS)
-    _check_range(problems, "training.learning_rate", t.learning_rate, 0, 1, low_open=True)
-    _check_range(problems, "training.momentum", t.momentum, 0, 1, high_open=True)
-    if not isinstance(t.nesterov, bool):
-        problems.append(f"training.nesterov is {t.nesterov!r}; it must be true or false.")
-    _check_range(problems, "training.weight_decay", t.weight_decay, 0, 1)
-    _check_choice(problems, "training.schedule", t.schedule, SCHEDULES)
-    _check_range(problems, "training.decay_rate", t.decay_rate, 0, 1, low_open=True)
-    _check_range(problems, "training.plateau_factor", t.plateau_factor, 0, 1, low_open=True, high_open=True)
-    _check_range(problems, "training.plateau_patience", t.plateau_patience, 1, 1000, integer=True)
-    _check_choice(problems, "training.loss", t.loss, LOSSES)
-    _check_range(problems, "training.focal_gamma", t.focal_gamma, 0, 10)
-    _check_choice(problems, "training.class_weight", t.class_weight, CLASS_WEIGHTS)
-    if not isinstance(t.augment, bool):
-        problems.append(f"training.augment is {t.augment!r}; it must be true or false.")
-    if not isinstance(t.augmentations, list) or any(a not in AUGMENTATIONS for a in t.augmentations):
-        problems.append(f"training.augmentations is {t.augmentations!r}; use a list drawn from {', '.join(AUGMENTATIONS)}.")
-    _check_choice(problems, "training.monitor", t.monitor, MONITORS)
-    if not isinstance(t.early_stopping, bool):
-        problems.append(f"training.early_stopping is {t.early_stopping!r}; it must be true or false.")
-    _check_range(problems, "training.patience", t.patience, 1, 10000, integer=True)
-    _check_range(problems, "training.seed", t.seed, 0, 2**31 - 1, integer=True)
-    _check_range(problems, "training.max_saliency_samples", t.max_saliency_samples, 0, 100000, integer=True)
+    if not isinstance(config.model.architecture, str) or not config.model.architecture:
+        problems.append(
+            Problem("model.architecture", f"model.architecture is {config.model.architecture!r}; name a preset.")
+        )
+    for field_name, limit in LIMITS.items():
+        problem = limit.problem(field_name, _value(config, field_name))
+        if problem:
+            problems.append(problem)
+    val_fraction, test_fraction = config.data.val_fraction, config.data.test_fraction
+    if (
+        LIMITS["data.val_fraction"].allows(val_fraction)
+        and LIMITS["data.test_fraction"].allows(test_fraction)
+        and val_fraction + test_fraction > 1 - MIN_TRAIN_FRACTION
+    ):
+        problems.append(Problem(
+            "data.test_fraction",
+            f"data.val_fraction + data.test_fraction is {val_fraction + test_fraction:g}; together they must "
+            f"leave at least {MIN_TRAIN_FRACTION:.0%} of the samples for training (at most {1 - MIN_TRAIN_FRACTION:g}).",
+        ))
+    for field_name, choices in CHOICES.items():
+        value = _value(config, field_name)
+        if value is None and field_name in _OPTIONAL_CHOICES:
+            continue
+        if value not in choices:
+            problems.append(Problem(field_name, f"{field_name} is {value!r}; choose one of {', '.join(choices)}."))
+    batchnorm = config.model.batchnorm
+    if batchnorm is not None and not isinstance(batchnorm, bool):
+        problems.append(Problem(
+            "model.batchnorm", f"model.batchnorm is {batchnorm!r}; it must be true, false or null (the preset's default)."
+        ))
+    for field_name in FLAGS:
+        value = _value(config, field_name)
+        if not isinstance(value, bool):
+            problems.append(Problem(field_name, f"{field_name} is {value!r}; it must be true or false."))
+    augmentations = config.training.augmentations
+    if not isinstance(augmentations, list) or any(a not in AUGMENTATIONS for a in augmentations):
+        problems.append(Problem(
+            "training.augmentations",
+            f"training.augmentations is {augmentations!r}; use a list drawn from {', '.join(AUGMENTATIONS)}.",
+        ))
     return problems

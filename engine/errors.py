@@ -8,6 +8,30 @@ against that run with its traceback and everything else carries on.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One invalid field of a run configuration and the sentence that says what to change.
+
+    ``field`` is the dotted path ("training.epochs", "data.options.size",
+    "model.architecture", "name"); a form places the message by its first
+    part. It is "" for a problem of the configuration as a whole.
+    """
+
+    field: str
+    message: str
+
+    @property
+    def section(self) -> str:
+        """"data", "model", "training" or "name" ("" for the whole configuration)."""
+        return self.field.split(".", 1)[0]
+
+    def __str__(self) -> str:
+        return self.message
+
 
 class LabError(ValueError):
     """Base class for problems a user can fix; the message is shown as is."""
@@ -16,13 +40,18 @@ class LabError(ValueError):
 class ConfigError(LabError):
     """One or more fields of a run configuration are invalid.
 
-    ``problems`` holds one sentence per bad field so a form can show each one
-    next to its widget; ``str(error)`` joins them.
+    ``problems`` holds one ``Problem`` (field, sentence) per bad field so a form
+    can show each next to its widget; ``str(error)`` joins the sentences. A bare
+    sentence is taken as a problem of the whole configuration.
     """
 
-    def __init__(self, problems: list[str]):
-        self.problems = list(problems)
-        super().__init__("Invalid configuration: " + " ".join(self.problems))
+    def __init__(self, problems: Iterable[Problem | str]):
+        self.problems = [p if isinstance(p, Problem) else Problem("", str(p)) for p in problems]
+        super().__init__("Invalid configuration: " + " ".join(p.message for p in self.problems))
+
+    @property
+    def messages(self) -> list[str]:
+        return [problem.message for problem in self.problems]
 
 
 class DataError(LabError):

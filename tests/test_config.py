@@ -6,18 +6,19 @@ import json
 
 import pytest
 
-from engine.config import RunConfig
-from engine.errors import ConfigError
+from engine import validation
+from engine.config import LIMITS, RunConfig
+from engine.errors import ConfigError, Problem
 
 
 def _problems(raw: dict) -> list[str]:
     with pytest.raises(ConfigError) as caught:
-        RunConfig.from_dict(raw).validate()
-    return caught.value.problems
+        validation.validate(RunConfig.from_dict(raw))
+    return caught.value.messages
 
 
 def test_defaults_are_valid_and_round_trip_through_json(lab_home):
-    config = RunConfig().validate()
+    config = validation.validate(RunConfig())
     assert config.data.dataset == "digits3d" and config.model.architecture == "tutorial3d"
     again = RunConfig.from_json(config.to_json())
     assert again == config
@@ -78,7 +79,42 @@ def test_a_preset_too_deep_for_the_volume_says_how_to_fix_it(lab_home):
     config = RunConfig.from_dict(
         {"data": {"dataset": "phantom_lesions"}, "model": {"architecture": "kerasio3d", "padding": "same"}}
     )
-    assert config.validate() is config
+    assert validation.validate(config) is config
+
+
+def test_problems_name_their_field(lab_home):
+    """The Train form places each problem by its field, never by parsing the sentence."""
+    problems = validation.problems(RunConfig.from_dict({
+        "name": "x" * 201, "training": {"epochs": 0, "seed": -1}, "model": {"width_multiplier": 9},
+        "data": {"dataset": "shapes3d", "options": {"size": 2}},
+    }))
+    assert {problem.field for problem in problems} == {
+        "name", "training.epochs", "training.seed", "model.width_multiplier", "data.options.size"
+    }
+    assert all(isinstance(problem, Problem) and problem.message.endswith(".") for problem in problems)
+    # A problem of the preset against the data is placed with the model.
+    too_small = validation.problems(RunConfig.from_dict({"data": {"dataset": "phantom_lesions"},
+                                                         "model": {"architecture": "kerasio3d"}}))
+    assert [problem.field for problem in too_small] == ["model.architecture"]
+
+
+def test_one_limit_per_knob_for_config_and_registry(lab_home):
+    """The width multiplier's limit is the same for the config check and the model registry."""
+    from engine import models
+
+    high = LIMITS["model.width_multiplier"].high
+    assert validation.problems(RunConfig.from_dict({"model": {"width_multiplier": high}})) == []
+    too_wide = RunConfig.from_dict({"model": {"width_multiplier": high + 1}})
+    assert [p.field for p in validation.problems(too_wide)] == ["model.width_multiplier"]
+    with pytest.raises(ConfigError, match="model.width_multiplier"):
+        models.resolve_knobs("tutorial3d", too_wide.model)
+
+
+def test_padding_is_refused_for_presets_that_ignore_it(lab_home):
+    for arch in ("vgg3d", "resnet3d"):
+        problems = validation.problems(RunConfig.from_dict({"model": {"architecture": arch, "padding": "valid"}}))
+        assert [p.field for p in problems] == ["model.padding"] and "always uses 'same'" in problems[0].message
+    assert validation.problems(RunConfig.from_dict({"model": {"architecture": "vgg3d", "padding": "same"}})) == []
 
 
 def test_dataset_knobs_are_checked(lab_home):

@@ -39,7 +39,7 @@ def test_train_runs_and_show_report_the_run(lab_home):
     assert set(summary["test"]) >= {"loss", "accuracy", "auc"}
 
     runs = json.loads(_cli("runs", "--json").stdout)
-    assert [run["id"] for run in runs] == [summary["run_id"]]
+    assert [run["id"] for run in runs] == [summary["run_id"]] and runs[0]["status"] == "finished"
     shown = json.loads(_cli("show", str(summary["run_id"]), "--json").stdout)
     assert shown["status"] == "finished" and len(shown["history"]) == 2
     assert shown["config"]["data"]["options"] == {"num_samples": 32, "size": 12}

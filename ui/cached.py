@@ -37,7 +37,6 @@ def dataset_preview(name: str, options_json: str) -> dict[str, Any]:
     """
     dataset = datasets.load_dataset(name, json.loads(options_json))
     labels = np.asarray(dataset.y)
-    counts = np.bincount(labels, minlength=dataset.num_classes)
     picks: list[int] = []
     for class_index in range(dataset.num_classes):
         where = np.flatnonzero(labels == class_index)
@@ -54,7 +53,7 @@ def dataset_preview(name: str, options_json: str) -> dict[str, Any]:
         "volume_shape": [int(n) for n in dataset.x.shape[1:]],
         "num_classes": int(dataset.num_classes),
         "class_names": [str(c) for c in dataset.class_names],
-        "class_counts": [int(c) for c in counts],
+        "class_counts": dataset.class_counts(),
         "num_groups": int(len(np.unique(dataset.groups))) if getattr(dataset, "groups", None) is not None else None,
         "slices": slices,
         "slice_titles": [str(dataset.class_names[labels[i]]) for i in picks],

@@ -8,7 +8,6 @@ wrap ``engine.evaluation`` calls in ``st.cache_data``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import streamlit as st
 from plotly.colors import qualitative
 
 from engine import evaluation
+from engine.config import RunConfig
 from engine.evaluation import samples as evaluation_samples
 from engine.store import open_store
 
@@ -136,13 +136,16 @@ def per_class_frame(rows: Sequence[dict]) -> pd.DataFrame:
 
 
 def operating_point(evaluation) -> tuple[tuple[float, float], tuple[float, float]] | None:
-    """Binary runs: the (FPR, TPR) and (recall, precision) of the current threshold; None otherwise."""
+    """Binary runs: the (FPR, TPR) and (recall, precision) of the current threshold; None otherwise.
+
+    Read from the per-class table (scikit-learn's numbers, precision 0 when nothing is predicted
+    positive), so the marker and the table never disagree.
+    """
     if not evaluation.is_binary:
         return None
-    (tn, fp), (fn, tp) = np.asarray(evaluation.counts)
-    tpr = tp / (tp + fn) if tp + fn else 0.0
-    fpr = fp / (fp + tn) if fp + tn else 0.0
-    precision = tp / (tp + fp) if tp + fp else 1.0
+    positive = evaluation.per_class[1]
+    tpr, precision = positive["recall"], positive["precision"]
+    fpr = 1.0 - positive["specificity"]
     return (float(fpr), float(tpr)), (float(tpr), float(precision))
 
 
@@ -172,7 +175,7 @@ def distribution(db_url: str, run_id: int, num_classes: int, threshold: float | 
 @st.cache_resource(show_spinner="Loading the dataset...", max_entries=4)
 def run_dataset(config_json: str, data_dir: str):
     """The run's dataset (memory-mapped); ``data_dir`` (the dataset cache) is part of the key."""
-    return evaluation_samples.run_dataset(json.loads(config_json))
+    return evaluation_samples.run_dataset(RunConfig.from_json(config_json))
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -250,7 +253,7 @@ def show_results(result: evaluation.Evaluation, figures: dict[str, go.Figure | N
         columns[3].metric("Sensitivity", f"{positive['recall']:.3f}")
         columns[4].metric("Specificity", "-" if positive["specificity"] is None else f"{positive['specificity']:.3f}")
     else:
-        columns[3].metric("Mean loss", f"{float(np.mean(result.loss)):.3f}")
+        columns[3].metric("Mean loss", "-" if result.mean_loss is None else f"{result.mean_loss:.3f}")
 
     left, right = st.columns(2)
     left.plotly_chart(figures["confusion"], key=f"{key}_cm")

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.store import Store
+from engine.store import RunStore
 
 
 @dataclass
@@ -36,7 +36,7 @@ class MetricCache:
     def reset(self, run_id: int) -> None:
         self.runs.pop(int(run_id), None)
 
-    def refresh(self, store: Store, run_ids: Sequence[int]) -> int:
+    def refresh(self, store: RunStore, run_ids: Sequence[int]) -> int:
         """Read the new rows of ``run_ids``; returns how many rows arrived."""
         run_ids = [int(i) for i in run_ids]
         if not run_ids:

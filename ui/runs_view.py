@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
 
 import streamlit as st
 
 from engine import jobs
 from engine.errors import LabError
-from engine.store import ACTIVE_STATUSES, INTERRUPTED, STOPPED, Store
+from engine.runs import RunRecord, RunStatus
+from engine.store import RunStore
 from ui import figures, tables
 from ui.live import MetricCache
 
@@ -20,24 +20,19 @@ LIVE_REFRESH_S = 1.0
 TABLE_REFRESH_S = 3.0
 # Worker log lines shown per run.
 LOG_LINES = 50
-RESUMABLE_STATUSES = (STOPPED, INTERRUPTED)
 QUERY_KEY = "runs"
 PICK_KEY = "_runs_table_pick"
 
 
-def run_label(run: dict[str, Any]) -> str:
-    return f"#{run['id']} {run.get('name') or ''}".strip()
-
-
-def runs_table(store: Store, runs: Sequence[dict[str, Any]], selected: Sequence[int]) -> None:
+def runs_table(store: RunStore, runs: Sequence[RunRecord], selected: Sequence[int]) -> None:
     """Draw the table (with the selected runs ticked); refreshes itself while any run is active.
 
     Ticking or unticking rows changes the selection: the table hands the new ids
     to :func:`selection` through ``st.session_state[PICK_KEY]`` and reruns the page.
     """
-    active = any(run["status"] in ACTIVE_STATUSES for run in runs)
-    statuses = {run["id"]: run["status"] for run in runs}
-    ids = [run["id"] for run in runs]
+    active = any(run.status.is_active for run in runs)
+    statuses = {run.id: run.status for run in runs}
+    ids = [run.id for run in runs]
     # A new key whenever the rows or the selection change, so the ticks start from the selection.
     key = "runs_table_" + str(abs(hash((tuple(ids), tuple(selected)))))
 
@@ -47,7 +42,7 @@ def runs_table(store: Store, runs: Sequence[dict[str, Any]], selected: Sequence[
         if st.session_state.get("_runs_table_drawn"):
             jobs.reconcile(store)
             fresh = store.list_runs()
-            if {run["id"]: run["status"] for run in fresh} != statuses:
+            if {run.id: run.status for run in fresh} != statuses:
                 st.rerun(scope="app")  # a run started, ended or appeared: redraw buttons and panels too
         st.session_state["_runs_table_drawn"] = True
         event = st.dataframe(
@@ -57,7 +52,7 @@ def runs_table(store: Store, runs: Sequence[dict[str, Any]], selected: Sequence[
             height=min(38 + 35 * len(fresh), 420),
             column_config={
                 "id": st.column_config.NumberColumn("id", width="small"),
-                "lr": st.column_config.NumberColumn("lr", format="%.0e"),
+                "initial lr": st.column_config.NumberColumn("initial lr", format="%.0e"),
             },
             on_select="rerun",
             selection_mode="multi-row",
@@ -73,23 +68,23 @@ def runs_table(store: Store, runs: Sequence[dict[str, Any]], selected: Sequence[
     table()
 
 
-def selection(runs: Sequence[dict[str, Any]]) -> list[int]:
+def selection(runs: Sequence[RunRecord]) -> list[int]:
     """The multiselect of runs to show, kept in the URL as ``?runs=1,2``; ticking table rows sets it too.
 
     The URL wins when it changed since we last wrote it (a shared link, a
     reload, a switch from the Train page); otherwise the widget does.
     """
-    by_id = {run["id"]: run for run in runs}
+    by_id = {run.id: run for run in runs}
     url_value = st.query_params.get(QUERY_KEY, "")
     if PICK_KEY in st.session_state:  # rows ticked in the table
         st.session_state["runs_selected"] = [i for i in st.session_state.pop(PICK_KEY) if i in by_id]
     elif "runs_selected" not in st.session_state or st.session_state.get("_runs_url_seen") != url_value:
         ids = [i for i in tables.parse_run_ids(url_value) if i in by_id]
         if not ids and not url_value and runs:
-            ids = [runs[0]["id"]]  # nothing asked for: show the newest run
+            ids = [runs[0].id]  # nothing asked for: show the newest run
         st.session_state["runs_selected"] = ids
     selected = st.multiselect(
-        "Runs to show", list(by_id), key="runs_selected", format_func=lambda i: run_label(by_id[i]),
+        "Runs to show", list(by_id), key="runs_selected", format_func=lambda i: by_id[i].label,
         placeholder="Choose runs to compare their curves",
     )
     new_value = tables.format_run_ids(selected)
@@ -101,20 +96,20 @@ def selection(runs: Sequence[dict[str, Any]]) -> list[int]:
     return selected
 
 
-def live_panel(store: Store, run_ids: Sequence[int], initial: dict[int, str]) -> None:
+def live_panel(store: RunStore, run_ids: Sequence[int], initial: dict[int, RunStatus]) -> None:
     """Curves and per-run status for the selection; reruns every second while one is active."""
-    active = any(status in ACTIVE_STATUSES for status in initial.values())
+    active = any(status.is_active for status in initial.values())
 
     @st.fragment(run_every=LIVE_REFRESH_S if active else None)
     def panel() -> None:
-        runs = {run["id"]: run for run in store.list_runs(ids=list(run_ids))}
+        runs = {run.id: run for run in store.list_runs(ids=list(run_ids))}
         ordered = [runs[i] for i in run_ids if i in runs]
-        if any(runs[i]["status"] != initial.get(i) for i in runs):
+        if any(runs[i].status != initial.get(i) for i in runs):
             st.rerun(scope="app")
         cache: MetricCache = st.session_state.setdefault("metric_cache", MetricCache())
         for run in ordered:
-            cache.drop_stale(run["id"], run.get("epochs_done") or 0)
-        cache.refresh(store, [run["id"] for run in ordered])
+            cache.drop_stale(run.id, run.epochs_done)
+        cache.refresh(store, [run.id for run in ordered])
         _curves(cache, ordered)
         for run in ordered:
             _run_status(run, cache)
@@ -122,14 +117,14 @@ def live_panel(store: Store, run_ids: Sequence[int], initial: dict[int, str]) ->
     panel()
 
 
-def _curves(cache: MetricCache, runs: Sequence[dict[str, Any]]) -> None:
+def _curves(cache: MetricCache, runs: Sequence[RunRecord]) -> None:
     # Building Plotly figures is the costly part of a refresh: rebuild only when rows arrived.
-    labels = {run["id"]: run_label(run) for run in runs}
-    version = tuple((run["id"], labels[run["id"]], cache.get(run["id"]).after_id) for run in runs)
+    labels = {run.id: run.label for run in runs}
+    version = tuple((run.id, labels[run.id], cache.get(run.id).after_id) for run in runs)
     memo = st.session_state.get("_runs_figures")
     if memo is None or memo[0] != version:
-        histories = {run["id"]: cache.get(run["id"]).history() for run in runs}
-        batches = {run["id"]: cache.get(run["id"]).batches for run in runs}
+        histories = {run.id: cache.get(run.id).history() for run in runs}
+        batches = {run.id: cache.get(run.id).batches for run in runs}
         curves = figures.curves_figure(histories, labels) if any(histories.values()) else None
         batch_loss = figures.batch_loss_figure(batches, labels) if any(batches.values()) else None
         memo = (version, curves, batch_loss)
@@ -143,42 +138,43 @@ def _curves(cache: MetricCache, runs: Sequence[dict[str, Any]]) -> None:
         st.plotly_chart(batch_loss, key="runs_batch_loss")
 
 
-def _run_status(run: dict[str, Any], cache: MetricCache) -> None:
-    run_id, status = run["id"], run["status"]
+def _run_status(run: RunRecord, cache: MetricCache) -> None:
+    run_id, status = run.id, run.status
     with st.container(border=True, key=f"runs_panel_{run_id}"):
         title_column, button_column = st.columns([4, 1], vertical_alignment="center")
         with title_column:
-            st.markdown(f"**{run_label(run)}** · {run['dataset']} · {run['architecture']}")
-            st.badge(status, color=tables.STATUS_COLORS.get(status, "gray"))
+            st.markdown(f"**{run.label}** · {run.dataset} · {run.architecture}")
+            st.badge(status.label, color=status.color)
         with button_column:
-            if status in ACTIVE_STATUSES:
+            if status.is_active:
                 if st.button("Stop", key=f"runs_stop_{run_id}", icon=":material/stop:"):
                     _act(lambda: jobs.stop(run_id), f"Stopping run #{run_id}.")
-            elif status in RESUMABLE_STATUSES:
+            elif status.is_resumable:
                 if st.button("Resume", key=f"runs_resume_{run_id}", icon=":material/play_arrow:"):
                     _act(lambda: jobs.resume(run_id), f"Run #{run_id} is queued to resume.")
-        done, total = run.get("epochs_done") or 0, max(1, run.get("epochs_total") or 1)
-        if status in ACTIVE_STATUSES:
-            eta = tables.eta_seconds(cache.get(run_id).epoch_wall_times(), run.get("started_at"), done, total)
+        done, total = run.epochs_done, max(1, run.epochs_total)
+        if status.is_active:
+            eta = tables.eta_seconds(cache.get(run_id).epoch_wall_times(), run.started_at, done, total)
             eta_text = f" · about {tables.format_duration(eta)} left" if eta is not None else ""
-            label = "waiting for a free slot" if status == "queued" else f"epoch {done}/{total}{eta_text}"
+            label = "waiting for a free slot" if status == RunStatus.QUEUED else f"epoch {done}/{total}{eta_text}"
             st.progress(min(done / total, 1.0), text=label)
         else:
-            duration = tables.format_duration(tables.run_duration(run))
+            duration = tables.format_duration(run.duration())
             st.caption(f"{done}/{total} epochs" + (f" in {duration}" if duration else "") +
-                       (f" · best {tables.best_text(run)}" if run.get("best_value") is not None else ""))
-        if run.get("error"):
+                       (f" · best {tables.best_text(run)}" if run.best_value is not None else ""))
+        failed = status == RunStatus.FAILED
+        if run.error:
             # A failure is an error; a stop or an interruption is a note about how the run ended.
-            show = st.error if status == "failed" else st.warning
-            show(run["error"], icon=":material/error:" if status == "failed" else ":material/info:")
-            if run.get("traceback"):
+            show = st.error if failed else st.warning
+            show(run.error, icon=":material/error:" if failed else ":material/info:")
+            if run.traceback:
                 with st.expander("Traceback"):
-                    st.code(run["traceback"], language=None)
-        if run.get("test_metrics"):
-            metrics = [(name, value) for name, value in run["test_metrics"].items() if isinstance(value, (int, float))]
+                    st.code(run.traceback, language=None)
+        if run.test_metrics:
+            metrics = [(name, value) for name, value in run.test_metrics.items() if isinstance(value, (int, float))]
             for column, (name, value) in zip(st.columns(max(1, min(4, len(metrics)))), metrics[:4]):
                 column.metric(f"test {name}", f"{value:.4g}")
-        with st.expander("Worker log", expanded=status == "failed"):
+        with st.expander("Worker log", expanded=failed):
             st.code(_log_tail(run_id) or "(no log yet)", language=None)
 
 

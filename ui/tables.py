@@ -1,42 +1,17 @@
-"""Tables and small summaries of runs: pure functions over the store's run dicts."""
+"""Tables and small summaries of runs: pure functions over the store's run records."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import pandas as pd
 
-# Badge text for each status: symbols every font has (a server's browser may lack emoji fonts);
-# status_style() colours the cell.
-STATUS_BADGES = {
-    "queued": "◌ queued",
-    "running": "● running",
-    "finished": "✓ finished",
-    "failed": "✗ failed",
-    "stopped": "■ stopped",
-    "interrupted": "! interrupted",
-}
-# Cell text and background per status in the runs table.
-STATUS_CELL_COLORS = {
-    "queued": ("#4b5563", "#f3f4f6"),
-    "running": ("#1d4ed8", "#dbeafe"),
-    "finished": ("#15803d", "#dcfce7"),
-    "failed": ("#b91c1c", "#fee2e2"),
-    "stopped": ("#b45309", "#fef3c7"),
-    "interrupted": ("#b45309", "#fef3c7"),
-}
-STATUS_COLORS = {
-    "queued": "gray",
-    "running": "blue",
-    "finished": "green",
-    "failed": "red",
-    "stopped": "orange",
-    "interrupted": "orange",
-}
+from engine.runs import RunRecord, RunStatus
+
 TABLE_COLUMNS = (
-    "id", "name", "status", "dataset", "architecture", "optimizer", "lr", "batch", "dropout", "epoch", "best", "duration",
+    "id", "name", "status", "dataset", "architecture", "optimizer", "initial lr", "batch", "dropout", "epoch", "best",
+    "duration",
 )
 
 
@@ -53,46 +28,32 @@ def format_duration(seconds: float | None) -> str:
     return f"{seconds}s"
 
 
-def run_duration(run: Mapping[str, Any], now: float | None = None) -> float | None:
-    """Seconds from start to finish (or to now while the run is active)."""
-    started = run.get("started_at")
-    if not started:
-        return None
-    end = run.get("finished_at") or (now if now is not None else time.time())
-    return max(0.0, end - started)
-
-
-def best_text(run: Mapping[str, Any]) -> str:
-    if run.get("best_value") is None:
+def best_text(run: RunRecord) -> str:
+    if run.best_value is None:
         return ""
-    return f"{run.get('monitor') or 'best'} {run['best_value']:.4g} @ {run.get('best_epoch')}"
+    return f"{run.monitor or 'best'} {run.best_value:.4g} @ {run.best_epoch}"
 
 
-def _knob(config: Mapping[str, Any], section: str, name: str) -> Any:
-    return (config or {}).get(section, {}).get(name)
-
-
-def runs_frame(runs: Sequence[Mapping[str, Any]], now: float | None = None) -> pd.DataFrame:
+def runs_frame(runs: Sequence[RunRecord], now: float | None = None) -> pd.DataFrame:
     """One row per run with the columns of the Runs table (newest first, as given)."""
     now = time.time() if now is None else now
     rows = []
     for run in runs:
-        config = run.get("config") or {}
-        dropout = _knob(config, "model", "dropout_rate")
+        dropout = run.config.model.dropout_rate
         rows.append(
             {
-                "id": int(run["id"]),
-                "name": run.get("name") or "",
-                "status": STATUS_BADGES.get(run["status"], run["status"]),
-                "dataset": run.get("dataset") or "",
-                "architecture": run.get("architecture") or "",
-                "optimizer": _knob(config, "training", "optimizer") or "",
-                "lr": _knob(config, "training", "learning_rate"),
-                "batch": _knob(config, "training", "batch_size"),
+                "id": run.id,
+                "name": run.name,
+                "status": run.status.badge,
+                "dataset": run.dataset,
+                "architecture": run.architecture,
+                "optimizer": run.config.training.optimizer,
+                "initial lr": run.config.training.learning_rate,
+                "batch": run.config.training.batch_size,
                 "dropout": "preset" if dropout is None else f"{dropout:g}",
-                "epoch": f"{run.get('epochs_done') or 0}/{run.get('epochs_total') or 0}",
+                "epoch": f"{run.epochs_done}/{run.epochs_total}",
                 "best": best_text(run),
-                "duration": format_duration(run_duration(run, now)),
+                "duration": format_duration(run.duration(now)),
             }
         )
     return pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
@@ -100,12 +61,11 @@ def runs_frame(runs: Sequence[Mapping[str, Any]], now: float | None = None) -> p
 
 def status_style(badge: str) -> str:
     """CSS for one status cell of the runs table (for ``Styler.map``)."""
-    status = badge.split(" ", 1)[-1]
-    text, background = STATUS_CELL_COLORS.get(status, ("inherit", "transparent"))
+    text, background = RunStatus.from_badge(badge).cell_colors
     return f"color: {text}; background-color: {background}; font-weight: 600"
 
 
-def styled_runs_frame(runs: Sequence[Mapping[str, Any]], now: float | None = None):
+def styled_runs_frame(runs: Sequence[RunRecord], now: float | None = None):
     """``runs_frame`` with coloured status badges (a pandas Styler that st.dataframe draws)."""
     return runs_frame(runs, now).style.map(status_style, subset=["status"])
 
@@ -152,3 +112,11 @@ def format_bytes(count: float | None) -> str:
             return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
         count /= 1024
     return f"{count:.1f} TiB"
+
+
+def format_shape(volume_shape: Sequence[int]) -> str:
+    """"16³" for a cube, "64×128×128" otherwise; a channel count above one is appended ("16³ ×3")."""
+    spatial = [int(n) for n in volume_shape[:3]]
+    text = f"{spatial[0]}³" if len(set(spatial)) == 1 else "×".join(str(n) for n in spatial)
+    channels = int(volume_shape[3]) if len(volume_shape) > 3 else 1
+    return text if channels == 1 else f"{text} ×{channels}"

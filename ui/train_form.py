@@ -14,14 +14,26 @@ from typing import Any
 import streamlit as st
 
 from engine import config as cfg
+from engine.errors import Problem
 
-# Learning rates offered on the log-scale slider.
+# Learning rates offered on the log-scale slider (within LIMITS["training.learning_rate"]).
 LEARNING_RATES = tuple(m * 10.0**e for e in range(-6, 0) for m in (1, 2, 5)) + (1.0,)
+LIMITS = cfg.LIMITS
 # Model knobs whose None means "the preset's reference value".
 PRESET_KNOBS = ("dropout_rate", "batchnorm", "l2", "kernel_initializer", "padding")
 DATA_DEFAULTS = cfg.DataConfig()
 MODEL_DEFAULTS = cfg.ModelConfig()
 TRAINING_DEFAULTS = cfg.TrainingConfig()
+
+
+def _bounds(field_name: str) -> dict[str, Any]:
+    """min_value / max_value of a number input from the knob's one limit (an open end is refused by validation)."""
+    limit = LIMITS[field_name]
+    number = int if limit.integer else float
+    return {
+        "min_value": None if limit.low is None else number(limit.low),
+        "max_value": None if limit.high is None else number(limit.high),
+    }
 
 
 def _default(key: str, value: Any) -> str:
@@ -36,8 +48,9 @@ def run_section() -> dict[str, Any]:
         help="Shown in the Runs table; at most 200 characters.",
     )
     seed = st.number_input(
-        "Seed", key=_default("train_seed", TRAINING_DEFAULTS.seed), min_value=0, step=1,
-        help="Seeds the weights, shuffling, augmentation and the split.",
+        "Run seed", key=_default("train_seed", TRAINING_DEFAULTS.seed), step=1,
+        **_bounds("training.seed"),
+        help="Seeds the weights, shuffling, augmentation and the split (the dataset's generator has its own seed).",
     )
     return {"name": name, "seed": int(seed)}
 
@@ -70,11 +83,11 @@ def dataset_section(catalog: list[dict[str, Any]]) -> dict[str, Any]:
     val_column, test_column, norm_column = st.columns(3)
     val_fraction = val_column.number_input(
         "Validation fraction", key=_default("train_val_fraction", DATA_DEFAULTS.val_fraction),
-        min_value=0.0, max_value=0.95, step=0.05, format="%.2f",
+        **_bounds("data.val_fraction"), step=0.05, format="%.2f",
     )
     test_fraction = test_column.number_input(
         "Test fraction", key=_default("train_test_fraction", DATA_DEFAULTS.test_fraction),
-        min_value=0.0, max_value=0.95, step=0.05, format="%.2f",
+        **_bounds("data.test_fraction"), step=0.05, format="%.2f",
     )
     normalization = norm_column.selectbox(
         "Normalisation", cfg.NORMALIZATIONS, key=_default("train_normalization", DATA_DEFAULTS.normalization)
@@ -95,7 +108,7 @@ def _option_widget(dataset: str, knob: str, spec: dict[str, Any]) -> Any:
     """
     key = f"train_option_{dataset}_{knob}"
     default = spec.get("default")
-    label = knob.replace("_", " ").capitalize()
+    label = spec.get("label") or knob.replace("_", " ").capitalize()
     help_text = spec.get("help")
     if spec.get("choices"):
         return st.selectbox(label, spec["choices"], key=_default(key, default), help=help_text)
@@ -120,11 +133,11 @@ def model_section(catalog: list[dict[str, Any]]) -> dict[str, Any]:
     width_column, dropout_column, init_column = st.columns(3)
     width = width_column.number_input(
         "Width multiplier", key=_default("train_width_multiplier", MODEL_DEFAULTS.width_multiplier),
-        min_value=0.0, max_value=16.0, step=0.25, format="%g", help="Scales every layer's filter and unit count.",
+        **_bounds("model.width_multiplier"), step=0.25, format="%g", help="Scales every layer's filter and unit count.",
     )
     dropout = dropout_column.number_input(
         "Dropout rate", key=_default(f"train_dropout_rate_{arch}", float(preset["dropout_rate"])),
-        min_value=0.0, max_value=1.0, step=0.05, format="%.2f", help=f"The preset uses {preset['dropout_rate']}.",
+        **_bounds("model.dropout_rate"), step=0.05, format="%.2f", help=f"The preset uses {preset['dropout_rate']}.",
     )
     initializers = list(cfg.INITIALIZERS)
     initializer = init_column.selectbox(
@@ -138,18 +151,23 @@ def model_section(catalog: list[dict[str, Any]]) -> dict[str, Any]:
     )
     momentum = momentum_column.number_input(
         "BatchNorm momentum", key=_default("train_batchnorm_momentum", MODEL_DEFAULTS.batchnorm_momentum),
-        min_value=0.0, max_value=1.0, step=0.01, format="%.3f", disabled=not batchnorm,
+        **_bounds("model.batchnorm_momentum"), step=0.01, format="%.3f", disabled=not batchnorm,
     )
     l2 = l2_column.number_input(
         "L2 weight penalty", key=_default(f"train_l2_{arch}", float(preset["l2"])),
-        min_value=0.0, max_value=1.0, step=1e-4, format="%.1e", help=f"The preset uses {preset['l2']:g}.",
+        **_bounds("model.l2"), step=1e-4, format="%.1e", help=f"The preset uses {preset['l2']:g}.",
     )
     padding_column, _, _ = st.columns(3)
-    padding = padding_column.selectbox(
-        "Convolution padding", list(cfg.PADDINGS), key=_default(f"train_padding_{arch}", preset["padding"]),
-        help=f"The preset uses {preset['padding']}. 'same' keeps each convolution's output the size of its "
-        "input, so deep presets fit small volumes.",
-    )
+    paddings = entry["paddings"]
+    if len(paddings) > 1:
+        padding = padding_column.selectbox(
+            "Convolution padding", paddings, key=_default(f"train_padding_{arch}", preset["padding"]),
+            help=f"The preset uses {preset['padding']}. 'same' keeps each convolution's output the size of its "
+            "input, so deep presets fit small volumes.",
+        )
+    else:  # the preset's builder has one fixed padding: nothing to choose
+        padding = paddings[0]
+        padding_column.caption(f"Convolution padding: always '{padding}' in this preset.")
     chosen = {"dropout_rate": float(dropout), "batchnorm": bool(batchnorm), "l2": float(l2),
               "kernel_initializer": initializer, "padding": padding}
     model: dict[str, Any] = {
@@ -168,9 +186,11 @@ def training_section() -> dict[str, Any]:
     t = TRAINING_DEFAULTS
     values: dict[str, Any] = {}
     epochs_column, batch_column, optimizer_column = st.columns(3)
-    values["epochs"] = int(epochs_column.number_input("Epochs", key=_default("train_epochs", t.epochs), min_value=0, step=1))
+    values["epochs"] = int(epochs_column.number_input(
+        "Epochs", key=_default("train_epochs", t.epochs), step=1, **_bounds("training.epochs")
+    ))
     values["batch_size"] = int(batch_column.number_input(
-        "Batch size", key=_default("train_batch_size", t.batch_size), min_value=0, step=1
+        "Batch size", key=_default("train_batch_size", t.batch_size), step=1, **_bounds("training.batch_size")
     ))
     values["optimizer"] = optimizer_column.selectbox("Optimizer", cfg.OPTIMIZERS, key=_default("train_optimizer", t.optimizer))
     values["learning_rate"] = st.select_slider(
@@ -180,12 +200,12 @@ def training_section() -> dict[str, Any]:
     if values["optimizer"] == "sgd":
         momentum_column, nesterov_column = st.columns(2)
         values["momentum"] = float(momentum_column.number_input(
-            "SGD momentum", key=_default("train_momentum", t.momentum), min_value=0.0, max_value=1.0, step=0.05
+            "SGD momentum", key=_default("train_momentum", t.momentum), **_bounds("training.momentum"), step=0.05
         ))
         values["nesterov"] = nesterov_column.toggle("Nesterov", key=_default("train_nesterov", t.nesterov))
     if values["optimizer"] == "adamw":
         values["weight_decay"] = float(st.number_input(
-            "Weight decay", key=_default("train_weight_decay", t.weight_decay), min_value=0.0, max_value=1.0,
+            "Weight decay", key=_default("train_weight_decay", t.weight_decay), **_bounds("training.weight_decay"),
             step=1e-4, format="%.1e",
         ))
     schedule_column, schedule_knob_column, schedule_knob2_column = st.columns(3)
@@ -194,27 +214,32 @@ def training_section() -> dict[str, Any]:
     )
     if values["schedule"] == "exponential":
         values["decay_rate"] = float(schedule_knob_column.number_input(
-            "Decay per epoch", key=_default("train_decay_rate", t.decay_rate), min_value=0.0, max_value=1.0, step=0.01
+            "Decay per epoch", key=_default("train_decay_rate", t.decay_rate), **_bounds("training.decay_rate"),
+            step=0.01,
         ))
     if values["schedule"] == "plateau":
         values["plateau_factor"] = float(schedule_knob_column.number_input(
-            "Plateau factor", key=_default("train_plateau_factor", t.plateau_factor), min_value=0.0, max_value=1.0,
-            step=0.05,
+            "Plateau factor", key=_default("train_plateau_factor", t.plateau_factor),
+            **_bounds("training.plateau_factor"), step=0.05,
         ))
         values["plateau_patience"] = int(schedule_knob2_column.number_input(
-            "Plateau patience (epochs)", key=_default("train_plateau_patience", t.plateau_patience), min_value=0, step=1
+            "Plateau patience (epochs)", key=_default("train_plateau_patience", t.plateau_patience), step=1,
+            **_bounds("training.plateau_patience"),
         ))
     loss_column, gamma_column, weight_column = st.columns(3)
     values["loss"] = loss_column.selectbox("Loss", cfg.LOSSES, key=_default("train_loss", t.loss))
     if values["loss"] == "focal":
         values["focal_gamma"] = float(gamma_column.number_input(
-            "Focal gamma", key=_default("train_focal_gamma", t.focal_gamma), min_value=0.0, step=0.5
+            "Focal gamma", key=_default("train_focal_gamma", t.focal_gamma), **_bounds("training.focal_gamma"), step=0.5
         ))
     values["class_weight"] = weight_column.selectbox(
         "Class weights", cfg.CLASS_WEIGHTS, key=_default("train_class_weight", t.class_weight)
     )
     augment_column, augmentations_column = st.columns([1, 2])
-    values["augment"] = augment_column.toggle("Augment training batches", key=_default("train_augment", t.augment))
+    values["augment"] = augment_column.toggle(
+        "Augment", key=_default("train_augment", t.augment),
+        help="Random augmentation of training batches only (never validation or test).",
+    )
     if values["augment"]:
         values["augmentations"] = augmentations_column.multiselect(
             "Augmentations", cfg.AUGMENTATIONS, key=_default("train_augmentations", list(t.augmentations))
@@ -226,27 +251,20 @@ def training_section() -> dict[str, Any]:
     )
     if values["early_stopping"]:
         values["patience"] = int(patience_column.number_input(
-            "Patience (epochs)", key=_default("train_patience", t.patience), min_value=0, step=1
+            "Patience (epochs)", key=_default("train_patience", t.patience), step=1, **_bounds("training.patience")
         ))
     values["max_saliency_samples"] = int(st.number_input(
         "Grad-CAM maps for at most this many test samples", key=_default("train_max_saliency_samples",
                                                                           t.max_saliency_samples),
-        min_value=0, step=50,
+        step=50, **_bounds("training.max_saliency_samples"),
     ))
     return values
 
 
-def section_of(problem: str) -> str:
-    """Which form section a validation sentence belongs to: data, model, training, run or other."""
-    head = problem.split(" ", 1)[0]
-    if head.startswith("data."):
-        return "data"
-    if head.startswith("model.") or problem.startswith("The input shape") or problem.startswith("The number of classes"):
-        return "model"
-    if head in ("training.seed",):
+def section_of(problem: Problem) -> str:
+    """Which form section a problem belongs to: run, data, model, training, or other (from its field)."""
+    if problem.field in ("name", "training.seed"):
         return "run"
-    if head.startswith("training."):
-        return "training"
-    if head == "name":
-        return "run"
+    if problem.section in ("data", "model", "training"):
+        return problem.section
     return "other"

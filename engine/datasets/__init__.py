@@ -15,18 +15,18 @@ from typing import Any, Callable
 import numpy as np
 
 from engine.datasets import cache, generators
-from engine.datasets.preprocess import NORMALIZATIONS, normalize, resample
-from engine.datasets.splits import Splits
+from engine.datasets.preprocess import normalize, resample
+from engine.datasets.splits import Splits, class_counts
 from engine.datasets.splits import make_splits as _make_splits
-from engine.errors import ConfigError
+from engine.errors import ConfigError, Problem
 
 __all__ = [
     "DATASETS",
-    "NORMALIZATIONS",
     "Dataset",
     "DatasetSpec",
     "Option",
     "Splits",
+    "class_counts",
     "dataset_info",
     "dataset_names",
     "list_datasets",
@@ -50,6 +50,7 @@ class Option:
     choices: tuple[str, ...] | None = None
     integer: bool = False
     optional: bool = False  # None allowed (means "all" / "not set")
+    label: str | None = None  # the form's label, when the knob's name alone would be ambiguous
 
     def problem(self, field_name: str, value: Any) -> str | None:
         if value is None and self.optional:
@@ -70,7 +71,7 @@ class Option:
     def describe(self) -> dict[str, Any]:
         return {
             "default": self.default, "help": self.help, "min": self.minimum, "max": self.maximum,
-            "choices": list(self.choices) if self.choices else None, "integer": self.integer,
+            "choices": list(self.choices) if self.choices else None, "integer": self.integer, "label": self.label,
         }
 
 
@@ -89,7 +90,10 @@ class DatasetSpec:
 
 
 def _seed_option() -> Option:
-    return Option(0, "Seed of the generator: the same seed gives the same volumes.", 0, 2**31 - 1, integer=True)
+    return Option(
+        0, "Seed of the generator: the same seed gives the same volumes (the run's own seed is separate).",
+        0, 2**31 - 1, integer=True, label="Generator seed",
+    )
 
 
 DATASETS: dict[str, DatasetSpec] = {
@@ -155,9 +159,6 @@ DATASETS: dict[str, DatasetSpec] = {
     )
 }
 
-DEFAULT_DATASET = "digits3d"
-
-
 @dataclass
 class Dataset:
     name: str
@@ -182,7 +183,7 @@ class Dataset:
         return len(self.y)
 
     def class_counts(self) -> list[int]:
-        return np.bincount(self.y, minlength=self.num_classes).astype(int).tolist()
+        return class_counts(self.y, self.num_classes)
 
 
 def dataset_names() -> list[str]:
@@ -193,22 +194,23 @@ def _spec(name: str) -> DatasetSpec:
     try:
         return DATASETS[name]
     except KeyError:
-        raise ConfigError([f"data.dataset is {name!r}; valid datasets are {', '.join(DATASETS)}."]) from None
+        raise ConfigError(
+            [Problem("data.dataset", f"data.dataset is {name!r}; valid datasets are {', '.join(DATASETS)}.")]
+        ) from None
 
 
-def validate_options(name: str, options: dict[str, Any]) -> list[str]:
-    """Sentences naming each bad knob of dataset ``name`` (empty when all are fine)."""
+def validate_options(name: str, options: dict[str, Any]) -> list[Problem]:
+    """One problem (field, sentence) per bad knob of dataset ``name`` (empty when all are fine)."""
     spec = _spec(name)
     problems = []
     for key, value in options.items():
+        field_name = f"data.options.{key}"
         if key not in spec.options:
-            problems.append(
-                f"data.options.{key} is not a knob of {name}; its knobs are {', '.join(spec.options)}."
-            )
+            problems.append(Problem(field_name, f"{field_name} is not a knob of {name}; its knobs are {', '.join(spec.options)}."))
             continue
-        problem = spec.options[key].problem(f"data.options.{key}", value)
+        problem = spec.options[key].problem(field_name, value)
         if problem:
-            problems.append(problem)
+            problems.append(Problem(field_name, problem))
     return problems
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-NORMALIZATIONS = ("none", "minmax", "zscore")
+from engine.config import NORMALIZATIONS
 
 
 def normalize(volumes: np.ndarray, method: str) -> np.ndarray:
@@ -25,12 +25,19 @@ def normalize(volumes: np.ndarray, method: str) -> np.ndarray:
 
 
 def resample(volume: np.ndarray, shape: tuple[int, int, int], order: int = 1) -> np.ndarray:
-    """Resample one (D, H, W) volume to ``shape`` with spline interpolation of ``order`` (1 = linear)."""
+    """Resample one (D, H, W) volume to ``shape`` with spline interpolation of ``order`` (1 = linear).
+
+    The one resampling of the lab: dataset preprocessing and saliency maps both
+    use it. Both grids span the same field of view (``grid_mode``: voxels are
+    cells covering it, not points at its corners).
+    """
     from scipy import ndimage
 
     volume = np.asarray(volume, dtype=np.float32)
+    if volume.shape == tuple(shape):
+        return volume
     factors = [target / current for target, current in zip(shape, volume.shape)]
-    resampled = ndimage.zoom(volume, factors, order=order)
+    resampled = ndimage.zoom(volume, factors, order=order, mode="nearest", grid_mode=True)
     # zoom can be off by one voxel from rounding; crop or pad to the exact shape.
     out = np.zeros(shape, dtype=np.float32)
     region = tuple(slice(0, min(a, b)) for a, b in zip(shape, resampled.shape))

@@ -15,6 +15,11 @@ from engine.errors import DataError
 SPLIT_NAMES = ("train", "val", "test")
 
 
+def class_counts(labels: np.ndarray, num_classes: int) -> list[int]:
+    """Samples per class index 0..num_classes-1 (the one count every page and table shows)."""
+    return np.bincount(np.asarray(labels, dtype=np.int64), minlength=int(num_classes)).astype(int).tolist()
+
+
 @dataclass
 class Splits:
     train: np.ndarray
@@ -31,10 +36,7 @@ class Splits:
     def class_counts(self, labels: np.ndarray, num_classes: int) -> dict[str, list[int]]:
         """Samples per class in each split, e.g. {"train": [40, 38], "val": [9, 8], ...}."""
         labels = np.asarray(labels)
-        return {
-            name: np.bincount(labels[getattr(self, name)], minlength=num_classes).astype(int).tolist()
-            for name in SPLIT_NAMES
-        }
+        return {name: class_counts(labels[getattr(self, name)], num_classes) for name in SPLIT_NAMES}
 
 
 def _has_shared_groups(groups: np.ndarray | None) -> bool:

@@ -61,7 +61,7 @@ def format_text(evaluation: "Evaluation") -> str:
         f"run {evaluation.run_id}, {split} split, epoch {evaluation.epoch}: {len(evaluation.labels)} samples"
         + (f", threshold {evaluation.threshold:g}" if evaluation.threshold is not None else ""),
         f"  accuracy {evaluation.accuracy:.4f}, balanced accuracy {evaluation.balanced_accuracy:.4f}, "
-        f"mean loss {float(evaluation.loss.mean()):.4f}" if len(evaluation.loss) else "  no samples",
+        f"mean loss {evaluation.mean_loss:.4f}" if evaluation.mean_loss is not None else "  no samples",
         "",
         "confusion matrix (rows: true, columns: predicted)",
         " " * width + "".join(f"{name:>{width}}" for name in names),

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn import metrics as skm
 
+from engine.datasets.splits import class_counts
+
 Labels = np.ndarray  # (N,) integer class indices
 Probabilities = np.ndarray  # (N, C) class probabilities, rows summing to 1
 
@@ -169,4 +171,4 @@ def youden_threshold(labels: Labels, positive_probability: np.ndarray) -> Youden
 
 def class_distribution(predicted: Labels, num_classes: int) -> np.ndarray:
     """How many samples were predicted as each class, (C,)."""
-    return np.bincount(np.asarray(predicted, dtype=np.int64), minlength=num_classes)
+    return np.asarray(class_counts(predicted, num_classes), dtype=np.int64)

@@ -9,14 +9,16 @@ every stored epoch of a split.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from engine.datasets.splits import class_counts
 from engine.errors import LabError
 from engine.evaluation import metrics
+from engine.runs import RunRecord
 
 SPLITS = ("val", "test")
 SPLIT_TITLES = {"val": "validation", "test": "test"}
@@ -48,7 +50,6 @@ class Evaluation:
     run_id: int | None = None
     split: str | None = None
     epoch: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def num_classes(self) -> int:
@@ -57,6 +58,16 @@ class Evaluation:
     @property
     def is_binary(self) -> bool:
         return self.num_classes == 2
+
+    @property
+    def mean_loss(self) -> float | None:
+        """Mean per-sample cross-entropy; None for an empty split."""
+        return float(np.mean(self.loss)) if len(self.loss) else None
+
+    @property
+    def true_counts(self) -> list[int]:
+        """Samples per true class."""
+        return class_counts(self.labels, self.num_classes)
 
     @property
     def roc_auc(self) -> float | None:
@@ -80,7 +91,7 @@ class Evaluation:
             "per_class": self.per_class,
             "accuracy": self.accuracy,
             "balanced_accuracy": self.balanced_accuracy,
-            "mean_loss": float(np.mean(self.loss)) if len(self.loss) else None,
+            "mean_loss": self.mean_loss,
             "roc_auc": self.roc_auc,
             "pr_auc": self.pr_auc,
             "roc": [curve.to_dict(with_curves) for curve in self.roc],
@@ -135,39 +146,39 @@ def evaluate_predictions(
     )
 
 
-def class_names_of(run: dict[str, Any]) -> list[str]:
+def class_names_of(run: RunRecord) -> list[str]:
     """The run's class names (numbers when the run never recorded them)."""
-    names = run.get("class_names")
+    names = run.class_names
     if names:
         return [str(name) for name in names]
-    if run.get("num_classes"):
-        return [str(index) for index in range(int(run["num_classes"]))]
-    raise EvaluationError(f"Run {run['id']} has not loaded its data yet, so there is nothing to evaluate.")
+    if run.num_classes:
+        return [str(index) for index in range(int(run.num_classes))]
+    raise EvaluationError(f"Run {run.id} has not loaded its data yet, so there is nothing to evaluate.")
 
 
-def resolve_epoch(store, run: dict[str, Any], split: str, epoch: int | None = None, best: bool = False) -> int:
+def resolve_epoch(store, run: RunRecord, split: str, epoch: int | None = None, best: bool = False) -> int:
     """The stored epoch to evaluate: ``epoch``, the best epoch, or the latest one stored for ``split``."""
     if split not in SPLITS:
         raise EvaluationError(f"The split is {split!r}; choose one of {', '.join(SPLITS)}.")
-    epochs = store.prediction_epochs(run["id"], split)
+    epochs = store.prediction_epochs(run.id, split)
     if not epochs:
         if split == "test":
             raise EvaluationError(
-                f"Run {run['id']} has no test predictions (status {run['status']}); they are stored when a run "
+                f"Run {run.id} has no test predictions (status {run.status.label}); they are stored when a run "
                 "finishes, so evaluate --split val or wait for the run to finish."
             )
-        raise EvaluationError(f"Run {run['id']} has no validation predictions yet; wait for its first epoch to end.")
+        raise EvaluationError(f"Run {run.id} has no validation predictions yet; wait for its first epoch to end.")
     if best:
         if split == "test":
             return epochs[-1]  # test predictions are stored once, with the best weights
-        epoch = run.get("best_epoch")
+        epoch = run.best_epoch
         if epoch is None:
-            raise EvaluationError(f"Run {run['id']} has no best epoch yet; give --epoch N instead of --best.")
+            raise EvaluationError(f"Run {run.id} has no best epoch yet; give --epoch N instead of --best.")
     if epoch is None:
         return epochs[-1]
     if int(epoch) not in epochs:
         raise EvaluationError(
-            f"Run {run['id']} has no {SPLIT_TITLES[split]} predictions for epoch {epoch}; "
+            f"Run {run.id} has no {SPLIT_TITLES[split]} predictions for epoch {epoch}; "
             f"stored epochs are {_epoch_ranges(epochs)}."
         )
     return int(epoch)

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
+from engine.datasets.preprocess import resample
 
 log = logging.getLogger(__name__)
 
@@ -53,16 +53,6 @@ def storage_shape(volume_shape: tuple[int, ...], max_edge: int = MAX_STORED_EDGE
     depth, height, width = (int(edge) for edge in volume_shape[:3])
     scale = min(1.0, max_edge / max(depth, height, width))
     return tuple(max(1, int(round(edge * scale))) for edge in (depth, height, width))
-
-
-def resample(volume: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Linear resampling of a 3D map to ``shape``, both grids spanning the same field of view."""
-    volume = np.asarray(volume, dtype=np.float32)
-    if volume.shape == tuple(shape):
-        return volume
-    factors = [target / source for target, source in zip(shape, volume.shape)]
-    # grid_mode: voxels are cells covering the field of view (not points at its corners).
-    return ndimage.zoom(volume, factors, order=1, mode="nearest", grid_mode=True)
 
 
 def _normalize(maps: np.ndarray) -> np.ndarray:

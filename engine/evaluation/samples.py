@@ -7,18 +7,16 @@ config. No TensorFlow.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from engine import datasets
+from engine.config import RunConfig
 from engine.evaluation.report import EvaluationError
 
 
-def run_dataset(config: dict[str, Any]) -> datasets.Dataset:
+def run_dataset(config: RunConfig) -> datasets.Dataset:
     """The dataset a run was trained on (read from the cache, generated again if the cache was cleared)."""
-    data = config["data"]
-    return datasets.load_dataset(data["dataset"], data.get("options") or {})
+    return datasets.load_dataset(config.data.dataset, config.data.options)
 
 
 def sample_volume(dataset: datasets.Dataset, sample_id: int) -> np.ndarray:

@@ -16,17 +16,18 @@ from __future__ import annotations
 
 import logging
 import signal
-import socket
 import time
 from collections import deque
 from datetime import datetime
 from typing import Any
 
+from engine import validation
 from engine.config import RunConfig
 from engine.errors import RunStateError
-from engine.jobs import processes, standby
+from engine.jobs import liveness, processes, standby
 from engine.jobs.devices import slots
-from engine.store import FAILED, INTERRUPTED, QUEUED, RUNNING, STOPPED, Store, open_store
+from engine.runs import RESUMABLE_STATUSES, RunRecord, RunStatus
+from engine.store import RunStore, open_store
 
 log = logging.getLogger(__name__)
 
@@ -38,27 +39,25 @@ STALE_HEARTBEAT_S = 30.0
 DEFAULT_STOP_GRACE_S = 10.0
 # After SIGTERM, how long before SIGKILL.
 TERMINATE_GRACE_S = 5.0
-# The slot name of a run trained in the foreground by ``python -m engine train``.
-FOREGROUND_SLOT = "foreground"
 
 
-def launch(config: RunConfig | dict[str, Any], *, store: Store | None = None) -> int:
+def launch(config: RunConfig | dict[str, Any], *, store: RunStore | None = None) -> int:
     """Validate ``config``, queue it as a new run, start it if a slot is free; returns the run id.
 
-    A ``ConfigError`` (one sentence per bad field) propagates and nothing is recorded.
+    A ``ConfigError`` (one problem per bad field) propagates and nothing is recorded.
     """
     if isinstance(config, dict):
         config = RunConfig.from_dict(config)
-    config.validate()
+    validation.validate(config)
     slots()  # a bad CONV3D_LAB_SLOTS is reported before anything is recorded
     store = store or open_store()
-    run_id = store.create_run(config.to_dict(), status=QUEUED)
-    store.log_event(run_id, "queued")
+    run_id = store.create_run(config, status=RunStatus.QUEUED)
+    store.log_event(run_id, "queued: waiting for a free slot")
     schedule(store)
     return run_id
 
 
-def schedule(store: Store | None = None) -> list[int]:
+def schedule(store: RunStore | None = None) -> list[int]:
     """Start a detached worker for each queued run that a free slot can take; returns their ids.
 
     Called by ``launch``, ``resume`` and ``reconcile``, and by every worker
@@ -79,8 +78,8 @@ def schedule(store: Store | None = None) -> list[int]:
         except OSError as exc:
             store.transition(
                 run_id,
-                FAILED,
-                from_statuses=[RUNNING],
+                RunStatus.FAILED,
+                from_statuses=[RunStatus.RUNNING],
                 finished_at=time.time(),
                 error=f"The worker process could not be started ({exc}); check the lab's Python environment.",
             )
@@ -93,7 +92,9 @@ def schedule(store: Store | None = None) -> list[int]:
     return started
 
 
-def stop(run_id: int, *, store: Store | None = None, wait: bool = False, grace_s: float = DEFAULT_STOP_GRACE_S) -> str:
+def stop(
+    run_id: int, *, store: RunStore | None = None, wait: bool = False, grace_s: float = DEFAULT_STOP_GRACE_S
+) -> RunStatus:
     """Stop a queued or running run; returns its status after the request.
 
     A queued run leaves the queue at once (``stopped``). A running run is
@@ -103,63 +104,63 @@ def stop(run_id: int, *, store: Store | None = None, wait: bool = False, grace_s
     its process group gets SIGTERM, then SIGKILL.
 
     With ``wait=False`` (the dashboard) this returns at once, usually
-    ``"running"`` while the stop is under way; the escalation runs in a small
+    still running while the stop is under way; the escalation runs in a small
     detached helper process (``python -m engine.jobs.escalate``), which also
     works when the caller is a short-lived CLI. With ``wait=True`` it blocks
     until the run has ended and returns the final status. A run that has
     already ended keeps its status.
     """
     store = store or open_store()
-    if store.transition(run_id, STOPPED, from_statuses=[QUEUED], finished_at=time.time()):
+    if store.transition(run_id, RunStatus.STOPPED, from_statuses=[RunStatus.QUEUED], finished_at=time.time()):
         store.log_event(run_id, "stopped while queued (removed from the queue)")
-        return STOPPED
+        return RunStatus.STOPPED
     run = store.get_run(run_id)
-    if run["status"] != RUNNING:
-        return run["status"]
+    if run.status != RunStatus.RUNNING:
+        return run.status
     store.request_stop(run_id)
     store.log_event(run_id, f"stop requested (the worker is terminated if it is still running after {grace_s:g} s)")
     if wait:
         return escalate_stop(store, run_id, grace_s)
     processes.spawn_stop_helper(run_id, grace_s, store.url)
-    return store.get_run(run_id)["status"]
+    return store.get_run(run_id).status
 
 
-def escalate_stop(store: Store, run_id: int, grace_s: float = DEFAULT_STOP_GRACE_S) -> str:
+def escalate_stop(store: RunStore, run_id: int, grace_s: float = DEFAULT_STOP_GRACE_S) -> RunStatus:
     """Wait ``grace_s`` for a requested stop, then SIGTERM, then SIGKILL the worker; returns the final status."""
     if _wait_while_running(store, run_id, grace_s):
-        return store.get_run(run_id)["status"]
+        return store.get_run(run_id).status
     run = store.get_run(run_id)
-    pid = run.get("pid")
-    if run.get("host") not in (None, socket.gethostname()):
+    pid = run.pid
+    if run.host is not None and not liveness.on_this_host(run):
         # A worker on another machine cannot be signalled from here; it still sees the flag.
-        return run["status"]
+        return run.status
     how = "could not be found"
-    if pid and _worker_alive(run, pid):
+    if pid and liveness.process_alive(run, pid):
         store.log_event(run_id, f"no clean stop after {grace_s:g} s; sending SIGTERM to the worker (pid {pid})", "warning")
         processes.signal_group(pid, signal.SIGTERM)
         how = "was terminated"
         if _wait_while_running(store, run_id, TERMINATE_GRACE_S):
-            return store.get_run(run_id)["status"]  # the worker recorded the stop itself
-        if _worker_alive(run, pid):
+            return store.get_run(run_id).status  # the worker recorded the stop itself
+        if liveness.process_alive(run, pid):
             store.log_event(run_id, f"the worker (pid {pid}) ignored SIGTERM; sending SIGKILL", "warning")
             processes.signal_group(pid, signal.SIGKILL)
             deadline = time.monotonic() + 5.0
-            while _worker_alive(run, pid) and time.monotonic() < deadline:
+            while liveness.process_alive(run, pid) and time.monotonic() < deadline:
                 time.sleep(0.1)
             how = "was killed"
     if store.transition(
         run_id,
-        STOPPED,
-        from_statuses=[RUNNING],
+        RunStatus.STOPPED,
+        from_statuses=[RunStatus.RUNNING],
         finished_at=time.time(),
         error=f"Stopped: the worker did not stop within {grace_s:g} s and {how}; the epochs recorded so far are kept.",
     ):
         store.log_event(run_id, f"run stopped (worker {how})", "warning")
         schedule(store)  # a killed worker cannot start the next queued run itself
-    return store.get_run(run_id)["status"]
+    return store.get_run(run_id).status
 
 
-def reconcile(store: Store | None = None) -> list[int]:
+def reconcile(store: RunStore | None = None) -> list[int]:
     """Mark ``running`` runs whose worker is gone as ``interrupted``; returns their ids.
 
     On this host a run is gone when its worker process no longer exists (or
@@ -173,22 +174,22 @@ def reconcile(store: Store | None = None) -> list[int]:
     processes.reap_children()
     changed: list[int] = []
     now = time.time()
-    for run in store.list_runs(statuses=[RUNNING]):
+    for run in store.list_runs(statuses=[RunStatus.RUNNING]):
         reason = _why_gone(run, now)
         if reason is None:
             continue
         note = (
             f"Interrupted: {reason} (noticed {datetime.fromtimestamp(now):%Y-%m-%d %H:%M:%S}); "
-            f"resume continues after epoch {run['epochs_done']}."
+            f"resume continues after epoch {run.epochs_done}."
         )
-        if store.transition(run["id"], INTERRUPTED, from_statuses=[RUNNING], finished_at=now, error=note):
-            store.log_event(run["id"], note, "warning")
-            changed.append(run["id"])
+        if store.transition(run.id, RunStatus.INTERRUPTED, from_statuses=[RunStatus.RUNNING], finished_at=now, error=note):
+            store.log_event(run.id, note, "warning")
+            changed.append(run.id)
     schedule(store)
     return changed
 
 
-def resume(run_id: int, *, store: Store | None = None) -> int:
+def resume(run_id: int, *, store: RunStore | None = None) -> int:
     """Queue an interrupted or stopped run again; it continues after its last completed epoch.
 
     The worker reloads ``last.keras`` (weights and optimizer state), drops
@@ -197,14 +198,13 @@ def resume(run_id: int, *, store: Store | None = None) -> int:
     """
     store = store or open_store()
     run = store.get_run(run_id)
-    resumable = (INTERRUPTED, STOPPED)
-    if run["status"] not in resumable:
+    if not run.status.is_resumable:
         raise RunStateError(_why_not_resumable(run))
     moved = store.transition(
         run_id,
-        QUEUED,
-        from_statuses=resumable,
-        resume_from_epoch=int(run["epochs_done"] or 0),
+        RunStatus.QUEUED,
+        from_statuses=RESUMABLE_STATUSES,
+        resume_from_epoch=run.epochs_done,
         stop_requested=False,
         finished_at=None,
         pid=None,
@@ -213,7 +213,7 @@ def resume(run_id: int, *, store: Store | None = None) -> int:
     )
     if not moved:  # someone else resumed or changed it in between
         raise RunStateError(_why_not_resumable(store.get_run(run_id)))
-    store.log_event(run_id, f"resume requested: queued to continue after epoch {run['epochs_done']}")
+    store.log_event(run_id, f"resume requested: queued to continue after epoch {run.epochs_done}")
     schedule(store)
     return int(run_id)
 
@@ -228,55 +228,32 @@ def log_tail(run_id: int, lines: int = 50) -> str:
 
 
 # ------------------------------------------------------------------ helpers
-def _worker_command(run: dict[str, Any]) -> tuple[str, ...]:
-    """What the run's process command line must contain (nothing to check for a foreground run)."""
-    if run.get("slot") == FOREGROUND_SLOT:
-        return ()
-    return ("worker", str(run["id"]))
-
-
-def _worker_alive(run: dict[str, Any], pid: int) -> bool:
-    """Whether ``pid`` is alive and is the run's worker: ``python -m engine worker ID`` or the warm
-    standby of the run's slot that claimed it (``python -m engine.jobs.standby SLOT``)."""
-    if processes.pid_alive(pid, expect=_worker_command(run)):
-        return True
-    slot = run.get("slot")
-    return bool(slot) and slot != FOREGROUND_SLOT and processes.pid_alive(pid, expect=standby.command_marker(slot))
-
-
-def _why_gone(run: dict[str, Any], now: float) -> str | None:
+def _why_gone(run: RunRecord, now: float) -> str | None:
     """Why a ``running`` run has no live worker, or None when it has one (or may have)."""
-    pid = run.get("pid")
-    if pid and run.get("host") == socket.gethostname():
-        if _worker_alive(run, pid):
+    if run.pid and liveness.on_this_host(run):
+        if liveness.process_alive(run):
             return None
-        return f"its worker process (pid {pid}) has ended without recording an outcome"
-    beat = run.get("heartbeat_at") or run.get("started_at") or run.get("created_at") or 0.0
-    if now - beat > STALE_HEARTBEAT_S:
-        where = f" on {run['host']}" if run.get("host") else ""
-        return f"no heartbeat from its worker{where} for {now - beat:.0f} s"
+        return f"its worker process (pid {run.pid}) has ended without recording an outcome"
+    age = run.heartbeat_age(now)
+    if age is not None and age > STALE_HEARTBEAT_S:
+        where = f" on {run.host}" if run.host else ""
+        return f"no heartbeat from its worker{where} for {age:.0f} s"
     return None
 
 
-def _wait_while_running(store: Store, run_id: int, timeout_s: float) -> bool:
+def _wait_while_running(store: RunStore, run_id: int, timeout_s: float) -> bool:
     """Poll until the run is no longer ``running``; True when that happened within ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
     while True:
-        if store.get_run(run_id)["status"] != RUNNING:
+        if store.get_run(run_id).status != RunStatus.RUNNING:
             return True
         if time.monotonic() >= deadline:
             return False
         time.sleep(0.25)
 
 
-def _why_not_resumable(run: dict[str, Any]) -> str:
-    status = run["status"]
-    hint = {
-        QUEUED: "it is already waiting in the queue",
-        RUNNING: "it is still running",
-        "finished": "it has finished; launch a new run (e.g. with more epochs) instead",
-        FAILED: "it failed; fix the cause shown with the run and launch it again",
-    }.get(status, "")
-    return f"Run {run['id']} is {status}; only an interrupted or stopped run can be resumed" + (
+def _why_not_resumable(run: RunRecord) -> str:
+    hint = run.status.resume_hint
+    return f"Run {run.id} is {run.status.label}; only an interrupted or stopped run can be resumed" + (
         f" ({hint})." if hint else "."
     )

@@ -18,6 +18,8 @@ from engine.errors import LabError
 
 SLOTS_ENV = "CONV3D_LAB_SLOTS"
 CPU_SLOT = "cpu"
+# The slot name of a run trained in the foreground by ``python -m engine train`` (not a queue slot).
+FOREGROUND_SLOT = "foreground"
 # Seconds nvidia-smi may take before the machine is treated as CPU-only.
 _NVIDIA_SMI_TIMEOUT_S = 10
 

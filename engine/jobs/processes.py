@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from datetime import datetime
 from pathlib import Path
 
@@ -129,14 +128,3 @@ def signal_group(pid: int, signum: int) -> bool:
     except ProcessLookupError:
         return False
     return True
-
-
-def wait_gone(pid: int, timeout_s: float, *, expect: tuple[str, ...] = ()) -> bool:
-    """Wait until process ``pid`` has exited; True when it did within ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while pid_alive(pid, expect=expect):
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.1)
-    return True
-

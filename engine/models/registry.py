@@ -13,8 +13,8 @@ import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.config import ModelConfig
-from engine.errors import ConfigError
+from engine.config import LIMITS, PADDINGS, ModelConfig
+from engine.errors import ConfigError, Problem
 
 InputShape = tuple[int, int, int, int]  # (depth, height, width, channels)
 
@@ -66,6 +66,8 @@ class ArchSpec:
     # (the hidden Dense layers only, as in the VGG reference). A value the user
     # sets always applies to every conv and dense kernel.
     default_l2_scope: str = "all"
+    # The convolution paddings the builder honours; a preset with one fixed padding does not offer the knob.
+    paddings: tuple[str, ...] = PADDINGS
 
     @property
     def min_input_edge(self) -> int:
@@ -124,6 +126,7 @@ ARCHITECTURES: dict[str, ArchSpec] = {
             # Same-padded pooling: a small volume keeps at least one voxel.
             spatial_steps=(_HALVE,) * 5,
             default_l2_scope="head",
+            paddings=("same",),
         ),
         ArchSpec(
             name="compact3d",
@@ -151,6 +154,7 @@ ARCHITECTURES: dict[str, ArchSpec] = {
             last_conv_layer="stage3_out",
             builder="resnet3d",
             spatial_steps=(_HALVE,) * 2,
+            paddings=("same",),
         ),
     )
 }
@@ -170,6 +174,7 @@ def arch_catalog() -> list[dict[str, Any]]:
             "defaults": dict(spec.defaults),
             "min_input_edge": spec.min_input_edge,
             "last_conv_layer": spec.last_conv_layer,
+            "paddings": list(spec.paddings),
         }
         for spec in ARCHITECTURES.values()
     ]
@@ -179,9 +184,9 @@ def get_spec(arch: str) -> ArchSpec:
     try:
         return ARCHITECTURES[arch]
     except KeyError:
-        raise ConfigError(
-            [f"model.architecture is {arch!r}; valid architectures are {', '.join(ARCHITECTURES)}."]
-        ) from None
+        raise ConfigError([Problem(
+            "model.architecture", f"model.architecture is {arch!r}; valid architectures are {', '.join(ARCHITECTURES)}."
+        )]) from None
 
 
 def resolve_knobs(arch: str, model_config: ModelConfig | None = None) -> dict[str, Any]:
@@ -189,8 +194,9 @@ def resolve_knobs(arch: str, model_config: ModelConfig | None = None) -> dict[st
     spec = get_spec(arch)
     config = model_config if model_config is not None else ModelConfig(architecture=arch)
     width = config.width_multiplier
-    if isinstance(width, bool) or not isinstance(width, (int, float)) or not width > 0:
-        raise ConfigError([f"model.width_multiplier is {width!r}; it must be a number above 0."])
+    problem = LIMITS["model.width_multiplier"].problem("model.width_multiplier", width)
+    if problem:
+        raise ConfigError([problem])
 
     def pick(name: str):
         value = getattr(config, name)
@@ -216,13 +222,20 @@ def check_input(arch: str, input_shape, num_classes: int, model_config: ModelCon
     spec = get_spec(arch)
     padding = (model_config.padding if model_config is not None else None) or spec.defaults.get("padding", "same")
     min_edge = spec.min_edge(padding)
-    problems = []
+    problems: list[Problem] = []
+    if padding not in spec.paddings:
+        problems.append(Problem(
+            "model.padding",
+            f"model.padding is {padding!r}; {arch} always uses {' or '.join(repr(p) for p in spec.paddings)} "
+            "padding, so leave it unset.",
+        ))
     shape = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else ()
     # numpy integers (from an array's .shape arithmetic) count as whole numbers too.
     if len(shape) != 4 or not all(isinstance(n, numbers.Integral) and not isinstance(n, bool) and n > 0 for n in shape):
-        problems.append(
-            f"The input shape {input_shape!r} is not (depth, height, width, channels) with four positive whole numbers."
-        )
+        problems.append(Problem(
+            "data.dataset",
+            f"The input shape {input_shape!r} is not (depth, height, width, channels) with four positive whole numbers.",
+        ))
     else:
         shape = tuple(int(n) for n in shape)
     if len(shape) == 4 and not problems and min(shape[:3]) < min_edge:
@@ -231,13 +244,16 @@ def check_input(arch: str, input_shape, num_classes: int, model_config: ModelCon
         alternative = f" or choose {', '.join(fitting)}" if fitting else ""
         if padding == "valid" and spec.min_edge("same") <= smallest:
             alternative += ", or set model.padding to 'same'"
-        problems.append(
+        problems.append(Problem(
+            "model.architecture",
             f"The input shape {shape} is too small for the {arch} architecture: its pooling needs every "
             f"spatial edge to be at least {min_edge} voxels, and the smallest here is {smallest}. "
-            f"Resample the volumes to at least {min_edge} voxels per edge{alternative}."
-        )
+            f"Resample the volumes to at least {min_edge} voxels per edge{alternative}.",
+        ))
     if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) or num_classes < 2:
-        problems.append(f"The number of classes is {num_classes!r}; a classifier needs at least 2.")
+        problems.append(Problem(
+            "data.dataset", f"The number of classes is {num_classes!r}; a classifier needs at least 2."
+        ))
     if problems:
         raise ConfigError(problems)
     return shape

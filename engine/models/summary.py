@@ -8,7 +8,8 @@ from typing import Any
 import keras
 
 from engine.config import ModelConfig
-from engine.models import ARCHITECTURES, build_model, resolve_knobs
+from engine.models.builders import build_model
+from engine.models.registry import ARCHITECTURES, resolve_knobs
 
 BYTES_PER_FLOAT = 4
 # Weights, gradients and Adam's two moment slots.

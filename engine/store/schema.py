@@ -6,25 +6,12 @@ import sqlalchemy as sa
 
 metadata = sa.MetaData()
 
-# Status values, in the order a run normally moves through them.
-QUEUED, RUNNING, FINISHED, FAILED, STOPPED, INTERRUPTED = (
-    "queued",
-    "running",
-    "finished",
-    "failed",
-    "stopped",
-    "interrupted",
-)
-STATUSES = (QUEUED, RUNNING, FINISHED, FAILED, STOPPED, INTERRUPTED)
-ACTIVE_STATUSES = (QUEUED, RUNNING)
-ENDED_STATUSES = (FINISHED, FAILED, STOPPED, INTERRUPTED)
-
 runs = sa.Table(
     "runs",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("name", sa.String(200), nullable=False, default=""),
-    sa.Column("status", sa.String(20), nullable=False, index=True),
+    sa.Column("status", sa.String(20), nullable=False, index=True),  # a RunStatus value (engine/runs.py)
     sa.Column("config", sa.Text, nullable=False),  # RunConfig JSON, saved whole
     sa.Column("dataset", sa.String(100), nullable=False),
     sa.Column("architecture", sa.String(100), nullable=False),
@@ -87,4 +74,11 @@ events = sa.Table(
     sa.Column("level", sa.String(10), nullable=False),
     sa.Column("message", sa.Text, nullable=False),
     sa.Index("ix_events_run_id_id", "run_id", "id"),
+)
+
+# One row: the version of this database's schema (engine/store/migrations.py).
+schema_version = sa.Table(
+    "schema_version",
+    metadata,
+    sa.Column("version", sa.Integer, nullable=False),
 )

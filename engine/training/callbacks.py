@@ -3,7 +3,7 @@
 ``StoreRecorder`` is the only hook into training (as KerasTuner's
 TunerCallback forwards ``on_epoch_end`` into its bookkeeping). Per batch it
 writes the training loss and accuracy (throttled), checks the stop flag and
-NaN losses; per epoch it writes every metric, the learning rate, the epoch
+NaN losses; per epoch it writes every metric, the current learning rate, the epoch
 time and throughput, the validation predictions, and ``last.keras``.
 """
 
@@ -17,10 +17,12 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from engine.store import Store
+from engine.runs import CURRENT_LR_METRIC, EPOCH_TIME_METRIC, SAMPLES_PER_S_METRIC
+from engine.store import RunStore
 from engine.training.pipeline import probabilities_from_outputs
 
-# At most this many per-batch rows (loss + accuracy) per second go to the store.
+# At most this many per-batch rows (loss + accuracy) per second go to the store, besides each
+# epoch's first and last batch.
 BATCH_ROWS_PER_SECOND = 2.0
 # The stop flag is read from the store at most this often (seconds).
 STOP_CHECK_INTERVAL_S = 0.5
@@ -33,7 +35,7 @@ def current_learning_rate(optimizer: keras.optimizers.Optimizer) -> float:
 class StoreRecorder(keras.callbacks.Callback):
     def __init__(
         self,
-        store: Store,
+        store: RunStore,
         run_id: int,
         run_dir: Path,
         *,
@@ -77,7 +79,11 @@ class StoreRecorder(keras.callbacks.Callback):
             self.model.stop_training = True
             return
         now = time.monotonic()
-        if now - self._last_batch_write >= 1.0 / BATCH_ROWS_PER_SECOND:
+        # Throttled to BATCH_ROWS_PER_SECOND, but every epoch's first and last batch are kept, so a
+        # short run (epochs of a fraction of a second) still draws a per-batch curve, not two points.
+        last_step = (self.params or {}).get("steps")
+        edge = batch == 0 or (last_step is not None and batch + 1 == last_step)
+        if edge or now - self._last_batch_write >= 1.0 / BATCH_ROWS_PER_SECOND:
             self._last_batch_write = now
             rows = [
                 {"kind": "batch", "epoch": self._epoch, "step": batch, "name": name, "value": float(logs[name])}
@@ -110,9 +116,12 @@ class StoreRecorder(keras.callbacks.Callback):
             self.model.stop_training = True
             return
         elapsed = time.perf_counter() - self._epoch_started
-        logs["lr"] = current_learning_rate(self.model.optimizer)
-        logs["epoch_time_s"] = elapsed
-        logs["samples_per_s"] = self.num_train_samples / elapsed if elapsed > 0 else 0.0
+        # ReduceLROnPlateau adds "learning_rate" to the logs: the same current rate under the
+        # config's name for the initial rate. One name for it is kept.
+        logs.pop("learning_rate", None)
+        logs[CURRENT_LR_METRIC] = current_learning_rate(self.model.optimizer)
+        logs[EPOCH_TIME_METRIC] = elapsed
+        logs[SAMPLES_PER_S_METRIC] = self.num_train_samples / elapsed if elapsed > 0 else 0.0
 
         outputs = self.model.predict(self.val_dataset, verbose=0)
         probabilities = probabilities_from_outputs(outputs, self.num_classes)

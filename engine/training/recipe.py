@@ -2,29 +2,45 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import keras
 import numpy as np
 from sklearn.utils.class_weight import compute_class_weight
 
 from engine.config import TrainingConfig
 
-# Names of the compiled metrics; "val_" + name in validation logs.
-METRIC_NAMES = ("accuracy", "auc", "precision", "recall")
+@dataclass
+class LearningRatePlan:
+    """How the learning rate moves: the optimizer's rate (a float or a per-step Keras schedule)
+    and the callbacks that change it between epochs."""
+
+    rate: float | keras.optimizers.schedules.LearningRateSchedule
+    callbacks: list[keras.callbacks.Callback] = field(default_factory=list)
 
 
-def learning_rate(config: TrainingConfig, steps_per_epoch: int):
-    """A float (constant, plateau) or a Keras schedule evaluated per optimizer step."""
+def learning_rate_plan(config: TrainingConfig, steps_per_epoch: int) -> LearningRatePlan:
+    """Every schedule in one place: constant, exponential and cosine (Keras schedules evaluated per
+    optimizer step) and plateau (ReduceLROnPlateau on the monitored metric)."""
     if config.schedule == "exponential":
-        return keras.optimizers.schedules.ExponentialDecay(
+        # Staircase: the rate is multiplied by decay_rate once per epoch.
+        return LearningRatePlan(keras.optimizers.schedules.ExponentialDecay(
             config.learning_rate, decay_steps=steps_per_epoch, decay_rate=config.decay_rate, staircase=True
-        )
+        ))
     if config.schedule == "cosine":
-        return keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=config.epochs * steps_per_epoch)
-    return config.learning_rate
+        return LearningRatePlan(
+            keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=config.epochs * steps_per_epoch)
+        )
+    if config.schedule == "plateau":
+        return LearningRatePlan(config.learning_rate, [keras.callbacks.ReduceLROnPlateau(
+            monitor=config.monitor, mode=monitor_mode(config.monitor), factor=config.plateau_factor,
+            patience=config.plateau_patience,
+        )])
+    return LearningRatePlan(config.learning_rate)
 
 
-def make_optimizer(config: TrainingConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
-    rate = learning_rate(config, steps_per_epoch)
+def make_optimizer(config: TrainingConfig, rate) -> keras.optimizers.Optimizer:
+    """The configured optimizer at ``rate`` (a ``LearningRatePlan.rate``)."""
     if config.optimizer == "sgd":
         return keras.optimizers.SGD(rate, momentum=config.momentum, nesterov=config.nesterov)
     if config.optimizer == "adamw":

@@ -14,6 +14,7 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -21,8 +22,8 @@ import numpy as np
 from engine import datasets, models, paths
 from engine.config import RunConfig
 from engine.errors import LabError, RunFailed
-from engine.store.heartbeat import Heartbeat
-from engine.store import FAILED, FINISHED, INTERRUPTED, RUNNING, STOPPED, Store
+from engine.runs import RunRecord, RunStatus
+from engine.store import RunStore
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ class PreparedData:
     volume_shape: tuple[int, ...]
 
 
-def prepare_data(config: RunConfig, run_dir: Path, store: Store, run_id: int) -> PreparedData:
+def prepare_data(config: RunConfig, run_dir: Path, store: RunStore, run_id: int) -> PreparedData:
     """Load (or generate) the dataset, split it once and save the split indices with the run."""
     dataset = datasets.load_dataset(config.data.dataset, config.data.options)
     splits_path = run_dir / "splits.json"
@@ -94,31 +95,35 @@ def _set_determinism(seed: int) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
-def execute_run(store: Store, run_id: int, *, verbose: int = 0) -> dict[str, Any]:
-    """Train run ``run_id`` (status ``running``) to its end and record the outcome; returns the summary."""
+# The statuses a trainer may end: its own running run, or one reconcile wrongly took for dead.
+_ACTIVE = (RunStatus.RUNNING, RunStatus.INTERRUPTED)
+
+
+def execute_run(store: RunStore, run_id: int, *, verbose: int = 0, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
+    """Train run ``run_id`` (status ``running``) to its end and record the outcome; returns the summary.
+
+    The caller owns the process and its heartbeat (the worker, or ``python -m
+    engine train``). ``callbacks`` are extra Keras callbacks (test hooks).
+    """
     run = store.get_run(run_id)
-    config = RunConfig.from_dict(run["config"])
     run_dir = paths.run_dir(run_id)
-    store.log_event(run_id, f"worker started (pid {run.get('pid')}, slot {run.get('slot')})")
+    store.log_event(run_id, f"worker started (pid {run.pid}, slot {run.slot})")
     try:
-        with Heartbeat(store, run_id):
-            status, error = _train(store, run_id, run, config, run_dir, verbose)
-        store.transition(
-            run_id, status, from_statuses=[RUNNING, INTERRUPTED], finished_at=time.time(), error=error
-        )
-        store.log_event(run_id, f"run {status}" + (f": {error}" if error else ""), "error" if error else "info")
+        status, error = _train(store, run, run_dir, verbose, callbacks)
+        store.transition(run_id, status, from_statuses=_ACTIVE, finished_at=time.time(), error=error)
+        store.log_event(run_id, f"run {status.label}" + (f": {error}" if error else ""), "error" if error else "info")
     except BaseException as exc:  # record every failure, including KeyboardInterrupt / SIGTERM
         message = _failure_message(exc)
-        status = STOPPED if isinstance(exc, (KeyboardInterrupt, SystemExit)) else FAILED
+        status = RunStatus.STOPPED if isinstance(exc, (KeyboardInterrupt, SystemExit)) else RunStatus.FAILED
         store.transition(
             run_id,
             status,
-            from_statuses=[RUNNING, INTERRUPTED],
+            from_statuses=_ACTIVE,
             finished_at=time.time(),
             error=message,
             traceback=traceback.format_exc(),
         )
-        store.log_event(run_id, f"run {status}: {message}", "error")
+        store.log_event(run_id, f"run {status.label}: {message}", "error")
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise
     return summarize(store.get_run(run_id))
@@ -137,13 +142,14 @@ def _failure_message(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[:500]}"
 
 
-def _train(store: Store, run_id: int, run: dict, config: RunConfig, run_dir: Path, verbose: int):
+def _train(store: RunStore, run: RunRecord, run_dir: Path, verbose: int, extra_callbacks: Sequence[Any]):
     """fit() and the test evaluation; returns (final status, error text or None)."""
     import keras
 
     from engine.training import pipeline, recipe
     from engine.training.callbacks import StoreRecorder
 
+    run_id, config = run.id, run.config
     training = config.training
     _set_determinism(training.seed)
     data = prepare_data(config, run_dir, store, run_id)
@@ -154,7 +160,8 @@ def _train(store: Store, run_id: int, run: dict, config: RunConfig, run_dir: Pat
     )
 
     steps_per_epoch = max(1, int(np.ceil(len(data.y_train) / training.batch_size)))
-    resume_epoch = run.get("resume_from_epoch")
+    rate_plan = recipe.learning_rate_plan(training, steps_per_epoch)
+    resume_epoch = run.resume_from_epoch
     last_path, best_path = run_dir / "last.keras", run_dir / "best.keras"
     if resume_epoch is not None:
         # Rows of a partial epoch (or anything after the checkpoint) are dropped;
@@ -168,7 +175,7 @@ def _train(store: Store, run_id: int, run: dict, config: RunConfig, run_dir: Pat
     else:
         model = models.build_model(config.model.architecture, data.volume_shape, data.num_classes, config.model)
         model.compile(
-            optimizer=recipe.make_optimizer(training, steps_per_epoch),
+            optimizer=recipe.make_optimizer(training, rate_plan.rate),
             loss=recipe.make_loss(training, data.num_classes),
             metrics=recipe.make_metrics(data.num_classes),
         )
@@ -200,8 +207,8 @@ def _train(store: Store, run_id: int, run: dict, config: RunConfig, run_dir: Pat
         num_train_samples=len(data.y_train),
         monitor=training.monitor,
         mode=mode,
-        best_value=run.get("best_value") if initial_epoch else None,
-        best_epoch=run.get("best_epoch") if initial_epoch else None,
+        best_value=run.best_value if initial_epoch else None,
+        best_epoch=run.best_epoch if initial_epoch else None,
     )
     callbacks: list[keras.callbacks.Callback] = [
         _complete_epoch_checkpoint(
@@ -213,15 +220,11 @@ def _train(store: Store, run_id: int, run: dict, config: RunConfig, run_dir: Pat
             initial_value_threshold=recorder.best_value,
         ),
         recorder,
+        *rate_plan.callbacks,
+        *extra_callbacks,
     ]
     if training.early_stopping:
         callbacks.append(keras.callbacks.EarlyStopping(monitor=training.monitor, mode=mode, patience=training.patience))
-    if training.schedule == "plateau":
-        callbacks.append(
-            keras.callbacks.ReduceLROnPlateau(
-                monitor=training.monitor, mode=mode, factor=training.plateau_factor, patience=training.plateau_patience
-            )
-        )
     store.log_event(run_id, f"model {config.model.architecture}: {model.count_params():,} parameters")
 
     model.fit(
@@ -236,15 +239,15 @@ def _train(store: Store, run_id: int, run: dict, config: RunConfig, run_dir: Pat
     )
 
     if recorder.nan_epoch is not None:
-        return FAILED, (
+        return RunStatus.FAILED, (
             f"The loss became NaN in epoch {recorder.nan_epoch} (learning rate {training.learning_rate:g}); "
             "lower the learning rate (e.g. by 10x) or enable BatchNorm."
         )
     if recorder.stopped_by_user:
-        return STOPPED, None
+        return RunStatus.STOPPED, None
 
     _evaluate_test(store, run_id, model, best_path, data, config, recorder)
-    return FINISHED, None
+    return RunStatus.FINISHED, None
 
 
 def _complete_epoch_checkpoint(recorder, filepath: Path, **options):
@@ -312,16 +315,16 @@ def _store_saliency(store, run_id, model, data: PreparedData, probabilities, con
     store.log_event(run_id, f"saliency maps stored in {path.name} ({time.perf_counter() - started:.1f} s)")
 
 
-def summarize(run: dict[str, Any]) -> dict[str, Any]:
+def summarize(run: RunRecord) -> dict[str, Any]:
     """The JSON summary printed by ``train --json`` and used by tools."""
-    test = run.get("test_metrics") or {}
+    test = run.test_metrics
     return {
-        "run_id": run["id"],
-        "name": run["name"],
-        "status": run["status"],
-        "epochs_done": run["epochs_done"],
-        "epochs_total": run["epochs_total"],
-        "best": {"monitor": run["monitor"], "value": run["best_value"], "epoch": run["best_epoch"]},
+        "run_id": run.id,
+        "name": run.name,
+        "status": run.status.value,
+        "epochs_done": run.epochs_done,
+        "epochs_total": run.epochs_total,
+        "best": {"monitor": run.monitor, "value": run.best_value, "epoch": run.best_epoch},
         "test": {"loss": test.get("loss"), "accuracy": test.get("accuracy"), "auc": test.get("auc")},
-        "error": run.get("error"),
+        "error": run.error,
     }

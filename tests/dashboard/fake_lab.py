@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from engine.config import DataConfig, RunConfig, TrainingConfig
+from engine.runs import RunStatus
 
 FAKE_DESCRIPTION = {
     "architecture": "tutorial3d",
@@ -26,17 +27,18 @@ FAKE_DESCRIPTION = {
 }
 
 
-def tiny_config(name: str = "", epochs: int = 5, **training: Any) -> dict[str, Any]:
+def tiny_config(name: str = "", epochs: int = 5, **training: Any) -> RunConfig:
     return RunConfig(
         name=name,
         data=DataConfig(dataset="shapes3d", options={"num_samples": 16, "size": 8}),
         training=TrainingConfig(epochs=epochs, **training),
-    ).to_dict()
+    )
 
 
-def add_run(store, status: str, *, epochs_done: int = 0, epochs_total: int = 5, name: str = "",
+def add_run(store, status: RunStatus, *, epochs_done: int = 0, epochs_total: int = 5, name: str = "",
             error: str | None = None, batches: int = 0, **fields: Any) -> int:
     """A run in ``status`` with ``epochs_done`` epochs of made-up metrics (and ``batches`` batch rows)."""
+    status = RunStatus(status)
     run_id = store.create_run(tiny_config(name, epochs=epochs_total))
     now = time.time()
     rows = []
@@ -48,20 +50,20 @@ def add_run(store, status: str, *, epochs_done: int = 0, epochs_total: int = 5, 
         for step in range(batches):
             rows.append({"kind": "batch", "epoch": epoch, "step": step, "name": "loss", "value": 1.0 / (epoch + step)})
     store.log_metrics(run_id, rows)
-    update: dict[str, Any] = {"status": status, "epochs_done": epochs_done}
-    if status != "queued":
+    update: dict[str, Any] = {"epochs_done": epochs_done}
+    if status != RunStatus.QUEUED:
         update["started_at"] = now - 10 * epochs_done - 5
-    if status == "running":
+    if status == RunStatus.RUNNING:
         # Another host with a fresh heartbeat: reconcile cannot check a pid and leaves it running.
         update.update(slot="cpu", host="another-host", heartbeat_at=now)
-    if status in ("finished", "failed", "stopped", "interrupted"):
+    if status.is_ended:
         update["finished_at"] = now
     if epochs_done:
         update.update(best_value=1.2 / epochs_done, best_epoch=epochs_done)
     if error:
         update["error"] = error
     update.update(fields)
-    store.update_run(run_id, **update)
+    store.transition(run_id, status, from_statuses=[RunStatus.QUEUED], **update)
     return run_id
 
 

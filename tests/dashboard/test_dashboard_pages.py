@@ -27,12 +27,12 @@ def test_home_demo_run_queues_digits3d_tutorial3d_and_opens_it_on_runs(app, make
     _no_exceptions(at)
     store = open_store()
     demo = store.list_runs(limit=1)[0]
-    assert demo["id"] != busy
-    assert (demo["dataset"], demo["architecture"], demo["status"]) == ("digits3d", "tutorial3d", "queued")
-    assert demo["epochs_total"] == 3 and demo["config"]["data"]["options"] == {"num_samples": 500}
+    assert demo.id != busy
+    assert (demo.dataset, demo.architecture, demo.status) == ("digits3d", "tutorial3d", "queued")
+    assert demo.epochs_total == 3 and demo.config.data.options == {"num_samples": 500}
     assert at.title[0].value == "Runs"
-    assert at.query_params["runs"] == str(demo["id"])
-    assert at.multiselect(key="runs_selected").value == [demo["id"]]
+    assert at.query_params["runs"] == str(demo.id)
+    assert at.multiselect(key="runs_selected").value == [demo.id]
 
 
 # ------------------------------------------------------------------ Runs
@@ -96,10 +96,10 @@ def test_runs_stop_a_queued_run_and_resume_it(app, make_run):
     at = app("app_pages/runs.py", runs=str(queued))
     at.button(key=f"runs_stop_{queued}").click().run()
     _no_exceptions(at)
-    assert open_store().get_run(queued)["status"] == "stopped"
+    assert open_store().get_run(queued).status == "stopped"
     at.button(key=f"runs_resume_{queued}").click().run()
     _no_exceptions(at)
-    assert open_store().get_run(queued)["status"] == "queued"
+    assert open_store().get_run(queued).status == "queued"
 
 
 def test_runs_live_panel_reads_only_new_metric_rows(app, make_run, store):
@@ -138,7 +138,7 @@ def test_train_shows_dataset_preview_and_model_summary(app, fake_probe):
     assert at.selectbox(key="train_dataset").value == "digits3d"
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Samples"] == "1797"
-    assert metrics["Volume"] == "16×16×16"
+    assert metrics["Volume"] == "16³"
     assert metrics["Classes"] == "10"
     assert metrics["Parameters"] == "1,234,567"
     assert len(at.get("plotly_chart")) == 2  # class balance and slices
@@ -156,7 +156,7 @@ def test_train_switching_dataset_shows_its_knobs(app):
     at.number_input(key="train_option_shapes3d_size").set_value(8).run()
     _no_exceptions(at)
     metrics = {m.label: m.value for m in at.metric}
-    assert (metrics["Samples"], metrics["Volume"], metrics["Classes"]) == ("16", "8×8×8", "2")
+    assert (metrics["Samples"], metrics["Volume"], metrics["Classes"]) == ("16", "8³", "2")
     assert at.selectbox(key="train_option_shapes3d_mode").value == "shape"
 
 
@@ -165,13 +165,13 @@ def test_train_invalid_input_names_each_field_and_creates_no_run(app, page_text)
     at.text_input(key="train_name").input("x" * 250)
     at.number_input(key="train_val_fraction").set_value(0.0)
     at.number_input(key="train_test_fraction").set_value(0.9)
-    at.number_input(key="train_epochs").set_value(0)
+    at.number_input(key="train_width_multiplier").set_value(0.0)
     at.button(key="train_launch").click().run()
     _no_exceptions(at)
     errors = [e.value for e in at.error]
     assert any(e.startswith("name must be text of at most 200 characters") for e in errors)
     assert any(e.startswith("data.val_fraction is 0.0") for e in errors)
-    assert any(e.startswith("training.epochs is 0") for e in errors)
+    assert any(e.startswith("model.width_multiplier is 0.0") for e in errors)
     assert any(e.startswith("No run was created") for e in errors)
     assert open_store().list_runs() == []
     assert at.title[0].value == "Train"
@@ -190,14 +190,14 @@ def test_train_launch_queues_the_configured_run_and_opens_runs(app, make_run):
     at.button(key="train_launch").click().run()
     _no_exceptions(at)
     run = open_store().list_runs(limit=1)[0]
-    assert run["id"] != busy and run["name"] == "tiny shapes"
-    config = run["config"]
-    assert config["data"]["dataset"] == "shapes3d" and config["data"]["options"]["num_samples"] == 16
-    assert config["training"]["optimizer"] == "sgd" and config["training"]["momentum"] == 0.8
-    assert config["training"]["epochs"] == 2
-    assert config["model"]["dropout_rate"] == 0.25
+    assert run.id != busy and run.name == "tiny shapes"
+    config = run.config
+    assert config.data.dataset == "shapes3d" and config.data.options["num_samples"] == 16
+    assert config.training.optimizer == "sgd" and config.training.momentum == 0.8
+    assert config.training.epochs == 2
+    assert config.model.dropout_rate == 0.25
     assert at.title[0].value == "Runs"
-    assert at.query_params["runs"] == str(run["id"])
+    assert at.query_params["runs"] == str(run.id)
 
 
 def test_train_too_small_volume_for_the_architecture_is_a_sentence(app, fake_probe):
@@ -221,3 +221,25 @@ def test_train_padding_knob_reaches_the_config(app):
     at.selectbox(key="train_padding_kerasio3d").set_value("same").run()
     assert not at.exception
     assert not any("too small" in e.value for e in at.error)
+
+
+def test_train_form_bounds_come_from_the_one_set_of_limits(app):
+    """The form, the config check and the model registry share one limit per knob."""
+    from engine.config import LIMITS
+
+    at = app("app_pages/train.py")
+    assert at.number_input(key="train_width_multiplier").max == LIMITS["model.width_multiplier"].high
+    assert at.number_input(key="train_epochs").min == LIMITS["training.epochs"].low
+    assert at.number_input(key="train_batch_size").max == LIMITS["training.batch_size"].high
+    # The run's seed and the dataset generator's seed are named apart.
+    labels = [widget.label for widget in at.number_input]
+    assert "Run seed" in labels and "Generator seed" in labels and "Seed" not in labels
+
+
+def test_train_offers_padding_only_where_the_preset_honours_it(app):
+    at = app("app_pages/train.py")
+    assert at.selectbox(key="train_padding_tutorial3d").value == "valid"
+    at.selectbox(key="train_architecture").select("vgg3d").run()
+    _no_exceptions(at)
+    assert not [box for box in at.selectbox if box.key == "train_padding_vgg3d"]
+    assert any("always 'same' in this preset" in caption.value for caption in at.caption)

@@ -13,7 +13,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from engine import evaluation, paths
-from engine.store import FINISHED, RUNNING, open_store
+from engine.runs import RunStatus
+from engine.store import open_store
 from tests.evaluation.synthetic import make_run
 
 PAGE = str(Path(__file__).resolve().parents[2] / "app_pages" / "inspect.py")
@@ -63,7 +64,7 @@ def test_run_without_epochs_shows_a_hint(inspect_store):
     make_run(inspect_store, num_classes=2, epochs=2)
     from engine.config import RunConfig
 
-    inspect_store.create_run(RunConfig().to_dict(), status=RUNNING)  # no epoch yet: not listed
+    inspect_store.create_run(RunConfig(), status=RunStatus.RUNNING)  # no epoch yet: not listed
     at = page()
     at.query_params["run"] = "2"
     at.run()
@@ -175,7 +176,7 @@ def test_page_never_imports_tensorflow(inspect_store, tmp_path):
 
 
 def test_running_run_follows_new_epochs_and_keeps_the_chosen_epoch(inspect_store):
-    run_id = make_run(inspect_store, num_classes=2, val_size=20, test_size=0, epochs=2, status=RUNNING)
+    run_id = make_run(inspect_store, num_classes=2, val_size=20, test_size=0, epochs=2, status=RunStatus.RUNNING)
     at = page()
     at.query_params["run"] = str(run_id)
     at.run()
@@ -189,7 +190,7 @@ def test_running_run_follows_new_epochs_and_keeps_the_chosen_epoch(inspect_store
     inspect_store.save_predictions(
         run_id, 3, "val", predictions["sample_ids"], predictions["labels"], predictions["probabilities"]
     )
-    inspect_store.update_run(run_id, epochs_done=3, status=FINISHED)
+    inspect_store.transition(run_id, RunStatus.FINISHED, from_statuses=[RunStatus.RUNNING], epochs_done=3)
     at.run()
     assert not at.exception
     assert at.select_slider(key="inspect_epoch").options == ["1", "2", "3"]

@@ -64,7 +64,7 @@ def test_shapes3d_location_mode_puts_the_object_in_one_half(lab_home):
 
 
 def test_bad_options_name_the_knob_and_its_range(lab_home):
-    problems = datasets.validate_options("digits3d", {"size": 3, "colour": "red", "jitter": "x"})
+    problems = [p.message for p in datasets.validate_options("digits3d", {"size": 3, "colour": "red", "jitter": "x"})]
     assert problems == [
         "data.options.size is 3; it must be a whole number between 8 and 64.",
         "data.options.colour is not a knob of digits3d; its knobs are size, copies, max_rotation_degrees, "

@@ -71,11 +71,12 @@ def _end_workspace_processes(home: Path) -> list[int]:
     """Stop the workspace's runs through the engine, then SIGTERM / SIGKILL what is left."""
     try:
         from engine import jobs
-        from engine.store import ACTIVE_STATUSES, open_store
+        from engine.runs import ACTIVE_STATUSES
+        from engine.store import open_store
 
         store = open_store()
         for run in store.list_runs(statuses=list(ACTIVE_STATUSES)):
-            jobs.stop(run["id"], store=store, wait=True, grace_s=3.0)
+            jobs.stop(run.id, store=store, wait=True, grace_s=3.0)
     except Exception as e:  # teardown must go on to the signals below
         print(f"stopping runs at teardown failed: {e!r}")
     for signum, pause in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 1.0)):

@@ -14,6 +14,8 @@ import time
 import pytest
 
 from conftest import ARTIFACTS, wait_for_app
+from engine.runs import RunStatus
+from tests.jobs.helpers import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -75,9 +77,9 @@ def _watch_epochs(page, run_id: int, clicked_at: float, want: int) -> dict[int, 
             seen.setdefault(epoch, now)
         if count >= want:
             return seen
-        status = _store().get_run(run_id)["status"]
-        if status in ("failed", "interrupted"):
-            raise AssertionError(f"run {run_id} {status}: {_store().get_run(run_id)['error']}")
+        run = _store().get_run(run_id)
+        if run.status in (RunStatus.FAILED, RunStatus.INTERRUPTED):
+            raise AssertionError(f"run {run_id} {run.status}: {run.error}")
         page.wait_for_timeout(100)
     raise AssertionError(f"the chart showed {len(seen)} epochs after {TRAINING_TIMEOUT_S} s; wanted {want}")
 
@@ -125,7 +127,7 @@ def test_train_page_launch_and_live_curves(dashboard, browser_page):
     _screenshot(page, "runs-live")
 
     run = _store().get_run(run_id)
-    assert run["name"] == "e2e shapes" and run["config"]["data"]["options"]["num_samples"] == 160
+    assert run.name == "e2e shapes" and run.config.data.options["num_samples"] == 160
     # The run ends by itself; the page notices and shows the finished run.
     page.get_by_text("finished", exact=True).first.wait_for(timeout=TRAINING_TIMEOUT_S * 1000)
     assert page.locator("[data-testid='stException']").count() == 0
@@ -142,10 +144,7 @@ def test_demo_run_from_home_then_stop(dashboard, browser_page):
     from engine.jobs import standby
 
     if standby.enabled():
-        deadline = time.monotonic() + STANDBY_TIMEOUT_S
-        while standby.warm_standby() is None:
-            assert time.monotonic() < deadline, f"no warm standby worker {STANDBY_TIMEOUT_S} s after opening Home"
-            time.sleep(0.2)
+        wait_for(standby.warm_standby, STANDBY_TIMEOUT_S, "a warm standby worker after opening Home")
         print(f"\nwarm standby worker ready {time.monotonic() - opened_at:.1f} s after opening the Home page")
     else:
         print(f"\n{standby.STANDBY_ENV}=0: no warm standby; the click starts a cold worker")
@@ -158,19 +157,25 @@ def test_demo_run_from_home_then_stop(dashboard, browser_page):
 
     stop_clicked = time.monotonic()
     page.locator(f".st-key-runs_stop_{run_id} button").click()
-    deadline = time.monotonic() + 30
-    while _store().get_run(run_id)["status"] == "running" and time.monotonic() < deadline:
-        time.sleep(0.2)
-    run = _store().get_run(run_id)
-    how = "cleanly (stop flag)" if not run["error"] else f"by signal after the grace period ({run['error']})"
+    run = wait_for(lambda: (run := _store().get_run(run_id)).status.is_ended and run, 30, f"run {run_id} to stop")
+    how = "cleanly (stop flag)" if not run.error else f"by signal after the grace period ({run.error})"
     print(f"demo run stopped {time.monotonic() - stop_clicked:.1f} s after the Stop click, {how}")
-    assert run["status"] == "stopped"
+    assert run.status == RunStatus.STOPPED
     page.locator(f".st-key-runs_resume_{run_id} button").wait_for(timeout=15_000)
     assert page.locator("[data-testid='stException']").count() == 0
     _screenshot(page, "runs-stopped")
 
-    page.goto(f"{dashboard}/inspect?runs={run_id}")
-    page.wait_for_timeout(3000)
+    # The stopped run opens on Inspect by its link: its validation matrix of the epochs it completed.
+    page.goto(f"{dashboard}/inspect?run={run_id}")
+    page.get_by_role("heading", name="Inspect", exact=True).wait_for(timeout=60_000)
+    page.locator(".st-key-inspect_val_cm .js-plotly-plot").first.wait_for(timeout=60_000)
+    wait_for_app(page)
+    chosen = page.locator(".st-key-inspect_run").evaluate(
+        "e => e.textContent + ' ' + [...e.querySelectorAll('input')].map(i => i.value).join(' ')"
+    )
+    assert f"#{run_id} demo: digits3d + tutorial3d" in chosen, chosen
+    assert page.get_by_text(re.compile(rf"^{RunStatus.STOPPED.label} · epoch {run.epochs_done}/3")).count() == 1
+    assert page.locator("[data-testid='stException']").count() == 0
     _screenshot(page, "inspect")
 
 

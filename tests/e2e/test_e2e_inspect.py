@@ -34,24 +34,25 @@ ERRORS = "[data-testid='stException'], [data-testid='stAlertContentError'], [dat
 @pytest.fixture
 def trained_run(lab_home):
     """A finished shapes3d run of 3 epochs: val predictions per epoch, test predictions and saliency.npz."""
-    from engine import paths
+    from engine import paths, validation
     from engine.config import RunConfig
-    from engine.store import FINISHED, RUNNING, open_store
+    from engine.runs import RunStatus
+    from engine.store import open_store
     from engine.training import execute_run
 
-    config = RunConfig.from_dict({
+    config = validation.validate(RunConfig.from_dict({
         "name": "e2e inspect",
         "data": {"dataset": "shapes3d", "options": {"num_samples": 64, "size": 16, "mode": "location"},
                  "val_fraction": 0.25, "test_fraction": 0.25},
         "model": {"architecture": "tutorial3d", "width_multiplier": 0.5},
         "training": {"epochs": 3, "batch_size": 8},
-    }).validate()
+    }))
     store = open_store()
     started = time.perf_counter()
-    run_id = store.create_run(config.to_dict(), status=RUNNING)
+    run_id = store.create_run(config, status=RunStatus.RUNNING)
     summary = execute_run(store, run_id)
     print(f"\nrun {run_id} trained in-process in {time.perf_counter() - started:.1f} s")
-    assert summary["status"] == FINISHED, summary
+    assert summary["status"] == RunStatus.FINISHED, summary
     assert store.prediction_epochs(run_id, "val") == [1, 2, 3]
     assert store.prediction_epochs(run_id, "test")
     assert (paths.run_dir(run_id) / "saliency.npz").exists()
@@ -133,11 +134,12 @@ def test_inspect_page_heatmap_curves_tables_and_overlay(trained_run, dashboard, 
 
 def test_inspect_page_follows_a_run_that_is_still_training(lab_home, dashboard, browser_page):
     """Without a reload, the epoch slider of a running run gains the epoch the worker records next."""
-    from engine.store import FINISHED, RUNNING, open_store
+    from engine.runs import RunStatus
+    from engine.store import open_store
     from tests.evaluation.synthetic import make_run
 
     store = open_store()
-    run_id = make_run(store, num_classes=2, val_size=20, test_size=0, epochs=2, status=RUNNING)
+    run_id = make_run(store, num_classes=2, val_size=20, test_size=0, epochs=2, status=RunStatus.RUNNING)
     page = browser_page
     page.goto(f"{dashboard}/inspect?run={run_id}")
     page.get_by_text("Still training").wait_for(timeout=60_000)
@@ -148,7 +150,7 @@ def test_inspect_page_follows_a_run_that_is_still_training(lab_home, dashboard, 
     predictions = store.get_predictions(run_id, "val", epoch=2)
     store.save_predictions(run_id, 3, "val", predictions["sample_ids"], predictions["labels"],
                            predictions["probabilities"])
-    store.update_run(run_id, epochs_done=3, status=FINISHED)
+    store.transition(run_id, RunStatus.FINISHED, from_statuses=[RunStatus.RUNNING], epochs_done=3)
     recorded = time.perf_counter()
     page.wait_for_function(
         f"() => ({SLIDER_MAX_JS})(document.querySelector(\".st-key-inspect_epoch [data-testid='stSliderTickBar']\"))"

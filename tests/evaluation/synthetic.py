@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from engine.config import RunConfig
-from engine.store import FINISHED, Store
+from engine.runs import RunStatus
+from engine.store import RunStore
 
 
 def synthetic_probabilities(rng: np.random.Generator, labels: np.ndarray, num_classes: int, skill: float) -> np.ndarray:
@@ -17,7 +18,7 @@ def synthetic_probabilities(rng: np.random.Generator, labels: np.ndarray, num_cl
 
 
 def make_run(
-    store: Store,
+    store: RunStore,
     *,
     num_classes: int = 3,
     val_size: int = 60,
@@ -26,7 +27,7 @@ def make_run(
     seed: int = 0,
     dataset_size: int | None = None,
     volume_size: int = 8,
-    status: str = FINISHED,
+    status: RunStatus = RunStatus.FINISHED,
 ) -> int:
     """A run on shapes3d (2 classes) or a renamed 3+-class set with stored val predictions every epoch and test ones.
 
@@ -35,10 +36,10 @@ def make_run(
     """
     rng = np.random.default_rng(seed)
     total = dataset_size or (val_size + test_size)
-    config = RunConfig().to_dict()
-    config["data"]["dataset"] = "shapes3d"
-    config["data"]["options"] = {"num_samples": int(total), "size": int(volume_size), "mode": "location"}
-    config["training"]["epochs"] = epochs
+    config = RunConfig()
+    config.data.dataset = "shapes3d"
+    config.data.options = {"num_samples": int(total), "size": int(volume_size), "mode": "location"}
+    config.training.epochs = epochs
     run_id = store.create_run(config, status=status)
     class_names = ["left", "right"] if num_classes == 2 else [f"class{i}" for i in range(num_classes)]
     ids = rng.permutation(total)

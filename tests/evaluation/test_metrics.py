@@ -27,7 +27,7 @@ def test_confusion_matrix_of_every_epoch_matches_sklearn(store):
         result = evaluation.evaluate_run(store, run_id, "val", epoch)
         expected = skm.confusion_matrix(stored["labels"], stored["probabilities"].argmax(axis=1), labels=[0, 1, 2])
         np.testing.assert_array_equal(result.counts, expected)
-        assert result.counts.sum() == 57 == store.get_run(run_id)["split_sizes"]["val"]
+        assert result.counts.sum() == 57 == store.get_run(run_id).split_sizes["val"]
         np.testing.assert_allclose(result.normalized.sum(axis=1), 1.0)
         assert result.epoch == epoch
     test = evaluation.evaluate_run(store, run_id, "test", best=True)

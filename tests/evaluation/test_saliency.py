@@ -20,7 +20,8 @@ from engine import datasets, evaluation, paths
 from engine.config import RunConfig
 from engine.evaluation import saliency
 from engine.models import ARCHITECTURES
-from engine.store import FINISHED, RUNNING, open_store
+from engine.runs import RunStatus
+from engine.store import open_store
 
 SIZE = 16
 OPTIONS = {"num_samples": 100, "size": SIZE, "mode": "location", "noise": 0.1}
@@ -43,9 +44,9 @@ def trained(tmp_path_factory):
         config.model.architecture = "tutorial3d"
         config.training.epochs, config.training.batch_size = 5, 16
         store = open_store()
-        run_id = store.create_run(config.to_dict(), status=RUNNING)
+        run_id = store.create_run(config, status=RunStatus.RUNNING)
         summary = execute_run(store, run_id)
-        assert summary["status"] == FINISHED, summary
+        assert summary["status"] == RunStatus.FINISHED, summary
         yield store, run_id
 
 
@@ -53,16 +54,16 @@ def test_every_epoch_matches_sklearn_on_a_real_run(trained):
     store, run_id = trained
     run = store.get_run(run_id)
     epochs = store.prediction_epochs(run_id, "val")
-    assert epochs == list(range(1, run["epochs_done"] + 1))
+    assert epochs == list(range(1, run.epochs_done + 1))
     for split, split_epochs in (("val", epochs), ("test", store.prediction_epochs(run_id, "test"))):
         for epoch in split_epochs:
             stored = store.get_predictions(run_id, split, epoch)
             result = evaluation.evaluate_run(store, run_id, split, epoch)
             predicted = stored["probabilities"].argmax(axis=1)
             np.testing.assert_array_equal(result.counts, confusion_matrix(stored["labels"], predicted, labels=[0, 1]))
-            assert result.counts.sum() == run["split_sizes"][split]
+            assert result.counts.sum() == run.split_sizes[split]
     test = evaluation.evaluate_run(store, run_id, "test", best=True)
-    assert test.accuracy == pytest.approx(run["test_metrics"]["accuracy"], abs=1e-6)
+    assert test.accuracy == pytest.approx(run.test_metrics["accuracy"], abs=1e-6)
 
 
 def _on_object(volume: np.ndarray, cam: np.ndarray) -> tuple[bool, bool]:
@@ -101,7 +102,7 @@ def test_saliency_peaks_on_the_object(trained):
         raw_maps[method] = saliency.grad_cam(model, volumes, stored["probabilities"].argmax(1), layer, method)
         hits = np.array(
             [
-                _on_object(volumes[index, ..., 0], saliency.resample(raw_maps[method][index], (SIZE,) * 3))
+                _on_object(volumes[index, ..., 0], datasets.resample(raw_maps[method][index], (SIZE,) * 3))
                 for index in range(len(volumes))
                 if stored["probabilities"][index].argmax() == stored["labels"][index]
             ]
@@ -114,7 +115,7 @@ def test_saliency_peaks_on_the_object(trained):
     assert same_half >= 0.8 and on_object >= 0.7
 
     # The stored map (float16, scaled to [0, 1]) is the full-precision map, up to rounding.
-    first = saliency.resample(raw_maps["hirescam"][0], (SIZE,) * 3)
+    first = datasets.resample(raw_maps["hirescam"][0], (SIZE,) * 3)
     stored_first = evaluation.map_for_sample(maps, int(stored["sample_ids"][0]))
     np.testing.assert_allclose(stored_first, first / first.max(), atol=2e-3)
 

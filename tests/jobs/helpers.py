@@ -9,7 +9,7 @@ from typing import Callable
 import pytest
 
 from engine.config import RunConfig
-from engine.store import ENDED_STATUSES
+from engine.runs import ENDED_STATUSES
 from tests.processes import workspace_processes
 
 # Generous: a real worker imports TensorFlow (about 5 s alone, more on a busy 2-core machine).
@@ -41,7 +41,7 @@ def wait_for(condition: Callable[[], object], timeout_s: float, what: str, inter
 
 def wait_ended(store, run_id: int, timeout_s: float = WORKER_TIMEOUT_S) -> dict:
     return wait_for(
-        lambda: (run := store.get_run(run_id))["status"] in ENDED_STATUSES and run,
+        lambda: (run := store.get_run(run_id)).status in ENDED_STATUSES and run,
         timeout_s,
         f"run {run_id} to end",
     )

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from engine import jobs, paths
 from engine.jobs import processes, worker
-from engine.store import FAILED, FINISHED, INTERRUPTED, RUNNING, STOPPED
+from engine.runs import RunStatus
+from engine.training import hooks
 from tests.jobs.helpers import WORKER_TIMEOUT_S, tiny_config, wait_ended, wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -28,16 +29,16 @@ def epochs_of(store, run_id: int) -> list[int]:
 
 
 def test_stop_ends_a_running_run_cleanly_and_keeps_its_epochs(store, monkeypatch):
-    monkeypatch.setenv(worker.BATCH_DELAY_ENV, SLOW_BATCH_S)
+    monkeypatch.setenv(hooks.BATCH_DELAY_ENV, SLOW_BATCH_S)
     run_id = jobs.launch(tiny_config(epochs=40))
-    wait_for(lambda: store.get_run(run_id)["epochs_done"] >= 1, WORKER_TIMEOUT_S, "the first epoch")
+    wait_for(lambda: store.get_run(run_id).epochs_done >= 1, WORKER_TIMEOUT_S, "the first epoch")
 
     asked = time.monotonic()
-    assert jobs.stop(run_id) in (RUNNING, STOPPED)  # returns at once; the stop completes in the background
+    assert jobs.stop(run_id) in (RunStatus.RUNNING, RunStatus.STOPPED)  # returns at once; the stop completes in the background
     assert time.monotonic() - asked < 5
-    run = wait_for(lambda: (run := store.get_run(run_id))["status"] == STOPPED and run, 15, "the run to stop")
-    assert run["error"] is None  # ended by the flag, not by a signal
-    done = run["epochs_done"]
+    run = wait_for(lambda: (run := store.get_run(run_id)).status == RunStatus.STOPPED and run, 15, "the run to stop")
+    assert run.error is None  # ended by the flag, not by a signal
+    done = run.epochs_done
     assert 1 <= done < 40
     assert epochs_of(store, run_id) == list(range(1, done + 1))
     assert (paths.run_dir(run_id) / "last.keras").exists()
@@ -51,44 +52,44 @@ def test_sigterm_after_the_grace_period_ends_the_run_stopped(store, monkeypatch)
     wait_for(
         lambda: any("holding the run" in event["message"] for event in store.get_events(run_id)), 30, "the worker"
     )
-    pid = store.get_run(run_id)["pid"]
-    assert jobs.escalate_stop(store, run_id, grace_s=0) == STOPPED
+    pid = store.get_run(run_id).pid
+    assert jobs.escalate_stop(store, run_id, grace_s=0) == RunStatus.STOPPED
     run = store.get_run(run_id)
-    assert "terminated" in run["error"]
-    assert processes.wait_gone(pid, 10)
+    assert "terminated" in run.error
+    wait_for(lambda: not processes.pid_alive(pid), 10, f"process {pid} to exit")
 
 
 def test_killed_worker_is_interrupted_by_reconcile_and_resume_continues_the_history(store, monkeypatch):
-    monkeypatch.setenv(worker.BATCH_DELAY_ENV, SLOWER_BATCH_S)
+    monkeypatch.setenv(hooks.BATCH_DELAY_ENV, SLOWER_BATCH_S)
     run_id = jobs.launch(tiny_config(epochs=4))
-    wait_for(lambda: store.get_run(run_id)["epochs_done"] >= 2, WORKER_TIMEOUT_S, "two epochs")
+    wait_for(lambda: store.get_run(run_id).epochs_done >= 2, WORKER_TIMEOUT_S, "two epochs")
     run = store.get_run(run_id)
-    assert run["status"] == RUNNING, "the run ended before the test could kill it"
-    pid = run["pid"]
+    assert run.status == RunStatus.RUNNING, "the run ended before the test could kill it"
+    pid = run.pid
     os.killpg(pid, signal.SIGKILL)
-    assert processes.wait_gone(pid, 10)
+    wait_for(lambda: not processes.pid_alive(pid), 10, f"process {pid} to exit")
 
     assert jobs.reconcile(store) == [run_id]
     run = store.get_run(run_id)
-    assert run["status"] == INTERRUPTED
-    assert f"pid {pid}" in run["error"] and "noticed" in run["error"]
+    assert run.status == RunStatus.INTERRUPTED
+    assert f"pid {pid}" in run.error and "noticed" in run.error
     assert jobs.reconcile(store) == []  # nothing else to notice
-    done = run["epochs_done"]
+    done = run.epochs_done
 
-    monkeypatch.delenv(worker.BATCH_DELAY_ENV)
+    monkeypatch.delenv(hooks.BATCH_DELAY_ENV)
     assert jobs.resume(run_id, store=store) == run_id
     run = wait_ended(store, run_id)
-    assert run["status"] == FINISHED, run["error"]
+    assert run.status == RunStatus.FINISHED, run.error
     assert epochs_of(store, run_id) == [1, 2, 3, 4]
     rows = [(row["epoch"], row["name"]) for row in store.get_metrics(run_id, kind="epoch")]
     assert len(rows) == len(set(rows))  # no epoch recorded twice
     messages = [event["message"] for event in store.get_events(run_id)]
     assert f"resuming after epoch {done}" in messages
-    assert run["error"] is None and run["resume_from_epoch"] is None
+    assert run.error is None and run.resume_from_epoch is None
 
 
 def test_a_failing_worker_ends_failed_with_its_error_readable_through_show(store, monkeypatch):
-    monkeypatch.setenv(worker.FAIL_AT_EPOCH_ENV, "2")
+    monkeypatch.setenv(hooks.FAIL_AT_EPOCH_ENV, "2")
     run_id = jobs.launch(tiny_config(epochs=3))
     wait_ended(store, run_id)
 
@@ -101,7 +102,7 @@ def test_a_failing_worker_ends_failed_with_its_error_readable_through_show(store
         check=True,
     )
     run = json.loads(shown.stdout)
-    assert run["status"] == FAILED
+    assert run["status"] == "failed"
     assert run["error"] == "RuntimeError: injected failure in epoch 2 (test hook CONV3D_LAB_TEST_FAIL_AT_EPOCH)"
     assert "Traceback" in run["traceback"] and "RuntimeError" in run["traceback"]
     assert [row["epoch"] for row in run["history"]] == [1]  # what was recorded before the failure stays
@@ -109,16 +110,16 @@ def test_a_failing_worker_ends_failed_with_its_error_readable_through_show(store
 
 
 def test_reconcile_trusts_a_live_worker_and_interrupts_a_silent_remote_one(store):
-    config = tiny_config().to_dict()
-    alive = store.create_run(config, status=RUNNING)
+    config = tiny_config()
+    alive = store.create_run(config, status=RunStatus.RUNNING)
     store.update_run(alive, pid=os.getpid(), host=socket.gethostname(), slot="foreground", heartbeat_at=0.0)
-    remote = store.create_run(config, status=RUNNING)
+    remote = store.create_run(config, status=RunStatus.RUNNING)
     store.update_run(remote, pid=12345, host="another-host", slot="0", heartbeat_at=time.time() - 120)
-    fresh = store.create_run(config, status=RUNNING)
+    fresh = store.create_run(config, status=RunStatus.RUNNING)
     store.update_run(fresh, pid=12345, host="another-host", slot="1", heartbeat_at=time.time())
 
     assert jobs.reconcile() == [remote]
-    assert "no heartbeat from its worker on another-host" in store.get_run(remote)["error"]
-    assert store.get_run(alive)["status"] == RUNNING and store.get_run(fresh)["status"] == RUNNING
+    assert "no heartbeat from its worker on another-host" in store.get_run(remote).error
+    assert store.get_run(alive).status == RunStatus.RUNNING and store.get_run(fresh).status == RunStatus.RUNNING
     for run_id in (alive, fresh):
-        store.transition(run_id, STOPPED, from_statuses=[RUNNING])
+        store.transition(run_id, RunStatus.STOPPED, from_statuses=[RunStatus.RUNNING])

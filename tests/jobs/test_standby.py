@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 
 from engine import jobs
-from engine.jobs import processes, standby, worker
+from engine.jobs import processes, standby, standby_main, worker
 from engine.jobs.devices import SLOTS_ENV
-from engine.store import FINISHED, RUNNING, open_store
+from engine.runs import RunStatus
+from engine.store import open_store
 from tests.jobs.helpers import lab_processes, tiny_config, wait_ended, wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -72,7 +73,7 @@ def test_standby_off(standby_on, store, monkeypatch):
 
 def test_idle_standby_leaves(standby_on, store, monkeypatch):
     _fake(monkeypatch)
-    monkeypatch.setenv(standby.IDLE_ENV, "0.5")
+    monkeypatch.setenv(standby_main.IDLE_ENV, "0.5")
     pid = jobs.ensure_standby(store)
     wait_for(lambda: not processes.pid_alive(pid), 15, "the idle standby to leave")
     assert not standby.pidfile_path("cpu").exists()
@@ -86,8 +87,8 @@ def test_standby_claims_a_queued_run_and_finishes_it(standby_on, store, monkeypa
     pid = jobs.ensure_standby(store)
     run_id = jobs.launch(tiny_config(), store=store)
     run = wait_ended(store, run_id, 30)
-    assert run["status"] == FINISHED
-    assert run["pid"] == pid  # the standby itself was the worker
+    assert run.status == RunStatus.FINISHED
+    assert run.pid == pid  # the standby itself was the worker
     messages = [event["message"] for event in store.get_events(run_id)]
     assert sum(message.startswith("started on slot cpu (warm standby") for message in messages) == 1, messages
     assert f"warm standby (pid {pid}) claimed run {run_id}" in jobs.log_tail(run_id, 100)
@@ -100,16 +101,16 @@ def test_standby_claims_a_queued_run_and_finishes_it(standby_on, store, monkeypa
 def test_schedule_leaves_the_slot_to_a_live_standby(standby_on, store, monkeypatch):
     _fake(monkeypatch)
     pid = jobs.ensure_standby(store)
-    run_id = store.create_run(tiny_config().to_dict())
+    run_id = store.create_run(tiny_config())
     assert jobs.schedule(store) == []  # not started cold: the standby claims it
-    assert wait_ended(store, run_id, 30)["pid"] == pid
+    assert wait_ended(store, run_id, 30).pid == pid
 
 
 def test_stop_and_reconcile_know_a_standby_worker(standby_on, store, monkeypatch):
     _fake(monkeypatch, seconds=60)
     pid = jobs.ensure_standby(store)
     run_id = jobs.launch(tiny_config(), store=store)
-    wait_for(lambda: store.get_run(run_id)["pid"] == pid, 30, "the standby to claim the run")
+    wait_for(lambda: store.get_run(run_id).pid == pid, 30, "the standby to claim the run")
     assert jobs.reconcile(store) == []  # alive: not interrupted although its command line names no run
     assert jobs.stop(run_id, store=store, wait=True, grace_s=5) == "stopped"
 
@@ -128,7 +129,7 @@ def test_no_run_starts_twice_when_schedule_and_standby_race(standby_on, store, m
     def sample() -> None:
         sampler_store = open_store()
         while not sampling.is_set():
-            most_running[0] = max(most_running[0], len(sampler_store.list_runs(statuses=[RUNNING])))
+            most_running[0] = max(most_running[0], len(sampler_store.list_runs(statuses=[RunStatus.RUNNING])))
             time.sleep(0.05)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -143,16 +144,16 @@ def test_no_run_starts_twice_when_schedule_and_standby_race(standby_on, store, m
     runs = [wait_ended(store, run_id, 120) for run_id in run_ids]
     sampling.set()
     sampler.join()
-    assert [run["status"] for run in runs] == [FINISHED] * 10
+    assert [run.status for run in runs] == [RunStatus.FINISHED] * 10
     assert most_running[0] <= 1
     by_standby = 0
     for run in runs:
-        messages = [event["message"] for event in store.get_events(run["id"])]
+        messages = [event["message"] for event in store.get_events(run.id)]
         assert sum("holding the run" in message for message in messages) == 1, messages
         assert sum(message.startswith("started on slot") for message in messages) == 1, messages
         by_standby += any("warm standby" in message for message in messages)
     assert by_standby >= 1
-    edges = sorted([(run["started_at"], 1) for run in runs] + [(run["finished_at"], -1) for run in runs])
+    edges = sorted([(run.started_at, 1) for run in runs] + [(run.finished_at, -1) for run in runs])
     assert max(sum(change for _, change in edges[: index + 1]) for index in range(len(edges))) <= 1
 
 
@@ -164,7 +165,7 @@ def test_a_real_run_on_a_warm_standby(standby_on, store, monkeypatch):
     monkeypatch.setenv(standby.STANDBY_ENV, "0")
     cold_id = jobs.launch(config, store=store)
     cold = wait_ended(store, cold_id, 150)
-    assert cold["status"] == FINISHED and cold["slot"] == "cpu", cold["error"]
+    assert cold.status == RunStatus.FINISHED and cold.slot == "cpu", cold.error
     wait_for(lambda: not lab_processes(standby_on), 20, "the cold worker to exit")
     monkeypatch.setenv(standby.STANDBY_ENV, "1")
 
@@ -173,8 +174,8 @@ def test_a_real_run_on_a_warm_standby(standby_on, store, monkeypatch):
     launched_at = time.time()
     run_id = jobs.launch(config, store=store)
     run = wait_ended(store, run_id, 150)
-    assert run["status"] == FINISHED, run["error"]
-    assert run["pid"] == pid and run["epochs_done"] == 2
+    assert run.status == RunStatus.FINISHED, run.error
+    assert run.pid == pid and run.epochs_done == 2
     first_epoch = min(row["wall_time"] for row in store.get_metrics(run_id, kind="epoch"))
     print(f"\nwarm standby: launch -> first epoch recorded {first_epoch - launched_at:.1f} s")
     log = jobs.log_tail(run_id, 200)

@@ -141,4 +141,4 @@ def test_build_model_rejects_a_too_small_volume_with_a_sentence():
     with pytest.raises(ConfigError) as caught:
         models.build_model("compact3d", (16, 16, 16, 1), 2)
     assert "compact3d" in str(caught.value) and "at least 22 voxels" in str(caught.value)
-    assert caught.value.problems and caught.value.problems[0].endswith(".")
+    assert caught.value.problems and caught.value.messages[0].endswith(".")

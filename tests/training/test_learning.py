@@ -9,14 +9,16 @@ import time
 
 import pytest
 
+from engine import validation
 from engine.config import RunConfig
-from engine.store import RUNNING, open_store
+from engine.runs import RunStatus
+from engine.store import open_store
 from engine.training import execute_run
 
 
 def _train(config: dict) -> tuple[dict, float]:
     store = open_store()
-    run_id = store.create_run(RunConfig.from_dict(config).validate().to_dict(), status=RUNNING)
+    run_id = store.create_run(validation.validate(RunConfig.from_dict(config)), status=RunStatus.RUNNING)
     started = time.perf_counter()
     summary = execute_run(store, run_id)
     return summary, time.perf_counter() - started

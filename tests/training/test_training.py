@@ -7,9 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from engine import paths
+from engine import paths, validation
 from engine.config import RunConfig
-from engine.store import FAILED, FINISHED, RUNNING, open_store
+from engine.runs import CURRENT_LR_METRIC, RunStatus
+from engine.store import open_store
 from engine.training import execute_run
 
 # Timing columns differ between two otherwise identical runs.
@@ -18,7 +19,7 @@ _TIMING = {"epoch_time_s", "samples_per_s"}
 
 def _run(config: dict) -> tuple[dict, object]:
     store = open_store()
-    run_id = store.create_run(RunConfig.from_dict(config).validate().to_dict(), status=RUNNING)
+    run_id = store.create_run(validation.validate(RunConfig.from_dict(config)), status=RunStatus.RUNNING)
     summary = execute_run(store, run_id)
     return summary, store
 
@@ -34,28 +35,32 @@ def _tiny(**training) -> dict:
 def test_a_tiny_run_records_everything(lab_home):
     summary, store = _run(_tiny(learning_rate=3e-3))
     run_id = summary["run_id"]
-    assert summary["status"] == FINISHED and summary["epochs_done"] == 3
+    assert summary["status"] == RunStatus.FINISHED and summary["epochs_done"] == 3
     run = store.get_run(run_id)
-    assert run["split_sizes"] == {"train": 32, "val": 8, "test": 8}
-    assert run["class_names"] == ["left", "right"] and run["num_classes"] == 2
+    assert run.split_sizes == {"train": 32, "val": 8, "test": 8}
+    assert run.class_names == ("left", "right") and run.num_classes == 2
 
     history = store.epoch_history(run_id)
     assert [row["epoch"] for row in history] == [1, 2, 3]
-    for name in ("loss", "accuracy", "auc", "val_loss", "val_accuracy", "lr", "epoch_time_s", "samples_per_s"):
+    for name in ("loss", "accuracy", "auc", "val_loss", "val_accuracy", CURRENT_LR_METRIC, "epoch_time_s",
+                 "samples_per_s"):
         assert all(np.isfinite(row[name]) for row in history), name
     assert history[-1]["loss"] < history[0]["loss"]
-    assert store.get_metrics(run_id, kind="batch")  # throttled per-batch rows
+    # Throttled per-batch rows, but every epoch keeps its first and last batch (4 batches of 8):
+    # even a run this short draws a per-batch curve.
+    batch_steps = {(row["epoch"], row["step"]) for row in store.get_metrics(run_id, kind="batch")}
+    assert {(epoch, step) for epoch in (1, 2, 3) for step in (0, 3)} <= batch_steps
 
     assert store.prediction_epochs(run_id, "val") == [1, 2, 3]
     val = store.get_predictions(run_id, "val", epoch=2)
     assert val["probabilities"].shape == (8, 2)
     np.testing.assert_allclose(val["probabilities"].sum(axis=1), 1.0, rtol=1e-5)
     test = store.get_predictions(run_id, "test")
-    assert test["epoch"] == run["best_epoch"] and len(test["labels"]) == 8
-    assert set(run["test_metrics"]) >= {"loss", "accuracy", "auc"}
+    assert test["epoch"] == run.best_epoch and len(test["labels"]) == 8
+    assert set(run.test_metrics) >= {"loss", "accuracy", "auc"}
     # The test accuracy is that of the stored test predictions (best weights).
     predicted = test["probabilities"].argmax(axis=1)
-    assert run["test_metrics"]["accuracy"] == pytest.approx(np.mean(predicted == test["labels"]))
+    assert run.test_metrics["accuracy"] == pytest.approx(np.mean(predicted == test["labels"]))
 
     folder = paths.run_dir(run_id)
     assert (folder / "best.keras").exists() and (folder / "last.keras").exists()
@@ -86,12 +91,12 @@ def test_a_nan_loss_fails_the_run_with_the_reason_and_the_store_stays_usable(lab
     }
     summary, store = _run(absurd)
     run = store.get_run(summary["run_id"])
-    assert run["status"] == FAILED
-    assert "loss became NaN" in run["error"] and "lower the learning rate" in run["error"]
-    assert run["finished_at"] is not None
+    assert run.status == RunStatus.FAILED
+    assert "loss became NaN" in run.error and "lower the learning rate" in run.error
+    assert run.finished_at is not None
     # The next run on the same store goes through.
     after, _ = _run(_tiny(epochs=1))
-    assert after["status"] == FINISHED
+    assert after["status"] == RunStatus.FINISHED
 
 
 def test_a_failure_inside_training_is_recorded_with_its_traceback(lab_home, monkeypatch):
@@ -103,5 +108,5 @@ def test_a_failure_inside_training_is_recorded_with_its_traceback(lab_home, monk
     monkeypatch.setattr(run_module, "prepare_data", broken)
     summary, store = _run(_tiny(epochs=1))
     run = store.get_run(summary["run_id"])
-    assert run["status"] == FAILED and "disk on fire" in run["error"]
-    assert "Traceback" in run["traceback"]
+    assert run.status == RunStatus.FAILED and "disk on fire" in run.error
+    assert "Traceback" in run.traceback

@@ -1,0 +1,37 @@
+"""Is a run's process alive? The one answer that reconcile, stop and a starting worker share."""
+
+from __future__ import annotations
+
+import socket
+
+from engine.jobs import processes, standby
+from engine.jobs.devices import FOREGROUND_SLOT
+from engine.runs import RunRecord
+
+
+def _command(run: RunRecord) -> tuple[str, ...]:
+    """What the run's process command line must contain (nothing to check for a foreground run)."""
+    if run.slot == FOREGROUND_SLOT:
+        return ()
+    return ("worker", str(run.id))
+
+
+def on_this_host(run: RunRecord) -> bool:
+    return run.host == socket.gethostname()
+
+
+def process_alive(run: RunRecord, pid: int | None = None) -> bool:
+    """Whether ``pid`` (default: the run's recorded pid) is alive on this host and is the run's process:
+    ``python -m engine worker ID``, the warm standby of the run's slot that claimed it
+    (``python -m engine.jobs.standby_main SLOT``), or, for a foreground run, any live process."""
+    pid = run.pid if pid is None else pid
+    if not pid:
+        return False
+    if processes.pid_alive(pid, expect=_command(run)):
+        return True
+    return bool(run.slot) and run.slot != FOREGROUND_SLOT and processes.pid_alive(
+        pid, expect=standby.command_marker(run.slot)
+    )
+
+
+__all__ = ["on_this_host", "process_alive"]

@@ -1,0 +1,197 @@
+"""The run vocabulary: a run's status and the frozen record the store hands out.
+
+Every page, the CLI, the jobs and the evaluation read runs through these two
+types (as MLflow's ``RunStatus`` and KerasTuner's ``TrialStatus``): a status is
+a ``RunStatus``, never a bare string, and the sets of statuses that mean
+"active", "ended" or "resumable", the labels, badges and colours that show a
+status are defined here once.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.config import RunConfig
+
+
+class RunStatus(enum.StrEnum):
+    """Where a run is in its life: queued -> running -> finished / failed / stopped / interrupted.
+
+    A ``StrEnum``, so the store writes the plain value ("running") and a value
+    read back compares equal to its member.
+    """
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    FINISHED = "finished"
+    FAILED = "failed"
+    STOPPED = "stopped"
+    INTERRUPTED = "interrupted"
+
+    @property
+    def is_active(self) -> bool:
+        return self in ACTIVE_STATUSES
+
+    @property
+    def is_ended(self) -> bool:
+        return self in ENDED_STATUSES
+
+    @property
+    def is_resumable(self) -> bool:
+        return self in RESUMABLE_STATUSES
+
+    @property
+    def label(self) -> str:
+        """The status as a person reads it ("running")."""
+        return self.value
+
+    @property
+    def badge(self) -> str:
+        """Label with a symbol every font has (a server's browser may lack emoji fonts)."""
+        return f"{_STYLE[self][0]} {self.value}"
+
+    @property
+    def color(self) -> str:
+        """The colour name of ``st.badge`` (gray, blue, green, red, orange)."""
+        return _STYLE[self][1]
+
+    @property
+    def cell_colors(self) -> tuple[str, str]:
+        """(text, background) CSS colours of the status cell in run tables."""
+        return _STYLE[self][2]
+
+    @property
+    def resume_hint(self) -> str:
+        """Why a run in this status cannot be resumed ('' when it can)."""
+        return _RESUME_HINTS.get(self, "")
+
+    @classmethod
+    def from_badge(cls, badge: str) -> "RunStatus":
+        """The status whose ``badge`` is ``badge`` (for styling a table cell that shows it)."""
+        for status in cls:
+            if status.badge == badge:
+                return status
+        raise ValueError(f"{badge!r} is not a run status badge")
+
+
+_STYLE: dict[RunStatus, tuple[str, str, tuple[str, str]]] = {
+    RunStatus.QUEUED: ("◌", "gray", ("#4b5563", "#f3f4f6")),
+    RunStatus.RUNNING: ("●", "blue", ("#1d4ed8", "#dbeafe")),
+    RunStatus.FINISHED: ("✓", "green", ("#15803d", "#dcfce7")),
+    RunStatus.FAILED: ("✗", "red", ("#b91c1c", "#fee2e2")),
+    RunStatus.STOPPED: ("■", "orange", ("#b45309", "#fef3c7")),
+    RunStatus.INTERRUPTED: ("!", "orange", ("#b45309", "#fef3c7")),
+}
+_RESUME_HINTS = {
+    RunStatus.QUEUED: "it is already waiting in the queue",
+    RunStatus.RUNNING: "it is still running",
+    RunStatus.FINISHED: "it has finished; launch a new run (e.g. with more epochs) instead",
+    RunStatus.FAILED: "it failed; fix the cause shown with the run and launch it again",
+}
+
+# A worker holds or will hold the run.
+ACTIVE_STATUSES = frozenset({RunStatus.QUEUED, RunStatus.RUNNING})
+# The run has an outcome; nothing trains it any more.
+ENDED_STATUSES = frozenset({RunStatus.FINISHED, RunStatus.FAILED, RunStatus.STOPPED, RunStatus.INTERRUPTED})
+# ``resume`` continues these after their last completed epoch.
+RESUMABLE_STATUSES = frozenset({RunStatus.STOPPED, RunStatus.INTERRUPTED})
+
+
+# Per-epoch metric rows the recorder writes next to Keras' own (loss, accuracy, auc, val_*).
+# The optimizer's rate during the epoch (after any schedule); the config's
+# ``training.learning_rate`` is the initial rate, and tables call it so.
+CURRENT_LR_METRIC = "current_lr"
+EPOCH_TIME_METRIC = "epoch_time_s"
+SAMPLES_PER_S_METRIC = "samples_per_s"
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run as stored: its whole config, status, timings, data facts and results.
+
+    Frozen: a record is a snapshot; ask the store again for a fresher one.
+    """
+
+    id: int
+    name: str
+    status: RunStatus
+    config: RunConfig
+    created_at: float
+    epochs_total: int
+    epochs_done: int = 0
+    dataset_fingerprint: str | None = None
+    num_classes: int | None = None
+    class_names: tuple[str, ...] = ()
+    # Samples per split, e.g. {"train": 70, "val": 15, "test": 15}; indices live in runs/<id>/splits.json.
+    split_sizes: Mapping[str, int] = field(default_factory=dict)
+    started_at: float | None = None
+    finished_at: float | None = None
+    pid: int | None = None
+    host: str | None = None
+    # The GPU index pinned with CUDA_VISIBLE_DEVICES, "cpu", or "foreground" for `python -m engine train`.
+    slot: str | None = None
+    heartbeat_at: float | None = None
+    monitor: str | None = None
+    best_value: float | None = None
+    best_epoch: int | None = None
+    # Test metrics of the best weights, e.g. {"accuracy": 0.91, "auc": 0.99, "loss": 0.3, "epoch": 7}.
+    test_metrics: Mapping[str, float] = field(default_factory=dict)
+    stop_requested: bool = False
+    resume_from_epoch: int | None = None
+    error: str | None = None
+    traceback: str | None = None
+
+    @property
+    def dataset(self) -> str:
+        return self.config.data.dataset
+
+    @property
+    def architecture(self) -> str:
+        return self.config.model.architecture
+
+    @property
+    def label(self) -> str:
+        """"#12 my run": how pages name a run."""
+        return f"#{self.id} {self.name}".strip()
+
+    def duration(self, now: float | None = None) -> float | None:
+        """Seconds from start to finish (or to now while the run is active); None before it started."""
+        if not self.started_at:
+            return None
+        end = self.finished_at or (time.time() if now is None else now)
+        return max(0.0, end - self.started_at)
+
+    def heartbeat_age(self, now: float | None = None) -> float | None:
+        """Seconds since the worker's last sign of life (heartbeat, else start, else creation)."""
+        beat = self.heartbeat_at or self.started_at or self.created_at
+        return None if beat is None else max(0.0, (time.time() if now is None else now) - beat)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (``show --json``): the config as a nested dict, the status as its value."""
+        result = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        result.update(
+            status=self.status.value,
+            config=self.config.to_dict(),
+            dataset=self.dataset,
+            architecture=self.architecture,
+            class_names=list(self.class_names),
+            split_sizes=dict(self.split_sizes),
+            test_metrics=dict(self.test_metrics),
+        )
+        return result
+
+
+__all__ = [
+    "ACTIVE_STATUSES",
+    "CURRENT_LR_METRIC",
+    "ENDED_STATUSES",
+    "EPOCH_TIME_METRIC",
+    "RESUMABLE_STATUSES",
+    "RunRecord",
+    "RunStatus",
+    "SAMPLES_PER_S_METRIC",
+]

@@ -1,0 +1,124 @@
+"""The run store's interface: the methods the rest of the lab calls.
+
+Runs come back as frozen ``RunRecord``s; metric rows, predictions and events as
+plain dicts and arrays. A backend implements the abstract methods; the
+conveniences (``request_stop``, ``heartbeat``, ``epoch_history``) are built on
+them here, once, as MLflow's ``AbstractStore.log_metric`` is built on
+``log_batch``. ``engine.store.sql.SqlRunStore`` is the implementation
+(SQLAlchemy Core over SQLite or Postgres).
+"""
+
+from __future__ import annotations
+
+import abc
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from engine.config import RunConfig
+from engine.runs import RunRecord, RunStatus
+
+# A metric row: {"kind": "epoch" | "batch" | "test", "epoch": n, "name": ..., "value": ...,
+# optional "step" (batch index) and "wall_time"}.
+MetricRow = dict[str, Any]
+METRIC_KINDS = ("epoch", "batch", "test")
+PREDICTION_SPLITS = ("val", "test")
+
+
+class RunStore(abc.ABC):
+    url: str
+
+    # ---------------------------------------------------------------- runs
+    @abc.abstractmethod
+    def create_run(self, config: RunConfig, status: RunStatus = RunStatus.QUEUED) -> int:
+        """Record a new run with its whole config; returns its id (its name defaults to run-ID)."""
+
+    @abc.abstractmethod
+    def get_run(self, run_id: int) -> RunRecord:
+        """The run; raises ``RunNotFound`` for an unknown id."""
+
+    @abc.abstractmethod
+    def list_runs(
+        self,
+        statuses: Iterable[RunStatus] | None = None,
+        ids: Sequence[int] | None = None,
+        limit: int | None = None,
+    ) -> list[RunRecord]:
+        """Runs, newest first, optionally only these statuses / ids."""
+
+    @abc.abstractmethod
+    def update_run(self, run_id: int, **fields: Any) -> None:
+        """Set columns of a run (never its status: use ``transition``)."""
+
+    @abc.abstractmethod
+    def transition(self, run_id: int, to_status: RunStatus, *, from_statuses: Iterable[RunStatus], **fields: Any) -> bool:
+        """Move a run to ``to_status`` only if it is in one of ``from_statuses`` (one atomic statement);
+        True when it moved, so two processes racing (a stop and a worker finishing) cannot both win."""
+
+    @abc.abstractmethod
+    def claim_next_queued(self, slots: Sequence[str]) -> tuple[int, str] | None:
+        """Atomically move the oldest queued run to ``running`` on a free slot; (run_id, slot) or None."""
+
+    @abc.abstractmethod
+    def stop_requested(self, run_id: int) -> bool:
+        """Whether a stop was asked for (read by the recording callback while it trains)."""
+
+    @abc.abstractmethod
+    def delete_run(self, run_id: int) -> None:
+        """Remove the run and every row recorded for it."""
+
+    # ------------------------------------------------------------- metrics
+    @abc.abstractmethod
+    def log_metrics(self, run_id: int, rows: Iterable[MetricRow]) -> None:
+        """Insert metric rows (the one primitive for metrics)."""
+
+    @abc.abstractmethod
+    def get_metrics(self, run_ids: int | Sequence[int], after_id: int = 0, kind: str | None = None) -> list[MetricRow]:
+        """Metric rows with id > ``after_id``, oldest first (incremental reads for live curves)."""
+
+    @abc.abstractmethod
+    def discard_after_epoch(self, run_id: int, epoch: int) -> None:
+        """Drop metrics and predictions recorded after ``epoch`` (a resume continues from there)."""
+
+    # --------------------------------------------------------- predictions
+    @abc.abstractmethod
+    def save_predictions(
+        self, run_id: int, epoch: int, split: str, sample_ids: np.ndarray, labels: np.ndarray, probabilities: np.ndarray
+    ) -> None:
+        """Store one epoch's predictions for a split (replacing an earlier copy of the same epoch)."""
+
+    @abc.abstractmethod
+    def prediction_epochs(self, run_id: int, split: str) -> list[int]:
+        """The epochs with stored predictions for ``split``, ascending."""
+
+    @abc.abstractmethod
+    def get_predictions(self, run_id: int, split: str, epoch: int | None = None) -> dict[str, Any] | None:
+        """{"epoch", "sample_ids", "labels", "probabilities" (N, C)} for an epoch (default: the latest)."""
+
+    # -------------------------------------------------------------- events
+    @abc.abstractmethod
+    def log_event(self, run_id: int, message: str, level: str = "info") -> None:
+        """One line of the run's history (queued, started, stopped, ...)."""
+
+    @abc.abstractmethod
+    def get_events(self, run_id: int, after_id: int = 0) -> list[dict[str, Any]]:
+        """Event rows with id > ``after_id``, oldest first."""
+
+    # -------------------------------------------------------- conveniences
+    def request_stop(self, run_id: int) -> None:
+        self.update_run(run_id, stop_requested=True)
+
+    def heartbeat(self, run_id: int) -> None:
+        self.update_run(run_id, heartbeat_at=time.time())
+
+    def epoch_history(self, run_id: int) -> list[dict[str, Any]]:
+        """One dict per recorded epoch: {"epoch": n, "loss": ..., "val_loss": ..., ...}."""
+        history: dict[int, dict[str, Any]] = {}
+        for row in self.get_metrics(run_id, kind="epoch"):
+            history.setdefault(row["epoch"], {"epoch": row["epoch"]})[row["name"]] = row["value"]
+        return [history[epoch] for epoch in sorted(history)]
+
+
+__all__ = ["METRIC_KINDS", "MetricRow", "PREDICTION_SPLITS", "RunStore"]

@@ -1,0 +1,400 @@
+"""The SQLAlchemy implementation of the run store: SQLite in WAL mode by default, Postgres by URL.
+
+Every write is one short transaction; on SQLite it begins ``IMMEDIATE`` so two
+processes never both hold a read lock they then try to upgrade (the usual
+cause of "database is locked"). Reads of live curves are incremental: callers
+pass the last row id they have seen. Opening a database brings its schema to
+the current version (engine/store/migrations.py).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import time
+from collections.abc import Iterable, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+
+from engine.config import RunConfig
+from engine.errors import RunNotFound
+from engine.runs import RunRecord, RunStatus
+from engine.store import migrations, schema
+from engine.store.base import MetricRow, RunStore
+
+_JSON_COLUMNS = ("config", "class_names", "split_sizes", "test_metrics")
+# Seconds a SQLite connection waits for another writer before giving up.
+_SQLITE_BUSY_TIMEOUT_S = 60
+
+
+def _create_engine(url: str) -> sa.Engine:
+    if not url.startswith("sqlite"):
+        return sa.create_engine(url, pool_pre_ping=True, future=True)
+
+    engine = sa.create_engine(url, connect_args={"timeout": _SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False})
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        # Let SQLAlchemy emit BEGIN itself (pysqlite's own transaction handling
+        # would begin lazily and defeat BEGIN IMMEDIATE).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_S * 1000}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(connection):
+        mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+def _upgrade_schema(engine: sa.Engine) -> None:
+    """Create or migrate the tables in one write transaction (BEGIN IMMEDIATE on SQLite).
+
+    Processes that open a new database at the same moment (ten ``launch``
+    commands on a fresh lab) then wait for each other; with a deferred
+    transaction each would read first and fail with "database is locked" when
+    it tries to write.
+    """
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+        with conn.begin():
+            if engine.dialect.name == "postgresql":
+                # Serialise first-time creation and migration between processes.
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(7272)"))
+            migrations.upgrade(conn)
+
+
+_ENGINES: dict[str, sa.Engine] = {}
+
+
+class SqlRunStore(RunStore):
+    def __init__(self, url: str):
+        self.url = url
+        # One engine (connection pool) per URL per process.
+        if url not in _ENGINES:
+            engine = _create_engine(url)
+            _upgrade_schema(engine)
+            _ENGINES[url] = engine
+        self.engine = _ENGINES[url]
+        self.is_sqlite = self.engine.dialect.name == "sqlite"
+
+    # ------------------------------------------------------------ plumbing
+    @contextmanager
+    def _write(self):
+        """A short write transaction (BEGIN IMMEDIATE on SQLite)."""
+        with self.engine.connect() as conn:
+            if self.is_sqlite:
+                conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def _read(self):
+        with self.engine.connect() as conn:
+            yield conn
+
+    @staticmethod
+    def _record(row) -> RunRecord:
+        run = dict(row._mapping)
+        for column in _JSON_COLUMNS:
+            run[column] = json.loads(run[column]) if run.get(column) else None
+        return RunRecord(
+            id=int(run["id"]),
+            name=run["name"],
+            status=RunStatus(run["status"]),
+            config=RunConfig.from_dict(run["config"]),
+            created_at=run["created_at"],
+            epochs_total=int(run["epochs_total"]),
+            epochs_done=int(run["epochs_done"] or 0),
+            dataset_fingerprint=run["dataset_fingerprint"],
+            num_classes=run["num_classes"],
+            class_names=tuple(str(name) for name in run["class_names"] or ()),
+            split_sizes=dict(run["split_sizes"] or {}),
+            started_at=run["started_at"],
+            finished_at=run["finished_at"],
+            pid=run["pid"],
+            host=run["host"],
+            slot=run["slot"],
+            heartbeat_at=run["heartbeat_at"],
+            monitor=run["monitor"],
+            best_value=run["best_value"],
+            best_epoch=run["best_epoch"],
+            test_metrics=dict(run["test_metrics"] or {}),
+            stop_requested=bool(run["stop_requested"]),
+            resume_from_epoch=run["resume_from_epoch"],
+            error=run["error"],
+            traceback=run["traceback"],
+        )
+
+    # ---------------------------------------------------------------- runs
+    def create_run(self, config: RunConfig, status: RunStatus = RunStatus.QUEUED) -> int:
+        now = time.time()
+        with self._write() as conn:
+            result = conn.execute(
+                schema.runs.insert().values(
+                    name=config.name or "",
+                    status=RunStatus(status).value,
+                    config=config.to_json(),
+                    dataset=config.data.dataset,
+                    architecture=config.model.architecture,
+                    created_at=now,
+                    epochs_total=int(config.training.epochs),
+                    epochs_done=0,
+                    monitor=config.training.monitor,
+                    stop_requested=False,
+                )
+            )
+            run_id = int(result.inserted_primary_key[0])
+            if not config.name:
+                name = f"run-{run_id}"
+                conn.execute(schema.runs.update().where(schema.runs.c.id == run_id).values(name=name))
+        return run_id
+
+    def get_run(self, run_id: int) -> RunRecord:
+        with self._read() as conn:
+            row = conn.execute(sa.select(schema.runs).where(schema.runs.c.id == int(run_id))).first()
+        if row is None:
+            raise RunNotFound(run_id)
+        return self._record(row)
+
+    def list_runs(
+        self,
+        statuses: Iterable[RunStatus] | None = None,
+        ids: Sequence[int] | None = None,
+        limit: int | None = None,
+    ) -> list[RunRecord]:
+        query = sa.select(schema.runs).order_by(schema.runs.c.id.desc())
+        statuses = [RunStatus(status).value for status in statuses or ()]
+        if statuses:
+            query = query.where(schema.runs.c.status.in_(statuses))
+        if ids is not None:
+            query = query.where(schema.runs.c.id.in_([int(i) for i in ids]))
+        if limit:
+            query = query.limit(limit)
+        with self._read() as conn:
+            return [self._record(row) for row in conn.execute(query)]
+
+    @staticmethod
+    def _columns(fields: dict[str, Any]) -> dict[str, Any]:
+        """Column values for an update: JSON columns encoded; the status only through ``transition``."""
+        if "status" in fields:
+            raise TypeError("a run's status changes only through transition()")
+        for column in _JSON_COLUMNS:
+            if column in fields and fields[column] is not None and not isinstance(fields[column], str):
+                value = fields[column]
+                fields[column] = value.to_json() if isinstance(value, RunConfig) else json.dumps(value, sort_keys=True)
+        return fields
+
+    def update_run(self, run_id: int, **fields: Any) -> None:
+        fields = self._columns(fields)
+        with self._write() as conn:
+            result = conn.execute(schema.runs.update().where(schema.runs.c.id == int(run_id)).values(**fields))
+        if result.rowcount == 0:
+            raise RunNotFound(run_id)
+
+    def transition(self, run_id: int, to_status: RunStatus, *, from_statuses: Iterable[RunStatus], **fields: Any) -> bool:
+        fields = self._columns(fields)
+        from_values = [RunStatus(status).value for status in from_statuses]
+        with self._write() as conn:
+            result = conn.execute(
+                schema.runs.update()
+                .where(schema.runs.c.id == int(run_id), schema.runs.c.status.in_(from_values))
+                .values(status=RunStatus(to_status).value, **fields)
+            )
+        return result.rowcount == 1
+
+    def claim_next_queued(self, slots: Sequence[str]) -> tuple[int, str] | None:
+        """Atomically move the oldest queued run to ``running`` on a free slot.
+
+        ``slots`` names every slot of this lab ("0", "1" for GPUs, or "cpu").
+        Returns (run_id, slot) or None when no run waits or no slot is free.
+        Two launchers calling this at once never get the same run, and never
+        more running runs than slots.
+        """
+        with self._write() as conn:
+            if not self.is_sqlite:
+                # Serialise claimers on Postgres (SQLite's BEGIN IMMEDIATE already does).
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(7273)"))
+            busy = {
+                row.slot
+                for row in conn.execute(
+                    sa.select(schema.runs.c.slot).where(schema.runs.c.status == RunStatus.RUNNING.value)
+                )
+            }
+            free = [slot for slot in slots if slot not in busy]
+            if not free:
+                return None
+            row = conn.execute(
+                sa.select(schema.runs.c.id)
+                .where(schema.runs.c.status == RunStatus.QUEUED.value)
+                .order_by(schema.runs.c.id)
+                .limit(1)
+            ).first()
+            if row is None:
+                return None
+            now = time.time()
+            conn.execute(
+                schema.runs.update()
+                .where(schema.runs.c.id == row.id, schema.runs.c.status == RunStatus.QUEUED.value)
+                .values(
+                    status=RunStatus.RUNNING.value,
+                    slot=free[0],
+                    host=socket.gethostname(),
+                    heartbeat_at=now,
+                    started_at=sa.func.coalesce(schema.runs.c.started_at, now),
+                    finished_at=None,
+                    pid=None,
+                )
+            )
+            return int(row.id), free[0]
+
+    def stop_requested(self, run_id: int) -> bool:
+        with self._read() as conn:
+            value = conn.execute(
+                sa.select(schema.runs.c.stop_requested).where(schema.runs.c.id == int(run_id))
+            ).scalar()
+        return bool(value)
+
+    def delete_run(self, run_id: int) -> None:
+        with self._write() as conn:
+            for table in (schema.metrics, schema.predictions, schema.events):
+                conn.execute(table.delete().where(table.c.run_id == int(run_id)))
+            conn.execute(schema.runs.delete().where(schema.runs.c.id == int(run_id)))
+
+    # ------------------------------------------------------------- metrics
+    def log_metrics(self, run_id: int, rows: Iterable[MetricRow]) -> None:
+        now = time.time()
+        values = [
+            {
+                "run_id": int(run_id),
+                "kind": row.get("kind", "epoch"),
+                "epoch": int(row["epoch"]),
+                "step": row.get("step"),
+                "name": row["name"],
+                "value": None if row["value"] is None else float(row["value"]),
+                "wall_time": row.get("wall_time", now),
+            }
+            for row in rows
+        ]
+        if not values:
+            return
+        with self._write() as conn:
+            conn.execute(schema.metrics.insert(), values)
+
+    def get_metrics(
+        self, run_ids: int | Sequence[int], after_id: int = 0, kind: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Metric rows with id > after_id, oldest first (for incremental live reads)."""
+        ids = [int(run_ids)] if isinstance(run_ids, (int, np.integer)) else [int(i) for i in run_ids]
+        query = (
+            sa.select(schema.metrics)
+            .where(schema.metrics.c.run_id.in_(ids), schema.metrics.c.id > int(after_id))
+            .order_by(schema.metrics.c.id)
+        )
+        if kind:
+            query = query.where(schema.metrics.c.kind == kind)
+        with self._read() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
+    def discard_after_epoch(self, run_id: int, epoch: int) -> None:
+        """Drop metrics and predictions recorded after ``epoch`` (a resume continues from there)."""
+        with self._write() as conn:
+            conn.execute(
+                schema.metrics.delete().where(schema.metrics.c.run_id == int(run_id), schema.metrics.c.epoch > epoch)
+            )
+            conn.execute(
+                schema.predictions.delete().where(
+                    schema.predictions.c.run_id == int(run_id), schema.predictions.c.epoch > epoch
+                )
+            )
+
+    # --------------------------------------------------------- predictions
+    def save_predictions(
+        self,
+        run_id: int,
+        epoch: int,
+        split: str,
+        sample_ids: np.ndarray,
+        labels: np.ndarray,
+        probabilities: np.ndarray,
+    ) -> None:
+        """Store one epoch's predictions for a split (replacing an earlier copy of the same epoch)."""
+        buffer = io.BytesIO()
+        np.savez_compressed(
+            buffer,
+            sample_ids=np.asarray(sample_ids, dtype=np.int64),
+            labels=np.asarray(labels, dtype=np.int32),
+            probabilities=np.asarray(probabilities, dtype=np.float32),
+        )
+        with self._write() as conn:
+            conn.execute(
+                schema.predictions.delete().where(
+                    schema.predictions.c.run_id == int(run_id),
+                    schema.predictions.c.epoch == int(epoch),
+                    schema.predictions.c.split == split,
+                )
+            )
+            conn.execute(
+                schema.predictions.insert().values(
+                    run_id=int(run_id),
+                    epoch=int(epoch),
+                    split=split,
+                    num_samples=int(len(labels)),
+                    payload=buffer.getvalue(),
+                    created_at=time.time(),
+                )
+            )
+
+    def prediction_epochs(self, run_id: int, split: str) -> list[int]:
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(schema.predictions.c.epoch)
+                .where(schema.predictions.c.run_id == int(run_id), schema.predictions.c.split == split)
+                .order_by(schema.predictions.c.epoch)
+            )
+            return [int(row.epoch) for row in rows]
+
+    def get_predictions(self, run_id: int, split: str, epoch: int | None = None) -> dict[str, Any] | None:
+        """{"epoch", "sample_ids", "labels", "probabilities" (N, C)} for an epoch (default: the latest)."""
+        query = sa.select(schema.predictions).where(
+            schema.predictions.c.run_id == int(run_id), schema.predictions.c.split == split
+        )
+        if epoch is None:
+            query = query.order_by(schema.predictions.c.epoch.desc()).limit(1)
+        else:
+            query = query.where(schema.predictions.c.epoch == int(epoch))
+        with self._read() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            return None
+        with np.load(io.BytesIO(row.payload)) as arrays:
+            result = {name: arrays[name] for name in arrays.files}
+        result["epoch"] = int(row.epoch)
+        return result
+
+    # -------------------------------------------------------------- events
+    def log_event(self, run_id: int, message: str, level: str = "info") -> None:
+        with self._write() as conn:
+            conn.execute(
+                schema.events.insert().values(run_id=int(run_id), time=time.time(), level=level, message=message)
+            )
+
+    def get_events(self, run_id: int, after_id: int = 0) -> list[dict[str, Any]]:
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(schema.events)
+                .where(schema.events.c.run_id == int(run_id), schema.events.c.id > int(after_id))
+                .order_by(schema.events.c.id)
+            )
+            return [dict(row._mapping) for row in rows]
