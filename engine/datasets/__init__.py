@@ -1,8 +1,10 @@
-"""Datasets: the registry of built-ins, loading through the disk cache, splits, preprocessing.
+"""Datasets: the registry of built-ins and imported sets, loading through the disk cache, splits, preprocessing.
 
 Plain NumPy / SciPy / scikit-learn (no TensorFlow), so the dashboard can list,
 preview and validate datasets. Volumes come back as a read-only memory map of
-shape (N, D, H, W, 1), so a dataset larger than RAM is read in bounded memory.
+shape (N, D, H, W, C), so a dataset larger than RAM is read in bounded memory.
+Imported datasets (engine.datasets.importing) appear next to the built-ins in
+every function here.
 """
 
 from __future__ import annotations
@@ -14,27 +16,43 @@ from typing import Any, Callable
 
 import numpy as np
 
-from engine.datasets import cache, generators
-from engine.datasets.preprocess import NORMALIZATIONS, normalize, resample
+from engine.datasets import cache, generators, imported
+from engine.datasets.importing import (
+    ImportCancelled, ImportOptions, ImportPreview, ImportProgress, ImportResult, import_dataset, preview_import,
+)
+from engine.datasets.preprocess import CT_WINDOWS, NORMALIZATIONS, normalize, resample
 from engine.datasets.splits import Splits
 from engine.datasets.splits import make_splits as _make_splits
 from engine.errors import ConfigError
 
 __all__ = [
+    "CT_WINDOWS",
     "DATASETS",
     "NORMALIZATIONS",
     "Dataset",
     "DatasetSpec",
+    "ImportCancelled",
+    "ImportOptions",
+    "ImportPreview",
+    "ImportProgress",
+    "ImportResult",
     "Option",
     "Splits",
+    "allowed_import_roots",
+    "check_import_path",
     "dataset_info",
     "dataset_names",
+    "delete_imported",
+    "extract_zip",
+    "import_dataset",
     "list_datasets",
     "load_dataset",
     "make_splits",
     "normalize",
+    "preview_import",
     "resample",
     "resolve_options",
+    "validate_dataset_name",
     "validate_options",
 ]
 
@@ -169,6 +187,7 @@ class Dataset:
     fingerprint: str
     options: dict[str, Any]
     generation_seconds: float | None = None  # set when this call generated the data
+    predefined_split: np.ndarray | None = None  # (N,) codes into splits.SPLIT_NAMES, -1 unassigned; imports only
 
     @property
     def num_classes(self) -> int:
@@ -186,18 +205,25 @@ class Dataset:
 
 
 def dataset_names() -> list[str]:
-    return list(DATASETS)
+    """The built-ins, then the imported datasets."""
+    return list(DATASETS) + imported.names()
+
+
+def _is_imported(name: str) -> bool:
+    return name not in DATASETS and imported.exists(name)
 
 
 def _spec(name: str) -> DatasetSpec:
     try:
         return DATASETS[name]
     except KeyError:
-        raise ConfigError([f"data.dataset is {name!r}; valid datasets are {', '.join(DATASETS)}."]) from None
+        raise ConfigError([f"data.dataset is {name!r}; valid datasets are {', '.join(dataset_names())}."]) from None
 
 
 def validate_options(name: str, options: dict[str, Any]) -> list[str]:
     """Sentences naming each bad knob of dataset ``name`` (empty when all are fine)."""
+    if _is_imported(name):
+        return [f"data.options.{key} is not a knob of {name}: an imported dataset has no knobs." for key in options]
     spec = _spec(name)
     problems = []
     for key, value in options.items():
@@ -218,6 +244,8 @@ def resolve_options(name: str, options: dict[str, Any] | None = None) -> dict[st
     problems = validate_options(name, options)
     if problems:
         raise ConfigError(problems)
+    if _is_imported(name):
+        return {}
     resolved = _spec(name).defaults()
     for key, value in options.items():
         option = _spec(name).options[key]
@@ -227,6 +255,9 @@ def resolve_options(name: str, options: dict[str, Any] | None = None) -> dict[st
 
 def dataset_info(name: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
     """What a dataset will look like with these options, without generating it."""
+    if _is_imported(name):
+        resolve_options(name, options)
+        return imported.info(name)
     spec = _spec(name)
     resolved = resolve_options(name, options)
     edge = spec.volume_edge(resolved)
@@ -245,11 +276,15 @@ def dataset_info(name: str, options: dict[str, Any] | None = None) -> dict[str, 
 
 
 def list_datasets() -> list[dict[str, Any]]:
-    return [dataset_info(name) for name in DATASETS]
+    """The built-ins, then the imported datasets (their info carries ``"imported": True``)."""
+    return [dataset_info(name) for name in DATASETS] + [imported.info(name) for name in imported.names()]
 
 
 def load_dataset(name: str, options: dict[str, Any] | None = None) -> Dataset:
     """The dataset with these options, generated on first use and then read from the disk cache."""
+    if _is_imported(name):
+        resolve_options(name, options)
+        return _load_imported(name)
     spec = _spec(name)
     resolved = resolve_options(name, options)
     key = cache.fingerprint(name, resolved)
@@ -278,8 +313,59 @@ def load_dataset(name: str, options: dict[str, Any] | None = None) -> Dataset:
     )
 
 
-def make_splits(dataset: Dataset, val_fraction: float, test_fraction: float, seed: int = 0) -> Splits:
-    """Stratified train / val / test indices of ``dataset``; group-aware when samples share groups."""
-    return _make_splits(
-        dataset.y, val_fraction, test_fraction, seed=seed, groups=dataset.groups, class_names=dataset.class_names
+def _load_imported(name: str) -> Dataset:
+    entry = imported.load(name)
+    manifest = entry["manifest"]
+    return Dataset(
+        name=name,
+        x=entry["x"],
+        y=entry["y"],
+        groups=entry["groups"],
+        sample_ids=np.arange(len(entry["y"]), dtype=np.int64),
+        class_names=list(manifest["class_names"]),
+        fingerprint=manifest["fingerprint"],
+        options={},
+        predefined_split=entry["split"],
     )
+
+
+def make_splits(dataset: Dataset, val_fraction: float, test_fraction: float, seed: int = 0) -> Splits:
+    """Stratified train / val / test indices of ``dataset``; group-aware when samples share groups.
+
+    A dataset's predefined splits (an import's test set, say) are kept as given.
+    """
+    return _make_splits(
+        dataset.y, val_fraction, test_fraction, seed=seed, groups=dataset.groups, class_names=dataset.class_names,
+        predefined=dataset.predefined_split,
+    )
+
+
+# The import entry points a Data page calls (engine.datasets.importing and .uploads hold the details).
+def validate_dataset_name(name: str) -> str:
+    """``name`` when it may name a new imported dataset; DataError stating the rule otherwise."""
+    return imported.validate_name(name, list(DATASETS))
+
+
+def delete_imported(name: str) -> None:
+    """Delete an imported dataset (never a built-in)."""
+    imported.delete(name)
+
+
+def extract_zip(zip_path, limits=None):
+    """Extract an uploaded zip safely into a fresh folder and return it (see uploads.extract_zip)."""
+    from engine.datasets import uploads
+
+    return uploads.extract_zip(zip_path, limits or uploads.ZipLimits())
+
+
+def allowed_import_roots():
+    from engine.datasets import uploads
+
+    return uploads.allowed_import_roots()
+
+
+def check_import_path(path):
+    """The resolved path when the dashboard may import from it; DataError otherwise."""
+    from engine.datasets import uploads
+
+    return uploads.check_import_path(path)
