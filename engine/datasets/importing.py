@@ -190,6 +190,7 @@ def _gather(source: Path, options: ImportOptions) -> _Gathered:
         scan = readers.scan_arrays(source, fmt, options)
         samples = [_Sample(c, c.label, c.group, c.split) for c in scan.candidates]
         return _Gathered(fmt, scan.layout, samples, dict(scan.skipped), [], list(scan.notes), [scan])
+    source = _unwrap(source)
     if source.is_file():
         raise DataError(
             f"{source.name} is a single scan; give a folder with one folder per class, or a folder and a labels CSV."
@@ -197,6 +198,16 @@ def _gather(source: Path, options: ImportOptions) -> _Gathered:
     if options.labels_csv:
         return _gather_csv(source, fmt, options)
     return _gather_class_folders(source, fmt, options)
+
+
+def _unwrap(folder: Path) -> Path:
+    """A folder holding nothing but one folder (a zipped folder, say) is read as that folder."""
+    while folder.is_dir():
+        entries = [p for p in folder.iterdir() if not p.name.startswith(".") and p.name != "__MACOSX"]
+        if len(entries) != 1 or not entries[0].is_dir():
+            break
+        folder = entries[0]
+    return folder
 
 
 def _gather_class_folders(root: Path, fmt: str, options: ImportOptions) -> _Gathered:

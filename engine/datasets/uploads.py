@@ -15,6 +15,7 @@ import shutil
 import stat
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -38,7 +39,8 @@ def _entry_problem(info: zipfile.ZipInfo) -> str | None:
     mode = info.external_attr >> 16
     if stat.S_ISLNK(mode):
         return f"{name!r} is a symbolic link"
-    if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+    # Zips written without Unix modes (Windows, Python's writestr) carry no file type: a plain file.
+    if stat.S_IFMT(mode) and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
         return f"{name!r} is not a plain file or folder"
     if info.flag_bits & 0x1:
         return f"{name!r} is encrypted"
@@ -66,6 +68,9 @@ def extract_zip(zip_path: str | os.PathLike, limits: ZipLimits = ZipLimits(), pa
         folder = Path(tempfile.mkdtemp(prefix=".unzipped-", dir=parent_dir))
         try:
             _extract(zip_path.name, archive, entries, folder, limits)
+        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as e:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise DataError(f"{zip_path.name} is damaged and was not extracted ({e}).") from e
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
