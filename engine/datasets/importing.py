@@ -33,8 +33,8 @@ from engine.errors import ConfigError, DataError
 IMPORT_VERSION = 1
 # Target edges a resampled volume may have.
 MIN_EDGE, MAX_EDGE = 4, 512
-# Voxels copied from the staging file into x.npy per step (bounded memory on large imports).
-COPY_CHUNK_VOXELS = 32 * 1024 * 1024
+# Bytes copied from the staging file into x.npy per step (bounded memory on large imports).
+COPY_CHUNK_BYTES = 16 * 1024 * 1024
 
 
 class ImportCancelled(DataError):
@@ -347,16 +347,13 @@ class _Staging:
         self.count += 1
 
     def finish_volumes(self) -> None:
-        """x.raw (the volumes one after another) becomes x.npy, copied in bounded chunks."""
+        """x.raw (the volumes one after another) becomes x.npy: a .npy header, then the same bytes."""
         self.raw.close()
-        shape = (self.count, *self.sample_shape)
-        source = np.memmap(self.folder / "x.raw", dtype=np.float32, mode="r", shape=shape)
-        target = np.lib.format.open_memmap(self.folder / "x.npy", mode="w+", dtype=np.float32, shape=shape)
-        step = max(1, COPY_CHUNK_VOXELS // max(1, int(np.prod(self.sample_shape))))
-        for start in range(0, self.count, step):
-            target[start:start + step] = source[start:start + step]
-        target.flush()
-        del source, target
+        header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False,
+                  "shape": (self.count, *self.sample_shape)}
+        with open(self.folder / "x.raw", "rb") as raw, open(self.folder / "x.npy", "wb") as target:
+            np.lib.format.write_array_header_1_0(target, header)
+            shutil.copyfileobj(raw, target, COPY_CHUNK_BYTES)  # sequential, bounded memory
         os.remove(self.folder / "x.raw")
 
     def discard(self) -> None:
