@@ -421,7 +421,11 @@ def _read_samples(gathered: _Gathered, options: ImportOptions, staging: _Staging
         if problem is None:
             if options.reorient and volume.affine is None:
                 unoriented += 1
-            voxels = _prepare(volume, options)
+            try:
+                voxels = _prepare(volume, options)
+            except (ValueError, MemoryError) as e:  # e.g. an orientation nibabel cannot resolve
+                problem = f"cannot be preprocessed ({type(e).__name__}: {e})"
+        if problem is None:
             if staging.sample_shape is None:
                 staging.sample_shape = tuple(voxels.shape)
             if voxels.shape[-1] != staging.sample_shape[-1]:

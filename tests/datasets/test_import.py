@@ -73,20 +73,22 @@ def test_real_pydicom_files_multiframe_and_missing_handler(lab_home, tmp_path):
 
     root = tmp_path / "real"
     layout = {
-        "ct": ["CT_small.dcm", "MR_small.dcm", "SC_rgb_small_odd.dcm"],
+        # MR_small and its RLE copy share a series and a position: each goes in a sample folder of its own.
+        "ct": ["CT_small.dcm", "mr/MR_small.dcm", "SC_rgb_small_odd.dcm", "mr_rle/MR_small_RLE.dcm"],
         "dose": ["rtdose.dcm", "MR_small_implicit.dcm", "MR_small_jpeg_ls_lossless.dcm"],
     }
     for label, names in layout.items():
         (root / label).mkdir(parents=True)
         for name in names:
-            shutil.copy(get_testdata_file(name), root / label / name)
+            (root / label / name).parent.mkdir(exist_ok=True)
+            shutil.copy(get_testdata_file(Path(name).name), root / label / name)
     preview = datasets.preview_import(root, ImportOptions(shape=(8, 8, 8)))
     assert preview.format == "dicom" and preview.shapes["15x10x10"] == 1  # rtdose: 15 frames
     assert "MR_small_jpeg_ls_lossless.dcm" in "".join(preview.skipped)
     reason = preview.skipped["dose/MR_small_jpeg_ls_lossless.dcm"]
     assert "JPEG-LS" in reason and "no installed handler" in reason and "pyjpegls" in reason
     result = datasets.import_dataset(root, "real", ImportOptions(shape=(8, 8, 8)))
-    assert result.classes == {"ct": 2, "dose": 2}
+    assert result.classes == {"ct": 3, "dose": 2}
     assert "3 channels where the first sample has 1" in result.skipped["ct/SC_rgb_small_odd.dcm"]
     # The multi-frame dose grid, resampled: compare with pydicom's own frames (GridFrameOffsetVector order).
     import pydicom
@@ -95,6 +97,9 @@ def test_real_pydicom_files_multiframe_and_missing_handler(lab_home, tmp_path):
     dataset = datasets.load_dataset("real")
     index = [s["source"] for s in datasets.imported.manifest("real")["samples"]].index("dose/rtdose.dcm")
     np.testing.assert_allclose(np.asarray(dataset.x[index])[..., 0], datasets.resample(dose, (8, 8, 8)), rtol=1e-5)
+    # RLE Lossless decodes with pydicom's own handler: the same voxels as the uncompressed file.
+    sources = [s["source"] for s in datasets.imported.manifest("real")["samples"]]
+    np.testing.assert_array_equal(dataset.x[sources.index("ct/mr_rle")], dataset.x[sources.index("ct/mr")])
 
 
 # ------------------------------------------------------------------ NIfTI
@@ -319,3 +324,24 @@ def test_cancel_and_progress(lab_home, tmp_path):
         datasets.import_dataset(tmp_path / "f.h5", "cancelled", progress=seen.append, cancel=lambda: len(seen) >= 5)
     assert [p.done for p in seen] == [1, 2, 3, 4, 5] and seen[-1].total == 40
     assert not datasets.imported.exists("cancelled") and _leftovers() == [] and datasets.imported.names() == []
+
+
+def test_reorientation_to_ras_for_nifti_and_dicom(lab_home, tmp_path):
+    import nibabel
+
+    data = np.random.default_rng(0).random((4, 5, 6)).astype(np.float32)
+    root = tmp_path / "nii"
+    (root / "a").mkdir(parents=True)
+    nibabel.save(nibabel.Nifti1Image(data, np.diag([-2.0, 2.0, 2.0, 1.0])), root / "a" / "flipped.nii")  # x runs R to L
+    scans.write_nifti(root / "b" / "plain.nii", data)
+    datasets.import_dataset(root, "ras", ImportOptions(reorient=True))
+    x = np.asarray(datasets.load_dataset("ras").x)[..., 0]
+    np.testing.assert_array_equal(x[0], data[::-1])
+    np.testing.assert_array_equal(x[1], data)
+    # DICOM (slice, row, column) in LPS: columns run to the patient's left, rows to posterior.
+    series = tmp_path / "dicom"
+    expected = {label: scans.write_dicom_series(series / label / "p", scans.ramp_slices(3, 4, 5, offset=i), patient=label)
+                for i, label in enumerate("ab")}
+    datasets.import_dataset(series, "ras_dicom", ImportOptions(reorient=True))
+    x = np.asarray(datasets.load_dataset("ras_dicom").x)[..., 0]
+    np.testing.assert_array_equal(x[0], expected["a"].transpose(2, 1, 0)[::-1, ::-1, :])
