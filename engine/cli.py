@@ -110,6 +110,10 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 def cmd_datasets(args) -> int:
     from engine import datasets
 
+    if args.action == "delete":
+        from engine.datasets import cli as datasets_cli
+
+        return datasets_cli.cmd_delete(args)
     catalog = datasets.list_datasets()
     if args.json:
         print(json.dumps(catalog, indent=2, default=str))
@@ -327,7 +331,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m engine", description="Conv3D Lab engine")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("datasets", help="list the datasets")
+    p = sub.add_parser("datasets", help="list the datasets (built-in and imported); `datasets delete NAME`")
+    p.add_argument("action", nargs="?", choices=("list", "delete"), default="list")
+    p.add_argument("target", nargs="?", metavar="NAME", help="the imported dataset to delete")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_datasets)
 
@@ -380,6 +386,9 @@ def build_parser() -> argparse.ArgumentParser:
     from engine.evaluation import cli as evaluation_cli
 
     evaluation_cli.add_parser(sub)
+    from engine.datasets import cli as datasets_cli
+
+    datasets_cli.add_parser(sub)
     return parser
 
 

@@ -2,7 +2,8 @@
 
 ``CONV3D_LAB_HOME`` moves the run workspace (database and one folder per run);
 ``CONV3D_LAB_DB`` selects another database by URL; ``CONV3D_LAB_DATA`` moves the
-dataset cache. Each is read at call time so tests can point them at tmp_path.
+data folder (``cache/`` and ``imports/`` below it). Each is read at call time so
+tests can point them at tmp_path.
 """
 
 from __future__ import annotations
@@ -32,8 +33,22 @@ def run_dir(run_id: int) -> Path:
     return path
 
 
+def data_root() -> Path:
+    """The data folder: ``$CONV3D_LAB_DATA`` or ``<repo>/data`` (see data/README.md)."""
+    path = Path(os.environ.get("CONV3D_LAB_DATA") or REPO_ROOT / "data")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def data_cache_dir() -> Path:
-    """Generated and preprocessed datasets: ``$CONV3D_LAB_DATA`` or ``<repo>/data/cache``."""
-    path = Path(os.environ.get("CONV3D_LAB_DATA") or REPO_ROOT / "data" / "cache")
+    """Generated and preprocessed built-in datasets: ``<data>/cache``."""
+    path = data_root() / "cache"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def imports_dir() -> Path:
+    """Imported datasets, one folder per name: ``<data>/imports``."""
+    path = data_root() / "imports"
     path.mkdir(parents=True, exist_ok=True)
     return path

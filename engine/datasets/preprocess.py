@@ -43,3 +43,58 @@ def resample(volume: np.ndarray, shape: tuple[int, int, int], order: int = 1) ->
     region = tuple(slice(0, min(a, b)) for a, b in zip(shape, resampled.shape))
     out[region] = resampled[region]
     return out
+
+
+# CT windows in Hounsfield units: name -> (level, width). Voxels are clipped to
+# [level - width/2, level + width/2] and scaled to [0, 1] (Radiopaedia's presets).
+CT_WINDOWS: dict[str, tuple[float, float]] = {
+    "brain": (40.0, 80.0),
+    "subdural": (75.0, 215.0),
+    "stroke": (40.0, 40.0),
+    "bone": (600.0, 2800.0),
+    "soft_tissue": (50.0, 400.0),
+    "lung": (-600.0, 1500.0),
+    "liver": (30.0, 150.0),
+    "mediastinum": (50.0, 350.0),
+}
+
+CHANNEL_MODES = ("keep", "first", "mean")
+
+
+def window(volume: np.ndarray, name: str) -> np.ndarray:
+    """Clip to the CT window ``name`` (see CT_WINDOWS) and scale to [0, 1]."""
+    if name not in CT_WINDOWS:
+        raise ValueError(f"window is {name!r}; use one of {', '.join(CT_WINDOWS)}.")
+    level, width = CT_WINDOWS[name]
+    low = level - width / 2.0
+    return (np.clip(np.asarray(volume, dtype=np.float32), low, low + width) - low) / np.float32(width)
+
+
+def clip_percentiles(volume: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Clip one volume to its own [low, high] percentiles (e.g. 0.5 and 99.5 tame scanner outliers)."""
+    volume = np.asarray(volume, dtype=np.float32)
+    bottom, top = np.percentile(volume, [low, high])
+    return np.clip(volume, bottom, top)
+
+
+def reorient_canonical(volume: np.ndarray, affine: np.ndarray) -> np.ndarray:
+    """Reorder and flip the first three axes of ``volume`` to RAS+ (nibabel's closest canonical).
+
+    ``affine`` maps voxel indices to RAS world coordinates (NIfTI's convention;
+    a DICOM reader flips LPS's first two rows). Trailing axes (channels) follow.
+    """
+    from nibabel import orientations
+
+    orientation = orientations.io_orientation(np.asarray(affine, dtype=np.float64))
+    return np.ascontiguousarray(orientations.apply_orientation(volume, orientation))
+
+
+def select_channels(volume: np.ndarray, mode: str) -> np.ndarray:
+    """A (D, H, W, C) volume with its channels kept, reduced to the first, or averaged into one."""
+    if mode == "keep":
+        return volume
+    if mode == "first":
+        return volume[..., :1]
+    if mode == "mean":
+        return volume.mean(axis=-1, keepdims=True, dtype=np.float32)
+    raise ValueError(f"channels is {mode!r}; use one of {', '.join(CHANNEL_MODES)}.")

@@ -13,6 +13,9 @@ import numpy as np
 from engine.errors import DataError
 
 SPLIT_NAMES = ("train", "val", "test")
+# A dataset's predefined split per sample (e.g. 3D MNIST's test set, MedMNIST's three):
+# the index into SPLIT_NAMES, or UNASSIGNED for samples that go to the training pool.
+UNASSIGNED = -1
 
 
 def class_counts(labels: np.ndarray, num_classes: int) -> list[int]:
@@ -66,11 +69,21 @@ def make_splits(
     seed: int = 0,
     groups: np.ndarray | None = None,
     class_names: list[str] | None = None,
+    predefined: np.ndarray | None = None,
 ) -> Splits:
-    """Stratified (and, with shared groups, group-aware) train / val / test indices."""
+    """Stratified (and, with shared groups, group-aware) train / val / test indices.
+
+    ``predefined`` (codes into SPLIT_NAMES per sample, UNASSIGNED for the training
+    pool) keeps a published split as given: its test set is the test split and its
+    validation set the validation split; a part it leaves out is carved from the
+    training pool, stratified and group-aware, at the fraction of all samples asked for.
+    """
     labels = np.asarray(labels)
     indices = np.arange(len(labels))
     groups = None if groups is None else np.asarray(groups)
+    if predefined is not None and np.any(np.asarray(predefined) != UNASSIGNED):
+        return _predefined_splits(labels, val_fraction, test_fraction, seed, groups, class_names,
+                                  np.asarray(predefined))
     try:
         rest, test = _split_off(indices, labels, groups, test_fraction, seed)
         rest_groups = None if groups is None else groups[rest]
@@ -91,4 +104,32 @@ def make_splits(
                 f"The {name} split is empty with {len(labels)} samples; add samples or change the "
                 "validation and test fractions."
             )
+    return splits
+
+
+def _predefined_splits(labels, val_fraction, test_fraction, seed, groups, class_names, predefined) -> Splits:
+    indices = np.arange(len(labels))
+    parts = {name: indices[predefined == code] for code, name in enumerate(SPLIT_NAMES)}
+    pool = np.sort(np.concatenate([parts["train"], indices[predefined == UNASSIGNED]]))
+    for name, fraction, offset in (("test", test_fraction, 0), ("val", val_fraction, 1)):
+        if len(parts[name]):
+            continue
+        # The fraction is of all samples; the pool is smaller than that.
+        share = min(0.5, fraction * len(labels) / max(1, len(pool)))
+        pool_groups = None if groups is None else groups[pool]
+        try:
+            pool, parts[name] = _split_off(pool, labels[pool], pool_groups, share, seed + offset)
+        except ValueError as e:
+            counts = np.bincount(labels[pool], minlength=int(labels.max()) + 1)
+            smallest = int(np.argmin(counts))
+            label = class_names[smallest] if class_names else str(smallest)
+            raise DataError(
+                f"Cannot carve a stratified {name} split out of the {len(pool)} predefined training samples: "
+                f"class {label!r} has only {counts[smallest]} of them ({e}). Add samples or lower the "
+                f"{'validation' if name == 'val' else 'test'} fraction."
+            ) from e
+    splits = Splits(np.sort(pool), np.sort(parts["val"]), np.sort(parts["test"]))
+    for name in SPLIT_NAMES:
+        if len(getattr(splits, name)) == 0:
+            raise DataError(f"The predefined {name} split is empty; give it samples in the split column.")
     return splits

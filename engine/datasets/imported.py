@@ -1,0 +1,110 @@
+"""Imported datasets on disk: ``<data>/imports/<name>/`` with x.npy, labels.npz and manifest.json.
+
+x.npy is float32 (N, D, H, W, C), read back as a read-only memory map like the
+built-ins' cache; labels.npz holds y, the split codes and (when any) the groups;
+manifest.json records the source, the reader, the preprocessing, each sample's
+source path, label, group and predefined split, and what was skipped and why.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine import paths
+from engine.errors import DataError
+
+MANIFEST = "manifest.json"
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,60}")
+NAME_RULE = "a dataset name is 1 to 60 letters, digits, '-' or '_'"
+
+
+def validate_name(name: str, builtin_names: list[str]) -> str:
+    """``name`` if it may name an imported dataset; DataError stating the rule otherwise."""
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        shown = repr(name)[:80] if isinstance(name, str) else type(name).__name__
+        raise DataError(f"The name {shown} cannot be used: {NAME_RULE}.")
+    if name.casefold() in {builtin.casefold() for builtin in builtin_names}:
+        raise DataError(f"The name {name!r} is a built-in dataset's; choose another name.")
+    return name
+
+
+def folder(name: str) -> Path:
+    return paths.imports_dir() / name
+
+
+def names() -> list[str]:
+    """Imported datasets, sorted; unfinished imports (hidden staging folders) are not listed."""
+    root = paths.imports_dir()
+    return sorted(
+        entry.name for entry in root.iterdir()
+        if not entry.name.startswith(".") and NAME_PATTERN.fullmatch(entry.name) and (entry / MANIFEST).is_file()
+    )
+
+
+def exists(name: str) -> bool:
+    return isinstance(name, str) and bool(NAME_PATTERN.fullmatch(name)) and (folder(name) / MANIFEST).is_file()
+
+
+def manifest(name: str) -> dict[str, Any]:
+    path = folder(name) / MANIFEST
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise DataError(f"The imported dataset {name!r} cannot be read ({e}); delete it and import it again.") from e
+
+
+def info(name: str) -> dict[str, Any]:
+    """The same keys as a built-in's dataset_info, plus what the import recorded."""
+    recorded = manifest(name)
+    return {
+        "name": name,
+        "title": name,
+        "description": (
+            f"Imported from {recorded['source']['name']} ({recorded['reader']['format']}): "
+            f"{recorded['num_samples']} samples, {len(recorded['class_names'])} classes."
+        ),
+        "num_classes": len(recorded["class_names"]),
+        "class_names": list(recorded["class_names"]),
+        "volume_shape": list(recorded["volume_shape"]),
+        "default_options": {},
+        "options": {},
+        "cached": True,
+        "imported": True,
+        "num_samples": recorded["num_samples"],
+        "class_counts": recorded["class_counts"],
+        "source": recorded["source"],
+        "reader": recorded["reader"],
+        "preprocessing": recorded["preprocessing"],
+        "splits": recorded["splits"],
+        "num_groups": recorded["num_groups"],
+        "fingerprint": recorded["fingerprint"],
+        "created_at": recorded["created_at"],
+    }
+
+
+def load(name: str) -> dict[str, Any]:
+    """x (read-only memory map), y, groups (or None), split codes and the manifest."""
+    recorded = manifest(name)
+    root = folder(name)
+    x = np.load(root / "x.npy", mmap_mode="r")
+    with np.load(root / "labels.npz", allow_pickle=False) as labels:
+        arrays = {key: labels[key] for key in labels.files}
+    return {"manifest": recorded, "x": x, "y": arrays["y"], "groups": arrays.get("groups"), "split": arrays["split"]}
+
+
+def delete(name: str) -> None:
+    """Remove an imported dataset (renamed away first, so a reader never sees half of it)."""
+    if not exists(name):
+        listed = ", ".join(names()) or "none"
+        raise DataError(f"There is no imported dataset named {str(name)[:80]!r}; imported datasets: {listed}.")
+    trash = Path(tempfile.mkdtemp(prefix=".deleting-", dir=paths.imports_dir()))
+    os.rename(folder(name), trash / name)
+    shutil.rmtree(trash, ignore_errors=True)

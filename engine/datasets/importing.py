@@ -1,0 +1,534 @@
+"""Bring your own scans: preview and import a folder, file or zip into ``<data>/imports/<name>/``.
+
+One public entry point per step, for the CLI and the Data page alike:
+``preview_import`` says what an import would do without writing anything;
+``import_dataset`` reads, checks and preprocesses one sample at a time (progress
+callback, cancel callable checked between samples), writes into a hidden staging
+folder and renames it into place at the end, so a failed or cancelled import
+leaves nothing behind. Bad files are skipped and reported with the reason; the
+import fails, with one sentence, only when nothing usable remains.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from engine import paths
+from engine.datasets import imported, labels as labels_module, preprocess, readers
+from engine.datasets.builtins import DATASETS
+from engine.datasets.splits import SPLIT_NAMES, UNASSIGNED
+from engine.datasets.splits import class_counts as count_per_class
+from engine.errors import ConfigError, DataError
+
+# Bump when the import pipeline changes what it writes for the same source and options.
+IMPORT_VERSION = 1
+# Target edges a resampled volume may have.
+MIN_EDGE, MAX_EDGE = 4, 512
+# Bytes copied from the staging file into x.npy per step (bounded memory on large imports).
+COPY_CHUNK_BYTES = 16 * 1024 * 1024
+
+
+class ImportCancelled(DataError):
+    """The cancel callable asked to stop; nothing was written."""
+
+
+@dataclass
+class ImportOptions:
+    """How to read and preprocess a source; saved whole in the dataset's manifest and fingerprint."""
+
+    format: str = "auto"  # auto, dicom, nifti, hdf5 or npz
+    labels_csv: str | None = None  # CSV of id, label [, group] [, split]; None: class folders or labels in the file
+    id_column: str | None = None  # CSV column names; None: recognised by their usual names
+    label_column: str | None = None
+    group_column: str | None = None  # patient / group: samples of one group never straddle splits
+    split_column: str | None = None  # train / val / test per row, kept as given
+    shape: tuple[int, int, int] | None = None  # resample every volume to (D, H, W); None: keep (all must agree)
+    reorient: bool = False  # reorder and flip axes to RAS+ (NIfTI and DICOM carry the orientation)
+    window: str | None = None  # CT window preset in Hounsfield units (preprocess.CT_WINDOWS), scaled to [0, 1]
+    clip_percentiles: tuple[float, float] | None = None  # clip each volume to these percentiles, e.g. (0.5, 99.5)
+    normalization: str = "none"  # none, minmax or zscore, per volume, after resampling
+    channels: str = "keep"  # keep, first or mean (e.g. RGB DICOM to one channel)
+    volume_index: int | None = None  # which volume of a 4D NIfTI image
+    series: str | None = None  # DICOM folders with several series: "largest" or a SeriesDescription pattern
+    x_key: str | None = None  # HDF5 / NPZ: the array of volumes, when the layout is not recognised
+    y_key: str | None = None  # HDF5 / NPZ: the array of labels
+
+    def validate(self) -> "ImportOptions":
+        problems = []
+        if self.format not in readers.FORMATS:
+            problems.append(f"format is {self.format!r}; use one of {', '.join(readers.FORMATS)}.")
+        if self.shape is not None:
+            shape = tuple(self.shape)
+            if len(shape) != 3 or not all(isinstance(n, int) and not isinstance(n, bool) and MIN_EDGE <= n <= MAX_EDGE
+                                          for n in shape):
+                problems.append(f"shape is {self.shape!r}; give three whole numbers D H W between {MIN_EDGE} and {MAX_EDGE}.")
+            else:
+                self.shape = shape
+        if self.window is not None and self.window not in preprocess.CT_WINDOWS:
+            problems.append(f"window is {self.window!r}; use one of {', '.join(preprocess.CT_WINDOWS)}.")
+        if self.window is not None and self.clip_percentiles is not None:
+            problems.append("window and clip_percentiles both clip intensities; choose one.")
+        if self.clip_percentiles is not None:
+            try:
+                low, high = (float(v) for v in self.clip_percentiles)
+                valid = 0 <= low < high <= 100
+            except (TypeError, ValueError):
+                valid = False
+            if not valid:
+                problems.append(f"clip_percentiles is {self.clip_percentiles!r}; give two percentiles 0 <= low < high <= 100.")
+        if self.normalization not in preprocess.NORMALIZATIONS:
+            problems.append(f"normalization is {self.normalization!r}; use one of {', '.join(preprocess.NORMALIZATIONS)}.")
+        if self.channels not in preprocess.CHANNEL_MODES:
+            problems.append(f"channels is {self.channels!r}; use one of {', '.join(preprocess.CHANNEL_MODES)}.")
+        if self.volume_index is not None and (isinstance(self.volume_index, bool) or not isinstance(self.volume_index, int)
+                                              or self.volume_index < 0):
+            problems.append(f"volume_index is {self.volume_index!r}; give a whole number from 0.")
+        for name in ("series", "x_key", "y_key", "id_column", "label_column", "group_column", "split_column"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value.strip() or len(value) > 200
+                                      or any(ord(c) < 32 for c in value)):
+                problems.append(f"{name} must be a short line of text.")
+        if problems:
+            raise ConfigError(problems)
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        raw = asdict(self)
+        raw["shape"] = list(self.shape) if self.shape else None
+        raw["clip_percentiles"] = list(self.clip_percentiles) if self.clip_percentiles else None
+        return raw
+
+
+@dataclass(frozen=True)
+class ImportProgress:
+    done: int  # samples handled so far (imported or skipped)
+    total: int
+    path: str  # the sample just handled
+    skipped: int  # samples skipped so far
+
+
+@dataclass
+class ImportPreview:
+    format: str
+    layout: str
+    source: str
+    samples: int  # usable candidates (voxel checks happen during the import)
+    classes: dict[str, int]
+    shapes: dict[str, int]  # "DxHxW" -> count, as the headers tell
+    spacings: dict[str, int]  # "dz x dy x dx mm" -> count
+    splits: dict[str, int]  # predefined split sizes (empty when none)
+    groups: int  # distinct groups (0: every sample stands alone)
+    skipped: dict[str, str]  # path -> why
+    unmatched_rows: list[str]  # CSV ids without a file
+    series: dict[str, int]  # DICOM: the series chosen per sample, by description
+    notes: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class ImportResult:
+    name: str
+    path: str
+    samples: int
+    classes: dict[str, int]
+    splits: dict[str, int]
+    groups: int
+    volume_shape: list[int]
+    skipped: dict[str, str]
+    unmatched_rows: list[str]
+    fingerprint: str
+    seconds: float
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class _Sample:
+    candidate: readers.Candidate
+    label: str
+    group: str | None
+    split: str | None
+
+
+@dataclass
+class _Gathered:
+    format: str
+    layout: str
+    samples: list[_Sample]
+    skipped: dict[str, str]
+    unmatched_rows: list[str]
+    notes: list[str]
+    scans: list[readers.Scan]
+
+    def close(self) -> None:
+        for scan in self.scans:
+            scan.close()
+
+
+# ------------------------------------------------------------------ gathering
+def _gather(source: Path, options: ImportOptions) -> _Gathered:
+    """Every candidate sample with its label, group and predefined split; nothing is read but headers."""
+    if not source.exists():
+        raise DataError(f"{source} does not exist; check the path.")
+    fmt = options.format if options.format != "auto" else readers.detect_format(source)
+    if fmt in readers.ARRAY_FORMATS:
+        if options.labels_csv:
+            raise DataError(f"An {fmt.upper()} file carries its own labels; leave out the labels CSV.")
+        scan = readers.scan_arrays(source, fmt, options)
+        samples = [_Sample(c, c.label, c.group, c.split) for c in scan.candidates]
+        return _Gathered(fmt, scan.layout, samples, dict(scan.skipped), [], list(scan.notes), [scan])
+    source = _unwrap(source)
+    if source.is_file():
+        raise DataError(
+            f"{source.name} is a single scan; give a folder with one folder per class, or a folder and a labels CSV."
+        )
+    if options.labels_csv:
+        return _gather_csv(source, fmt, options)
+    return _gather_class_folders(source, fmt, options)
+
+
+def _unwrap(folder: Path) -> Path:
+    """A folder holding nothing but one folder (a zipped folder, say) is read as that folder."""
+    while folder.is_dir():
+        entries = [p for p in folder.iterdir() if not p.name.startswith(".") and p.name != "__MACOSX"]
+        if len(entries) != 1 or not entries[0].is_dir():
+            break
+        folder = entries[0]
+    return folder
+
+
+def _gather_class_folders(root: Path, fmt: str, options: ImportOptions) -> _Gathered:
+    gathered = _Gathered(fmt, "class-folders", [], {}, [], [], [])
+    for path in sorted(root.iterdir()):
+        if path.is_file() and not path.name.startswith(".") and not readers.has_suffix(path, readers.SIDECAR_SUFFIXES):
+            gathered.skipped[path.name] = "is not in a class folder (put each scan in a folder named after its class)"
+    for class_folder in labels_module.class_folders(root):
+        scan = readers.scan_files(class_folder, fmt, options)
+        gathered.scans.append(scan)
+        prefix = class_folder.name + "/"
+        gathered.skipped.update({prefix + path: reason for path, reason in scan.skipped.items()})
+        gathered.notes += scan.notes
+        for candidate in scan.candidates:
+            candidate.path = prefix + candidate.path
+            gathered.samples.append(_Sample(candidate, class_folder.name, candidate.group, None))
+    return gathered
+
+
+def _gather_csv(root: Path, fmt: str, options: ImportOptions) -> _Gathered:
+    csv_path = Path(options.labels_csv)
+    table = labels_module.read_csv(csv_path, options.id_column, options.label_column, options.group_column,
+                                   options.split_column)
+    scan = readers.scan_files(root, fmt, options, ignore=(csv_path.resolve(),))
+    gathered = _Gathered(fmt, "labels-csv", [], dict(scan.skipped), [], list(scan.notes), [scan])
+    used: dict[str, str] = {}
+    for candidate in scan.candidates:
+        found = table.match(candidate.ids)
+        if found is None:
+            gathered.skipped[candidate.path] = (
+                f"has no row in {csv_path.name} (its id {candidate.ids[0] if candidate.ids else candidate.path!r} "
+                "matches none)"
+            )
+            continue
+        key, row = found
+        if key in used:
+            gathered.skipped[candidate.path] = f"matches the same row of {csv_path.name} ({row.id!r}) as {used[key]}"
+            continue
+        used[key] = candidate.path
+        gathered.samples.append(_Sample(candidate, row.label, row.group or candidate.group, row.split))
+    gathered.unmatched_rows = [row.id for key, row in table.rows.items() if key not in used]
+    return gathered
+
+
+def _source_path(source: str | os.PathLike) -> Path:
+    return Path(os.path.expanduser(os.fspath(source)))
+
+
+class _Unzipped:
+    """A zip source extracted safely for the duration of a preview or import; other sources pass through."""
+
+    def __init__(self, source: Path):
+        self.source, self.folder = source, None
+
+    def __enter__(self) -> Path:
+        if self.source.is_file() and self.source.suffix.lower() == ".zip":
+            from engine.datasets import uploads
+
+            self.folder = uploads.extract_zip(self.source)
+            return self.folder
+        return self.source
+
+    def __exit__(self, *exc) -> None:
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _counts(values) -> dict[str, int]:
+    counter = Counter(values)
+    return {name: counter[name] for name in labels_module.sort_classes(set(counter))} if counter else {}
+
+
+def preview_import(source: str | os.PathLike, options: ImportOptions | None = None) -> ImportPreview:
+    """What importing ``source`` (a folder, an HDF5 / NPZ / DICOM file or a zip) would do; writes nothing."""
+    options = (options or ImportOptions()).validate()
+    path = _source_path(source)
+    with _Unzipped(path) as root:
+        gathered = _gather(root, options)
+        try:
+            candidates = [sample.candidate for sample in gathered.samples]
+            groups = {sample.group for sample in gathered.samples if sample.group is not None}
+            return ImportPreview(
+                format=gathered.format, layout=gathered.layout, source=str(path), samples=len(candidates),
+                classes=_counts(sample.label for sample in gathered.samples),
+                shapes=dict(Counter("x".join(map(str, c.shape)) for c in candidates if c.shape)),
+                spacings=dict(Counter(" x ".join(f"{s:g}" for s in c.spacing) + " mm" for c in candidates if c.spacing)),
+                splits={name: count for name, count in Counter(s.split for s in gathered.samples if s.split).items()},
+                groups=len(groups), skipped=gathered.skipped, unmatched_rows=gathered.unmatched_rows,
+                series=dict(Counter(c.series for c in candidates if c.series)), notes=gathered.notes,
+            )
+        finally:
+            gathered.close()
+
+
+# ------------------------------------------------------------------ reading
+def _voxel_problem(voxels: np.ndarray) -> str | None:
+    if voxels.size == 0:
+        return "is empty (no voxels)"
+    bad = int(np.count_nonzero(~np.isfinite(voxels)))
+    if bad:
+        return f"holds {bad} NaN or infinite voxels"
+    low, high = float(voxels.min()), float(voxels.max())
+    if low == high:
+        return f"is empty (every voxel is {low:g})"
+    return None
+
+
+def _prepare(volume: readers.Volume, options: ImportOptions) -> np.ndarray:
+    """One volume through the preprocessing: reorient, channels, intensities, resampling, normalisation."""
+    voxels = np.asarray(volume.voxels, dtype=np.float32)
+    if options.reorient and volume.affine is not None:
+        voxels = preprocess.reorient_canonical(voxels, volume.affine)
+    voxels = preprocess.select_channels(voxels, options.channels)
+    if options.window is not None:
+        voxels = preprocess.window(voxels, options.window)
+    elif options.clip_percentiles is not None:
+        voxels = preprocess.clip_percentiles(voxels, *options.clip_percentiles)
+    if options.shape is not None and tuple(voxels.shape[:3]) != tuple(options.shape):
+        voxels = np.stack([preprocess.resample(voxels[..., c], options.shape) for c in range(voxels.shape[-1])], axis=-1)
+    return preprocess.normalize(voxels[np.newaxis], options.normalization)[0]
+
+
+class _Staging:
+    """A hidden folder in data/imports/ that becomes the dataset when renamed; removed on any failure."""
+
+    def __init__(self, name: str):
+        self.folder = Path(tempfile.mkdtemp(prefix=f".importing-{name}-", dir=paths.imports_dir()))
+        self.raw = open(self.folder / "x.raw", "wb")
+        self.hash = hashlib.sha256()
+        self.count = 0
+        self.sample_shape: tuple[int, ...] | None = None
+
+    def add(self, voxels: np.ndarray) -> None:
+        data = np.ascontiguousarray(voxels, dtype=np.float32).tobytes()
+        self.raw.write(data)
+        self.hash.update(data)
+        self.count += 1
+
+    def finish_volumes(self) -> None:
+        """x.raw (the volumes one after another) becomes x.npy: a .npy header, then the same bytes."""
+        self.raw.close()
+        header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False,
+                  "shape": (self.count, *self.sample_shape)}
+        with open(self.folder / "x.raw", "rb") as raw, open(self.folder / "x.npy", "wb") as target:
+            np.lib.format.write_array_header_1_0(target, header)
+            shutil.copyfileobj(raw, target, COPY_CHUNK_BYTES)  # sequential, bounded memory
+        os.remove(self.folder / "x.raw")
+
+    def discard(self) -> None:
+        if not self.raw.closed:
+            self.raw.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def import_dataset(
+    source: str | os.PathLike,
+    name: str,
+    options: ImportOptions | None = None,
+    *,
+    replace: bool = False,
+    progress: Callable[[ImportProgress], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> ImportResult:
+    """Import ``source`` (a folder, an HDF5 / NPZ file or a zip) as the dataset ``name``.
+
+    ``progress`` is called after every sample; ``cancel`` is checked between
+    samples and, when it returns True, the import stops (ImportCancelled) and
+    leaves nothing behind. Raises DataError / ConfigError with one sentence.
+    """
+    started = time.perf_counter()
+    imported.validate_name(name, list(DATASETS))
+    options = (options or ImportOptions()).validate()
+    if imported.exists(name) and not replace:
+        raise DataError(f"A dataset named {name!r} already exists; choose another name or replace it (--replace).")
+    path = _source_path(source)
+    with _Unzipped(path) as root:
+        gathered = _gather(root, options)
+        staging = None
+        try:
+            staging = _Staging(name)
+            kept, skipped, notes = _read_samples(gathered, options, staging, progress, cancel)
+            result = _finish(name, path, gathered, options, staging, kept, skipped, notes, replace, started)
+            staging = None  # renamed into place
+            return result
+        finally:
+            gathered.close()
+            if staging is not None:
+                staging.discard()
+
+
+def _read_samples(gathered: _Gathered, options: ImportOptions, staging: _Staging, progress, cancel):
+    skipped = dict(gathered.skipped)
+    notes = list(gathered.notes)
+    kept: list[_Sample] = []
+    total = len(gathered.samples)
+    unoriented = 0
+    for done, sample in enumerate(gathered.samples, start=1):
+        if cancel is not None and cancel():
+            raise ImportCancelled("The import was cancelled; nothing was written.")
+        candidate = sample.candidate
+        problem = None
+        try:
+            volume = candidate.read()
+            problem = _voxel_problem(np.asarray(volume.voxels))
+        except DataError as e:
+            problem = str(e)
+        except Exception as e:  # a reader library failing on one file must not end the import
+            problem = f"cannot be read ({type(e).__name__}: {e})"
+        if problem is None:
+            if options.reorient and volume.affine is None:
+                unoriented += 1
+            try:
+                voxels = _prepare(volume, options)
+            except (ValueError, MemoryError) as e:  # e.g. an orientation nibabel cannot resolve
+                problem = f"cannot be preprocessed ({type(e).__name__}: {e})"
+        if problem is None:
+            if staging.sample_shape is None:
+                staging.sample_shape = tuple(voxels.shape)
+            if voxels.shape[-1] != staging.sample_shape[-1]:
+                problem = (f"has {voxels.shape[-1]} channels where the first sample has {staging.sample_shape[-1]}; "
+                           "choose channels='first' or 'mean' (--channels)")
+            elif voxels.shape != staging.sample_shape:
+                raise DataError(
+                    f"{candidate.path} has shape {'x'.join(map(str, voxels.shape[:3]))} but "
+                    f"{kept[0].candidate.path} has {'x'.join(map(str, staging.sample_shape[:3]))}; resample every "
+                    "volume to one shape with shape (--shape D H W)."
+                )
+        if problem is None:
+            staging.add(voxels)
+            kept.append(sample)
+        else:
+            skipped[candidate.path] = problem
+        if progress is not None:
+            progress(ImportProgress(done=done, total=total, path=candidate.path, skipped=len(skipped)))
+    if unoriented:
+        notes.append(f"{unoriented} samples carry no orientation ({gathered.format}); they were not reoriented.")
+    return kept, skipped, notes
+
+
+def _nothing_left(gathered: _Gathered, skipped: dict[str, str]) -> DataError:
+    if not skipped:
+        return DataError("Nothing to import: no scans were found in the source.")
+    first_path, first_reason = next(iter(skipped.items()))
+    return DataError(
+        f"Nothing usable remains to import: all {len(skipped)} files or samples were skipped "
+        f"(e.g. {first_path} {first_reason})."
+    )
+
+
+def _finish(name, path, gathered, options, staging, kept, skipped, notes, replace, started) -> ImportResult:
+    if not kept:
+        raise _nothing_left(gathered, skipped)
+    class_names = labels_module.sort_classes({sample.label for sample in kept})
+    if len(class_names) < 2:
+        raise DataError(
+            f"Only one class ({class_names[0]!r}) remains among the {len(kept)} usable samples; a classifier needs "
+            "at least two (check the class folders or the label column)."
+        )
+    staging.finish_volumes()
+    y = np.asarray([class_names.index(sample.label) for sample in kept], dtype=np.int64)
+    split = np.asarray([SPLIT_NAMES.index(s.split) if s.split else UNASSIGNED for s in kept], dtype=np.int8)
+    group_names = [sample.group for sample in kept]
+    arrays = {"y": y, "split": split}
+    distinct = {g for g in group_names if g is not None}
+    if len(distinct) == 1 and len(kept) > 1 and None not in group_names:
+        notes.append(f"Every sample has the same group ({next(iter(distinct))!r}); the groups were ignored.")
+        distinct = set()
+    if distinct:
+        codes: dict[str, int] = {}
+        # A sample without a group stands alone: it gets a group of its own.
+        arrays["groups"] = np.asarray(
+            [codes.setdefault(g if g is not None else f"\0{i}", len(codes)) for i, g in enumerate(group_names)],
+            dtype=np.int64,
+        )
+    np.savez(staging.folder / "labels.npz", **arrays)
+    digest = staging.hash.copy()
+    digest.update(json.dumps({"options": options.to_dict(), "format": gathered.format, "classes": class_names,
+                              "version": IMPORT_VERSION}, sort_keys=True).encode())
+    for array in arrays.values():
+        digest.update(array.tobytes())
+    fingerprint = digest.hexdigest()[:16]
+    class_counts = dict(zip(class_names, count_per_class(y, len(class_names))))
+    splits = {name_: int(np.sum(split == code)) for code, name_ in enumerate(SPLIT_NAMES) if np.any(split == code)}
+    manifest = {
+        "name": name, "version": IMPORT_VERSION, "created_at": time.time(), "fingerprint": fingerprint,
+        "source": {"path": str(path), "name": path.name},
+        "reader": {"format": gathered.format, "layout": gathered.layout, "series": options.series,
+                   "volume_index": options.volume_index, "x_key": options.x_key, "y_key": options.y_key,
+                   "labels_csv": options.labels_csv},
+        "preprocessing": {key: value for key, value in options.to_dict().items()
+                          if key in ("shape", "reorient", "window", "clip_percentiles", "normalization", "channels")},
+        "options": options.to_dict(),
+        "num_samples": len(kept), "volume_shape": list(staging.sample_shape), "class_names": class_names,
+        "class_counts": class_counts, "splits": splits, "num_groups": len(distinct),
+        "samples": [
+            {"source": s.candidate.path, "label": s.label, "group": s.group, "split": s.split,
+             **({"series": s.candidate.series} if s.candidate.series else {})}
+            for s in kept
+        ],
+        "skipped": skipped, "unmatched_rows": gathered.unmatched_rows, "notes": notes,
+    }
+    (staging.folder / imported.MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+    _move_into_place(staging.folder, name, replace)
+    return ImportResult(
+        name=name, path=str(imported.folder(name)), samples=len(kept), classes=class_counts, splits=splits,
+        groups=len(distinct), volume_shape=list(staging.sample_shape), skipped=skipped,
+        unmatched_rows=gathered.unmatched_rows, fingerprint=fingerprint,
+        seconds=round(time.perf_counter() - started, 3), notes=notes,
+    )
+
+
+def _move_into_place(staging: Path, name: str, replace: bool) -> None:
+    final = imported.folder(name)
+    if final.exists():
+        if not replace:
+            raise DataError(f"A dataset named {name!r} was created meanwhile; choose another name or replace it.")
+        old = Path(tempfile.mkdtemp(prefix=".replaced-", dir=paths.imports_dir()))
+        os.rename(final, old / name)
+        os.rename(staging, final)
+        shutil.rmtree(old, ignore_errors=True)
+        return
+    os.rename(staging, final)

@@ -1,0 +1,150 @@
+"""Labels for imported scans: one folder per class, or a CSV of ids, labels, groups and splits.
+
+Ids are matched the way people write them: case-insensitively, without the
+scan's extension, and numeric ids equal whatever their leading zeros, so a row
+``00012`` labels the folder ``12``.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine.errors import DataError
+
+# Column names recognised without being named (compared case-insensitively).
+ID_COLUMNS = ("id", "file", "filename", "file_name", "path", "folder", "sample", "sample_id", "subject",
+              "subject_id", "case", "case_id", "image", "scan", "patient", "patient_id", "patientid", "brats21id")
+LABEL_COLUMNS = ("label", "class", "target", "y", "diagnosis", "category", "mgmt_value", "outcome")
+GROUP_COLUMNS = ("group", "patient", "patient_id", "patientid", "subject", "subject_id")
+SPLIT_COLUMNS = ("split", "subset", "fold_set", "partition")
+SPLIT_VALUES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
+                "test": "test", "testing": "test", "": None}
+SCAN_EXTENSIONS = (".nii.gz", ".nii", ".dcm", ".h5", ".npz", ".npy")
+
+
+def normalise_id(text: str) -> str:
+    """The form two ids are compared in: trimmed, case-folded, no scan extension, no leading zeros."""
+    key = str(text).strip().replace("\\", "/").rstrip("/").split("/")[-1].casefold()
+    for extension in SCAN_EXTENSIONS:
+        if key.endswith(extension):
+            key = key[: -len(extension)]
+            break
+    return str(int(key)) if key.isdigit() else key
+
+
+@dataclass
+class LabelRow:
+    id: str
+    label: str
+    group: str | None = None
+    split: str | None = None
+
+
+@dataclass
+class LabelTable:
+    path: Path
+    rows: dict[str, LabelRow] = field(default_factory=dict)  # normalised id -> row
+    columns: dict[str, str | None] = field(default_factory=dict)  # role -> column used
+
+    def match(self, ids: tuple[str, ...]) -> tuple[str, LabelRow] | None:
+        for sample_id in ids:
+            key = normalise_id(sample_id)
+            if key in self.rows:
+                return key, self.rows[key]
+        return None
+
+
+def _pick(role: str, wanted: str | None, header: list[str], known: tuple[str, ...], taken: set[str],
+          required: bool, filename: str) -> str | None:
+    by_folded = {name.strip().casefold(): name for name in header}
+    if wanted is not None:
+        if wanted.strip().casefold() not in by_folded:
+            raise DataError(f"{filename} has no column {wanted!r} for the {role}; its columns are {', '.join(header)}.")
+        return by_folded[wanted.strip().casefold()]
+    for name in known:
+        if name in by_folded and by_folded[name] not in taken:
+            return by_folded[name]
+    if required:
+        free = [name for name in header if name not in taken]
+        if role == "id" and free:
+            return free[0]
+        if role == "label" and len(free) == 1:
+            return free[0]
+        raise DataError(
+            f"Cannot tell which column of {filename} holds the {role}; its columns are {', '.join(header)}; "
+            f"name it with {role}_column (--{role}-column)."
+        )
+    return None
+
+
+def read_csv(path: Path, id_column: str | None = None, label_column: str | None = None,
+             group_column: str | None = None, split_column: str | None = None) -> LabelTable:
+    """The rows of a labels CSV keyed by normalised id; raises DataError naming the fix."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            sample = handle.read(65536)
+            handle.seek(0)
+            try:
+                dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
+            except csv.Error:
+                dialect = csv.excel
+            reader = csv.reader(handle, dialect)
+            header = [name.strip() for name in next(reader, [])]
+            records = list(reader)
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise DataError(f"Cannot read the labels file {path.name} ({e}); it must be a UTF-8 CSV with a header row.") from e
+    if len(header) < 2:
+        raise DataError(f"{path.name} must have a header row and at least two columns (an id and a label).")
+    taken: set[str] = set()
+    columns: dict[str, str | None] = {}
+    for role, wanted, known, required in (
+        ("id", id_column, ID_COLUMNS, True), ("label", label_column, LABEL_COLUMNS, True),
+        ("group", group_column, GROUP_COLUMNS, False), ("split", split_column, SPLIT_COLUMNS, False),
+    ):
+        columns[role] = _pick(role, wanted, header, known, taken, required, path.name)
+        if columns[role]:
+            taken.add(columns[role])
+    index = {role: header.index(name) for role, name in columns.items() if name}
+    table = LabelTable(path=path, columns=columns)
+    for line, record in enumerate(records, start=2):
+        if not any(cell.strip() for cell in record):
+            continue
+        cells = {role: record[i].strip() if i < len(record) else "" for role, i in index.items()}
+        if not cells["id"] or not cells["label"]:
+            raise DataError(f"{path.name} line {line} has no {'id' if not cells['id'] else 'label'}; fill it in or remove the line.")
+        split = cells.get("split", "")
+        if split.casefold() not in SPLIT_VALUES:
+            raise DataError(
+                f"{path.name} line {line} has split {split!r}; use train, val or test (or leave it empty)."
+            )
+        key = normalise_id(cells["id"])
+        if key in table.rows:
+            raise DataError(
+                f"{path.name} lists the id {cells['id']!r} twice (line {line} and an earlier one, compared without "
+                "case and leading zeros); keep one row per sample."
+            )
+        table.rows[key] = LabelRow(cells["id"], cells["label"], cells.get("group") or None,
+                                   SPLIT_VALUES[split.casefold()])
+    if not table.rows:
+        raise DataError(f"{path.name} has no rows below its header.")
+    return table
+
+
+def class_folders(root: Path) -> list[Path]:
+    """The class folders of a one-folder-per-class tree (hidden ones left out), sorted by name."""
+    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name != "__MACOSX")
+    if not folders:
+        raise DataError(
+            f"{root.name} has no class folders; put the scans of each class in a folder named after the class, "
+            "or give a labels CSV (--labels)."
+        )
+    return folders
+
+
+def sort_classes(names: set[str]) -> list[str]:
+    """Class names in a stable order: numerically when every name is a number, else alphabetically."""
+    if all(name.lstrip("-").isdigit() for name in names):
+        return sorted(names, key=int)
+    return sorted(names, key=lambda name: (name.casefold(), name))

@@ -1,0 +1,70 @@
+"""``python -m engine import`` / ``datasets`` / ``train`` on an imported set, as subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+
+from engine import paths
+from tests.datasets import scans
+
+
+def _cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "engine", *args], cwd=paths.REPO_ROOT, env=dict(os.environ),
+        capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def test_import_list_train_and_delete_from_the_command_line(lab_home, tmp_path):
+    scans.write_3d_mnist(tmp_path / "full_dataset_vectors.h5", train=60, test=20)
+    dry = _cli("import", str(tmp_path / "full_dataset_vectors.h5"), "--name", "mnist3d", "--dry-run", "--json")
+    assert dry.returncode == 0, dry.stderr
+    preview = json.loads(dry.stdout)
+    assert preview["layout"] == "3d-mnist" and preview["splits"] == {"train": 60, "test": 20}
+    assert not (tmp_path / "data-cache" / "imports").exists() or not os.listdir(tmp_path / "data-cache" / "imports")
+
+    result = _cli("import", str(tmp_path / "full_dataset_vectors.h5"), "--name", "mnist3d", "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["name"] == "mnist3d" and summary["samples"] == 80 and summary["skipped"] == {}
+    assert summary["classes"] == {str(d): 8 for d in range(10)} and summary["splits"] == {"train": 60, "test": 20}
+    assert "[80/80] full_dataset_vectors.h5:X_test[19]" in result.stderr  # progress lines
+
+    listing = _cli("datasets")
+    assert listing.returncode == 0 and "mnist3d" in listing.stdout
+    assert "Imported from full_dataset_vectors.h5 (hdf5): 80 samples" in listing.stdout
+
+    train = _cli("train", "--dataset", "mnist3d", "--arch", "tutorial3d", "--padding", "same", "--width", "0.25",
+                 "--epochs", "1", "--batch-size", "16", "--json")
+    assert train.returncode == 0, train.stderr[-2000:]
+    run = json.loads(train.stdout.strip().splitlines()[-1])
+    assert run["status"] == "finished" and run["epochs_done"] == 1
+    shown = json.loads(_cli("show", str(run["run_id"]), "--json").stdout)
+    assert shown["split_sizes"]["test"] == 20  # the file's own test split
+
+    again = _cli("import", str(tmp_path / "full_dataset_vectors.h5"), "--name", "mnist3d")
+    assert again.returncode == 2 and "already exists" in again.stderr and "Traceback" not in again.stderr
+    deleted = _cli("datasets", "delete", "mnist3d")
+    assert deleted.returncode == 0 and "mnist3d" not in _cli("datasets").stdout
+
+
+def test_import_mistakes_get_one_sentence_and_exit_2(lab_home, tmp_path):
+    scans.write_medmnist(tmp_path / "m.npz")
+    with zipfile.ZipFile(tmp_path / "evil.zip", "w") as archive:
+        archive.writestr("../../escaped.txt", "x")
+    for args, expected in [
+        (("import", str(tmp_path / "m.npz"), "--name", "bad name"), "1 to 60 letters, digits"),
+        (("import", str(tmp_path / "m.npz"), "--name", "shapes3d"), "is a built-in dataset's"),
+        (("import", str(tmp_path / "nowhere"), "--name", "x"), "does not exist"),
+        (("import", str(tmp_path / "m.npz"), "--name", "x", "--window", "lungs"), "window is 'lungs'"),
+        (("import", str(tmp_path / "evil.zip"), "--name", "x"), "climbs out of the archive"),
+        (("datasets", "delete", "nope"), "There is no imported dataset named 'nope'"),
+    ]:
+        result = _cli(*args)
+        assert result.returncode == 2, (args, result.stdout, result.stderr)
+        assert expected in result.stderr and "Traceback" not in result.stderr, (args, result.stderr)
+    assert not (tmp_path / "escaped.txt").exists()
