@@ -168,7 +168,7 @@ def cmd_train(args) -> int:
     from engine.jobs.devices import FOREGROUND_SLOT
     from engine.store import open_store
     from engine.store.heartbeat import Heartbeat
-    from engine.training import execute_run
+    from engine.training import execute_run, hooks
 
     config = config_from_args(args)
     store = open_store()
@@ -180,12 +180,21 @@ def cmd_train(args) -> int:
     if not args.json:
         print(f"run {run_id}: {config.model.architecture} on {config.data.dataset}, {config.training.epochs} epochs")
     verbose = 1 if sys.stdout.isatty() and not args.json else 2
+    test_hooks = hooks.from_environment()
     try:
         with Heartbeat(store, run_id):
-            summary = execute_run(store, run_id, verbose=verbose)
+            summary = execute_run(store, run_id, verbose=verbose, callbacks=[test_hooks] if test_hooks else ())
     except KeyboardInterrupt:
         print(f"run {run_id} stopped.", file=sys.stderr)
         return 130
+    run = store.get_run(run_id)
+    if run.pid != os.getpid():
+        print(
+            f"run {run_id} was taken over by another process (pid {run.pid}) while this one was suspended; "
+            "this process stopped without recording more.",
+            file=sys.stderr,
+        )
+        return 1
     _print_summary(summary, args.json)
     return 0 if summary["status"] == RunStatus.FINISHED else 1
 
@@ -229,15 +238,17 @@ def cmd_runs(args) -> int:
     if not runs:
         print("No runs yet; start one with `python -m engine train` or `python -m engine launch`.")
         return 0
+    silent = {run.id: age for run, age in jobs.silent_runs(store)}
     print(f"{'id':>4}  {'name':<22} {'status':<11} {'epochs':>7}  {'dataset':<16} {'arch':<11} {'best':>16}  test acc")
     for run in runs:
         best = f"{run.monitor} {run.best_value:.4f}" if run.best_value is not None else "-"
         test = run.test_metrics.get("accuracy")
         test_text = f"{test:.4f}" if test is not None else "-"
+        note = f"  (no heartbeat for {silent[run.id]:.0f} s: `stop {run.id}` ends it)" if run.id in silent else ""
         print(
             f"{run.id:>4}  {run.name[:22]:<22} {run.status.label:<11} "
             f"{run.epochs_done:>3}/{run.epochs_total:<3}  {run.dataset:<16} {run.architecture:<11} "
-            f"{best:>16}  {test_text}"
+            f"{best:>16}  {test_text}{note}"
         )
     return 0
 
@@ -316,8 +327,14 @@ def cmd_resume(args) -> int:
 def cmd_reconcile(args) -> int:
     from engine import jobs
 
-    changed = jobs.reconcile()
+    from engine.store import open_store
+
+    store = open_store()
+    changed = jobs.reconcile(store)
     print(f"{len(changed)} run(s) marked interrupted" + (f": {', '.join(map(str, changed))}" if changed else ""))
+    for run, age in jobs.silent_runs(store):
+        print(f"run {run.id}: no heartbeat for {age:.0f} s although its process (pid {run.pid}) lives; "
+              f"it may be suspended or hung: `python -m engine stop {run.id}` ends it.")
     return 0
 
 

@@ -66,6 +66,10 @@ class RunNotFound(LabError):
         self.run_id = run_id
 
 
+class DuplicateMetrics(LabError):
+    """Metric rows for an epoch the run already has: another process is recording the same run."""
+
+
 class RunStateError(LabError):
     """An action that the run's current status does not allow (e.g. resuming a finished run)."""
 

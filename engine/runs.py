@@ -123,6 +123,8 @@ class RunRecord:
     created_at: float
     epochs_total: int
     epochs_done: int = 0
+    # When the run last entered the queue (its launch, or a resume).
+    queued_at: float | None = None
     dataset_fingerprint: str | None = None
     num_classes: int | None = None
     class_names: tuple[str, ...] = ()
@@ -165,9 +167,13 @@ class RunRecord:
         end = self.finished_at or (time.time() if now is None else now)
         return max(0.0, end - self.started_at)
 
+    def owned_by(self, pid: int) -> bool:
+        """Whether process ``pid`` still holds this run (it is running, with that pid recorded)."""
+        return self.status == RunStatus.RUNNING and self.pid == pid
+
     def heartbeat_age(self, now: float | None = None) -> float | None:
         """Seconds since the worker's last sign of life (heartbeat, else start, else creation)."""
-        beat = self.heartbeat_at or self.started_at or self.created_at
+        beat = next((t for t in (self.heartbeat_at, self.started_at, self.created_at) if t is not None), None)
         return None if beat is None else max(0.0, (time.time() if now is None else now) - beat)
 
     def to_dict(self) -> dict[str, Any]:

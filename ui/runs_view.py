@@ -158,6 +158,12 @@ def _run_status(run: RunRecord, cache: MetricCache) -> None:
             eta_text = f" · about {tables.format_duration(eta)} left" if eta is not None else ""
             label = "waiting for a free slot" if status == RunStatus.QUEUED else f"epoch {done}/{total}{eta_text}"
             st.progress(min(done / total, 1.0), text=label)
+            age = run.heartbeat_age()
+            if status == RunStatus.RUNNING and age is not None and age > jobs.stale_heartbeat_s():
+                st.warning(
+                    f"No heartbeat for {age:.0f} s although the worker (pid {run.pid}) still exists: it may be "
+                    "suspended or hung. Stop ends it.", icon=":material/heart_broken:",
+                )
         else:
             duration = tables.format_duration(run.duration())
             st.caption(f"{done}/{total} epochs" + (f" in {duration}" if duration else "") +

@@ -25,6 +25,8 @@ from engine.jobs.control import (
     reconcile,
     resume,
     schedule,
+    silent_runs,
+    stale_heartbeat_s,
     stop,
 )
 from engine.jobs.devices import SLOTS_ENV, device_memory, slots
@@ -44,6 +46,8 @@ __all__ = [
     "resume",
     "run_worker",
     "schedule",
+    "silent_runs",
     "slots",
+    "stale_heartbeat_s",
     "stop",
 ]

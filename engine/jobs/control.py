@@ -15,13 +15,14 @@ worker gone.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import time
 from collections import deque
 from datetime import datetime
 from typing import Any
 
-from engine import validation
+from engine import checkpoints, paths, validation
 from engine.config import RunConfig
 from engine.errors import RunStateError
 from engine.jobs import liveness, processes, standby
@@ -32,9 +33,16 @@ from engine.store import RunStore, open_store
 log = logging.getLogger(__name__)
 
 # A running run whose worker cannot be checked by pid (another host, or no pid
-# recorded yet) is interrupted when its heartbeat is older than this. Workers
-# beat every 5 s.
+# recorded yet) is interrupted when its heartbeat is older than this; a live local
+# worker this quiet is reported as silent (it may hang: stop it). Workers beat
+# every 5 s. CONV3D_LAB_STALE_HEARTBEAT_S overrides it (tests use a few seconds).
 STALE_HEARTBEAT_S = 30.0
+STALE_HEARTBEAT_ENV = "CONV3D_LAB_STALE_HEARTBEAT_S"
+# A warm standby polls the queue every 0.2 s: one that has not claimed a run queued this long
+# ago is hung (or suspended), and its slot goes to a cold worker.
+STANDBY_CLAIM_GRACE_S = 5.0
+# A standby still importing TensorFlow claims as soon as the import is done; it gets this long.
+STANDBY_START_GRACE_S = 120.0
 # How long a stop waits for the worker to end ``fit`` cleanly before SIGTERM.
 DEFAULT_STOP_GRACE_S = 10.0
 # After SIGTERM, how long before SIGKILL.
@@ -67,9 +75,10 @@ def schedule(store: RunStore | None = None) -> list[int]:
     processes.reap_children()
     names = slots()
     if standby.enabled():
-        # A slot with a live warm standby is left to it: it claims within 0.2 s, with
-        # TensorFlow already imported (claims are atomic, so nothing starts twice anyway).
-        names = [slot for slot in names if standby.live_standby(slot) is None]
+        # A slot with a live standby is left to it: it claims within 0.2 s, with TensorFlow
+        # already imported (claims are atomic, so nothing starts twice anyway) -- unless it
+        # has let a queued run wait too long, when it is retired and a cold worker starts.
+        names = [slot for slot in names if not _leave_to_standby(store, slot)]
     started: list[int] = []
     while (claim := store.claim_next_queued(names)) is not None:
         run_id, slot = claim
@@ -90,6 +99,46 @@ def schedule(store: RunStore | None = None) -> list[int]:
         store.log_event(run_id, f"started on slot {slot} (worker pid {process.pid})")
         started.append(run_id)
     return started
+
+
+def stale_heartbeat_s() -> float:
+    return float(os.environ.get(STALE_HEARTBEAT_ENV) or STALE_HEARTBEAT_S)
+
+
+def silent_runs(store: RunStore, now: float | None = None) -> list[tuple[RunRecord, float]]:
+    """Running runs whose heartbeat is older than ``stale_heartbeat_s()`` although their process lives
+    (suspended or hung), with the seconds since their last heartbeat. ``stop`` ends them."""
+    now = time.time() if now is None else now
+    limit = stale_heartbeat_s()
+    return [
+        (run, age)
+        for run in store.list_runs(statuses=[RunStatus.RUNNING])
+        if (age := run.heartbeat_age(now)) is not None and age > limit
+    ]
+
+
+def _leave_to_standby(store: RunStore, slot: str) -> bool:
+    """Whether the slot's live standby should get the next queued run; retires one that is hung."""
+    pid = standby.live_standby(slot)
+    if pid is None:
+        return False
+    waiting = store.list_runs(statuses=[RunStatus.QUEUED])
+    if not waiting:
+        return True
+    queued_at = min(run.queued_at or run.created_at for run in waiting)
+    grace = STANDBY_CLAIM_GRACE_S if standby.warm_standby(slot) == pid else STANDBY_START_GRACE_S
+    waited = time.time() - queued_at
+    suspended = processes.is_suspended(pid)
+    if waited <= grace and not suspended:
+        return True
+    how = "is suspended" if suspended else f"has not claimed a run queued {waited:.0f} s ago"
+    log.warning("the standby of slot %s (pid %s) %s; retiring it", slot, pid, how)
+    standby.retire(slot, pid)
+    oldest = min(waiting, key=lambda run: run.queued_at or run.created_at)
+    store.log_event(
+        oldest.id, f"the warm standby (pid {pid}) {how}: it was ended and a cold worker takes the slot", "warning"
+    )
+    return False
 
 
 def stop(
@@ -166,9 +215,9 @@ def reconcile(store: RunStore | None = None) -> list[int]:
     On this host a run is gone when its worker process no longer exists (or
     its pid now belongs to another program). A run whose worker cannot be
     checked by pid (another host, or no pid recorded yet) is gone when its
-    heartbeat is older than STALE_HEARTBEAT_S. A live local worker is never
-    interrupted, however quiet: resuming it would train the run twice; stop
-    it instead. Afterwards the queue is scheduled, since slots may have freed.
+    heartbeat is older than ``stale_heartbeat_s()``. A live local worker is never
+    interrupted, however quiet (a suspended process may continue): resuming it
+    would train the run twice; ``silent_runs`` lists it, and ``stop`` ends it. Afterwards the queue is scheduled, since slots may have freed.
     """
     store = store or open_store()
     processes.reap_children()
@@ -200,10 +249,19 @@ def resume(run_id: int, *, store: RunStore | None = None) -> int:
     run = store.get_run(run_id)
     if not run.status.is_resumable:
         raise RunStateError(_why_not_resumable(run))
+    if run.epochs_done:
+        last = paths.run_dir(run_id) / checkpoints.LAST
+        why = checkpoints.problem(last)
+        if why:
+            raise RunStateError(
+                f"Run {run_id} cannot be resumed after epoch {run.epochs_done}: its checkpoint {last} {why}. "
+                "Launch a new run with the same configuration instead."
+            )
     moved = store.transition(
         run_id,
         RunStatus.QUEUED,
         from_statuses=RESUMABLE_STATUSES,
+        queued_at=time.time(),
         resume_from_epoch=run.epochs_done,
         stop_requested=False,
         finished_at=None,
@@ -235,7 +293,7 @@ def _why_gone(run: RunRecord, now: float) -> str | None:
             return None
         return f"its worker process (pid {run.pid}) has ended without recording an outcome"
     age = run.heartbeat_age(now)
-    if age is not None and age > STALE_HEARTBEAT_S:
+    if age is not None and age > stale_heartbeat_s():
         where = f" on {run.host}" if run.host else ""
         return f"no heartbeat from its worker{where} for {age:.0f} s"
     return None

@@ -118,6 +118,15 @@ def pid_alive(pid: int | None, *, expect: tuple[str, ...] = ()) -> bool:
     return True
 
 
+def is_suspended(pid: int) -> bool:
+    """Whether process ``pid`` is stopped (SIGSTOP, or traced): it lives but does nothing."""
+    try:
+        state = (Path("/proc") / str(int(pid)) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state in ("T", "t")
+
+
 def signal_group(pid: int, signum: int) -> bool:
     """Send ``signum`` to the process group led by ``pid`` (or to ``pid`` alone); False when it is gone."""
     try:

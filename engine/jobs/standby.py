@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -124,6 +125,16 @@ def write_pidfile(slot: str, pid: int, warm: bool = False) -> None:
     temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     temporary.write_text(f"{pid}{' warm' if warm else ''}\n")
     os.replace(temporary, path)
+
+
+def retire(slot: str, pid: int) -> None:
+    """End the standby ``pid`` of ``slot`` (hung or suspended: SIGKILL to its group) and drop its pidfile."""
+    processes.signal_group(pid, signal.SIGKILL)
+    if read_pid(slot) == pid:
+        try:
+            pidfile_path(slot).unlink()
+        except FileNotFoundError:
+            pass
 
 
 def release_pidfile(slot: str) -> None:

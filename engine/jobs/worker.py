@@ -83,6 +83,7 @@ def work_claimed(store: RunStore, run_id: int, *, via: str | None = None, unbloc
             run_id,
             RunStatus.STOPPED,
             from_statuses=_ACTIVE,
+            owner_pid=os.getpid(),
             finished_at=time.time(),
             error="The worker was terminated before the run finished; the epochs recorded so far are kept.",
         )
@@ -92,6 +93,7 @@ def work_claimed(store: RunStore, run_id: int, *, via: str | None = None, unbloc
             run_id,
             RunStatus.FAILED,
             from_statuses=_ACTIVE,
+            owner_pid=os.getpid(),
             finished_at=time.time(),
             error=f"The worker failed before training: {type(exc).__name__}: {exc}",
             traceback=traceback.format_exc(),
@@ -149,7 +151,7 @@ def _hold_run(store: RunStore, run_id: int, seconds: float) -> RunStatus:
     fields = {"finished_at": time.time()}
     if status == RunStatus.FINISHED:
         fields["epochs_done"] = store.get_run(run_id).epochs_total
-    store.transition(run_id, status, from_statuses=_ACTIVE, **fields)
+    store.transition(run_id, status, from_statuses=_ACTIVE, owner_pid=os.getpid(), **fields)
     store.log_event(run_id, f"test hook {FAKE_WORKER_ENV}: run {status.label}")
     return status
 

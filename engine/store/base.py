@@ -11,7 +11,6 @@ them here, once, as MLflow's ``AbstractStore.log_metric`` is built on
 from __future__ import annotations
 
 import abc
-import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -53,9 +52,18 @@ class RunStore(abc.ABC):
         """Set columns of a run (never its status: use ``transition``)."""
 
     @abc.abstractmethod
-    def transition(self, run_id: int, to_status: RunStatus, *, from_statuses: Iterable[RunStatus], **fields: Any) -> bool:
-        """Move a run to ``to_status`` only if it is in one of ``from_statuses`` (one atomic statement);
-        True when it moved, so two processes racing (a stop and a worker finishing) cannot both win."""
+    def transition(
+        self,
+        run_id: int,
+        to_status: RunStatus,
+        *,
+        from_statuses: Iterable[RunStatus],
+        owner_pid: int | None = None,
+        **fields: Any,
+    ) -> bool:
+        """Move a run to ``to_status`` only if it is in one of ``from_statuses`` (and, with ``owner_pid``,
+        still held by that process) in one atomic statement; True when it moved, so two processes racing
+        (a stop and a worker finishing, or a trainer whose run was taken over) cannot both win."""
 
     @abc.abstractmethod
     def claim_next_queued(self, slots: Sequence[str]) -> tuple[int, str] | None:
@@ -72,7 +80,8 @@ class RunStore(abc.ABC):
     # ------------------------------------------------------------- metrics
     @abc.abstractmethod
     def log_metrics(self, run_id: int, rows: Iterable[MetricRow]) -> None:
-        """Insert metric rows (the one primitive for metrics)."""
+        """Insert metric rows (the one primitive for metrics); ``DuplicateMetrics`` when the run already
+        has a row for the same epoch and name (and step): a second trainer cannot append to its history."""
 
     @abc.abstractmethod
     def get_metrics(self, run_ids: int | Sequence[int], after_id: int = 0, kind: str | None = None) -> list[MetricRow]:
@@ -110,8 +119,10 @@ class RunStore(abc.ABC):
     def request_stop(self, run_id: int) -> None:
         self.update_run(run_id, stop_requested=True)
 
-    def heartbeat(self, run_id: int) -> None:
-        self.update_run(run_id, heartbeat_at=time.time())
+    @abc.abstractmethod
+    def heartbeat(self, run_id: int, owner_pid: int) -> bool:
+        """Record a sign of life of the process ``owner_pid`` holding the run; False (nothing written)
+        when the run is no longer held by it."""
 
     def epoch_history(self, run_id: int) -> list[dict[str, Any]]:
         """One dict per recorded epoch: {"epoch": n, "loss": ..., "val_loss": ..., ...}."""

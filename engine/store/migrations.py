@@ -48,9 +48,32 @@ def _v2_one_name_for_the_current_learning_rate(conn: sa.Connection) -> None:
     conn.execute(metrics.update().where(metrics.c.name == "lr").values(name="current_lr"))
 
 
+def _v3_queue_times_and_one_row_per_epoch(conn: sa.Connection) -> None:
+    """A ``queued_at`` column (when a run last entered the queue), and unique metric rows.
+
+    Before this version a suspended-then-resumed run could be trained by two
+    processes that both appended epochs; the duplicates (later copies) are
+    dropped, keeping the first row of each run, kind, epoch, name (and step for
+    batch rows), then the unique indexes make the store refuse a second copy.
+    """
+    conn.execute(sa.text("ALTER TABLE runs ADD COLUMN queued_at FLOAT"))
+    conn.execute(sa.text("UPDATE runs SET queued_at = created_at WHERE status = 'queued'"))
+    conn.execute(sa.text(
+        "DELETE FROM metrics WHERE kind != 'batch' AND id NOT IN "
+        "(SELECT MIN(id) FROM metrics WHERE kind != 'batch' GROUP BY run_id, kind, epoch, name)"
+    ))
+    conn.execute(sa.text(
+        "DELETE FROM metrics WHERE kind = 'batch' AND id NOT IN "
+        "(SELECT MIN(id) FROM metrics WHERE kind = 'batch' GROUP BY run_id, epoch, step, name)"
+    ))
+    schema.METRICS_UNIQUE_EPOCH.create(conn, checkfirst=True)
+    schema.METRICS_UNIQUE_BATCH.create(conn, checkfirst=True)
+
+
 # Step N brings a database at version N-1 to version N.
 STEPS: dict[int, Callable[[sa.Connection], None]] = {
     2: _v2_one_name_for_the_current_learning_rate,
+    3: _v3_queue_times_and_one_row_per_epoch,
 }
 LATEST_VERSION = max(STEPS)
 # The version of a database written before schema versions existed.

@@ -20,6 +20,7 @@ runs = sa.Table(
     sa.Column("class_names", sa.Text),  # JSON list
     sa.Column("split_sizes", sa.Text),  # JSON {"train": n, "val": n, "test": n}; indices in runs/<id>/splits.json
     sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("queued_at", sa.Float),  # when it last entered the queue (launch or resume)
     sa.Column("started_at", sa.Float),
     sa.Column("finished_at", sa.Float),
     sa.Column("pid", sa.Integer),
@@ -50,6 +51,16 @@ metrics = sa.Table(
     sa.Column("value", sa.Float),
     sa.Column("wall_time", sa.Float, nullable=False),
     sa.Index("ix_metrics_run_id_id", "run_id", "id"),
+)
+# One row per run, epoch and metric (and per batch step for batch rows): a second trainer of the
+# same run cannot append to its history; the store refuses the row.
+METRICS_UNIQUE_EPOCH = sa.Index(
+    "uq_metrics_run_kind_epoch_name", metrics.c.run_id, metrics.c.kind, metrics.c.epoch, metrics.c.name,
+    unique=True, sqlite_where=metrics.c.kind != "batch", postgresql_where=metrics.c.kind != "batch",
+)
+METRICS_UNIQUE_BATCH = sa.Index(
+    "uq_metrics_run_batch_step_name", metrics.c.run_id, metrics.c.epoch, metrics.c.step, metrics.c.name,
+    unique=True, sqlite_where=metrics.c.kind == "batch", postgresql_where=metrics.c.kind == "batch",
 )
 
 predictions = sa.Table(

@@ -21,7 +21,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from engine.config import RunConfig
-from engine.errors import RunNotFound
+from engine.errors import DuplicateMetrics, RunNotFound
 from engine.runs import RunRecord, RunStatus
 from engine.store import migrations, schema
 from engine.store.base import MetricRow, RunStore
@@ -115,6 +115,7 @@ class SqlRunStore(RunStore):
             status=RunStatus(run["status"]),
             config=RunConfig.from_dict(run["config"]),
             created_at=run["created_at"],
+            queued_at=run["queued_at"],
             epochs_total=int(run["epochs_total"]),
             epochs_done=int(run["epochs_done"] or 0),
             dataset_fingerprint=run["dataset_fingerprint"],
@@ -149,6 +150,7 @@ class SqlRunStore(RunStore):
                     dataset=config.data.dataset,
                     architecture=config.model.architecture,
                     created_at=now,
+                    queued_at=now if RunStatus(status) == RunStatus.QUEUED else None,
                     epochs_total=int(config.training.epochs),
                     epochs_done=0,
                     monitor=config.training.monitor,
@@ -203,14 +205,23 @@ class SqlRunStore(RunStore):
         if result.rowcount == 0:
             raise RunNotFound(run_id)
 
-    def transition(self, run_id: int, to_status: RunStatus, *, from_statuses: Iterable[RunStatus], **fields: Any) -> bool:
+    def transition(
+        self,
+        run_id: int,
+        to_status: RunStatus,
+        *,
+        from_statuses: Iterable[RunStatus],
+        owner_pid: int | None = None,
+        **fields: Any,
+    ) -> bool:
         fields = self._columns(fields)
         from_values = [RunStatus(status).value for status in from_statuses]
+        conditions = [schema.runs.c.id == int(run_id), schema.runs.c.status.in_(from_values)]
+        if owner_pid is not None:
+            conditions.append(schema.runs.c.pid == int(owner_pid))
         with self._write() as conn:
             result = conn.execute(
-                schema.runs.update()
-                .where(schema.runs.c.id == int(run_id), schema.runs.c.status.in_(from_values))
-                .values(status=RunStatus(to_status).value, **fields)
+                schema.runs.update().where(*conditions).values(status=RunStatus(to_status).value, **fields)
             )
         return result.rowcount == 1
 
@@ -259,6 +270,15 @@ class SqlRunStore(RunStore):
             )
             return int(row.id), free[0]
 
+    def heartbeat(self, run_id: int, owner_pid: int) -> bool:
+        with self._write() as conn:
+            result = conn.execute(
+                schema.runs.update()
+                .where(schema.runs.c.id == int(run_id), schema.runs.c.pid == int(owner_pid))
+                .values(heartbeat_at=time.time())
+            )
+        return result.rowcount == 1
+
     def stop_requested(self, run_id: int) -> bool:
         with self._read() as conn:
             value = conn.execute(
@@ -289,8 +309,15 @@ class SqlRunStore(RunStore):
         ]
         if not values:
             return
-        with self._write() as conn:
-            conn.execute(schema.metrics.insert(), values)
+        try:
+            with self._write() as conn:
+                conn.execute(schema.metrics.insert(), values)
+        except sa.exc.IntegrityError as e:
+            epochs = sorted({row["epoch"] for row in values})
+            raise DuplicateMetrics(
+                f"Run {run_id} already has metrics of epoch {', '.join(map(str, epochs))}; another process is "
+                "recording this run, so these rows were refused."
+            ) from e
 
     def get_metrics(
         self, run_ids: int | Sequence[int], after_id: int = 0, kind: str | None = None

@@ -4,7 +4,13 @@
 TunerCallback forwards ``on_epoch_end`` into its bookkeeping). Per batch it
 writes the training loss and accuracy (throttled), checks the stop flag and
 NaN losses; per epoch it writes every metric, the current learning rate, the epoch
-time and throughput, the validation predictions, and ``last.keras``.
+time and throughput, the validation predictions, ``last.keras`` and, when the
+monitored metric improved, ``best.keras`` (both atomically).
+
+It writes only while this process holds the run (status running, this pid
+recorded): a process that was suspended, judged gone and replaced by a
+resumed worker stops at once instead of appending to the other's history
+(``lost_claim``); the store's unique metric rows back this up.
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from engine import checkpoints
+from engine.errors import DuplicateMetrics
 from engine.runs import CURRENT_LR_METRIC, EPOCH_TIME_METRIC, SAMPLES_PER_S_METRIC
 from engine.store import RunStore
 from engine.training.pipeline import probabilities_from_outputs
@@ -59,6 +67,8 @@ class StoreRecorder(keras.callbacks.Callback):
         self.best_value = best_value
         self.best_epoch = best_epoch
         self.stopped_by_user = False
+        # Set when another process took this run over: nothing more is written.
+        self.lost_claim: str | None = None
         self.nan_epoch: int | None = None
         self.epochs_completed: int | None = None
         self._epoch_started = 0.0
@@ -90,7 +100,7 @@ class StoreRecorder(keras.callbacks.Callback):
                 for name in ("loss", "accuracy")
                 if name in logs
             ]
-            self.store.log_metrics(self.run_id, rows)
+            self._write_metrics(rows)
         self._check_stop(now)
 
     def on_test_batch_end(self, batch, logs=None):
@@ -100,14 +110,38 @@ class StoreRecorder(keras.callbacks.Callback):
     def _check_stop(self, now: float) -> None:
         if now - self._last_stop_check >= STOP_CHECK_INTERVAL_S:
             self._last_stop_check = now
-            if self.store.stop_requested(self.run_id):
+            run = self.store.get_run(self.run_id)
+            if not run.owned_by(os.getpid()):
+                self._lose_claim(f"the run is {run.status.label} with pid {run.pid} recorded")
+            elif run.stop_requested:
                 self.stopped_by_user = True
                 self.model.stop_training = True
 
+    def _lose_claim(self, why: str) -> None:
+        if self.lost_claim is None:
+            self.lost_claim = why
+        self.model.stop_training = True
+
+    def _write_metrics(self, rows) -> bool:
+        """Insert rows unless the claim is lost; False (and the claim lost) when the store refuses them."""
+        if self.lost_claim is not None:
+            return False
+        try:
+            self.store.log_metrics(self.run_id, rows)
+        except DuplicateMetrics as e:
+            self._lose_claim(str(e))
+            return False
+        return True
+
     # ------------------------------------------------------------ epochs
     def on_epoch_end(self, epoch, logs=None):
-        if self.stopped_by_user or self.nan_epoch is not None:
-            # A partial epoch: keep what was recorded up to the last complete epoch.
+        if self.stopped_by_user or self.nan_epoch is not None or self.lost_claim is not None:
+            # A partial epoch (or no longer this process's run): keep what was recorded up to the last
+            # complete epoch.
+            return
+        run = self.store.get_run(self.run_id)
+        if not run.owned_by(os.getpid()):
+            self._lose_claim(f"the run is {run.status.label} with pid {run.pid} recorded")
             return
         logs = dict(logs or {})
         epoch_number = epoch + 1
@@ -129,22 +163,20 @@ class StoreRecorder(keras.callbacks.Callback):
             self.run_id, epoch_number, "val", self.val_sample_ids, self.val_labels, probabilities
         )
 
-        # last.keras first (atomically), then the store: a crash between the two
-        # leaves a checkpoint one epoch ahead at worst, never a missing one.
-        last_path = self.run_dir / "last.keras"
-        tmp_path = self.run_dir / "last.tmp.keras"
-        self.model.save(tmp_path)
-        os.replace(tmp_path, last_path)
-
+        # Checkpoints first (each atomically), then the store: a crash between the two leaves a
+        # checkpoint one epoch ahead at worst, never a missing or half-written one.
+        checkpoints.save(self.model, self.run_dir / checkpoints.LAST)
         value = logs.get(self.monitor)
         if value is not None and self._improved(float(value)):
+            checkpoints.save(self.model, self.run_dir / checkpoints.BEST)
             self.best_value, self.best_epoch = float(value), epoch_number
         rows = [
             {"kind": "epoch", "epoch": epoch_number, "name": name, "value": float(value)}
             for name, value in logs.items()
             if np.isscalar(value) or np.ndim(value) == 0
         ]
-        self.store.log_metrics(self.run_id, rows)
+        if not self._write_metrics(rows):
+            return
         self.store.update_run(
             self.run_id,
             epochs_done=epoch_number,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 import traceback
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from engine import datasets, models, paths
+from engine import checkpoints, datasets, models, paths
 from engine.config import RunConfig
 from engine.errors import LabError, RunFailed
 from engine.runs import RunRecord, RunStatus
@@ -95,8 +96,13 @@ def _set_determinism(seed: int) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
-# The statuses a trainer may end: its own running run, or one reconcile wrongly took for dead.
+# The statuses a trainer may end: its own running run, or one reconcile wrongly took for dead
+# (and nobody resumed: the transitions also require this process's pid).
 _ACTIVE = (RunStatus.RUNNING, RunStatus.INTERRUPTED)
+
+
+class ClaimLost(Exception):
+    """This process no longer holds its run: another process resumed it."""
 
 
 def execute_run(store: RunStore, run_id: int, *, verbose: int = 0, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
@@ -107,11 +113,24 @@ def execute_run(store: RunStore, run_id: int, *, verbose: int = 0, callbacks: Se
     """
     run = store.get_run(run_id)
     run_dir = paths.run_dir(run_id)
-    store.log_event(run_id, f"worker started (pid {run.pid}, slot {run.slot})")
+    pid = os.getpid()
+    if run.pid is None:
+        # Called directly on a running run (tests, tools): this process holds it from here on.
+        store.update_run(run_id, pid=pid)
+    store.log_event(run_id, f"worker started (pid {pid}, slot {run.slot})")
     try:
         status, error = _train(store, run, run_dir, verbose, callbacks)
-        store.transition(run_id, status, from_statuses=_ACTIVE, finished_at=time.time(), error=error)
+        store.transition(
+            run_id, status, from_statuses=_ACTIVE, owner_pid=pid, finished_at=time.time(), error=error
+        )
         store.log_event(run_id, f"run {status.label}" + (f": {error}" if error else ""), "error" if error else "info")
+    except ClaimLost as lost:
+        # Another process holds the run now (this one was suspended and judged gone): its history is
+        # not ours to finish. One event says what happened; nothing else is written.
+        store.log_event(
+            run_id, f"the trainer with pid {pid} stopped without recording more: it no longer holds the run ({lost})",
+            "warning",
+        )
     except BaseException as exc:  # record every failure, including KeyboardInterrupt / SIGTERM
         message = _failure_message(exc)
         status = RunStatus.STOPPED if isinstance(exc, (KeyboardInterrupt, SystemExit)) else RunStatus.FAILED
@@ -119,6 +138,7 @@ def execute_run(store: RunStore, run_id: int, *, verbose: int = 0, callbacks: Se
             run_id,
             status,
             from_statuses=_ACTIVE,
+            owner_pid=pid,
             finished_at=time.time(),
             error=message,
             traceback=traceback.format_exc(),
@@ -162,12 +182,18 @@ def _train(store: RunStore, run: RunRecord, run_dir: Path, verbose: int, extra_c
     steps_per_epoch = max(1, int(np.ceil(len(data.y_train) / training.batch_size)))
     rate_plan = recipe.learning_rate_plan(training, steps_per_epoch)
     resume_epoch = run.resume_from_epoch
-    last_path, best_path = run_dir / "last.keras", run_dir / "best.keras"
+    last_path, best_path = run_dir / checkpoints.LAST, run_dir / checkpoints.BEST
+    checkpoint_problem = checkpoints.problem(last_path) if resume_epoch else None
     if resume_epoch is not None:
         # Rows of a partial epoch (or anything after the checkpoint) are dropped;
         # the history then continues from the last completed epoch.
-        store.discard_after_epoch(run_id, int(resume_epoch) if last_path.exists() else 0)
-    if resume_epoch and last_path.exists():
+        store.discard_after_epoch(run_id, 0 if checkpoint_problem else int(resume_epoch))
+    if resume_epoch and checkpoint_problem:
+        # jobs.resume refuses this; the checkpoint went bad after the resume was queued.
+        store.log_event(
+            run_id, f"{last_path.name} {checkpoint_problem}: training starts again from epoch 0", "warning"
+        )
+    if resume_epoch and not checkpoint_problem:
         # Continue from the last completed epoch with the optimizer state saved with it.
         model = keras.models.load_model(last_path)
         initial_epoch = int(resume_epoch)
@@ -211,15 +237,7 @@ def _train(store: RunStore, run: RunRecord, run_dir: Path, verbose: int, extra_c
         best_epoch=run.best_epoch if initial_epoch else None,
     )
     callbacks: list[keras.callbacks.Callback] = [
-        _complete_epoch_checkpoint(
-            recorder,
-            best_path,
-            monitor=training.monitor,
-            mode=mode,
-            save_best_only=True,
-            initial_value_threshold=recorder.best_value,
-        ),
-        recorder,
+        recorder,  # writes best.keras and last.keras atomically, and the store
         *rate_plan.callbacks,
         *extra_callbacks,
     ]
@@ -238,6 +256,8 @@ def _train(store: RunStore, run: RunRecord, run_dir: Path, verbose: int, extra_c
         verbose=verbose,
     )
 
+    if recorder.lost_claim is not None:
+        raise ClaimLost(recorder.lost_claim)
     if recorder.nan_epoch is not None:
         return RunStatus.FAILED, (
             f"The loss became NaN in epoch {recorder.nan_epoch} (learning rate {training.learning_rate:g}); "
@@ -250,31 +270,12 @@ def _train(store: RunStore, run: RunRecord, run_dir: Path, verbose: int, extra_c
     return RunStatus.FINISHED, None
 
 
-def _complete_epoch_checkpoint(recorder, filepath: Path, **options):
-    """A ModelCheckpoint that skips an epoch the recorder discarded (cut short by a stop or a NaN loss).
-
-    After ``stop_training`` is set mid-epoch Keras still validates and calls
-    ``on_epoch_end``; a plain ModelCheckpoint would then save ``best.keras``
-    from a partial epoch that is not in the history (and that a resumed run's
-    test evaluation would load).
-    """
-    import keras
-
-    class CompleteEpochCheckpoint(keras.callbacks.ModelCheckpoint):
-        def on_epoch_end(self, epoch, logs=None):
-            if recorder.stopped_by_user or recorder.nan_epoch is not None:
-                return
-            super().on_epoch_end(epoch, logs)
-
-    return CompleteEpochCheckpoint(filepath, **options)
-
-
 def _evaluate_test(store, run_id, model, best_path, data: PreparedData, config: RunConfig, recorder) -> None:
     """Evaluate the best weights on the test split; store metrics and per-sample predictions."""
     from engine.training import pipeline
 
     training = config.training
-    if best_path.exists():
+    if checkpoints.usable(best_path):
         model.load_weights(best_path)
     test_ds = pipeline.make_dataset(
         data.x_test, pipeline.encode_labels(data.y_test, data.num_classes), training.batch_size, training=False, seed=0

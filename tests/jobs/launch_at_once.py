@@ -26,7 +26,10 @@ def _launch_when_released(config: dict, release_fd: int) -> int:
     try:
         run_id = jobs.launch(config)
     except BaseException as exc:  # reported, and the exit status says so
+        import traceback
+
         print(f"launch failed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        traceback.print_exc()
         return 1
     # One write per line, so the ten children's lines never interleave.
     os.write(sys.stdout.fileno(), (json.dumps({"run_id": run_id, "pid": os.getpid()}) + "\n").encode())

@@ -111,15 +111,27 @@ def test_a_failing_worker_ends_failed_with_its_error_readable_through_show(store
 
 def test_reconcile_trusts_a_live_worker_and_interrupts_a_silent_remote_one(store):
     config = tiny_config()
+    # A foreground `python -m engine train` that has gone quiet (its command line is what identifies it).
+    foreground = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "engine", "train"])
     alive = store.create_run(config, status=RunStatus.RUNNING)
-    store.update_run(alive, pid=os.getpid(), host=socket.gethostname(), slot="foreground", heartbeat_at=0.0)
+    store.update_run(alive, pid=foreground.pid, host=socket.gethostname(), slot="foreground", heartbeat_at=0.0)
+    # A live process that is not a trainer (a recycled pid) does not keep a run alive.
+    recycled = store.create_run(config, status=RunStatus.RUNNING)
+    store.update_run(recycled, pid=os.getpid(), host=socket.gethostname(), slot="foreground", heartbeat_at=0.0)
     remote = store.create_run(config, status=RunStatus.RUNNING)
     store.update_run(remote, pid=12345, host="another-host", slot="0", heartbeat_at=time.time() - 120)
     fresh = store.create_run(config, status=RunStatus.RUNNING)
     store.update_run(fresh, pid=12345, host="another-host", slot="1", heartbeat_at=time.time())
 
-    assert jobs.reconcile() == [remote]
-    assert "no heartbeat from its worker on another-host" in store.get_run(remote).error
-    assert store.get_run(alive).status == RunStatus.RUNNING and store.get_run(fresh).status == RunStatus.RUNNING
+    try:
+        assert sorted(jobs.reconcile()) == sorted([recycled, remote])
+        assert "no heartbeat from its worker on another-host" in store.get_run(remote).error
+        assert "has ended without recording an outcome" in store.get_run(recycled).error
+        assert store.get_run(alive).status == RunStatus.RUNNING and store.get_run(fresh).status == RunStatus.RUNNING
+        # Quiet but alive: reported as silent, not interrupted.
+        assert alive in {run.id for run, _age in jobs.silent_runs(store)}
+    finally:
+        foreground.kill()
+        foreground.wait()
     for run_id in (alive, fresh):
         store.transition(run_id, RunStatus.STOPPED, from_statuses=[RunStatus.RUNNING])

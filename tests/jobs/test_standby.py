@@ -185,3 +185,48 @@ def test_a_real_run_on_a_warm_standby(standby_on, store, monkeypatch):
     for cold_epoch, warm_epoch in zip(cold_history, warm_history, strict=True):
         for name in ("loss", "val_loss", "accuracy", "val_accuracy"):
             assert warm_epoch[name] == pytest.approx(cold_epoch[name], rel=1e-6, abs=1e-7), (name, cold_epoch)
+
+
+def test_a_suspended_standby_loses_its_slot_to_a_cold_worker(standby_on, store, monkeypatch):
+    """SIGSTOP of the idle standby used to leave a launched run queued for a minute: schedule left the
+    slot to a standby that could not claim. Now the standby is retired and a cold worker starts."""
+    _fake(monkeypatch)
+    pid = jobs.ensure_standby(store)
+    wait_for(lambda: standby.warm_standby("cpu") == pid, 30, "the standby to be ready")
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        run_id = jobs.launch(tiny_config(), store=store)
+        run = wait_ended(store, run_id, 30)
+        assert run.status == RunStatus.FINISHED and run.pid != pid  # a cold worker trained it
+        print(f"\nrun finished {time.monotonic() - started:.1f} s after the launch, with the standby suspended")
+        messages = [event["message"] for event in store.get_events(run_id)]
+        assert any(f"the warm standby (pid {pid}) is suspended" in message for message in messages), messages
+        wait_for(lambda: not processes.pid_alive(pid), 10, "the suspended standby to be ended")
+    finally:
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+
+
+def test_a_warm_standby_that_does_not_claim_in_time_is_retired(standby_on, store, monkeypatch):
+    _fake(monkeypatch)
+    pid = jobs.ensure_standby(store)
+    wait_for(lambda: standby.warm_standby("cpu") == pid, 30, "the standby to be ready")
+    os.kill(pid, signal.SIGSTOP)
+    os.kill(pid, signal.SIGCONT)  # alive and running, as a hung process would look
+    monkeypatch.setattr(processes, "is_suspended", lambda _pid: False)
+    run_id = store.create_run(tiny_config())
+    # Queued long enough ago that a polling standby would have claimed it.
+    store.update_run(run_id, queued_at=time.time() - 10 * jobs.control.STANDBY_CLAIM_GRACE_S)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        started = jobs.schedule(store)
+        assert started == [run_id]
+        assert wait_ended(store, run_id, 30).status == RunStatus.FINISHED
+    finally:
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass

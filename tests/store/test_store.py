@@ -151,3 +151,36 @@ def test_a_database_from_a_newer_lab_is_refused_with_a_sentence(tmp_path):
         conn.execute("INSERT INTO schema_version VALUES (?)", (migrations.LATEST_VERSION + 1,))
     with pytest.raises(migrations.SchemaError, match="newer than this lab's"):
         open_store(f"sqlite:///{path}")
+
+
+def test_the_store_refuses_a_second_row_for_the_same_run_and_epoch(store):
+    from engine.errors import DuplicateMetrics
+
+    run_id = store.create_run(_config())
+    other = store.create_run(_config())
+    store.log_metrics(run_id, [{"epoch": 1, "name": "loss", "value": 1.0}, {"epoch": 1, "name": "val_loss", "value": 1.1}])
+    with pytest.raises(DuplicateMetrics, match="already has metrics of epoch 1"):
+        store.log_metrics(run_id, [{"epoch": 1, "name": "loss", "value": 0.5}])
+    assert [row["value"] for row in store.get_metrics(run_id) if row["name"] == "loss"] == [1.0]  # nothing added
+    store.log_metrics(other, [{"epoch": 1, "name": "loss", "value": 0.7}])  # another run's epoch 1 is fine
+    store.log_metrics(run_id, [{"epoch": 1, "step": s, "kind": "batch", "name": "loss", "value": s} for s in (0, 1)])
+    with pytest.raises(DuplicateMetrics):
+        store.log_metrics(run_id, [{"epoch": 1, "step": 1, "kind": "batch", "name": "loss", "value": 9.0}])
+
+
+def test_migration_drops_epochs_recorded_twice_keeping_the_first(tmp_path):
+    """A database written while a run could be trained twice keeps one copy of each epoch."""
+    path = tmp_path / "lab.db"
+    shutil.copy(FIXTURES / "lab-before-schema-version.db", path)
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT INTO metrics (run_id, kind, epoch, step, name, value, wall_time) "
+                     "VALUES (1, 'epoch', 2, NULL, 'loss', 123.0, 0)")
+        conn.execute("INSERT INTO metrics (run_id, kind, epoch, step, name, value, wall_time) "
+                     "SELECT run_id, kind, epoch, step, name, value + 1, wall_time FROM metrics "
+                     "WHERE run_id = 1 AND kind = 'batch' LIMIT 1")
+    store = open_store(f"sqlite:///{path}")
+    losses = [row["value"] for row in store.get_metrics(1, kind="epoch") if row["name"] == "loss"]
+    assert len(losses) == 2 and 123.0 not in losses
+    batches = [(row["epoch"], row["step"], row["name"]) for row in store.get_metrics(1, kind="batch")]
+    assert len(batches) == len(set(batches))
+    assert store.get_run(3).queued_at == store.get_run(3).created_at  # the queued run got its queue time
