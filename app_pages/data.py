@@ -93,7 +93,7 @@ name = st.selectbox("Dataset", list(catalog), key="data_browse",
 entry = catalog[name]
 st.caption(data_view.markdown_text(entry["description"]))
 if entry.get("imported"):
-    st.text(f"Source: {entry['source']['path']}\nPreprocessing: "
+    st.text(f"Source: {data_view.source_label(entry)}\nPreprocessing: "
             + ", ".join(f"{key} {value}" for key, value in entry["preprocessing"].items() if value not in (None, False)))
     if st.session_state.get("data_confirm_delete") != name:
         st.button("Delete this dataset...", key="data_delete", icon=":material/delete:",

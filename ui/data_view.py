@@ -44,6 +44,8 @@ GRID_COLUMNS = 6
 GRID_MAX_CLASSES = 10
 # Progress bar updates during an import: at most one per this many seconds (each is a message to the browser).
 PROGRESS_INTERVAL_S = 0.1
+# Skipped files listed in full; a longer list scrolls.
+SKIPPED_LINES = 12
 SOURCE_KINDS = ("Upload files", "Folder on the server")
 ERRORS = (LabError, OSError)
 
@@ -82,13 +84,15 @@ def _upload_name(name: str) -> str:
     return base
 
 
-def stage_upload(files: Sequence[tuple[str, bytes | memoryview]]) -> Path:
-    """Write uploaded files (name, bytes) into a fresh folder of data/imports/ and return the folder to import.
+def stage_upload(files: Sequence[tuple[str, bytes | memoryview]]) -> tuple[Path, Path]:
+    """Write uploaded files (name, bytes) into a fresh folder of data/imports/; returns (that folder, the source).
 
     Several files are written side by side into one folder; a single zip is
-    extracted with ``extract_zip`` (entry, size and ratio caps) and only the
-    extracted folder is kept. The caller removes the folder (``discard_upload``)
-    after the import or when the preview is discarded. Raises DataError.
+    extracted with ``extract_zip`` (entry, size and ratio caps); a single HDF5 /
+    NPZ file is its own source. The source is named after the upload (the zip's
+    name, the file's, or "uploaded files"), which is what the dataset's record
+    says it came from. The caller removes the folder (``discard_upload``) after
+    the import or when the preview is discarded. Raises DataError.
     """
     if not files:
         raise DataError("Choose one or more files to upload first.")
@@ -101,18 +105,29 @@ def stage_upload(files: Sequence[tuple[str, bytes | memoryview]]) -> Path:
         raise DataError(f"Upload {zips[0]!r} on its own, or the scan files themselves without a zip.")
     folder = Path(tempfile.mkdtemp(prefix=UPLOAD_PREFIX, dir=paths.imports_dir()))
     try:
-        for name, (_, data) in zip(names, files):
-            with open(folder / name, "xb") as handle:
-                handle.write(data)
         if zips:
-            return datasets.extract_zip(folder / zips[0])
-        return folder
+            archive = folder / names[0]
+            archive.write_bytes(files[0][1])
+            source = folder / (names[0][: -len(".zip")] or "upload")
+            extracted = datasets.extract_zip(archive)
+            try:
+                extracted.rename(source)
+            except OSError:
+                shutil.rmtree(extracted, ignore_errors=True)
+                raise
+            archive.unlink()
+            return folder, source
+        source = folder / "uploaded files"
+        source.mkdir()
+        for name, (_, data) in zip(names, files):
+            with open(source / name, "xb") as handle:
+                handle.write(data)
+        if len(names) == 1 and readers.has_suffix(source / names[0], readers.HDF5_SUFFIXES + readers.NPZ_SUFFIXES):
+            return folder, source / names[0]
+        return folder, source
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    finally:
-        if zips:
-            shutil.rmtree(folder, ignore_errors=True)  # the zip itself; its extracted folder is returned
 
 
 def _is_upload_folder(folder: Path) -> bool:
@@ -126,6 +141,14 @@ def discard_upload(folder: str | Path | None) -> None:
     folder = Path(folder).resolve()
     if _is_upload_folder(folder):
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def source_label(entry: dict[str, Any]) -> str:
+    """Where an imported dataset came from: its server path, or "upload: NAME" for an upload."""
+    path = Path(entry["source"]["path"])
+    if any(part.startswith(UPLOAD_PREFIX) for part in path.parts):
+        return f"upload: {entry['source']['name']}"
+    return str(path)
 
 
 def remove_stale_uploads(max_age_s: float = UPLOAD_MAX_AGE_S) -> None:
@@ -181,8 +204,8 @@ def prepare_preview(files: Sequence[tuple[str, bytes | memoryview]] | None, fold
     upload = None
     try:
         if files is not None:
-            upload = stage_upload(files)
-            source, label = upload, ", ".join(str(name) for name, _ in files)
+            upload, source = stage_upload(files)
+            label = ", ".join(str(name) for name, _ in files)
             suggested = default_dataset_name(str(files[0][0]) if len(files) == 1 else "uploaded-scans")
         else:
             if not (folder or "").strip():
@@ -194,7 +217,8 @@ def prepare_preview(files: Sequence[tuple[str, bytes | memoryview]] | None, fold
     except DataError as error:
         discard_upload(upload)
         if upload is not None and type(error) is DataError:  # name the upload, not its hidden folder
-            raise DataError(_without_folder(str(error), upload)) from error
+            sentence = _without_folder(str(error), upload)
+            raise DataError(sentence[:1].upper() + sentence[1:]) from error
         raise
     except BaseException:
         discard_upload(upload)
@@ -207,8 +231,7 @@ def prepare_preview(files: Sequence[tuple[str, bytes | memoryview]] | None, fold
 
 def _without_folder(text: str, upload: Path) -> str:
     """An engine sentence about an upload with the hidden folder's path and name left out."""
-    text = text.replace(f"{upload}/", "").replace(str(upload), "the upload").replace(upload.name, "the upload")
-    return text[:1].upper() + text[1:]
+    return text.replace(f"{upload}/", "").replace(str(upload), "the upload").replace(upload.name, "the upload")
 
 
 # ------------------------------------------------------------------ figures (pure)
@@ -389,8 +412,9 @@ def show_preview(preview: dict[str, Any], source_label: str, seconds: float) -> 
         st.dataframe(_count_frame(preview["series"], "DICOM series"), hide_index=True, key="data_preview_series")
     if preview["skipped"]:
         st.markdown(f"**Will be skipped ({len(preview['skipped'])})**")
-        st.dataframe([{"file": str(path), "why": str(reason)} for path, reason in preview["skipped"].items()],
-                     hide_index=True, key="data_preview_skipped", height=min(36 + 35 * len(preview["skipped"]), 250))
+        # Plain text that wraps: a reason is a sentence, often longer than a table cell.
+        st.code("\n".join(f"{path}: {reason}" for path, reason in preview["skipped"].items()), language=None,
+                wrap_lines=True, height="content" if len(preview["skipped"]) <= SKIPPED_LINES else 300)
     if preview["unmatched_rows"]:
         st.markdown(f"**Labels CSV rows without a file ({len(preview['unmatched_rows'])})**")
         st.text(", ".join(str(row) for row in preview["unmatched_rows"][:50]))
