@@ -77,7 +77,8 @@ if pending:
                 st.session_state["data_browse"] = result.name
                 st.session_state["data_message"] = (
                     "success", f"Imported {result.name}: {result.samples} samples, {len(result.classes)} classes, "
-                               f"{len(result.skipped)} skipped, in {result.seconds:.2f} s. It is on the Train page now.")
+                               f"{len(result.skipped)} skipped, in {result.seconds:.2f} s. "
+                               "It is on the Train page now.")
                 st.rerun()
 
 # ------------------------------------------------------------------ browse
@@ -88,13 +89,15 @@ if message:
 catalog = {entry["name"]: entry for entry in cached.dataset_catalog()}
 newest_import = max((e for e in catalog.values() if e.get("imported")), key=lambda e: e["created_at"], default=None)
 data_view.seed("data_browse", newest_import["name"] if newest_import else next(iter(catalog)), lambda n: n in catalog)
-name = st.selectbox("Dataset", list(catalog), key="data_browse",
-                    format_func=lambda n: f"{catalog[n]['title']} ({n})" + (" · imported" if catalog[n].get("imported") else ""))
+name = st.selectbox(
+    "Dataset", list(catalog), key="data_browse",
+    format_func=lambda n: f"{catalog[n]['title']} ({n})" + (" · imported" if catalog[n].get("imported") else ""),
+)
 entry = catalog[name]
 st.caption(data_view.markdown_text(entry["description"]))
 if entry.get("imported"):
-    st.text(f"Source: {data_view.source_label(entry)}\nPreprocessing: "
-            + ", ".join(f"{key} {value}" for key, value in entry["preprocessing"].items() if value not in (None, False)))
+    steps = ", ".join(f"{key} {value}" for key, value in entry["preprocessing"].items() if value not in (None, False))
+    st.text(f"Source: {data_view.source_label(entry)}\nPreprocessing: {steps}")
     if st.session_state.get("data_confirm_delete") != name:
         st.button("Delete this dataset...", key="data_delete", icon=":material/delete:",
                   on_click=lambda: st.session_state.update(data_confirm_delete=name))
@@ -102,7 +105,8 @@ if entry.get("imported"):
         st.warning(f"Delete the imported dataset {data_view.markdown_text(name)}? Its files are removed; runs "
                    "already trained on it keep their results.", icon=":material/warning:")
         confirm_column, cancel_column, _ = st.columns([1, 1, 4])
-        confirm_column.button("Delete", key="data_delete_confirm", type="primary", on_click=delete_dataset, args=(name,))
+        confirm_column.button("Delete", key="data_delete_confirm", type="primary", on_click=delete_dataset,
+                              args=(name,))
         cancel_column.button("Cancel", key="data_delete_cancel",
                              on_click=lambda: st.session_state.pop("data_confirm_delete", None))
 

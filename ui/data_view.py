@@ -299,8 +299,10 @@ def dataset_summary(name: str, version: str, data_root: str) -> dict[str, Any]:
     labels = np.asarray(dataset.y)
     by_class = [np.flatnonzero(labels == index) for index in range(dataset.num_classes)]
     # A few volumes per class, spread over the class, copied out of the memory map one at a time.
-    histogram_picks = {index: members[np.linspace(0, len(members) - 1, min(len(members), HISTOGRAM_VOLUMES_PER_CLASS)).astype(int)]
-                       for index, members in enumerate(by_class) if len(members)}
+    histogram_picks = {
+        index: members[np.linspace(0, len(members) - 1, min(len(members), HISTOGRAM_VOLUMES_PER_CLASS)).astype(int)]
+        for index, members in enumerate(by_class) if len(members)
+    }
     samples = {index: np.stack([np.asarray(dataset.x[i], dtype=np.float32)[..., 0] for i in picks])
                for index, picks in histogram_picks.items()}
     low = min(float(volumes.min()) for volumes in samples.values())
@@ -399,8 +401,10 @@ def show_preview(preview: dict[str, Any], source_label: str, seconds: float) -> 
                "during the import.")
     class_column, shape_column, spacing_column = st.columns(3)
     class_column.dataframe(_count_frame(preview["classes"], "class"), hide_index=True, key="data_preview_classes")
-    shape_column.dataframe(_count_frame(preview["shapes"], "shape (D×H×W)") or [{"shape (D×H×W)": "not in the headers"}],
-                           hide_index=True, key="data_preview_shapes")
+    shape_column.dataframe(
+        _count_frame(preview["shapes"], "shape (D×H×W)") or [{"shape (D×H×W)": "not in the headers"}],
+        hide_index=True, key="data_preview_shapes",
+    )
     spacing_column.dataframe(_count_frame(preview["spacings"], "spacing") or [{"spacing": "not in the headers"}],
                              hide_index=True, key="data_preview_spacings")
     if len(preview["shapes"]) > 1:

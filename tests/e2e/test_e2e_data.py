@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import time
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,7 +25,10 @@ PER_CLASS = 12
 def _volume(kind: str, rng: np.random.Generator) -> np.ndarray:
     z, y, x = np.mgrid[0:EDGE, 0:EDGE, 0:EDGE] - (EDGE - 1) / 2 + rng.uniform(-1.5, 1.5, 3)[:, None, None, None]
     radius = rng.uniform(4, 6)
-    inside = (x**2 + y**2 + z**2 <= radius**2) if kind == "ball" else (np.maximum(np.maximum(abs(x), abs(y)), abs(z)) <= radius * 0.8)
+    if kind == "ball":
+        inside = x**2 + y**2 + z**2 <= radius**2
+    else:
+        inside = np.maximum(np.maximum(abs(x), abs(y)), abs(z)) <= radius * 0.8
     return (inside * 1.0 + rng.normal(0, 0.1, inside.shape)).astype(np.float32)
 
 
@@ -58,7 +60,8 @@ def _heatmaps_with_data(page, key: str) -> int:
     return page.evaluate(
         """key => {
           const plot = document.querySelector(`.st-key-${key} .js-plotly-plot`);
-          return plot && plot.data ? plot.data.filter(t => t.type === 'heatmap' && t.z && (t.z.length || t.z.bdata)).length : 0;
+          if (!plot || !plot.data) return 0;
+          return plot.data.filter(t => t.type === 'heatmap' && t.z && (t.z.length || t.z.bdata)).length;
         }""",
         key,
     )
