@@ -8,6 +8,7 @@ from engine import jobs
 from engine.config import RunConfig
 from engine.errors import ConfigError, LabError
 from ui import cached, figures, tables, train_form
+from ui.data_view import plotly_text  # class names of an imported dataset are user text
 
 # A warm standby worker (TensorFlow already imported) takes the next launch; cheap when one waits.
 try:
@@ -72,11 +73,11 @@ with preview_column:
         shape_column.metric("Volume", "×".join(str(n) for n in preview["volume_shape"][:3]))
         class_column.metric("Classes", preview["num_classes"])
         st.plotly_chart(
-            figures.class_balance_figure(preview["class_names"], preview["class_counts"]),
+            figures.class_balance_figure([plotly_text(c) for c in preview["class_names"]], preview["class_counts"]),
             key="train_class_balance", config={"displayModeBar": False},
         )
         st.plotly_chart(
-            figures.slices_figure(preview["slices"], preview["slice_titles"]),
+            figures.slices_figure(preview["slices"], [plotly_text(t) for t in preview["slice_titles"]]),
             key="train_slices", config={"displayModeBar": False},
         )
         st.caption("Middle axial slice of one sample per class.")

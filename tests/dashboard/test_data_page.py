@@ -167,6 +167,7 @@ def test_preview_then_import_a_server_folder_and_train_lists_it_without_a_restar
     picker.set_value("organ_scans").run()
     no_exceptions(at)
     assert [m.value for m in at.metric][:3] == ["40", "16×16×16", "3"]
+    assert "Imported from organ (npz): 40 samples, 3 classes." in [plain(c.value) for c in at.caption]
 
 
 def test_a_bad_file_gives_a_sentence_not_an_exception(data_page, scans):
