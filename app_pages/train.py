@@ -8,6 +8,7 @@ from engine import jobs, validation
 from engine.config import RunConfig
 from engine.errors import ConfigError, LabError
 from ui import cached, figures, tables, train_form
+from ui.data_view import plotly_text  # class names of an imported dataset are user text
 
 # A warm standby worker (TensorFlow already imported) takes the next launch; cheap when one waits.
 try:
@@ -73,11 +74,11 @@ with preview_column:
                             help="Depth × height × width in voxels (and channels, when more than one).")
         class_column.metric("Classes", preview["num_classes"])
         st.plotly_chart(
-            figures.class_balance_figure(preview["class_names"], preview["class_counts"]),
+            figures.class_balance_figure([plotly_text(c) for c in preview["class_names"]], preview["class_counts"]),
             key="train_class_balance", config={"displayModeBar": False},
         )
         st.plotly_chart(
-            figures.slices_figure(preview["slices"], preview["slice_titles"]),
+            figures.slices_figure(preview["slices"], [plotly_text(t) for t in preview["slice_titles"]]),
             key="train_slices", config={"displayModeBar": False},
         )
         st.caption("Middle axial slice of one sample per class.")

@@ -12,15 +12,27 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from engine import datasets, jobs, models, probe
+from engine import datasets, jobs, models, paths, probe
 from engine.errors import LabError
 
 # How many example volumes the dataset preview shows.
 PREVIEW_SAMPLES = 4
 
 
-@st.cache_data(show_spinner=False)
 def dataset_catalog() -> list[dict[str, Any]]:
+    """The built-ins and the imported datasets. Keyed on the imports folder's state, so a dataset imported
+    or deleted (on the Data page or with the CLI) is listed at once, without a restart."""
+    return _dataset_catalog(*imports_state())
+
+
+def imports_state() -> tuple[str, int]:
+    """(imports folder, its modification time): an import or delete renames an entry there, changing it."""
+    folder = paths.imports_dir()
+    return str(folder), folder.stat().st_mtime_ns
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _dataset_catalog(imports_folder: str, modified_ns: int) -> list[dict[str, Any]]:
     return datasets.list_datasets()
 
 

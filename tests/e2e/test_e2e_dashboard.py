@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import ARTIFACTS, wait_for_app
+from tests.e2e.conftest import ARTIFACTS, wait_for_app
 from engine.runs import RunStatus
 from tests.jobs.helpers import wait_for
 

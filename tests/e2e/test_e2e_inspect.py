@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import ARTIFACTS, wait_for_app
+from tests.e2e.conftest import ARTIFACTS, wait_for_app
 
 pytestmark = pytest.mark.e2e
 

@@ -15,6 +15,7 @@ from typing import Any
 from engine.datasets.readers.base import (
     ARRAY_FORMATS,
     FORMATS,
+    HDF5_SUFFIXES,
     NIFTI_SUFFIXES,
     NPZ_SUFFIXES,
     SIDECAR_SUFFIXES,
@@ -59,6 +60,7 @@ def scan_files(root: Path, fmt: str, options: Any, ignore: tuple[Path, ...] = ()
 __all__ = [
     "ARRAY_FORMATS",
     "FORMATS",
+    "HDF5_SUFFIXES",
     "NIFTI_SUFFIXES",
     "NPZ_SUFFIXES",
     "SIDECAR_SUFFIXES",

@@ -1,0 +1,146 @@
+"""Data: bring your own scans (upload or a server folder: preview, then import), and browse any dataset."""
+
+import streamlit as st
+
+from engine import datasets, paths
+from ui import cached, data_view, figures, tables
+from ui import inspect as inspect_ui
+
+
+def delete_dataset(name: str) -> None:
+    """The confirmed delete (a callback, so the picker can move to another dataset before it is drawn)."""
+    st.session_state.pop("data_confirm_delete", None)
+    try:
+        datasets.delete_imported(name)
+    except data_view.ERRORS as error:
+        st.session_state["data_message"] = ("error", str(error))
+    else:
+        st.session_state.pop("data_browse", None)
+        cached.dataset_preview.clear()  # the Train page's preview of that name is gone too
+        st.session_state["data_message"] = ("success", f"Deleted the dataset {name}.")
+
+
+st.title("Data")
+data_view.remove_stale_uploads()
+
+# ------------------------------------------------------------------ import
+st.header("Import your scans")
+uploaded = st.radio("Source", data_view.SOURCE_KINDS, horizontal=True, key="data_source_kind") == "Upload files"
+if uploaded:
+    files = st.file_uploader(
+        "A zip (one folder per class, or scans and a labels CSV), an HDF5 / NPZ file, or several scans and a CSV",
+        accept_multiple_files=True, key="data_upload",
+    )
+else:
+    folder = st.text_input("Folder (or HDF5 / NPZ file) on the server", key="data_folder")
+    st.caption("The dashboard imports only from these folders (set CONV3D\\_LAB\\_IMPORT\\_ROOTS to change them):")
+    st.code("\n".join(str(root) for root in datasets.allowed_import_roots()), language=None)
+option_values = data_view.options_form(uploaded)
+
+if st.button("Preview", key="data_preview", icon=":material/preview:"):
+    data_view.discard_upload(st.session_state.pop("data_pending", {}).get("upload"))
+    try:
+        with st.spinner("Reading the headers..."):
+            pending = data_view.prepare_preview(
+                [(file.name, file.getbuffer()) for file in files or []] if uploaded else None,
+                None if uploaded else folder, option_values,
+            )
+    except data_view.ERRORS as error:
+        data_view.show_error(error, "No preview: ")
+    else:
+        st.session_state["data_pending"] = pending
+        st.session_state["data_name"] = pending["name"]
+
+pending = st.session_state.get("data_pending")
+if pending:
+    with st.container(border=True):
+        data_view.show_preview(pending["preview"], pending["label"], pending["seconds"])
+        usable = pending["preview"]["samples"] > 0 and len(pending["preview"]["classes"]) > 1
+        if not usable:
+            st.warning("Nothing to import: a dataset needs usable samples of at least two classes. "
+                       "Check the files skipped above, or the labels CSV.", icon=":material/warning:")
+        name = st.text_input("Dataset name", key="data_name", help="1 to 60 letters, digits, '-' or '_'.")
+        import_column, discard_column, _ = st.columns([1, 1, 4])
+        import_clicked = import_column.button("Import", key="data_import", type="primary", icon=":material/download:",
+                                              disabled=not usable)
+        if discard_column.button("Discard", key="data_discard", icon=":material/delete_sweep:"):
+            data_view.discard_upload(st.session_state.pop("data_pending")["upload"])
+            st.rerun()
+        if import_clicked:
+            try:
+                result = data_view.run_import(pending["source"], name.strip(), pending["options"])
+            except data_view.ERRORS as error:
+                data_view.show_error(error, "Nothing was imported: ")
+            else:
+                data_view.discard_upload(st.session_state.pop("data_pending")["upload"])
+                cached.dataset_preview.clear()  # a replaced name must not show its old preview on Train
+                st.session_state["data_browse"] = result.name
+                st.session_state["data_message"] = (
+                    "success", f"Imported {result.name}: {result.samples} samples, {len(result.classes)} classes, "
+                               f"{len(result.skipped)} skipped, in {result.seconds:.2f} s. "
+                               "It is on the Train page now.")
+                st.rerun()
+
+# ------------------------------------------------------------------ browse
+st.header("Browse")
+message = st.session_state.pop("data_message", None)
+if message:
+    getattr(st, message[0])(data_view.markdown_text(message[1]))
+catalog = {entry["name"]: entry for entry in cached.dataset_catalog()}
+newest_import = max((e for e in catalog.values() if e.get("imported")), key=lambda e: e["created_at"], default=None)
+data_view.seed("data_browse", newest_import["name"] if newest_import else next(iter(catalog)), lambda n: n in catalog)
+name = st.selectbox(
+    "Dataset", list(catalog), key="data_browse",
+    format_func=lambda n: f"{catalog[n]['title']} ({n})" + (" · imported" if catalog[n].get("imported") else ""),
+)
+entry = catalog[name]
+st.caption(data_view.markdown_text(entry["description"]))
+if entry.get("imported"):
+    steps = ", ".join(f"{key} {value}" for key, value in entry["preprocessing"].items() if value not in (None, False))
+    st.text(f"Source: {data_view.source_label(entry)}\nPreprocessing: {steps}")
+    if st.session_state.get("data_confirm_delete") != name:
+        st.button("Delete this dataset...", key="data_delete", icon=":material/delete:",
+                  on_click=lambda: st.session_state.update(data_confirm_delete=name))
+    else:
+        st.warning(f"Delete the imported dataset {data_view.markdown_text(name)}? Its files are removed; runs "
+                   "already trained on it keep their results.", icon=":material/warning:")
+        confirm_column, cancel_column, _ = st.columns([1, 1, 4])
+        confirm_column.button("Delete", key="data_delete_confirm", type="primary", on_click=delete_dataset,
+                              args=(name,))
+        cancel_column.button("Cancel", key="data_delete_cancel",
+                             on_click=lambda: st.session_state.pop("data_confirm_delete", None))
+
+try:
+    version, data_root = data_view.catalog_version(entry), str(paths.data_root())
+    summary = data_view.dataset_summary(name, version, data_root)
+except data_view.ERRORS as error:
+    data_view.show_error(error)
+    st.stop()
+columns = st.columns(4)
+columns[0].metric("Samples", summary["num_samples"])
+columns[1].metric("Volume", tables.format_shape(summary["volume_shape"]))
+columns[2].metric("Classes", len(summary["class_names"]))
+columns[3].metric("Groups", summary["num_groups"] or "none")
+balance_column, histogram_column = st.columns(2)
+balance_column.plotly_chart(
+    figures.class_balance_figure([data_view.plotly_text(c) for c in summary["class_names"]], summary["class_counts"]),
+    key="data_class_balance", config={"displayModeBar": False},
+)
+histogram_column.plotly_chart(
+    data_view.intensity_histogram_figure(summary["histogram_edges"], summary["histogram"]),
+    key="data_histogram", config={"displayModeBar": False},
+)
+st.subheader("Middle axial slices")
+st.plotly_chart(data_view.slice_grid_figure(summary["grid"]), key="data_slice_grid", config={"displayModeBar": False})
+
+st.subheader("Sample viewer")
+data_view.seed("data_sample", 0, lambda index: 0 <= index < summary["num_samples"])
+sample = st.number_input("Sample", 0, summary["num_samples"] - 1, step=1, key="data_sample")
+label = summary["class_names"][summary["labels"][sample]]
+group = "" if summary["groups"] is None else f", group {summary['groups'][sample]}"
+st.text(f"Sample {sample}: class {label}{group}")
+volume = data_view.sample_volume(name, version, data_root, int(sample))
+indices, level, width = data_view.volume_viewer(volume, (name, version, int(sample)), "data_viewer")
+st.plotly_chart(inspect_ui.slices_chart(volume, tuple(indices), level, width, None), key="data_slices")
+if st.toggle("3D view", value=False, key="data_3d"):
+    st.plotly_chart(inspect_ui.volume_chart(volume, level, width, None), key="data_volume")
