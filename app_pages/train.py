@@ -8,6 +8,7 @@ from engine import jobs, validation
 from engine.config import RunConfig
 from engine.errors import ConfigError, LabError
 from ui import cached, figures, tables, train_form
+from ui.text import markdown_text
 
 # A warm standby worker (TensorFlow already imported) takes the next launch; cheap when one waits.
 try:
@@ -48,7 +49,7 @@ except ConfigError as e:
 
 boxes = {"run": run_box, "data": data_box, "model": model_box, "training": training_box, "other": summary_box}
 for problem in problems:
-    boxes[train_form.section_of(problem)].error(problem.message, icon=":material/error:")
+    boxes[train_form.section_of(problem)].error(markdown_text(problem.message), icon=":material/error:")
 
 if launch_clicked:
     if problems:
@@ -57,7 +58,7 @@ if launch_clicked:
         try:
             run_id = jobs.launch(config)
         except LabError as e:
-            summary_box.error(str(e))
+            summary_box.error(markdown_text(e))
         else:
             st.switch_page("app_pages/runs.py", query_params={"runs": str(run_id)})
 
@@ -65,7 +66,7 @@ with preview_column:
     st.subheader("Dataset preview")
     preview, preview_error = cached.preview_or_error(data["dataset"], data["options"])
     if preview_error:
-        st.error(preview_error)
+        st.error(markdown_text(preview_error))
     elif preview is not None:
         count_column, shape_column, class_column = st.columns(3)
         count_column.metric("Samples", preview["num_samples"])
@@ -95,10 +96,10 @@ with preview_column:
             )
         except ConfigError as e:
             for problem in e.problems:
-                model_box.error(problem.message, icon=":material/error:")
+                model_box.error(markdown_text(problem.message), icon=":material/error:")
             st.warning("This architecture cannot take this dataset's volumes; see the Model section.")
         except LabError as e:
-            st.error(str(e))
+            st.error(markdown_text(e))
         else:
             params_column, memory_column = st.columns(2)
             params_column.metric("Parameters", f"{description['params']:,}")
