@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import streamlit as st
 
-from engine import jobs
+from engine import jobs, settings
 from engine.errors import LabError
 from engine.runs import RunRecord, RunStatus
 from engine.store import RunStore
@@ -168,15 +168,18 @@ def _run_status(run: RunRecord, cache: MetricCache) -> None:
             # A failure is an error; a stop or an interruption is a note about how the run ended.
             show = st.error if failed else st.warning
             show(markdown_text(run.error), icon=":material/error:" if failed else ":material/info:")
-            if run.traceback:
-                with st.expander("Traceback"):
+            # The traceback and the log hold server paths and library versions: behind a click,
+            # and not at all on a hosted demo.
+            if run.traceback and not settings.demo_mode():
+                with st.expander("Traceback", expanded=False):
                     st.code(run.traceback, language=None)
         if run.test_metrics:
             metrics = [(name, value) for name, value in run.test_metrics.items() if isinstance(value, (int, float))]
             for column, (name, value) in zip(st.columns(max(1, min(4, len(metrics)))), metrics[:4]):
                 column.metric(f"test {name}", f"{value:.4g}")
-        with st.expander("Worker log", expanded=failed):
-            st.code(_log_tail(run_id) or "(no log yet)", language=None)
+        if not settings.demo_mode():
+            with st.expander("Worker log", expanded=False):
+                st.code(_log_tail(run_id) or "(no log yet)", language=None)
 
 
 def _log_tail(run_id: int) -> str:
