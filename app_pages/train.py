@@ -64,7 +64,27 @@ if launch_clicked:
 
 with preview_column:
     st.subheader("Dataset preview")
-    preview, preview_error = cached.preview_or_error(data["dataset"], data["options"])
+    # Large generated sets are not generated on every option change: only when cached, small, or asked for.
+    facts, preview_error = cached.dataset_facts(data["dataset"], data["options"])
+    preview = None
+    if facts is not None:
+        preview_key = json.dumps([data["dataset"], data["options"]], sort_keys=True)
+        asked = st.session_state.get("_train_preview_asked", set())
+        if not facts["auto_preview"] and preview_key not in asked:
+            count_column, shape_column, class_column = st.columns(3)
+            count_column.metric("Samples", facts["num_samples"])
+            shape_column.metric("Volume", tables.format_shape(facts["volume_shape"]))
+            class_column.metric("Classes", facts["num_classes"])
+            st.caption(
+                f"About {tables.format_bytes(facts['estimated_bytes'])} once generated "
+                f"(classes: {markdown_text(', '.join(map(str, facts['class_names'])))}). "
+                "Generating it takes a while; the run generates it anyway when it starts."
+            )
+            if st.button("Generate preview", key="train_generate_preview", icon=":material/visibility:"):
+                st.session_state["_train_preview_asked"] = asked | {preview_key}
+                st.rerun()
+        else:
+            preview, preview_error = cached.preview_or_error(data["dataset"], data["options"])
     if preview_error:
         st.error(markdown_text(preview_error))
     elif preview is not None:
@@ -84,14 +104,15 @@ with preview_column:
         st.caption("Middle axial slice of one sample per class.")
 
     st.subheader("Architecture")
-    if preview is None:
+    shape_source = preview or facts  # the known shape is enough for the layer table
+    if shape_source is None or preview_error:
         st.info("The model summary needs a dataset that loads.")
     elif any(train_form.section_of(p) == "model" for p in problems):
         st.info("Fix the model fields to see the layer table.")
     else:
         try:
             description = cached.describe_model(
-                json.dumps(model, sort_keys=True), tuple(preview["volume_shape"]), preview["num_classes"],
+                json.dumps(model, sort_keys=True), tuple(shape_source["volume_shape"]), shape_source["num_classes"],
                 max(1, training["batch_size"]),
             )
         except ConfigError as e:
