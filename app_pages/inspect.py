@@ -78,13 +78,21 @@ if run.status.is_active:
         st.caption(f"Still training: this page redraws when epoch {run.epochs_done + 1} is recorded.")
 
     follow_training()
-run_dir = paths.run_dir(run_id)
+run_dir = paths.run_dir(run_id, create=False)  # a reader: a deleted folder stays deleted
 best_path = run_dir / "best.keras"
 download_columns = st.columns(2)
-download_columns[0].download_button(
-    "Download best.keras", data=best_path.read_bytes if best_path.exists() else b"", file_name=f"run-{run_id}-best.keras",
-    mime="application/octet-stream", disabled=not best_path.exists(), on_click="ignore", key="inspect_download_model",
-)
+if run_dir.is_dir():
+    download_columns[0].download_button(
+        "Download best.keras", data=best_path.read_bytes if best_path.exists() else b"",
+        file_name=f"run-{run_id}-best.keras", mime="application/octet-stream", disabled=not best_path.exists(),
+        on_click="ignore", key="inspect_download_model",
+    )
+else:
+    download_columns[0].warning(
+        f"The files of run #{run_id} are gone (its folder was deleted from the lab's workspace): no model "
+        "checkpoint or Grad-CAM maps. The predictions below are kept in the database.",
+        icon=":material/folder_off:",
+    )
 download_columns[1].download_button(
     "Download config JSON", data=json.dumps(run.config.to_dict(), indent=2, sort_keys=True),
     file_name=f"run-{run_id}-config.json",
