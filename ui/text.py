@@ -13,6 +13,7 @@ two functions below on its way to a page; strings the code writes itself do not.
 from __future__ import annotations
 
 import html
+import re
 import string
 
 # CommonMark lets a backslash escape any ASCII punctuation character, so all of
@@ -20,11 +21,17 @@ import string
 # stops Streamlit's ':red[...]' directives and bare 'https://' autolinks, '.'
 # and '@' stop GFM's 'www.' and e-mail autolinks, '&' stops entities.
 _MARKDOWN_ESCAPES = str.maketrans({char: "\\" + char for char in string.punctuation})
+# Streamlit's remark-gfm finds bare addresses ("https://...", "www.", "name@host.org") in the text
+# *after* parsing, when backslash escapes are gone, so escaping cannot stop those autolinks. An
+# invisible WORD JOINER (U+2060) inside each pattern does: after a scheme's colon, after "www",
+# after "@". The text reads the same; a copy of it holds the invisible character.
+WORD_JOINER = "\u2060"
+_AUTOLINK_LITERAL = re.compile(r"(?i)(?<=:)(?=//)|(?<=\bwww)(?=\.)|(?<=@)")
 
 
 def markdown_text(value: object) -> str:
     """``value`` as Markdown that renders as exactly its text (no link, image, HTML, emphasis or directive)."""
-    return str(value).translate(_MARKDOWN_ESCAPES)
+    return _AUTOLINK_LITERAL.sub(WORD_JOINER, str(value)).translate(_MARKDOWN_ESCAPES)
 
 
 def plotly_text(value: object) -> str:
@@ -44,7 +51,7 @@ def plotly_texts(values) -> list[str]:
 def unescape_markdown(text: str) -> str:
     """The text a reader sees of :func:`markdown_text`'s output (for tests and logs)."""
     out, escaped = [], False
-    for char in text:
+    for char in text.replace(WORD_JOINER, ""):
         if escaped or char != "\\":
             out.append(char)
             escaped = False

@@ -11,6 +11,7 @@ entities, so the legend reads literally).
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -24,11 +25,13 @@ from ui.text import markdown_text, plotly_text, unescape_markdown
 PAYLOAD = (
     '[click me](https://evil.example/phish) ![t](https://evil.example/pixel.png) '
     '<a href="https://evil.example/a">a</a> <b>bold</b> <img src="https://evil.example/i.png"> '
-    '**strong** :red[red] $x$ www.evil.example'
+    '**strong** :red[red] $x$ www.evil.example mail@evil.example'
 )
 # Proto fields that are Markdown in Streamlit (bodies and labels); option lists and cell values are plain text.
 MARKDOWN_FIELDS = {"body", "label", "text"}
 FORBIDDEN_TOKENS = {"link_open", "image", "html_inline", "html_block"}
+# What remark-gfm turns into a link inside plain text: a scheme, "www." or an e-mail address.
+AUTOLINK_LITERAL = re.compile(r"(?i)(?:https?|ftp)://|\bwww\.|[\w.+-]@[\w-]+\.")
 PARSER = MarkdownIt("commonmark", {"html": True}).enable("strikethrough")
 INSPECT_PAGE = str(Path(__file__).resolve().parents[2] / "app_pages" / "inspect.py")
 
@@ -60,6 +63,9 @@ def _markup_from(source: str) -> list[str]:
         for item in [token, *(token.children or [])]:
             if item.type in FORBIDDEN_TOKENS:
                 found.append(item.type)
+            # Streamlit's GFM autolinks are found in the parsed text (escapes are gone by then).
+            if item.type == "text" and AUTOLINK_LITERAL.search(item.content):
+                found.append("autolink literal")
     if "evil.example" in source:
         found.append("unescaped address")
     return found
