@@ -5,6 +5,7 @@ import streamlit as st
 from engine import datasets, paths
 from ui import cached, data_view, figures, tables
 from ui import inspect as inspect_ui
+from ui.text import markdown_text, plotly_text
 
 
 def delete_dataset(name: str) -> None:
@@ -85,7 +86,7 @@ if pending:
 st.header("Browse")
 message = st.session_state.pop("data_message", None)
 if message:
-    getattr(st, message[0])(data_view.markdown_text(message[1]))
+    getattr(st, message[0])(markdown_text(message[1]))
 catalog = {entry["name"]: entry for entry in cached.dataset_catalog()}
 newest_import = max((e for e in catalog.values() if e.get("imported")), key=lambda e: e["created_at"], default=None)
 data_view.seed("data_browse", newest_import["name"] if newest_import else next(iter(catalog)), lambda n: n in catalog)
@@ -94,7 +95,7 @@ name = st.selectbox(
     format_func=lambda n: f"{catalog[n]['title']} ({n})" + (" · imported" if catalog[n].get("imported") else ""),
 )
 entry = catalog[name]
-st.caption(data_view.markdown_text(entry["description"]))
+st.caption(markdown_text(entry["description"]))
 if entry.get("imported"):
     steps = ", ".join(f"{key} {value}" for key, value in entry["preprocessing"].items() if value not in (None, False))
     st.text(f"Source: {data_view.source_label(entry)}\nPreprocessing: {steps}")
@@ -102,7 +103,7 @@ if entry.get("imported"):
         st.button("Delete this dataset...", key="data_delete", icon=":material/delete:",
                   on_click=lambda: st.session_state.update(data_confirm_delete=name))
     else:
-        st.warning(f"Delete the imported dataset {data_view.markdown_text(name)}? Its files are removed; runs "
+        st.warning(f"Delete the imported dataset {markdown_text(name)}? Its files are removed; runs "
                    "already trained on it keep their results.", icon=":material/warning:")
         confirm_column, cancel_column, _ = st.columns([1, 1, 4])
         confirm_column.button("Delete", key="data_delete_confirm", type="primary", on_click=delete_dataset,
@@ -123,7 +124,7 @@ columns[2].metric("Classes", len(summary["class_names"]))
 columns[3].metric("Groups", summary["num_groups"] or "none")
 balance_column, histogram_column = st.columns(2)
 balance_column.plotly_chart(
-    figures.class_balance_figure([data_view.plotly_text(c) for c in summary["class_names"]], summary["class_counts"]),
+    figures.class_balance_figure([plotly_text(c) for c in summary["class_names"]], summary["class_counts"]),
     key="data_class_balance", config={"displayModeBar": False},
 )
 histogram_column.plotly_chart(

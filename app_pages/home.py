@@ -6,6 +6,7 @@ from engine import jobs
 from engine.config import DataConfig, ModelConfig, RunConfig, TrainingConfig
 from engine.errors import LabError
 from engine.store import open_store
+from ui.text import markdown_text
 
 # The demo: the 3D MNIST tutorial network on the built-in digits, a few epochs. 500 of the
 # 1,797 source digits keep the first curve point about 7 s after the click on a 2-core CPU
@@ -51,7 +52,7 @@ with st.container(border=True):
         try:
             run_id = jobs.launch(DEMO_CONFIG.copy())
         except LabError as e:
-            st.error(str(e))
+            st.error(markdown_text(e))
         else:
             st.switch_page("app_pages/runs.py", query_params={"runs": str(run_id)})
 
@@ -60,7 +61,7 @@ if recent:
     st.subheader("Recent runs")
     for run in recent:
         st.page_link(
-            "app_pages/runs.py", label=f"{run.label} — {run.status.label}",
+            "app_pages/runs.py", label=f"{markdown_text(run.label)} — {run.status.label}",
             query_params={"runs": str(run.id)}, icon=":material/monitoring:",
         )
 else:

@@ -12,12 +12,13 @@ import os
 
 import streamlit as st
 
-from engine import evaluation, paths
+from engine import checkpoints, evaluation, paths
 from engine.errors import LabError
 from engine.evaluation import samples as evaluation_samples
 from engine.store import open_store
 from ui import inspect as inspect_ui
 from ui import volumes as volume_ui
+from ui.text import markdown_text
 
 
 INSPECT_REFRESH_S = 3  # how often the page looks for a new epoch of a run still training
@@ -77,13 +78,23 @@ if run.status.is_active:
         st.caption(f"Still training: this page redraws when epoch {run.epochs_done + 1} is recorded.")
 
     follow_training()
-run_dir = paths.run_dir(run_id)
-best_path = run_dir / "best.keras"
+run_dir = paths.run_dir(run_id, create=False)  # a reader: a deleted folder stays deleted
+best_path = run_dir / checkpoints.BEST
 download_columns = st.columns(2)
-download_columns[0].download_button(
-    "Download best.keras", data=best_path.read_bytes if best_path.exists() else b"", file_name=f"run-{run_id}-best.keras",
-    mime="application/octet-stream", disabled=not best_path.exists(), on_click="ignore", key="inspect_download_model",
-)
+if run_dir.is_dir():
+    best_problem = checkpoints.problem(best_path)  # never offer a checkpoint that would not load
+    download_columns[0].download_button(
+        "Download best.keras", data=best_path.read_bytes if best_problem is None else b"",
+        file_name=f"run-{run_id}-best.keras", mime="application/octet-stream", disabled=best_problem is not None,
+        on_click="ignore", key="inspect_download_model",
+        help=None if best_problem is None else f"best.keras {best_problem}.",
+    )
+else:
+    download_columns[0].warning(
+        f"The files of run #{run_id} are gone (its folder was deleted from the lab's workspace): no model "
+        "checkpoint or Grad-CAM maps. The predictions below are kept in the database.",
+        icon=":material/folder_off:",
+    )
 download_columns[1].download_button(
     "Download config JSON", data=json.dumps(run.config.to_dict(), indent=2, sort_keys=True),
     file_name=f"run-{run_id}-config.json",
@@ -102,7 +113,7 @@ threshold = None
 if binary:
     seed("inspect_threshold", 0.5)  # the Youden button sets it too
     threshold = st.slider(
-        f"Decision threshold on P({class_names[1]})", 0.0, 1.0, step=0.01, key="inspect_threshold",
+        f"Decision threshold on P({markdown_text(class_names[1])})", 0.0, 1.0, step=0.01, key="inspect_threshold",
         help="A sample is predicted as the second class when its probability reaches the threshold.",
     )
 val = inspect_ui.evaluation_at(db_url, run_id, "val", chosen, threshold, version)
@@ -144,7 +155,7 @@ try:
     dataset = inspect_ui.run_dataset(run.config.to_json(), str(paths.data_cache_dir()))
 except (LabError, OSError) as error:
     dataset = None
-    st.warning(f"The volumes of this run's dataset cannot be loaded: {error}")
+    st.warning(f"The volumes of this run's dataset cannot be loaded: {markdown_text(error)}")
 table = evaluation.sample_table(result, None if dataset is None else dataset.groups)
 filters = st.columns([1, 2, 2])
 misclassified = filters[0].checkbox("Misclassified only", key="inspect_misclassified")
@@ -169,7 +180,7 @@ if shown.empty:
 seed("inspect_sample", int(shown["sample_id"].iloc[0]), lambda sample: sample in set(shown["sample_id"]))
 sample_id = st.selectbox("Sample (highest loss first)", shown["sample_id"].tolist(), key="inspect_sample")
 row = shown[shown["sample_id"] == sample_id].iloc[0]
-st.markdown(f"**Sample {sample_id}**: true **{row['true']}**, predicted **{row['predicted']}** "
+st.markdown(f"**Sample {sample_id}**: true **{markdown_text(row['true'])}**, predicted **{markdown_text(row['predicted'])}** "
             f"(confidence {row['confidence']:.3f}, loss {row['loss']:.4f})")
 history_column, viewer_column = st.columns([2, 3])
 history = inspect_ui.history_chart(
@@ -184,7 +195,7 @@ try:
     volume = None if dataset is None else evaluation_samples.sample_volume(dataset, sample_id)
 except LabError as error:
     volume = None
-    viewer_column.warning(str(error))
+    viewer_column.warning(markdown_text(error))
 if volume is not None:
     saliency_path = run_dir / "saliency.npz"
     maps = inspect_ui.saliency(str(run_dir), os.path.getmtime(saliency_path)) if saliency_path.exists() else None

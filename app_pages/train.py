@@ -8,7 +8,7 @@ from engine import jobs, validation
 from engine.config import RunConfig
 from engine.errors import ConfigError, LabError
 from ui import cached, figures, tables, train_form
-from ui.data_view import plotly_text  # class names of an imported dataset are user text
+from ui.text import markdown_text, plotly_text
 
 # A warm standby worker (TensorFlow already imported) takes the next launch; cheap when one waits.
 try:
@@ -49,7 +49,7 @@ except ConfigError as e:
 
 boxes = {"run": run_box, "data": data_box, "model": model_box, "training": training_box, "other": summary_box}
 for problem in problems:
-    boxes[train_form.section_of(problem)].error(problem.message, icon=":material/error:")
+    boxes[train_form.section_of(problem)].error(markdown_text(problem.message), icon=":material/error:")
 
 if launch_clicked:
     if problems:
@@ -58,15 +58,35 @@ if launch_clicked:
         try:
             run_id = jobs.launch(config)
         except LabError as e:
-            summary_box.error(str(e))
+            summary_box.error(markdown_text(e))
         else:
             st.switch_page("app_pages/runs.py", query_params={"runs": str(run_id)})
 
 with preview_column:
     st.subheader("Dataset preview")
-    preview, preview_error = cached.preview_or_error(data["dataset"], data["options"])
+    # Large generated sets are not generated on every option change: only when cached, small, or asked for.
+    facts, preview_error = cached.dataset_facts(data["dataset"], data["options"])
+    preview = None
+    if facts is not None:
+        preview_key = json.dumps([data["dataset"], data["options"]], sort_keys=True)
+        asked = st.session_state.get("_train_preview_asked", set())
+        if not facts["auto_preview"] and preview_key not in asked:
+            count_column, shape_column, class_column = st.columns(3)
+            count_column.metric("Samples", facts["num_samples"])
+            shape_column.metric("Volume", tables.format_shape(facts["volume_shape"]))
+            class_column.metric("Classes", facts["num_classes"])
+            st.caption(
+                f"About {tables.format_bytes(facts['estimated_bytes'])} once generated "
+                f"(classes: {markdown_text(', '.join(map(str, facts['class_names'])))}). "
+                "Generating it takes a while; the run generates it anyway when it starts."
+            )
+            if st.button("Generate preview", key="train_generate_preview", icon=":material/visibility:"):
+                st.session_state["_train_preview_asked"] = asked | {preview_key}
+                st.rerun()
+        else:
+            preview, preview_error = cached.preview_or_error(data["dataset"], data["options"])
     if preview_error:
-        st.error(preview_error)
+        st.error(markdown_text(preview_error))
     elif preview is not None:
         count_column, shape_column, class_column = st.columns(3)
         count_column.metric("Samples", preview["num_samples"])
@@ -84,22 +104,23 @@ with preview_column:
         st.caption("Middle axial slice of one sample per class.")
 
     st.subheader("Architecture")
-    if preview is None:
+    shape_source = preview or facts  # the known shape is enough for the layer table
+    if shape_source is None or preview_error:
         st.info("The model summary needs a dataset that loads.")
     elif any(train_form.section_of(p) == "model" for p in problems):
         st.info("Fix the model fields to see the layer table.")
     else:
         try:
             description = cached.describe_model(
-                json.dumps(model, sort_keys=True), tuple(preview["volume_shape"]), preview["num_classes"],
+                json.dumps(model, sort_keys=True), tuple(shape_source["volume_shape"]), shape_source["num_classes"],
                 max(1, training["batch_size"]),
             )
         except ConfigError as e:
             for problem in e.problems:
-                model_box.error(problem.message, icon=":material/error:")
+                model_box.error(markdown_text(problem.message), icon=":material/error:")
             st.warning("This architecture cannot take this dataset's volumes; see the Model section.")
         except LabError as e:
-            st.error(str(e))
+            st.error(markdown_text(e))
         else:
             params_column, memory_column = st.columns(2)
             params_column.metric("Parameters", f"{description['params']:,}")

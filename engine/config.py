@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -248,6 +249,16 @@ FLAGS = ("training.nesterov", "training.augment", "training.early_stopping")
 MAX_NAME_LENGTH = 200
 
 
+def _is_control(char: str) -> bool:
+    """Control (Cc: newline, tab, ESC ...) and format (Cf: zero-width, bidi overrides) characters.
+
+    A name is printed in terminal tables (``python -m engine runs``), where an escape
+    sequence or a line break garbles the output, and shown on pages, where a bidi override
+    makes it read differently from what is stored.
+    """
+    return unicodedata.category(char) in ("Cc", "Cf")
+
+
 def _value(config: RunConfig, field_name: str) -> Any:
     section, name = field_name.split(".")
     return getattr(getattr(config, section), name)
@@ -257,6 +268,12 @@ def _field_problems(config: RunConfig) -> list[Problem]:
     problems: list[Problem] = []
     if not isinstance(config.name, str) or len(config.name) > MAX_NAME_LENGTH:
         problems.append(Problem("name", f"name must be text of at most {MAX_NAME_LENGTH} characters."))
+    elif any(_is_control(char) for char in config.name):
+        problems.append(Problem(
+            "name",
+            "name holds a control character (a line break, tab, escape sequence or invisible formatting "
+            "character); use one line of visible text.",
+        ))
     if not isinstance(config.data.dataset, str) or not config.data.dataset:
         problems.append(Problem("data.dataset", f"data.dataset is {config.data.dataset!r}; name a dataset."))
     if not isinstance(config.data.options, dict):

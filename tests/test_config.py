@@ -121,3 +121,16 @@ def test_dataset_knobs_are_checked(lab_home):
     assert _problems({"data": {"dataset": "shapes3d", "options": {"size": 2}}}) == [
         "data.options.size is 2; it must be a whole number between 6 and 64."
     ]
+
+
+@pytest.mark.parametrize("name", ["two\nlines", "tab\there", "escape \x1b[31mred", "bell\x07", "nul\x00",
+                                  "bidi \u202eoverride", "zero\u200bwidth"])
+def test_control_characters_in_the_name_are_refused(lab_home, name):
+    problems = RunConfig(name=name).field_problems()
+    assert [problem.field for problem in problems] == ["name"]
+    assert "control character" in problems[0].message and repr(name) not in problems[0].message
+
+
+def test_ordinary_names_are_accepted(lab_home):
+    for name in ("", "lr 1e-3 · dropout 0.3", "Lésion — 3D", "[x](y) <b>", "日本語"):
+        assert RunConfig(name=name).field_problems() == []

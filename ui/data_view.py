@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import string
 import tempfile
 import time
 from collections.abc import Sequence
@@ -30,6 +29,7 @@ from plotly.subplots import make_subplots
 from engine import datasets, paths
 from engine.datasets import preprocess, readers
 from engine.errors import DataError, LabError
+from ui.text import markdown_text, plotly_text
 
 # Uploaded files are written into a fresh hidden folder of data/imports/ with this prefix (zips: extract_zip's).
 UPLOAD_PREFIX = ".upload-"
@@ -51,20 +51,6 @@ ERRORS = (LabError, OSError)
 
 
 # ------------------------------------------------------------------ plain helpers
-def markdown_text(text: Any) -> str:
-    """``text`` with every ASCII punctuation mark backslash-escaped, so Markdown, HTML, LaTeX ($),
-    colour directives and :shortcodes: in it are shown literally (CommonMark allows escaping any of them)."""
-    return re.sub(r"([%s])" % re.escape(string.punctuation), r"\\\1", str(text))
-
-
-def plotly_text(text: Any, limit: int = 40) -> str:
-    """``text`` for a Plotly title, tick or hover label: shortened, with its HTML-like tags shown as text."""
-    text = str(text)
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 def default_dataset_name(source_name: str) -> str:
     """A valid dataset name from a file or folder name: 'My scans (2).zip' -> 'My-scans-2'."""
     stem = source_name

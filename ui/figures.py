@@ -1,6 +1,7 @@
 """Plotly figure builders: pure functions from plain data to ``go.Figure``.
 
-No streamlit here, so each builder can be tested with plain lists and arrays.
+No streamlit here, so each builder can be tested with plain lists and arrays. Names and titles
+arrive as plain text and are escaped here for Plotly's HTML subset (``ui.text.plotly_text``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
+
+from ui.text import plotly_text, plotly_texts
 
 # One colour per run, cycling; training is a solid line, validation dashed.
 RUN_COLORS = qualitative.Plotly
@@ -28,7 +31,7 @@ def run_color(index: int) -> str:
 
 def class_balance_figure(class_names: Sequence[str], counts: Sequence[int]) -> go.Figure:
     """Bar chart of samples per class."""
-    figure = go.Figure(go.Bar(x=[str(name) for name in class_names], y=list(counts), text=list(counts)))
+    figure = go.Figure(go.Bar(x=plotly_texts(class_names), y=list(counts), text=list(counts)))
     figure.update_traces(textposition="outside", cliponaxis=False)
     figure.update_layout(
         title="Class balance", xaxis_title="class", yaxis_title="samples", height=280, margin=dict(t=40, b=30, l=40, r=10)
@@ -40,7 +43,7 @@ def class_balance_figure(class_names: Sequence[str], counts: Sequence[int]) -> g
 def slices_figure(slices: Sequence[np.ndarray], titles: Sequence[str]) -> go.Figure:
     """A row of 2D grey-scale slices (e.g. the middle slice of one sample per class)."""
     count = max(len(slices), 1)
-    figure = make_subplots(rows=1, cols=count, subplot_titles=list(titles) or None, horizontal_spacing=0.02)
+    figure = make_subplots(rows=1, cols=count, subplot_titles=plotly_texts(titles) or None, horizontal_spacing=0.02)
     for column, image in enumerate(slices, start=1):
         figure.add_trace(
             go.Heatmap(z=np.asarray(image, dtype=float), colorscale="gray", showscale=False, hoverinfo="skip"),
@@ -59,7 +62,7 @@ def curves_figure(histories: Mapping[int, EpochHistory], labels: Mapping[int, st
     figure = make_subplots(rows=1, cols=len(CURVE_PANELS), subplot_titles=[title for title, _ in CURVE_PANELS])
     for index, (run_id, history) in enumerate(histories.items()):
         color = run_color(index)
-        label = labels.get(run_id, f"run {run_id}")
+        label = plotly_text(labels.get(run_id, f"run {run_id}"))
         for column, (_, metric) in enumerate(CURVE_PANELS, start=1):
             for prefix, dash in (("", "solid"), ("val_", "dash")):
                 name = prefix + metric
@@ -117,7 +120,7 @@ def batch_loss_figure(batches: Mapping[int, BatchRows], labels: Mapping[int, str
                 x=batch_positions(rows),
                 y=[row["value"] for row in rows],
                 mode="lines",
-                name=labels.get(run_id, f"run {run_id}"),
+                name=plotly_text(labels.get(run_id, f"run {run_id}")),
                 line=dict(color=run_color(index), width=1),
             )
         )

@@ -21,6 +21,7 @@ from engine import evaluation
 from engine.config import RunConfig
 from engine.evaluation import samples as evaluation_samples
 from engine.store import open_store
+from ui.text import plotly_text, plotly_texts
 
 CLASS_COLORS = qualitative.Plotly
 
@@ -33,7 +34,7 @@ def confusion_figure(
     counts: np.ndarray, normalized: np.ndarray, class_names: Sequence[str], title: str = "", height: int | None = None
 ) -> go.Figure:
     """Heatmap coloured by the row-normalised fraction, each cell labelled 'count (percent)'."""
-    names = [str(name) for name in class_names]
+    names = plotly_texts(class_names)  # tick labels and hover text are Plotly HTML
     counts = np.asarray(counts)
     normalized = np.asarray(normalized, dtype=float)
     text = [[f"{count}<br>{fraction:.0%}" for count, fraction in zip(row, fractions)]
@@ -46,14 +47,14 @@ def confusion_figure(
         )
     )
     side = height or min(560, 180 + 40 * len(names))
-    figure.update_layout(title=title or None, height=side, margin=dict(t=40 if title else 10, b=10, l=10, r=10))
+    figure.update_layout(title=plotly_text(title) or None, height=side, margin=dict(t=40 if title else 10, b=10, l=10, r=10))
     figure.update_xaxes(title="predicted", type="category", side="bottom")
     figure.update_yaxes(title="true", type="category", autorange="reversed")
     return figure
 
 
 def _curve_trace(curve, index: int, binary: bool) -> go.Scatter:
-    name = f"AUC {curve.auc:.3f}" if binary else f"{curve.class_name} (AUC {curve.auc:.3f})"
+    name = f"AUC {curve.auc:.3f}" if binary else f"{plotly_text(curve.class_name)} (AUC {curve.auc:.3f})"
     return go.Scatter(x=curve.x, y=curve.y, mode="lines", name=name, line=dict(color=class_color(index), width=2))
 
 
@@ -95,13 +96,13 @@ def distribution_figure(epochs: Sequence[int], counts: np.ndarray, class_names: 
     counts = np.asarray(counts)
     figure = go.Figure(
         [
-            go.Bar(x=list(epochs), y=counts[:, index], name=str(name), marker_color=class_color(index))
+            go.Bar(x=list(epochs), y=counts[:, index], name=plotly_text(name), marker_color=class_color(index))
             for index, name in enumerate(class_names)
         ]
     )
     title = "Predicted classes per epoch (validation)"
     if true_counts is not None:
-        title += " — true: " + ", ".join(f"{name} {count}" for name, count in zip(class_names, true_counts))
+        title += " — true: " + ", ".join(f"{plotly_text(name)} {count}" for name, count in zip(class_names, true_counts))
     figure.update_layout(barmode="stack", title=title, height=300, margin=dict(t=40, b=10, l=10, r=10))
     figure.update_xaxes(title="epoch", dtick=1 if len(epochs) <= 30 else None)
     figure.update_yaxes(title="samples")
@@ -117,7 +118,7 @@ def history_figure(epochs: Sequence[int], probabilities: np.ndarray, class_names
         figure.add_trace(
             go.Scatter(
                 x=list(epochs), y=probabilities[:, index] if len(probabilities) else [], mode="lines+markers",
-                name=f"{name} (true)" if index == true_index else str(name),
+                name=f"{plotly_text(name)} (true)" if index == true_index else plotly_text(name),
                 line=dict(color=class_color(index), width=4 if index == true_index else 1.5),
             )
         )

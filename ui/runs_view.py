@@ -7,12 +7,13 @@ from collections.abc import Sequence
 
 import streamlit as st
 
-from engine import jobs
+from engine import jobs, settings
 from engine.errors import LabError
 from engine.runs import RunRecord, RunStatus
 from engine.store import RunStore
 from ui import figures, tables
 from ui.live import MetricCache
+from ui.text import markdown_text
 
 # Seconds between live refreshes while a selected run is queued or running.
 LIVE_REFRESH_S = 1.0
@@ -143,7 +144,7 @@ def _run_status(run: RunRecord, cache: MetricCache) -> None:
     with st.container(border=True, key=f"runs_panel_{run_id}"):
         title_column, button_column = st.columns([4, 1], vertical_alignment="center")
         with title_column:
-            st.markdown(f"**{run.label}** · {run.dataset} · {run.architecture}")
+            st.markdown(f"**{markdown_text(run.label)}** · {markdown_text(run.dataset)} · {markdown_text(run.architecture)}")
             st.badge(status.label, color=status.color)
         with button_column:
             if status.is_active:
@@ -172,16 +173,19 @@ def _run_status(run: RunRecord, cache: MetricCache) -> None:
         if run.error:
             # A failure is an error; a stop or an interruption is a note about how the run ended.
             show = st.error if failed else st.warning
-            show(run.error, icon=":material/error:" if failed else ":material/info:")
-            if run.traceback:
-                with st.expander("Traceback"):
+            show(markdown_text(run.error), icon=":material/error:" if failed else ":material/info:")
+            # The traceback and the log hold server paths and library versions: behind a click,
+            # and not at all on a hosted demo.
+            if run.traceback and not settings.demo_mode():
+                with st.expander("Traceback", expanded=False):
                     st.code(run.traceback, language=None)
         if run.test_metrics:
             metrics = [(name, value) for name, value in run.test_metrics.items() if isinstance(value, (int, float))]
             for column, (name, value) in zip(st.columns(max(1, min(4, len(metrics)))), metrics[:4]):
                 column.metric(f"test {name}", f"{value:.4g}")
-        with st.expander("Worker log", expanded=failed):
-            st.code(_log_tail(run_id) or "(no log yet)", language=None)
+        if not settings.demo_mode():
+            with st.expander("Worker log", expanded=False):
+                st.code(_log_tail(run_id) or "(no log yet)", language=None)
 
 
 def _log_tail(run_id: int) -> str:
@@ -195,7 +199,7 @@ def _act(action, message: str) -> None:
     try:
         action()
     except LabError as e:
-        st.toast(str(e), icon=":material/error:")
+        st.toast(markdown_text(e), icon=":material/error:")
         return
     st.toast(message)
     time.sleep(0.1)

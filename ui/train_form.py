@@ -15,7 +15,7 @@ import streamlit as st
 
 from engine import config as cfg
 from engine.errors import Problem
-from ui.data_view import markdown_text
+from ui.text import markdown_text
 
 # Learning rates offered on the log-scale slider (within LIMITS["training.learning_rate"]).
 LEARNING_RATES = tuple(m * 10.0**e for e in range(-6, 0) for m in (1, 2, 5)) + (1.0,)
@@ -67,7 +67,7 @@ def _catalog_choice(label: str, catalog: list[dict[str, Any]], key: str, preferr
         label, names, key=_default(key, preferred if preferred in by_name else names[0]),
         format_func=lambda n: f"{by_name[n]['title']} ({n})",
     )
-    st.caption(markdown_text(by_name[name].get("description", "")))  # an import's names the user's files
+    st.caption(markdown_text(by_name[name].get("description", "")))
     return name, by_name[name]
 
 

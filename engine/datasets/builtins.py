@@ -59,9 +59,15 @@ class DatasetSpec:
     options: dict[str, Option]
     class_names: Callable[[dict], list[str]]
     volume_edge: Callable[[dict], int] = field(default=lambda options: int(options["size"]))
+    # How many volumes the generator makes with these (resolved) options, known without generating.
+    sample_count: Callable[[dict], int] = field(default=lambda options: int(options["num_samples"]))
 
     def defaults(self) -> dict[str, Any]:
         return {name: option.default for name, option in self.options.items()}
+
+
+# scikit-learn's handwritten digits: the source images of digits3d.
+DIGITS_SOURCE_COUNT = 1797
 
 
 def _seed_option() -> Option:
@@ -88,12 +94,13 @@ DATASETS: dict[str, DatasetSpec] = {
                 "max_rotation_degrees": Option(20.0, "Largest random rotation about each axis.", 0, 180),
                 "jitter": Option(0.01, "Standard deviation of point jitter, in volume widths.", 0, 0.2),
                 "num_samples": Option(
-                    None, "Use only the first N source digits (all 1,797 when empty).", 20, 1797,
+                    None, "Use only the first N source digits (all 1,797 when empty).", 20, DIGITS_SOURCE_COUNT,
                     integer=True, optional=True,
                 ),
                 "seed": _seed_option(),
             },
             class_names=lambda options: [str(digit) for digit in range(10)],
+            sample_count=lambda options: (options["num_samples"] or DIGITS_SOURCE_COUNT) * int(options["copies"]),
         ),
         DatasetSpec(
             name="phantom_lesions",

@@ -20,6 +20,7 @@ import signal
 import time
 from collections import deque
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from engine import checkpoints, paths, validation
@@ -90,7 +91,7 @@ def schedule(store: RunStore | None = None) -> list[int]:
                 RunStatus.FAILED,
                 from_statuses=[RunStatus.RUNNING],
                 finished_at=time.time(),
-                error=f"The worker process could not be started ({exc}); check the lab's Python environment.",
+                error=_spawn_error(exc),
             )
             continue
         # The worker writes the same pid itself; writing it here too closes the
@@ -278,7 +279,7 @@ def resume(run_id: int, *, store: RunStore | None = None) -> int:
 
 def log_tail(run_id: int, lines: int = 50) -> str:
     """The last ``lines`` lines of the run's worker log (``runs/<id>/worker.log``); '' when there is none."""
-    path = processes.worker_log_path(run_id)
+    path = processes.worker_log_path(run_id, create=False)
     if not path.exists():
         return ""
     with open(path, encoding="utf-8", errors="replace") as handle:
@@ -286,6 +287,20 @@ def log_tail(run_id: int, lines: int = 50) -> str:
 
 
 # ------------------------------------------------------------------ helpers
+def _spawn_error(exc: OSError) -> str:
+    """The sentence of a worker that could not be started: the path that failed and what to do."""
+    if exc.filename is None:
+        return f"The worker process could not be started ({exc}); check the lab's Python environment."
+    path, reason, home = Path(exc.filename), exc.strerror or str(exc), paths.lab_home()
+    if not path.is_relative_to(home):  # e.g. the Python executable is gone
+        return f"The worker process could not be started ({reason}: {path}); check the lab's Python environment."
+    return (
+        f"The worker process could not be started: {path} could not be written ({reason}). "
+        f"Run folders must be writable folders in the lab's workspace {home} (set by CONV3D_LAB_HOME): "
+        "fix the permissions or move away what is in the way, then launch the run again."
+    )
+
+
 def _why_gone(run: RunRecord, now: float) -> str | None:
     """Why a ``running`` run has no live worker, or None when it has one (or may have)."""
     if run.pid and liveness.on_this_host(run):

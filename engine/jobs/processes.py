@@ -27,8 +27,9 @@ _children: list[subprocess.Popen] = []
 _children_lock = threading.Lock()
 
 
-def worker_log_path(run_id: int) -> Path:
-    return paths.run_dir(run_id) / WORKER_LOG_NAME
+def worker_log_path(run_id: int, create: bool = True) -> Path:
+    """``runs/<id>/worker.log``; ``create=False`` for readers (the run folder is not made)."""
+    return paths.run_dir(run_id, create=create) / WORKER_LOG_NAME
 
 
 def child_environment(store_url: str, slot: str | None = None) -> dict[str, str]:

@@ -12,6 +12,7 @@ from typing import Any
 
 from engine.config import DataConfig, RunConfig, TrainingConfig
 from engine.runs import RunStatus
+from ui.text import unescape_markdown
 
 FAKE_DESCRIPTION = {
     "architecture": "tutorial3d",
@@ -68,7 +69,7 @@ def add_run(store, status: RunStatus, *, epochs_done: int = 0, epochs_total: int
 
 
 def texts(at) -> str:
-    """Everything the page wrote as text, for loose assertions."""
+    """Everything the page wrote as text (Markdown escapes removed, as a reader sees it), for loose assertions."""
     parts = [element.value for kind in ("title", "markdown", "caption", "info", "error", "warning", "success")
              for element in getattr(at, kind)]
-    return "\n".join(str(part) for part in parts)
+    return "\n".join(unescape_markdown(str(part)) for part in parts)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from engine.store import open_store
+from ui.text import unescape_markdown
 
 
 def _no_exceptions(at):
@@ -168,7 +169,7 @@ def test_train_invalid_input_names_each_field_and_creates_no_run(app, page_text)
     at.number_input(key="train_width_multiplier").set_value(0.0)
     at.button(key="train_launch").click().run()
     _no_exceptions(at)
-    errors = [e.value for e in at.error]
+    errors = [unescape_markdown(e.value) for e in at.error]  # messages are escaped Markdown
     assert any(e.startswith("name must be text of at most 200 characters") for e in errors)
     assert any(e.startswith("data.val_fraction is 0.0") for e in errors)
     assert any(e.startswith("model.width_multiplier is 0.0") for e in errors)

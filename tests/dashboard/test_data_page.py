@@ -22,7 +22,7 @@ from tests.dashboard.conftest import APP, APP_TIMEOUT_S
 from engine import datasets, paths
 from engine.errors import DataError
 from tests.datasets.scans import write_medmnist, write_nifti
-from ui import data_view
+from ui import data_view, text
 
 FORM_DEFAULTS = {"format": "auto", "labels_csv": "", "group_column": "", "shape": "", "normalization": "none",
                  "window": "none", "channels": "keep", "reorient": False}
@@ -302,10 +302,11 @@ def test_delete_asks_for_confirmation_and_train_forgets_the_dataset(data_page, s
 
 # ------------------------------------------------------------------ helpers
 def test_text_helpers_show_user_strings_literally():
-    assert data_view.markdown_text("**a** _b_ :red[c] $x$ <i>") == (
+    assert text.markdown_text("**a** _b_ :red[c] $x$ <i>") == (
         "\\*\\*a\\*\\* \\_b\\_ \\:red\\[c\\] \\$x\\$ \\<i\\>"
     )
-    assert data_view.plotly_text("<b>AD</b> & CN") == "&lt;b&gt;AD&lt;/b&gt; &amp; CN"
+    assert text.plotly_text("<b>AD</b> & CN") == "&lt;b&gt;AD&lt;/b&gt; &amp; CN"
+    assert text.plotly_text("a" * 50, limit=10) == "a" * 9 + "…"
     assert data_view.default_dataset_name("My scans (2).zip") == "My-scans-2"
     assert data_view.default_dataset_name("...") == "imported"
     assert data_view.parse_shape("32x64 64") == (32, 64, 64) and data_view.parse_shape(" ") is None

@@ -115,3 +115,12 @@ def test_normalize_and_resample():
     zscore = datasets.normalize(volumes, "zscore")
     assert abs(zscore[0].mean()) < 1e-6 and abs(zscore[0].std() - 1) < 1e-5
     assert datasets.resample(volumes[0], (6, 5, 4)).shape == (6, 5, 4)
+
+
+def test_sample_count_is_known_without_generating(lab_home):
+    assert datasets.dataset_info("digits3d")["num_samples"] == 1797
+    assert datasets.dataset_info("digits3d", {"num_samples": 20, "copies": 3})["num_samples"] == 60
+    info = datasets.dataset_info("phantom_lesions", {"num_samples": 40, "size": 128})
+    assert info["num_samples"] == 40 and not info["cached"]
+    options = {"num_samples": 24, "size": 8}
+    assert datasets.dataset_info("shapes3d", options)["num_samples"] == len(datasets.load_dataset("shapes3d", options))

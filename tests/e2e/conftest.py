@@ -92,7 +92,14 @@ def _end_workspace_processes(home: Path) -> list[int]:
 
 
 @pytest.fixture
-def dashboard(lab_home, tmp_path):
+def dashboard_env() -> dict[str, str]:
+    """Extra environment of the server and so of its workers; a test overrides it with
+    ``@pytest.mark.parametrize("dashboard_env", [{...}])`` (e.g. a training test hook)."""
+    return {}
+
+
+@pytest.fixture
+def dashboard(lab_home, tmp_path, dashboard_env):
     """The real server (``streamlit run streamlit_app.py``) on a free port; yields its base URL."""
     port = _free_port()
     log_path = tmp_path / "streamlit.log"
@@ -101,7 +108,7 @@ def dashboard(lab_home, tmp_path):
         "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
         "--browser.gatherUsageStats", "false",
     ]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **dashboard_env}
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                                    start_new_session=True)
