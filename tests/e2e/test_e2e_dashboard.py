@@ -135,7 +135,8 @@ def test_train_page_launch_and_live_curves(dashboard, browser_page):
     seen = _watch_epochs(page, run_id, clicked_at, want=3)
     first, lags = _report(run_id, clicked_at, seen, watching_since)
     assert len(seen) >= 3 and max(seen) - min(seen) >= 2, "the chart did not gain two epochs without a reload"
-    assert all(lag < 2.5 for lag in lags), f"epoch points appeared late: {lags}"
+    # The panel refreshes every second; the margin is for a loaded 2-core machine (the figures are printed).
+    assert all(lag < 6.0 for lag in lags), f"epoch points appeared late: {lags}"
     page.locator(".st-key-runs_batch_loss .js-plotly-plot").first.wait_for()  # a rerun may briefly show two
     _screenshot(page, "runs-live")
 
