@@ -26,10 +26,12 @@ def database_url() -> str:
     return os.environ.get("CONV3D_LAB_DB") or f"sqlite:///{lab_home() / 'lab.db'}"
 
 
-def run_dir(run_id: int) -> Path:
-    """The folder for one run's files (model checkpoints, worker log, saliency maps)."""
+def run_dir(run_id: int, create: bool = True) -> Path:
+    """The folder for one run's files (model checkpoints, worker log, saliency maps); ``create=False``
+    only names it (deleting a run must not create its folder first)."""
     path = lab_home() / f"run-{int(run_id):05d}"
-    path.mkdir(parents=True, exist_ok=True)
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
     return path
 
 

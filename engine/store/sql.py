@@ -26,7 +26,7 @@ from engine.runs import RunRecord, RunStatus
 from engine.store import migrations, schema
 from engine.store.base import MetricRow, RunStore
 
-_JSON_COLUMNS = ("config", "class_names", "split_sizes", "test_metrics")
+_JSON_COLUMNS = ("config", "class_names", "split_sizes", "test_metrics", "tags")
 # Seconds a SQLite connection waits for another writer before giving up.
 _SQLITE_BUSY_TIMEOUT_S = 60
 
@@ -135,6 +135,10 @@ class SqlRunStore(RunStore):
             resume_from_epoch=run["resume_from_epoch"],
             error=run["error"],
             traceback=run["traceback"],
+            tags=tuple(str(tag) for tag in run["tags"] or ()),
+            notes=run["notes"] or "",
+            archived=bool(run["archived"]),
+            num_params=run["num_params"],
         )
 
     # ---------------------------------------------------------------- runs
@@ -153,6 +157,9 @@ class SqlRunStore(RunStore):
                     epochs_done=0,
                     monitor=config.training.monitor,
                     stop_requested=False,
+                    tags="[]",
+                    notes="",
+                    archived=False,
                 )
             )
             run_id = int(result.inserted_primary_key[0])
@@ -173,8 +180,11 @@ class SqlRunStore(RunStore):
         statuses: Iterable[RunStatus] | None = None,
         ids: Sequence[int] | None = None,
         limit: int | None = None,
+        archived: bool | None = None,
     ) -> list[RunRecord]:
         query = sa.select(schema.runs).order_by(schema.runs.c.id.desc())
+        if archived is not None:
+            query = query.where(schema.runs.c.archived == bool(archived))
         statuses = [RunStatus(status).value for status in statuses or ()]
         if statuses:
             query = query.where(schema.runs.c.status.in_(statuses))
