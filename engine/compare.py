@@ -367,19 +367,28 @@ def load(store: RunStore, run_ids: Sequence[int], with_tests: bool = True) -> Co
 
 def test_evaluation(store: RunStore, run: RunRecord) -> dict[str, float | None]:
     """Balanced accuracy and, for two classes, sensitivity and specificity (of class 1) on the test split,
-    from the test predictions stored with the best weights; {} when the run has none."""
-    from engine.evaluation import report  # scikit-learn is loaded only when a comparison needs it
+    from the test predictions stored with the best weights; {} when the run has none.
 
-    if not run.num_classes and not run.class_names:
+    The same numbers as ``engine.evaluation.evaluate_run(store, run.id, "test")`` (a test checks it),
+    from its confusion counts alone: the ROC / PR curves it also computes would cost most of a
+    20-run comparison's time.
+    """
+    from engine.evaluation import metrics  # scikit-learn is loaded only when a comparison needs it
+
+    stored = store.get_predictions(run.id, "test")
+    if stored is None or not len(stored["labels"]):
         return {}
-    try:
-        evaluation = report.evaluate_run(store, run.id, "test")
-    except report.EvaluationError:
-        return {}
-    result: dict[str, float | None] = {"balanced_accuracy": evaluation.balanced_accuracy, "epoch": evaluation.epoch}
-    if evaluation.is_binary:
-        positive = evaluation.per_class[1]
-        result.update(sensitivity=positive["recall"], specificity=positive["specificity"])
+    num_classes = int(stored["probabilities"].shape[1])
+    counts = metrics.confusion_counts(stored["labels"], metrics.predicted_labels(stored["probabilities"]), num_classes)
+    support = counts.sum(axis=1)
+    recall = np.diag(counts) / np.maximum(support, 1)
+    result: dict[str, float | None] = {
+        "balanced_accuracy": float(np.mean(recall[support > 0])),  # mean recall over classes present
+        "epoch": int(stored["epoch"]),
+    }
+    if num_classes == 2:
+        specificity = metrics.specificity(counts)[1]
+        result.update(sensitivity=float(recall[1]), specificity=None if np.isnan(specificity) else float(specificity))
     return result
 
 

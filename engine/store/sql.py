@@ -317,6 +317,26 @@ class SqlRunStore(RunStore):
         with self._read() as conn:
             return [dict(row._mapping) for row in conn.execute(query)]
 
+    def epoch_histories(self, run_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+        """RunStore.epoch_histories in one lean query (five columns, plain tuples): 20 runs of 100 epochs
+        are 18,000 rows, and building a dict per row would cost more than the query."""
+        histories: dict[int, dict[int, dict[str, Any]]] = {int(run_id): {} for run_id in run_ids}
+        if not histories:
+            return {}
+        metrics = schema.metrics
+        query = (
+            sa.select(metrics.c.run_id, metrics.c.epoch, metrics.c.name, metrics.c.value, metrics.c.wall_time)
+            .where(metrics.c.run_id.in_(list(histories)), metrics.c.kind == "epoch")
+            .order_by(metrics.c.id)
+        )
+        with self._read() as conn:
+            for run_id, epoch, name, value, wall_time in conn.execute(query).tuples():
+                entry = histories[run_id].setdefault(epoch, {"epoch": epoch, "_wall_time": wall_time})
+                entry[name] = value
+                if wall_time > entry["_wall_time"]:
+                    entry["_wall_time"] = wall_time
+        return {run_id: [rows[epoch] for epoch in sorted(rows)] for run_id, rows in histories.items()}
+
     def discard_after_epoch(self, run_id: int, epoch: int) -> None:
         """Drop metrics and predictions recorded after ``epoch`` (a resume continues from there)."""
         with self._write() as conn:

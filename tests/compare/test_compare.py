@@ -44,16 +44,23 @@ def test_schema_step_3_adds_tags_notes_archived_and_num_params_to_an_old_databas
         assert conn.execute("SELECT version FROM schema_version").fetchall() == [(3,)]
 
 
-def test_epoch_histories_reads_many_runs_in_one_query(store, monkeypatch):
+def test_epoch_histories_reads_many_runs_in_one_query(store):
+    import sqlalchemy as sa
+
     ids = _runs(store, count=3, epochs=5)
-    calls = []
-    original = store.get_metrics
-    monkeypatch.setattr(store, "get_metrics", lambda *a, **k: calls.append(a) or original(*a, **k))
-    histories = store.epoch_histories(ids)
-    assert len(calls) == 1
+    statements = []
+    listener = lambda *args: statements.append(args[2])  # noqa: E731
+    sa.event.listen(store.engine, "before_cursor_execute", listener)
+    try:
+        histories = store.epoch_histories(ids)
+    finally:
+        sa.event.remove(store.engine, "before_cursor_execute", listener)
+    assert len([s for s in statements if "FROM metrics" in s]) == 1
     for run_id in ids:
         expected = store.epoch_history(run_id)
         assert [{k: v for k, v in row.items() if k != "_wall_time"} for row in histories[run_id]] == expected
+        wall = {row["epoch"]: row["wall_time"] for row in store.get_metrics(run_id, kind="epoch")}
+        assert [row["_wall_time"] for row in histories[run_id]] == [wall[e] for e in sorted(wall)]
 
 
 # ---------------------------------------------------------------- results

@@ -106,3 +106,19 @@ def test_delete_asks_for_yes_without_a_terminal_and_refuses_active_runs(run_ids,
                             env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120)
     assert result.returncode == 2 and "is running; stop it first" in result.stderr
     assert store.get_run(running).status == RunStatus.RUNNING
+
+
+def test_bench_compare_prints_its_figures_under_stable_keys(lab_home):
+    result = subprocess.run([sys.executable, "-m", "engine", "bench", "compare", "--runs", "20", "--epochs", "2",
+                             "--json"], cwd=paths.REPO_ROOT, env=dict(os.environ), capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    figures = json.loads(result.stdout)
+    assert {"compare_seconds", "table_seconds", "runs", "epochs", "selected"} <= set(figures)
+    assert figures["runs"] == figures["selected"] == 20 and 0 < figures["compare_seconds"] < 60
+    assert open_store().list_runs() == []  # the bench used a temporary store, not the lab's
+
+
+def test_bench_needs_twenty_runs(capsys):
+    code, _, err = _run(capsys, "bench", "compare", "--runs", "5")
+    assert code == 2 and "--runs 20 or more" in err
