@@ -145,6 +145,8 @@ def _picker_table(visible: Sequence[RunRecord], selected: Sequence[int]) -> None
         key=key, hide_index=True, height=min(38 + 35 * len(frame), 380),
         column_config={
             "id": st.column_config.NumberColumn("id", width="small"),
+            "name": st.column_config.TextColumn("name", width="medium"),
+            "tags": st.column_config.TextColumn("tags", width="medium"),
             "initial lr": st.column_config.NumberColumn("initial lr", format="%.0e"),
             "test acc": st.column_config.NumberColumn("test acc", format="%.3f"),
         },
@@ -244,7 +246,8 @@ SUMMARY_FORMATS = {"runs": "{:.0f}", "parameters": "{:,.0f}", "epochs": "{:.0f}"
 
 def summary_display(frame: pd.DataFrame) -> pd.DataFrame:
     """The summary as text cells: numbers rounded, a group's "mean ± std" in one cell."""
-    shown = frame.drop(columns=[c for c in frame.columns if c.endswith(" std") or c == "run id"])
+    # The std columns go into their mean's cell; the group's value is in its label ("field = value (n runs)").
+    shown = frame.drop(columns=[c for c in frame.columns if c.endswith(" std") or c in ("run id", "group")])
     out = pd.DataFrame(index=shown.index)
     for column in shown.columns:
         fmt = SUMMARY_FORMATS.get(column, "{:.4f}")
@@ -271,7 +274,8 @@ def _summary(comparison: compare.Comparison, options: ViewOptions) -> None:
         "Test metrics: the best weights on the test split, as recorded. "
         + ("Groups of two or more runs: mean ± std (population) over their runs." if options.group_by else "")
     )
-    st.dataframe(summary_display(frame), key="compare_summary", hide_index=True)
+    st.dataframe(summary_display(frame), key="compare_summary", hide_index=True,
+                 column_config={"run": st.column_config.TextColumn("run", width="large", pinned=True)})
     st.download_button("Download CSV", frame.to_csv(index=False), file_name="compare-summary.csv", mime="text/csv",
                        key="compare_csv", icon=":material/download:")
 
