@@ -231,12 +231,14 @@ def cmd_runs(args) -> int:
             raise ConfigError([f"--status {unknown[0]!r} is not a run status; use one of "
                                f"{', '.join(status.value for status in RunStatus)}."])
         statuses = [RunStatus(status) for status in args.status]
-    runs = store.list_runs(statuses=statuses)
+    runs = store.list_runs(statuses=statuses, archived=None if args.archived else False)
     if args.json:
         print(json.dumps([_run_json(run, with_history=False, store=store) for run in runs], default=str))
         return 0
     if not runs:
-        print("No runs yet; start one with `python -m engine train` or `python -m engine launch`.")
+        print("No runs yet; start one with `python -m engine train` or `python -m engine launch`."
+              if args.archived or not store.list_runs(limit=1) else
+              "Every run is archived; `python -m engine runs --archived` lists them.")
         return 0
     silent = {run.id: age for run, age in jobs.silent_runs(store)}
     print(f"{'id':>4}  {'name':<22} {'status':<11} {'epochs':>7}  {'dataset':<16} {'arch':<11} {'best':>16}  test acc")
@@ -248,7 +250,8 @@ def cmd_runs(args) -> int:
         print(
             f"{run.id:>4}  {run.name[:22]:<22} {run.status.label:<11} "
             f"{run.epochs_done:>3}/{run.epochs_total:<3}  {run.dataset:<16} {run.architecture:<11} "
-            f"{best:>16}  {test_text}{note}"
+            f"{best:>16}  {test_text}{note}" + ("  [archived]" if run.archived else "")
+            + (f"  tags: {', '.join(run.tags)}" if run.tags else "")
         )
     return 0
 
@@ -381,6 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--status", action="append", help=f"only runs with this status (repeatable): {', '.join(RunStatus)}"
     )
+    p.add_argument("--archived", action="store_true", help="list archived runs too")
     p.set_defaults(func=cmd_runs)
 
     p = sub.add_parser("show", help="one run: config, status, metrics")
@@ -406,6 +410,9 @@ def build_parser() -> argparse.ArgumentParser:
     from engine.datasets import cli as datasets_cli
 
     datasets_cli.add_parser(sub)
+    from engine import compare_cli
+
+    compare_cli.add_parsers(sub)
     return parser
 
 

@@ -30,8 +30,8 @@ def run_dir(run_id: int, create: bool = True) -> Path:
     """The folder for one run's files (model checkpoints, worker log, saliency maps).
 
     Writers (the worker, the training) get it created; readers (pages, ``log_tail``,
-    downloads) pass ``create=False``, so looking at a run whose folder was deleted
-    does not bring back an empty one.
+    downloads) and deleting a run pass ``create=False``, so looking at (or deleting)
+    a run whose folder is gone does not bring back an empty one.
     """
     path = lab_home() / f"run-{int(run_id):05d}"
     if create:

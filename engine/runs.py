@@ -146,6 +146,13 @@ class RunRecord:
     resume_from_epoch: int | None = None
     error: str | None = None
     traceback: str | None = None
+    # What a person adds to a run (Compare and Runs pages, `tag` / `note` / `archive` commands).
+    tags: tuple[str, ...] = ()
+    notes: str = ""
+    # Archived runs are hidden from run lists unless asked for; nothing else changes.
+    archived: bool = False
+    # Parameters of the built model; None until the worker has built it (or for runs from before schema 3).
+    num_params: int | None = None
 
     @property
     def dataset(self) -> str:
@@ -185,6 +192,7 @@ class RunRecord:
             dataset=self.dataset,
             architecture=self.architecture,
             class_names=list(self.class_names),
+            tags=list(self.tags),
             split_sizes=dict(self.split_sizes),
             test_metrics=dict(self.test_metrics),
         )

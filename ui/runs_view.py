@@ -11,7 +11,7 @@ from engine import jobs, settings
 from engine.errors import LabError
 from engine.runs import RunRecord, RunStatus
 from engine.store import RunStore
-from ui import figures, tables
+from ui import figures, run_admin, tables
 from ui.live import MetricCache
 from ui.text import markdown_text
 
@@ -25,7 +25,8 @@ QUERY_KEY = "runs"
 PICK_KEY = "_runs_table_pick"
 
 
-def runs_table(store: RunStore, runs: Sequence[RunRecord], selected: Sequence[int]) -> None:
+def runs_table(store: RunStore, runs: Sequence[RunRecord], selected: Sequence[int],
+               archived: bool | None = False) -> None:
     """Draw the table (with the selected runs ticked); refreshes itself while any run is active.
 
     Ticking or unticking rows changes the selection: the table hands the new ids
@@ -42,7 +43,7 @@ def runs_table(store: RunStore, runs: Sequence[RunRecord], selected: Sequence[in
         fresh = runs
         if st.session_state.get("_runs_table_drawn"):
             jobs.reconcile(store)
-            fresh = store.list_runs()
+            fresh = store.list_runs(archived=archived)
             if {run.id: run.status for run in fresh} != statuses:
                 st.rerun(scope="app")  # a run started, ended or appeared: redraw buttons and panels too
         st.session_state["_runs_table_drawn"] = True
@@ -97,6 +98,12 @@ def selection(runs: Sequence[RunRecord]) -> list[int]:
     return selected
 
 
+def compare_link(selected: Sequence[int]) -> None:
+    """"Compare selected": the Compare page with this selection (``?runs=`` carried over)."""
+    st.page_link("app_pages/compare.py", label=f"Compare selected ({len(selected)})", icon=":material/compare_arrows:",
+                 query_params={"runs": tables.format_run_ids(selected)})
+
+
 def live_panel(store: RunStore, run_ids: Sequence[int], initial: dict[int, RunStatus]) -> None:
     """Curves and per-run status for the selection; reruns every second while one is active."""
     active = any(status.is_active for status in initial.values())
@@ -113,14 +120,14 @@ def live_panel(store: RunStore, run_ids: Sequence[int], initial: dict[int, RunSt
         cache.refresh(store, [run.id for run in ordered])
         _curves(cache, ordered)
         for run in ordered:
-            _run_status(run, cache)
+            _run_status(store, run, cache)
 
     panel()
 
 
 def _curves(cache: MetricCache, runs: Sequence[RunRecord]) -> None:
     # Building Plotly figures is the costly part of a refresh: rebuild only when rows arrived.
-    labels = {run.id: run.label for run in runs}
+    labels = {run.id: run.label for run in runs}  # the figure builders escape them for Plotly
     version = tuple((run.id, labels[run.id], cache.get(run.id).after_id) for run in runs)
     memo = st.session_state.get("_runs_figures")
     if memo is None or memo[0] != version:
@@ -139,12 +146,15 @@ def _curves(cache: MetricCache, runs: Sequence[RunRecord]) -> None:
         st.plotly_chart(batch_loss, key="runs_batch_loss")
 
 
-def _run_status(run: RunRecord, cache: MetricCache) -> None:
+def _run_status(store: RunStore, run: RunRecord, cache: MetricCache) -> None:
     run_id, status = run.id, run.status
     with st.container(border=True, key=f"runs_panel_{run_id}"):
         title_column, button_column = st.columns([4, 1], vertical_alignment="center")
         with title_column:
-            st.markdown(f"**{markdown_text(run.label)}** · {markdown_text(run.dataset)} · {markdown_text(run.architecture)}")
+            st.markdown(f"**{markdown_text(run.label)}** · {markdown_text(run.dataset)} · {markdown_text(run.architecture)}"
+                        + (" · archived" if run.archived else ""))
+            if run.tags:
+                st.caption("tags: " + markdown_text(", ".join(run.tags)))
             st.badge(status.label, color=status.color)
         with button_column:
             if status.is_active:
@@ -186,6 +196,8 @@ def _run_status(run: RunRecord, cache: MetricCache) -> None:
         if not settings.demo_mode():
             with st.expander("Worker log", expanded=False):
                 st.code(_log_tail(run_id) or "(no log yet)", language=None)
+        with st.expander("Tags, notes, archive, delete", icon=":material/edit_note:"):
+            run_admin.editor(store, run, "runs")
 
 
 def _log_tail(run_id: int) -> str:

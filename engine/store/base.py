@@ -44,8 +44,10 @@ class RunStore(abc.ABC):
         statuses: Iterable[RunStatus] | None = None,
         ids: Sequence[int] | None = None,
         limit: int | None = None,
+        archived: bool | None = None,
     ) -> list[RunRecord]:
-        """Runs, newest first, optionally only these statuses / ids."""
+        """Runs, newest first, optionally only these statuses / ids; ``archived`` False hides archived runs
+        (True lists only them, None both)."""
 
     @abc.abstractmethod
     def update_run(self, run_id: int, **fields: Any) -> None:
@@ -75,7 +77,7 @@ class RunStore(abc.ABC):
 
     @abc.abstractmethod
     def delete_run(self, run_id: int) -> None:
-        """Remove the run and every row recorded for it."""
+        """Remove the run and every row recorded for it (its folder is engine.curation.delete_run's job)."""
 
     # ------------------------------------------------------------- metrics
     @abc.abstractmethod
@@ -130,6 +132,18 @@ class RunStore(abc.ABC):
         for row in self.get_metrics(run_id, kind="epoch"):
             history.setdefault(row["epoch"], {"epoch": row["epoch"]})[row["name"]] = row["value"]
         return [history[epoch] for epoch in sorted(history)]
+
+    def epoch_histories(self, run_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+        """``epoch_history`` of many runs read in one query: {run_id: [{"epoch": n, name: value, ...,
+        "_wall_time": time the epoch's last row was written}, ...]} (every id present, [] when none)."""
+        histories: dict[int, dict[int, dict[str, Any]]] = {int(run_id): {} for run_id in run_ids}
+        if not histories:
+            return {}
+        for row in self.get_metrics(list(histories), kind="epoch"):
+            entry = histories[row["run_id"]].setdefault(row["epoch"], {"epoch": row["epoch"]})
+            entry[row["name"]] = row["value"]
+            entry["_wall_time"] = max(entry.get("_wall_time", row["wall_time"]), row["wall_time"])
+        return {run_id: [rows[epoch] for epoch in sorted(rows)] for run_id, rows in histories.items()}
 
 
 __all__ = ["METRIC_KINDS", "MetricRow", "PREDICTION_SPLITS", "RunStore"]

@@ -70,10 +70,28 @@ def _v3_queue_times_and_one_row_per_epoch(conn: sa.Connection) -> None:
     schema.METRICS_UNIQUE_BATCH.create(conn, checkfirst=True)
 
 
+def _v4_tags_notes_archive_and_parameter_count(conn: sa.Connection) -> None:
+    """Runs gain ``tags`` (a JSON list), ``notes``, ``archived`` and ``num_params`` (the model's size).
+
+    Plain ``ALTER TABLE ... ADD COLUMN`` statements, which SQLite and Postgres
+    both accept with a constant default; existing runs get no tags, no notes,
+    are not archived, and have no recorded parameter count.
+    """
+    for column in (
+        "tags TEXT NOT NULL DEFAULT '[]'",
+        "notes TEXT NOT NULL DEFAULT ''",
+        "archived BOOLEAN NOT NULL DEFAULT FALSE",
+        "num_params INTEGER",
+    ):
+        conn.execute(sa.text(f"ALTER TABLE runs ADD COLUMN {column}"))
+    conn.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_runs_archived ON runs (archived)"))
+
+
 # Step N brings a database at version N-1 to version N.
 STEPS: dict[int, Callable[[sa.Connection], None]] = {
     2: _v2_one_name_for_the_current_learning_rate,
     3: _v3_queue_times_and_one_row_per_epoch,
+    4: _v4_tags_notes_archive_and_parameter_count,
 }
 LATEST_VERSION = max(STEPS)
 # The version of a database written before schema versions existed.

@@ -37,6 +37,11 @@ runs = sa.Table(
     sa.Column("resume_from_epoch", sa.Integer),  # set by resume(); the worker continues from here
     sa.Column("error", sa.Text),
     sa.Column("traceback", sa.Text),
+    # Schema version 3: what a person adds to a run, and the model's size.
+    sa.Column("tags", sa.Text, nullable=False, default="[]"),  # JSON list of strings
+    sa.Column("notes", sa.Text, nullable=False, default=""),
+    sa.Column("archived", sa.Boolean, nullable=False, default=False, index=True),  # hidden from lists by default
+    sa.Column("num_params", sa.Integer),  # parameters of the built model (written when the model is built)
 )
 
 metrics = sa.Table(

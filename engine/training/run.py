@@ -244,6 +244,7 @@ def _train(store: RunStore, run: RunRecord, run_dir: Path, verbose: int, extra_c
     if training.early_stopping:
         callbacks.append(keras.callbacks.EarlyStopping(monitor=training.monitor, mode=mode, patience=training.patience))
     store.log_event(run_id, f"model {config.model.architecture}: {model.count_params():,} parameters")
+    store.update_run(run_id, num_params=int(model.count_params()))
 
     model.fit(
         train_ds,

@@ -33,7 +33,8 @@ SCRIPT = textwrap.dedent(
     at = AppTest.from_file({app!r}, default_timeout=60).run()
     exceptions = [e.value for e in at.exception]
     pages = [at.title[0].value]
-    for page in ("app_pages/train.py", "app_pages/data.py", "app_pages/runs.py", "app_pages/inspect.py"):
+    for page in ("app_pages/train.py", "app_pages/data.py", "app_pages/runs.py", "app_pages/inspect.py",
+                 "app_pages/compare.py"):
         try:
             at.switch_page(page)
         except ValueError:
@@ -59,6 +60,6 @@ def test_no_page_imports_tensorflow_or_keras(lab_home):
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     print(f"\npages run in a fresh interpreter: {report['pages']}")
-    assert {"Conv3D Lab", "Train", "Data", "Runs"} <= set(report["pages"])
+    assert {"Conv3D Lab", "Train", "Data", "Runs", "Compare runs"} <= set(report["pages"])
     assert report["exceptions"] == []
     assert report["imported"] == [], f"the dashboard imported {report['imported']}"
