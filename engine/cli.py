@@ -14,9 +14,21 @@ import time
 from datetime import datetime
 from typing import Any
 
+from engine import argtypes
 from engine.config import OPTIMIZERS, RunConfig
 from engine.errors import ConfigError, LabError
 from engine.runs import CURRENT_LR_METRIC, EPOCH_TIME_METRIC, RunRecord, RunStatus
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with the CLI's error contract: a usage mistake is one ``error: ...`` line and exit 2.
+
+    (argparse's own ``error`` prints the whole usage block first; the sub-command
+    parsers are made with this class too, as ``add_subparsers`` uses the parent's.)
+    """
+
+    def error(self, message: str):
+        self.exit(2, f"error: {' '.join(message.split())}; `{self.prog} --help` lists the options.\n")
 
 
 def _parse_option(text: str) -> tuple[str, Any]:
@@ -66,6 +78,11 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
                 config = RunConfig.from_json(handle.read())
         except OSError as e:
             raise ConfigError([f"Cannot read the config file {args.config!r} ({e.strerror}); check the path."]) from e
+        except UnicodeDecodeError as e:
+            raise ConfigError([
+                f"The config file {args.config!r} is not UTF-8 text (byte {e.start}); "
+                "save it as UTF-8 JSON, e.g. from `python -m engine show RUN --json`."
+            ]) from e
     else:
         config = RunConfig()
     overrides = {
@@ -328,7 +345,7 @@ def cmd_worker(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m engine", description="Conv3D Lab engine")
+    parser = _Parser(prog="python -m engine", description="Conv3D Lab engine")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("datasets", help="list the datasets (built-in and imported); `datasets delete NAME`")
@@ -347,7 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model-json", default='{"architecture": "tutorial3d"}', help="the model section of a RunConfig")
     p.add_argument("--input-shape", type=int, nargs=4, default=[16, 16, 16, 1], metavar=("D", "H", "W", "C"))
     p.add_argument("--classes", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=argtypes.positive_int, default=32)
     p.set_defaults(func=cmd_describe)
 
     for name, func, text in (
@@ -367,7 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_runs)
 
     p = sub.add_parser("show", help="one run: config, status, metrics")
-    p.add_argument("run", type=int)
+    p.add_argument("run", type=argtypes.run_id)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_show)
 
@@ -377,7 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("worker", cmd_worker, "internal: run one claimed run in this process"),
     ):
         p = sub.add_parser(name, help=text)
-        p.add_argument("run", type=int)
+        p.add_argument("run", type=argtypes.run_id)
         p.set_defaults(func=func)
 
     p = sub.add_parser("reconcile", help="mark runs whose worker is gone as interrupted")
