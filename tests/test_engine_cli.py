@@ -104,3 +104,15 @@ def test_describe_refuses_a_batch_size_below_one(capsys):
 def test_argparse_usage_errors_are_one_sentence(capsys):
     for argv in ((), ("nope",), ("show",), ("archs", "--input-shape", "1", "2"), ("runs", "--bogus")):
         _one_sentence(*_main(capsys, *argv)[::2])
+
+
+def test_archs_refuses_an_absurd_input_shape_before_building_anything(capsys):
+    import time
+
+    started = time.perf_counter()
+    code, out, _ = _main(capsys, "archs", "--json", "--input-shape", "100000", "100000", "100000", "1")
+    assert code == 0 and time.perf_counter() - started < 2.0
+    rows = json.loads(out)
+    assert all(row["params"] is None and "too large" in row["note"] for row in rows)
+    code, _, err = _main(capsys, "describe", "--input-shape", "100000", "100000", "100000", "1")
+    assert "too large for tutorial3d" in _one_sentence(code, err)
