@@ -338,6 +338,20 @@ def cmd_reconcile(args) -> int:
     return 0
 
 
+def cmd_doctor(args) -> int:
+    if not args.store:
+        raise ConfigError(["Say what to check: `python -m engine doctor --store` checks the run database "
+                           "and the run folders."])
+    from engine.store import check
+
+    result = check.check_store()
+    if args.json:
+        print(json.dumps(result.to_dict()))
+    else:
+        print("\n".join(check.report_lines(result)))
+    return 0 if result.healthy else 1
+
+
 def cmd_worker(args) -> int:
     from engine import jobs
 
@@ -399,6 +413,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("reconcile", help="mark runs whose worker is gone as interrupted")
     p.set_defaults(func=cmd_reconcile)
+
+    p = sub.add_parser("doctor", help="diagnose: --store checks the run database (integrity, run folders, backups)")
+    p.add_argument("--store", action="store_true", help="PRAGMA integrity_check, runs whose folder is missing, backups")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_doctor)
 
     from engine.evaluation import cli as evaluation_cli
 
