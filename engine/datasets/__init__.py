@@ -156,7 +156,7 @@ def dataset_info(name: str, options: dict[str, Any] | None = None) -> dict[str, 
         "volume_shape": [edge, edge, edge, 1],
         "default_options": spec.defaults(),
         "options": {key: option.describe() for key, option in spec.options.items()},
-        "cached": cache.load(name, cache.fingerprint(name, resolved)) is not None,
+        "cached": cache.is_cached(name, cache.fingerprint(name, resolved)),
     }
 
 
