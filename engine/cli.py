@@ -188,6 +188,10 @@ def cmd_train(args) -> int:
     from engine.training import execute_run
 
     config = config_from_args(args)
+    if not args.force:
+        from engine.jobs import admission
+
+        admission.check_fits(config)
     store = open_store()
     run_id = store.create_run(config, status=RunStatus.RUNNING)
     now = time.time()
@@ -304,7 +308,7 @@ def cmd_launch(args) -> int:
     from engine import jobs
 
     config = config_from_args(args)
-    run_id = jobs.launch(config)
+    run_id = jobs.launch(config, force=args.force)
     if args.json:
         from engine.store import open_store
 
@@ -388,6 +392,8 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=text)
         _add_config_options(p)
         p.add_argument("--json", action="store_true")
+        p.add_argument("--force", action="store_true",
+                       help="skip the memory check (a run whose estimate exceeds the device memory)")
         p.set_defaults(func=func)
 
     p = sub.add_parser("runs", help="list the runs")
