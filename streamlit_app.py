@@ -4,6 +4,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from engine.errors import LabError
+
 st.set_page_config(page_title="Conv3D Lab", page_icon=":material/view_in_ar:", layout="wide")
 
 PAGES_DIR = Path(__file__).parent / "app_pages"
@@ -25,4 +27,9 @@ navigation = st.navigation(
         if (PAGES_DIR / file).exists()
     ]
 )
-navigation.run()
+try:
+    navigation.run()
+except LabError as e:
+    # A problem the person can fix (a database that cannot be opened, a workspace that is a file):
+    # the engine's sentence, instead of Streamlit's redacted error.
+    st.error(str(e), icon=":material/error:")

@@ -14,9 +14,21 @@ import time
 from datetime import datetime
 from typing import Any
 
+from engine import argtypes
 from engine.config import OPTIMIZERS, RunConfig
 from engine.errors import ConfigError, LabError
 from engine.runs import CURRENT_LR_METRIC, EPOCH_TIME_METRIC, RunRecord, RunStatus
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with the CLI's error contract: a usage mistake is one ``error: ...`` line and exit 2.
+
+    (argparse's own ``error`` prints the whole usage block first; the sub-command
+    parsers are made with this class too, as ``add_subparsers`` uses the parent's.)
+    """
+
+    def error(self, message: str):
+        self.exit(2, f"error: {' '.join(message.split())}; `{self.prog} --help` lists the options.\n")
 
 
 def _parse_option(text: str) -> tuple[str, Any]:
@@ -66,6 +78,11 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
                 config = RunConfig.from_json(handle.read())
         except OSError as e:
             raise ConfigError([f"Cannot read the config file {args.config!r} ({e.strerror}); check the path."]) from e
+        except UnicodeDecodeError as e:
+            raise ConfigError([
+                f"The config file {args.config!r} is not UTF-8 text (byte {e.start}); "
+                "save it as UTF-8 JSON, e.g. from `python -m engine show RUN --json`."
+            ]) from e
     else:
         config = RunConfig()
     overrides = {
@@ -171,6 +188,10 @@ def cmd_train(args) -> int:
     from engine.training import execute_run, hooks
 
     config = config_from_args(args)
+    if not args.force:
+        from engine.jobs import admission
+
+        admission.check_fits(config)
     store = open_store()
     run_id = store.create_run(config, status=RunStatus.RUNNING)
     now = time.time()
@@ -301,7 +322,7 @@ def cmd_launch(args) -> int:
     from engine import jobs
 
     config = config_from_args(args)
-    run_id = jobs.launch(config)
+    run_id = jobs.launch(config, force=args.force)
     if args.json:
         from engine.store import open_store
 
@@ -341,6 +362,20 @@ def cmd_reconcile(args) -> int:
     return 0
 
 
+def cmd_doctor(args) -> int:
+    if not args.store:
+        raise ConfigError(["Say what to check: `python -m engine doctor --store` checks the run database "
+                           "and the run folders."])
+    from engine.store import check
+
+    result = check.check_store()
+    if args.json:
+        print(json.dumps(result.to_dict()))
+    else:
+        print("\n".join(check.report_lines(result)))
+    return 0 if result.healthy else 1
+
+
 def cmd_worker(args) -> int:
     from engine import jobs
 
@@ -348,7 +383,7 @@ def cmd_worker(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m engine", description="Conv3D Lab engine")
+    parser = _Parser(prog="python -m engine", description="Conv3D Lab engine")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("datasets", help="list the datasets (built-in and imported); `datasets delete NAME`")
@@ -367,7 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model-json", default='{"architecture": "tutorial3d"}', help="the model section of a RunConfig")
     p.add_argument("--input-shape", type=int, nargs=4, default=[16, 16, 16, 1], metavar=("D", "H", "W", "C"))
     p.add_argument("--classes", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=argtypes.positive_int, default=32)
     p.set_defaults(func=cmd_describe)
 
     for name, func, text in (
@@ -377,6 +412,8 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=text)
         _add_config_options(p)
         p.add_argument("--json", action="store_true")
+        p.add_argument("--force", action="store_true",
+                       help="skip the memory check (a run whose estimate exceeds the device memory)")
         p.set_defaults(func=func)
 
     p = sub.add_parser("runs", help="list the runs")
@@ -388,7 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_runs)
 
     p = sub.add_parser("show", help="one run: config, status, metrics")
-    p.add_argument("run", type=int)
+    p.add_argument("run", type=argtypes.run_id)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_show)
 
@@ -398,11 +435,16 @@ def build_parser() -> argparse.ArgumentParser:
         ("worker", cmd_worker, "internal: run one claimed run in this process"),
     ):
         p = sub.add_parser(name, help=text)
-        p.add_argument("run", type=int)
+        p.add_argument("run", type=argtypes.run_id)
         p.set_defaults(func=func)
 
     p = sub.add_parser("reconcile", help="mark runs whose worker is gone as interrupted")
     p.set_defaults(func=cmd_reconcile)
+
+    p = sub.add_parser("doctor", help="diagnose: --store checks the run database (integrity, run folders, backups)")
+    p.add_argument("--store", action="store_true", help="PRAGMA integrity_check, runs whose folder is missing, backups")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_doctor)
 
     from engine.evaluation import cli as evaluation_cli
 

@@ -58,6 +58,14 @@ class DataError(LabError):
     """A dataset cannot be read, generated or split as asked."""
 
 
+class StoreError(LabError):
+    """The run database (or the workspace that holds it) cannot be opened, read or written.
+
+    The message names the path or URL and what to do (for a damaged SQLite
+    file: the newest backup and how to restore it).
+    """
+
+
 class RunNotFound(LabError):
     """A run id that is not in the store."""
 

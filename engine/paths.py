@@ -11,14 +11,31 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from engine.errors import DataError, StoreError
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def lab_home() -> Path:
     """The run workspace: ``$CONV3D_LAB_HOME`` or ``<repo>/runs``."""
-    home = Path(os.environ.get("CONV3D_LAB_HOME") or REPO_ROOT / "runs")
-    home.mkdir(parents=True, exist_ok=True)
-    return home
+    return _folder(Path(os.environ.get("CONV3D_LAB_HOME") or REPO_ROOT / "runs"), "CONV3D_LAB_HOME", StoreError)
+
+
+def _folder(path: Path, variable: str, error: type[Exception]) -> Path:
+    """``path``, created if missing; a sentence naming ``variable`` when it cannot be a folder."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as e:
+        raise error(
+            f"{variable} points at {path}, which is a file, not a folder; point it at a folder "
+            "(it is created if missing) or unset it."
+        ) from e
+    except OSError as e:
+        raise error(
+            f"Cannot create the folder {path} ({e.strerror}); point {variable} at a folder you can write to, "
+            "or unset it."
+        ) from e
+    return path
 
 
 def database_url() -> str:
@@ -26,7 +43,7 @@ def database_url() -> str:
     return os.environ.get("CONV3D_LAB_DB") or f"sqlite:///{lab_home() / 'lab.db'}"
 
 
-def run_dir(run_id: int, create: bool = True) -> Path:
+def run_dir(run_id: int, *, create: bool = True) -> Path:
     """The folder for one run's files (model checkpoints, worker log, saliency maps).
 
     Writers (the worker, the training) get it created; readers (pages, ``log_tail``,
@@ -41,9 +58,7 @@ def run_dir(run_id: int, create: bool = True) -> Path:
 
 def data_root() -> Path:
     """The data folder: ``$CONV3D_LAB_DATA`` or ``<repo>/data`` (see data/README.md)."""
-    path = Path(os.environ.get("CONV3D_LAB_DATA") or REPO_ROOT / "data")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _folder(Path(os.environ.get("CONV3D_LAB_DATA") or REPO_ROOT / "data"), "CONV3D_LAB_DATA", DataError)
 
 
 def data_cache_dir() -> Path:

@@ -1,35 +1,106 @@
-"""Answers that need TensorFlow, obtained in a short-lived subprocess.
+"""Answers that need TensorFlow, obtained in a short-lived subprocess and kept on disk.
 
 The dashboard process never imports TensorFlow (it must start fast and stay
-responsive), so facts such as a model's layer table and parameter count come
-from ``python -m engine describe`` run as a child process. Callers should
-cache the result (they depend only on the arguments).
+responsive), so facts such as a model's layer table, parameter count and
+training-memory estimate come from ``python -m engine describe`` run as a
+child process (a few seconds: TensorFlow's start-up). The answer depends only
+on the arguments and the model code, so it is cached on disk in
+``<lab home>/describe-cache/<hash>.json`` (a model that cannot be described
+is cached as its sentence too): the Train page's preview and the memory check
+of ``jobs.launch`` share one probe per model and input.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import hashlib
 import json
 import os
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from engine import paths
+from engine.config import ModelConfig
 from engine.errors import ConfigError, LabError
 
 # Building a model in a fresh process takes a few seconds (TensorFlow start-up).
 DESCRIBE_TIMEOUT_S = 120
+CACHE_DIR_NAME = "describe-cache"
+# Bump when describe()'s output changes shape.
+CACHE_VERSION = 1
+
+
+@functools.lru_cache(maxsize=1)
+def _models_code_hash() -> str:
+    """A hash of engine/models/*.py, so a changed builder never reads a stale description."""
+    digest = hashlib.sha256()
+    for path in sorted((paths.REPO_ROOT / "engine" / "models").glob("*.py")):
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _normalised(model_config: dict[str, Any]) -> dict[str, Any]:
+    """The model section with every field (defaults filled), so the page's form and a RunConfig share a key."""
+    try:
+        return dataclasses.asdict(ModelConfig(**model_config))
+    except TypeError:
+        return dict(model_config)
+
+
+def cache_path(model_config: dict[str, Any], input_shape, num_classes: int, batch_size: int) -> Path:
+    payload = json.dumps(
+        {"model": _normalised(model_config), "input_shape": [int(n) for n in input_shape],
+         "classes": int(num_classes), "batch_size": int(batch_size), "code": _models_code_hash(),
+         "version": CACHE_VERSION},
+        sort_keys=True, default=str,
+    )
+    return paths.lab_home() / CACHE_DIR_NAME / f"{hashlib.sha256(payload.encode()).hexdigest()[:24]}.json"
+
+
+def _read_cached(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None  # absent, or half-written by a process that died: probe again
+
+
+def _write_cached(path: Path, entry: dict[str, Any]) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=".", suffix=".json", dir=path.parent)
+        with os.fdopen(handle, "w") as file:
+            json.dump(entry, file)
+        os.replace(temporary, path)
+    except OSError:
+        pass  # a cache that cannot be written only costs another probe
+
+
+def _answer(entry: dict[str, Any]) -> dict[str, Any]:
+    if "description" in entry:
+        return entry["description"]
+    if entry.get("config_error"):
+        raise ConfigError([entry["message"]])
+    raise LabError(entry["message"])
 
 
 def describe_model(
     model_config: dict[str, Any], input_shape: tuple[int, ...], num_classes: int, batch_size: int = 32
 ) -> dict[str, Any]:
-    """engine.models.describe() for this config, computed in a subprocess.
+    """engine.models.describe() for this config, computed in a subprocess (or read from the disk cache).
 
     Returns {"architecture", "params", "trainable_params", "layers": [...],
     "activation_bytes_per_sample", "estimated_training_bytes"}; raises
-    ConfigError with the engine's sentence when the model cannot be built.
+    ConfigError with the engine's sentence when the model cannot take the
+    input, LabError when it cannot be built (out of memory, a crash).
     """
+    path = cache_path(model_config, input_shape, num_classes, batch_size)
+    cached = _read_cached(path)
+    if cached is not None:
+        return _answer(cached)
     command = [
         sys.executable, "-m", "engine", "describe",
         "--model-json", json.dumps(model_config),
@@ -44,8 +115,17 @@ def describe_model(
         )
     except subprocess.TimeoutExpired as e:
         raise LabError("Describing the model took too long; try a smaller input or width.") from e
-    if result.returncode == 2:
-        raise ConfigError([result.stderr.strip().removeprefix("error: ")])
-    if result.returncode != 0:
-        raise LabError(f"Could not describe the model: {result.stderr.strip().splitlines()[-1:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    if result.returncode == 0:
+        entry = {"description": json.loads(result.stdout.strip().splitlines()[-1])}
+    elif result.returncode == 2:
+        entry = {"config_error": True, "message": result.stderr.strip().removeprefix("error: ")}
+    else:
+        last = (result.stderr.strip().splitlines() or [f"exit status {result.returncode}"])[-1]
+        out_of_memory = "OOM" in result.stderr or "ResourceExhausted" in result.stderr or result.returncode < 0
+        why = "it ran out of memory" if out_of_memory else last[:300]
+        entry = {"message": f"The model could not be built to describe it ({why}); lower the width multiplier "
+                            "or resample the volumes smaller."}
+        if not out_of_memory:
+            return _answer(entry)  # a crash may be passing: not cached
+    _write_cached(path, entry)
+    return _answer(entry)

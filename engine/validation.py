@@ -45,7 +45,10 @@ def problems(config: RunConfig) -> list[Problem]:
         # Everything named is known and in range: can the preset take this dataset's volumes?
         info = datasets.dataset_info(data.dataset, data.options)
         try:
-            models.check_input(model.architecture, tuple(info["volume_shape"]), info["num_classes"], model)
+            models.check_input(
+                model.architecture, tuple(info["volume_shape"]), info["num_classes"], model,
+                batch_size=config.training.batch_size,
+            )
         except ConfigError as e:
             found.extend(e.problems)
     return found

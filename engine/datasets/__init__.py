@@ -157,7 +157,7 @@ def dataset_info(name: str, options: dict[str, Any] | None = None) -> dict[str, 
         "num_samples": spec.sample_count(resolved),
         "default_options": spec.defaults(),
         "options": {key: option.describe() for key, option in spec.options.items()},
-        "cached": cache.load(name, cache.fingerprint(name, resolved)) is not None,
+        "cached": cache.is_cached(name, cache.fingerprint(name, resolved)),
     }
 
 

@@ -11,6 +11,8 @@ import argparse
 import json
 from typing import TYPE_CHECKING
 
+from engine import argtypes
+
 if TYPE_CHECKING:
     from engine.evaluation.report import Evaluation
 
@@ -23,9 +25,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "evaluate", help="confusion matrix, per-class table and AUCs of a run's stored predictions"
     )
-    parser.add_argument("run", type=int, metavar="RUN", help="the run id (`runs` lists them)")
+    parser.add_argument("run", type=argtypes.run_id, metavar="RUN", help="the run id (`runs` lists them)")
     which = parser.add_mutually_exclusive_group()
-    which.add_argument("--epoch", type=int, metavar="N", help="the epoch to evaluate (default: the latest stored)")
+    which.add_argument("--epoch", type=argtypes.epoch, metavar="N", help="the epoch to evaluate (default: the latest stored)")
     which.add_argument("--best", action="store_true", help="the best epoch (the test split always uses it)")
     parser.add_argument("--split", choices=SPLITS, default="val", help="val (every epoch) or test (best weights)")
     parser.add_argument("--threshold", type=float, metavar="X", help="two-class runs: predict class 1 when P >= X")

@@ -26,7 +26,7 @@ from typing import Any
 from engine import checkpoints, paths, validation
 from engine.config import RunConfig
 from engine.errors import RunStateError
-from engine.jobs import liveness, processes, standby
+from engine.jobs import admission, liveness, processes, standby
 from engine.jobs.devices import slots
 from engine.runs import RESUMABLE_STATUSES, RunRecord, RunStatus
 from engine.store import RunStore, open_store
@@ -50,14 +50,18 @@ DEFAULT_STOP_GRACE_S = 10.0
 TERMINATE_GRACE_S = 5.0
 
 
-def launch(config: RunConfig | dict[str, Any], *, store: RunStore | None = None) -> int:
+def launch(config: RunConfig | dict[str, Any], *, store: RunStore | None = None, force: bool = False) -> int:
     """Validate ``config``, queue it as a new run, start it if a slot is free; returns the run id.
 
-    A ``ConfigError`` (one problem per bad field) propagates and nothing is recorded.
+    A ``ConfigError`` (one problem per bad field) propagates and nothing is recorded. So does one for a
+    model and batch that cannot fit the device memory by the estimate (engine/jobs/admission.py), unless
+    ``force``.
     """
     if isinstance(config, dict):
         config = RunConfig.from_dict(config)
     validation.validate(config)
+    if not force:
+        admission.check_fits(config)
     slots()  # a bad CONV3D_LAB_SLOTS is reported before anything is recorded
     store = store or open_store()
     run_id = store.create_run(config, status=RunStatus.QUEUED)

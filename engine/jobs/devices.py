@@ -15,6 +15,7 @@ import os
 import subprocess
 
 from engine.errors import LabError
+from engine.memory import device_memory  # noqa: F401  (engine.jobs.device_memory)
 
 SLOTS_ENV = "CONV3D_LAB_SLOTS"
 CPU_SLOT = "cpu"
@@ -99,24 +100,3 @@ def _slot_count_override() -> int | None:
             "(how many runs may train at once) or unset it (one per GPU, one on a CPU-only machine)."
         )
     return count
-
-
-def device_memory() -> tuple[str, int | None]:
-    """(device description, bytes) of the memory a run will train in: the first GPU's, else the RAM.
-
-    Read with nvidia-smi (no TensorFlow); bytes is None when unknown.
-    """
-    try:
-        output = subprocess.run(
-            ["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader,nounits"],
-            capture_output=True, text=True, timeout=10, check=True,
-        ).stdout.strip().splitlines()
-        if output:
-            name, mebibytes = output[0].rsplit(",", 1)
-            return f"GPU {name.strip()}", int(float(mebibytes)) * 1024 * 1024
-    except (OSError, subprocess.SubprocessError, ValueError):
-        pass
-    try:
-        return "CPU (system memory)", os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError):
-        return "CPU", None

@@ -45,7 +45,11 @@ def describe(
     model_config: ModelConfig | None = None,
     batch_size: int = 32,
 ) -> dict[str, Any]:
-    """Parameter counts, a layer table and a rough memory estimate (JSON-ready); builds the model."""
+    """Parameter counts, a layer table and a rough memory estimate (JSON-ready); builds the model.
+
+    The input is checked first, so an input that cannot work never imports Keras.
+    """
+    check_input(arch, input_shape, num_classes, model_config)
     from engine.models import summary
 
     return summary.describe(arch, input_shape, num_classes, model_config, batch_size)

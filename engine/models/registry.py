@@ -13,10 +13,13 @@ import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine import memory
 from engine.config import LIMITS, PADDINGS, ModelConfig
 from engine.errors import ConfigError, Problem
 
 InputShape = tuple[int, int, int, int]  # (depth, height, width, channels)
+# More classes than this is a mistake (the output layer alone would dwarf the model).
+MAX_CLASSES = 100_000
 
 # How each spatial edge changes through a preset, one step per shrinking layer:
 # "conv3" is a valid-padded 3x3x3 convolution (n - 2), "pool2" a valid 2x max
@@ -68,6 +71,8 @@ class ArchSpec:
     default_l2_scope: str = "all"
     # The convolution paddings the builder honours; a preset with one fixed padding does not offer the knob.
     paddings: tuple[str, ...] = PADDINGS
+    # Filters of the first convolution at width 1 (a 3x3x3 conv, stride 1): the analytic memory bound.
+    first_filters: int = 32
 
     @property
     def min_input_edge(self) -> int:
@@ -95,6 +100,7 @@ ARCHITECTURES: dict[str, ArchSpec] = {
                       "padding": "valid"},
             last_conv_layer="block4_conv",
             builder="kerasio3d",
+            first_filters=64,
             spatial_steps=(_CONV3, _POOL2) * 4,
         ),
         ArchSpec(
@@ -123,6 +129,7 @@ ARCHITECTURES: dict[str, ArchSpec] = {
                       "padding": "same"},
             last_conv_layer="block5_relu3",
             builder="vgg3d",
+            first_filters=64,
             # Same-padded pooling: a small volume keeps at least one voxel.
             spatial_steps=(_HALVE,) * 5,
             default_l2_scope="head",
@@ -214,10 +221,57 @@ def resolve_knobs(arch: str, model_config: ModelConfig | None = None) -> dict[st
     }
 
 
-def check_input(arch: str, input_shape, num_classes: int, model_config: ModelConfig | None = None) -> InputShape:
+def first_layer_bytes(arch: str, input_shape: InputShape, model_config: ModelConfig | None = None,
+                      batch_size: int = 1) -> int:
+    """The float32 output of the preset's first convolution for one batch: a lower bound of its training memory.
+
+    Every preset starts with a 3x3x3 stride-1 convolution of ``first_filters``
+    (times the width multiplier); "valid" padding trims one voxel per side.
+    """
+    spec = get_spec(arch)
+    knobs = resolve_knobs(arch, model_config)
+    filters = max(1, int(spec.first_filters * knobs["width_multiplier"] + 0.5))  # as common.scaled rounds
+    trim = 2 if knobs["padding"] == "valid" else 0
+    voxels = math.prod(max(1, int(edge) - trim) for edge in input_shape[:3])
+    return voxels * filters * memory.BYTES_PER_FLOAT * max(1, int(batch_size))
+
+
+def _too_large(arch, shape, model_config, batch_size, memory_bytes) -> Problem | None:
+    """A problem when the first layer's activations alone exceed the device memory (analytic, no Keras)."""
+    if memory_bytes is None:
+        device, memory_bytes = memory.device_memory()
+    else:
+        device = "the device"
+    if not memory_bytes:
+        return None
+    needed = first_layer_bytes(arch, shape, model_config, batch_size)
+    if needed <= memory_bytes:
+        return None
+    batch = f" for a batch of {batch_size}" if batch_size > 1 else " for one volume"
+    one_fits = first_layer_bytes(arch, shape, model_config, 1) <= memory_bytes
+    return Problem(
+        "training.batch_size" if one_fits else "data.dataset",
+        f"The input shape {shape} is too large for {arch}: its first convolution alone needs "
+        f"{memory.format_bytes(needed)}{batch}, more than {device}'s {memory.format_bytes(memory_bytes)}. "
+        "Resample the volumes smaller, or lower the batch size or the width multiplier.",
+    )
+
+
+def check_input(
+    arch: str,
+    input_shape,
+    num_classes: int,
+    model_config: ModelConfig | None = None,
+    *,
+    batch_size: int = 1,
+    memory_bytes: int | None = None,
+) -> InputShape:
     """Raise ``ConfigError`` when a preset cannot take this input; return the shape as a tuple of ints.
 
-    Runs before any Keras code so a too-small volume gives a sentence, not a traceback.
+    Runs before any Keras code so a too-small volume gives a sentence, not a traceback, and so
+    does one whose first layer's activations (``batch_size`` volumes) cannot fit the device
+    memory (``memory_bytes``; default ``engine.memory.device_memory()``): building such a model
+    took TensorFlow 14 s before it ran out of memory.
     """
     spec = get_spec(arch)
     padding = (model_config.padding if model_config is not None else None) or spec.defaults.get("padding", "same")
@@ -254,6 +308,14 @@ def check_input(arch: str, input_shape, num_classes: int, model_config: ModelCon
         problems.append(Problem(
             "data.dataset", f"The number of classes is {num_classes!r}; a classifier needs at least 2."
         ))
+    elif num_classes > MAX_CLASSES:
+        problems.append(Problem(
+            "data.dataset", f"The number of classes is {num_classes}; the lab handles at most {MAX_CLASSES:,}."
+        ))
+    if len(shape) == 4 and not problems:
+        too_large = _too_large(arch, shape, model_config, batch_size, memory_bytes)
+        if too_large:
+            problems.append(too_large)
     if problems:
         raise ConfigError(problems)
     return shape

@@ -23,12 +23,14 @@ import sqlalchemy as sa
 from engine.config import RunConfig
 from engine.errors import DuplicateMetrics, RunNotFound
 from engine.runs import RunRecord, RunStatus
-from engine.store import migrations, schema
+from engine.store import backup, failures, migrations, schema
 from engine.store.base import MetricRow, RunStore
 
 _JSON_COLUMNS = ("config", "class_names", "split_sizes", "test_metrics", "tags")
 # Seconds a SQLite connection waits for another writer before giving up.
 _SQLITE_BUSY_TIMEOUT_S = 60
+# SQLite integers are 8 bytes: a larger id names no run (and would raise OverflowError in the driver).
+_MAX_ID = 2**63 - 1
 
 
 def _create_engine(url: str) -> sa.Engine:
@@ -78,22 +80,36 @@ def _upgrade_schema(engine: sa.Engine) -> None:
 _ENGINES: dict[str, sa.Engine] = {}
 
 
+def _open_engine(url: str) -> sa.Engine:
+    """A new engine with its schema upgraded; a ``StoreError`` sentence when the database is unusable."""
+    engine = None
+    try:
+        engine = _create_engine(url)
+        _upgrade_schema(engine)
+    except failures.OPEN_ERRORS as e:
+        if engine is not None:
+            engine.dispose()
+        raise failures.store_error(url, e) from e
+    return engine
+
+
 class SqlRunStore(RunStore):
     def __init__(self, url: str):
         self.url = url
         # One engine (connection pool) per URL per process.
         if url not in _ENGINES:
-            engine = _create_engine(url)
-            _upgrade_schema(engine)
-            _ENGINES[url] = engine
+            _ENGINES[url] = _open_engine(url)
         self.engine = _ENGINES[url]
         self.is_sqlite = self.engine.dialect.name == "sqlite"
+        database = failures.sqlite_path(url)
+        if database is not None:
+            backup.maybe_backup(database)  # a listing of backups/ decides; a copy at most once an hour
 
     # ------------------------------------------------------------ plumbing
     @contextmanager
     def _write(self):
         """A short write transaction (BEGIN IMMEDIATE on SQLite)."""
-        with self.engine.connect() as conn:
+        with self._unusable_as_store_error(), self.engine.connect() as conn:
             if self.is_sqlite:
                 conn = conn.execution_options(sqlite_begin="IMMEDIATE")
             with conn.begin():
@@ -101,8 +117,18 @@ class SqlRunStore(RunStore):
 
     @contextmanager
     def _read(self):
-        with self.engine.connect() as conn:
+        with self._unusable_as_store_error(), self.engine.connect() as conn:
             yield conn
+
+    @contextmanager
+    def _unusable_as_store_error(self):
+        """A database that became unusable after opening (damaged, server gone) is a ``StoreError`` sentence."""
+        try:
+            yield
+        except sa.exc.DBAPIError as e:
+            if failures.is_unusable(e):
+                raise failures.store_error(self.url, e) from e
+            raise
 
     @staticmethod
     def _record(row) -> RunRecord:
@@ -171,6 +197,8 @@ class SqlRunStore(RunStore):
         return run_id
 
     def get_run(self, run_id: int) -> RunRecord:
+        if not 0 < int(run_id) <= _MAX_ID:
+            raise RunNotFound(run_id)
         with self._read() as conn:
             row = conn.execute(sa.select(schema.runs).where(schema.runs.c.id == int(run_id))).first()
         if row is None:
@@ -191,7 +219,7 @@ class SqlRunStore(RunStore):
         if statuses:
             query = query.where(schema.runs.c.status.in_(statuses))
         if ids is not None:
-            query = query.where(schema.runs.c.id.in_([int(i) for i in ids]))
+            query = query.where(schema.runs.c.id.in_([int(i) for i in ids if 0 < int(i) <= _MAX_ID]))
         if limit:
             query = query.limit(limit)
         with self._read() as conn:

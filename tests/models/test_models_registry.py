@@ -162,3 +162,40 @@ def test_same_padding_lets_deep_presets_take_small_volumes():
     same = ModelConfig(architecture="kerasio3d", padding="same")
     assert models.check_input("kerasio3d", (32, 32, 32, 1), 2, same) == (32, 32, 32, 1)
     assert models.ARCHITECTURES["kerasio3d"].min_edge("same") == 16
+
+
+# ------------------------------------------------------- absurd input shapes
+def test_an_input_whose_first_layer_cannot_fit_is_refused_before_keras():
+    import time
+
+    started = time.perf_counter()
+    with pytest.raises(ConfigError, match=r"too large for kerasio3d: its first convolution alone needs .* TiB"):
+        models.check_input("kerasio3d", (100000, 100000, 100000, 1), 2)
+    assert time.perf_counter() - started < 1.0
+    # The bound is the first convolution's float32 output: 14^3 voxels x 32 filters x 4 bytes x batch 8.
+    assert models.registry.first_layer_bytes("tutorial3d", (16, 16, 16, 1), batch_size=8) == 14**3 * 32 * 4 * 8
+    same = ModelConfig(architecture="kerasio3d", padding="same", width_multiplier=0.5)
+    assert models.registry.first_layer_bytes("kerasio3d", (16, 16, 16, 1), same) == 16**3 * 32 * 4
+
+
+def test_a_batch_that_cannot_fit_is_a_batch_size_problem():
+    shape = (64, 64, 64, 1)
+    one = models.registry.first_layer_bytes("tutorial3d", shape)
+    assert models.check_input("tutorial3d", shape, 2, batch_size=4, memory_bytes=4 * one) == shape
+    with pytest.raises(ConfigError) as caught:
+        models.check_input("tutorial3d", shape, 2, batch_size=5, memory_bytes=4 * one)
+    assert caught.value.problems[0].field == "training.batch_size"
+    assert "for a batch of 5" in caught.value.problems[0].message
+
+
+def test_first_filters_match_the_builders():
+    for arch in models.architecture_names():
+        info = models.describe(arch, (24, 24, 24, 1), 2, ModelConfig(architecture=arch, padding="same")
+                               if "same" in models.ARCHITECTURES[arch].paddings else None)
+        first_conv = next(row for row in info["layers"] if row["type"] == "Conv3D")
+        assert first_conv["output_shape"][-1] == models.ARCHITECTURES[arch].first_filters, arch
+
+
+def test_the_number_of_classes_is_bounded():
+    with pytest.raises(ConfigError, match="at most 100,000"):
+        models.check_input("tutorial3d", (16, 16, 16, 1), 10**20)
