@@ -55,6 +55,8 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--val-fraction", type=float)
     group.add_argument("--test-fraction", type=float)
     group.add_argument("--seed", type=int)
+    group.add_argument("--folds", type=int, metavar="K",
+                       help="k-fold cross-validation: one run per fold, linked as a group (test split held out once)")
     group.add_argument("--name", help="a name for the run")
 
 
@@ -72,6 +74,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         ("data", "dataset"): args.dataset,
         ("data", "val_fraction"): args.val_fraction,
         ("data", "test_fraction"): args.test_fraction,
+        ("data", "folds"): getattr(args, "folds", None),
         ("model", "architecture"): args.arch,
         ("model", "width_multiplier"): args.width,
         ("model", "dropout_rate"): args.dropout,
@@ -163,6 +166,23 @@ def cmd_describe(args) -> int:
 
 
 def cmd_train(args) -> int:
+    from engine.sweeps import folds
+
+    config = config_from_args(args)
+    configs = folds.seed_configs(config, args.seeds)
+    if len(configs) == 1:
+        return _train_one(configs[0], args, group=None)
+    # Folds / seeds in the foreground: one after the other, in this process, as one group.
+    group = folds.new_group_id(folds.CV_PREFIX if config.data.folds else folds.SEEDS_PREFIX)
+    if not args.json:
+        print(f"group {group}: {len(configs)} runs, trained one after the other")
+    codes = [_train_one(each, args, group=group) for each in configs]
+    if not args.json:
+        _print_group(group)
+    return max(codes)
+
+
+def _train_one(config: RunConfig, args, group: str | None) -> int:
     import socket
 
     from engine.jobs.devices import FOREGROUND_SLOT
@@ -170,15 +190,15 @@ def cmd_train(args) -> int:
     from engine.store.heartbeat import Heartbeat
     from engine.training import execute_run, hooks
 
-    config = config_from_args(args)
     store = open_store()
-    run_id = store.create_run(config, status=RunStatus.RUNNING)
+    run_id = store.create_run(config, status=RunStatus.RUNNING, group=group)
     now = time.time()
     store.update_run(
         run_id, pid=os.getpid(), host=socket.gethostname(), slot=FOREGROUND_SLOT, started_at=now, heartbeat_at=now
     )
     if not args.json:
-        print(f"run {run_id}: {config.model.architecture} on {config.data.dataset}, {config.training.epochs} epochs")
+        fold = f", fold {config.data.fold + 1}/{config.data.folds}" if config.data.folds else ""
+        print(f"run {run_id}: {config.model.architecture} on {config.data.dataset}, {config.training.epochs} epochs{fold}")
     verbose = 1 if sys.stdout.isatty() and not args.json else 2
     test_hooks = hooks.from_environment()
     try:
@@ -239,7 +259,8 @@ def cmd_runs(args) -> int:
         print("No runs yet; start one with `python -m engine train` or `python -m engine launch`.")
         return 0
     silent = {run.id: age for run, age in jobs.silent_runs(store)}
-    print(f"{'id':>4}  {'name':<22} {'status':<11} {'epochs':>7}  {'dataset':<16} {'arch':<11} {'best':>16}  test acc")
+    print(f"{'id':>4}  {'name':<22} {'status':<11} {'epochs':>7}  {'dataset':<16} {'arch':<11} {'best':>16}  "
+          f"{'test acc':<8}  group")
     for run in runs:
         best = f"{run.monitor} {run.best_value:.4f}" if run.best_value is not None else "-"
         test = run.test_metrics.get("accuracy")
@@ -248,7 +269,7 @@ def cmd_runs(args) -> int:
         print(
             f"{run.id:>4}  {run.name[:22]:<22} {run.status.label:<11} "
             f"{run.epochs_done:>3}/{run.epochs_total:<3}  {run.dataset:<16} {run.architecture:<11} "
-            f"{best:>16}  {test_text}{note}"
+            f"{best:>16}  {test_text:<8}  {run.group or '-'}{note}"
         )
     return 0
 
@@ -297,14 +318,60 @@ def cmd_show(args) -> int:
 def cmd_launch(args) -> int:
     from engine import jobs
 
-    config = config_from_args(args)
-    run_id = jobs.launch(config)
-    if args.json:
-        from engine.store import open_store
+    from engine.store import open_store
+    from engine.sweeps import folds
 
-        print(json.dumps({"run_id": run_id, "status": open_store().get_run(run_id).status.value}))
+    config = config_from_args(args)
+    configs = folds.seed_configs(config, args.seeds)
+    if len(configs) == 1:
+        run_id = jobs.launch(config)
+        if args.json:
+            print(json.dumps({"run_id": run_id, "status": open_store().get_run(run_id).status.value, "group": None}))
+        else:
+            print(run_id)
+        return 0
+    group = folds.new_group_id(folds.CV_PREFIX if config.data.folds else folds.SEEDS_PREFIX)
+    run_ids = jobs.launch_group(configs, group=group)
+    if args.json:
+        store = open_store()
+        print(json.dumps({"group": group, "run_ids": run_ids,
+                          "statuses": [store.get_run(run_id).status.value for run_id in run_ids]}))
     else:
-        print(run_id)
+        print(f"group {group}: runs {' '.join(map(str, run_ids))} (`python -m engine group {group}` summarises them)")
+    return 0
+
+
+def _print_group(group: str) -> None:
+    from engine.store import open_store
+    from engine.sweeps import summary
+
+    result = summary.group_summary(open_store(), group)
+    for configuration in result["configurations"]:
+        trial = configuration["trial"]
+        print(f"group {group}" + (f", trial {trial}" if trial is not None else "") +
+              f": {len(configuration['folds'])} run(s)")
+        for fold in configuration["folds"]:
+            where = f"fold {fold['fold']}" if fold["fold"] is not None else f"seed {fold['seed']}"
+            values = ", ".join(f"{name} {value:.4f}" for name, value in sorted(fold["metrics"].items()))
+            print(f"  run {fold['run_id']:>4} {where:<8} {fold['status']:<11} best epoch {fold['best_epoch']}: {values}")
+        for name, estimate in configuration["summary"].items():
+            std = f" ± {estimate['std']:.4f}" if estimate["std"] is not None else ""
+            interval = (f"  (95% CI {estimate['low']:.4f}–{estimate['high']:.4f})"
+                        if estimate["low"] is not None else "")
+            print(f"  {name:<16} {estimate['mean']:.4f}{std}{interval}")
+
+
+def cmd_group(args) -> int:
+    from engine import jobs
+    from engine.store import open_store
+    from engine.sweeps import summary
+
+    store = open_store()
+    jobs.reconcile(store)
+    if args.json:
+        print(json.dumps(summary.group_summary(store, args.group), default=str))
+        return 0
+    _print_group(args.group)
     return 0
 
 
@@ -373,8 +440,15 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         p = sub.add_parser(name, help=text)
         _add_config_options(p)
+        p.add_argument("--seeds", type=int, default=1, metavar="N",
+                       help="repeat over N seeds (seed, seed+1, ...) as one group")
         p.add_argument("--json", action="store_true")
         p.set_defaults(func=func)
+
+    p = sub.add_parser("group", help="a fold / seed / sweep group: per-fold metrics at the best epoch, mean ± std")
+    p.add_argument("group", help="the group id (`runs` shows it), e.g. cv-3fa9c1")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_group)
 
     p = sub.add_parser("runs", help="list the runs")
     p.add_argument("--json", action="store_true")

@@ -51,9 +51,14 @@ def prepare_data(config: RunConfig, run_dir: Path, store: RunStore, run_id: int)
     if splits_path.exists():  # a resumed run keeps its split
         splits = datasets.Splits.from_dict(json.loads(splits_path.read_text()))
     else:
-        splits = datasets.make_splits(
-            dataset, config.data.val_fraction, config.data.test_fraction, seed=config.training.seed
-        )
+        if config.data.folds:
+            splits = datasets.make_fold_splits(
+                dataset, config.data.folds, config.data.fold or 0, config.data.test_fraction, seed=config.training.seed
+            )
+        else:
+            splits = datasets.make_splits(
+                dataset, config.data.val_fraction, config.data.test_fraction, seed=config.training.seed
+            )
         splits_path.write_text(json.dumps(splits.to_dict()))
     store.update_run(
         run_id,
