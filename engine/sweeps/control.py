@@ -20,7 +20,8 @@ import math
 import time
 from typing import Any
 
-from engine import jobs, statistics
+from engine import statistics
+from engine.jobs import control as jobs
 from engine.errors import LabError
 from engine.jobs.devices import slots
 from engine.runs import ACTIVE_STATUSES, RunRecord, RunStatus, SweepRecord, TrialOutcome, TrialRecord
@@ -241,7 +242,7 @@ def status(store: RunStore, sweep_id: int) -> dict[str, Any]:
         "trials_failed": sum(t["outcome"] == TrialOutcome.FAIL for t in trials),
         "trials_running": sum(t["outcome"] is None and any(s == RunStatus.RUNNING for s in t["statuses"])
                               for t in trials),
-        "runs": counts, "stop_requested": sweep.stop_requested, "finished": sweep.finished_at is not None,
+        "runs": counts, "stop_requested": sweep.stop_requested, "done": sweep.finished_at is not None,
         "created_at": sweep.created_at, "finished_at": sweep.finished_at,
         "space": {path: param.to_dict() for path, param in spec.space.items()},
         "trials": trials, "best": ranked[0] if ranked else None, "comparison": comparison,

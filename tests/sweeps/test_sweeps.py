@@ -67,7 +67,7 @@ def test_six_trial_optuna_sweep_with_pruning_runs_on_the_slots(store, fake_curve
     assert most == 2  # both slots used, never more
 
     report = control.status(store, sweep_id)
-    assert report["trials_started"] == report["trials_done"] == 6 and report["finished"]
+    assert report["trials_started"] == report["trials_done"] == 6 and report["done"]
     runs = store.list_runs(group=f"sweep-{sweep_id}")
     assert sorted(run.trial for run in runs) == list(range(6))  # every trial recorded as a run with its group
     pruned = [run for run in runs if run.status == RunStatus.PRUNED]
