@@ -405,6 +405,78 @@ def cmd_reconcile(args) -> int:
     return 0
 
 
+def _sweep_text(report: dict[str, Any]) -> str:
+    state = ("stop requested, " if report["stop_requested"] else "") + ("done" if report["done"] else "in progress")
+    lines = [
+        f"sweep {report['id']} ({report['group']}, {report['method']}, {report['direction']} {report['metric']}): "
+        f"{state}; trials {report['trials_done']}/{report['trials_total']} done, {report['trials_running']} running, "
+        f"{report['trials_pruned']} pruned, {report['trials_failed']} failed"
+    ]
+    for trial in report["trials"]:
+        params = ", ".join(f"{path}={value:.4g}" if isinstance(value, float) else f"{path}={value}"
+                           for path, value in trial["params"].items())
+        value = f"{trial['value']:.4f}" if trial["value"] is not None else "-"
+        runs = ",".join(f"{run_id}:{status}" for run_id, status in zip(trial["run_ids"], trial["statuses"]))
+        lines.append(f"  trial {trial['trial']:>3} {trial['outcome'] or 'open':<8} {value:>7}  {params}  runs {runs}")
+    best = report["best"]
+    if best is not None:
+        estimate = best["estimate"]
+        interval = (f" ± {estimate['std']:.4f}, 95% CI {estimate['low']:.4f}–{estimate['high']:.4f} over "
+                    f"{estimate['n']} folds" if estimate and estimate["std"] is not None else "")
+        lines.append(f"best: trial {best['trial']} {report['metric']} {best['value']:.4f}{interval}; params "
+                     + json.dumps(best["params"]))
+    if report["comparison"]:
+        comparison = report["comparison"]
+        lines.append(f"best vs runner-up (trial {comparison['runner_up_trial']}): {comparison['text']}")
+    return "\n".join(lines)
+
+
+def cmd_sweep(args) -> int:
+    from engine import jobs
+    from engine.store import open_store
+    from engine.sweeps import control
+    from engine.sweeps.spec import SweepSpec
+
+    store = open_store()
+    if args.target in ("status", "stop"):
+        if args.id is None:
+            sweeps = store.list_sweeps()
+            if args.json:
+                print(json.dumps([{"id": s.id, "name": s.name, "group": s.group, "done": s.finished_at is not None}
+                                  for s in sweeps]))
+            else:
+                for sweep in sweeps:
+                    print(f"sweep {sweep.id} {sweep.name or sweep.group}: "
+                          f"{'done' if sweep.finished_at else 'in progress'}")
+                if not sweeps:
+                    print("No sweeps yet; start one with `python -m engine sweep SPEC.json`.")
+            return 0
+        if args.target == "stop":
+            control.stop(args.id, store=store, wait=True)
+        sweep_id = args.id
+    else:
+        try:
+            with open(args.target, encoding="utf-8") as handle:
+                raw = json.load(handle)
+        except OSError as e:
+            raise ConfigError([f"Cannot read the sweep spec {args.target!r} ({e.strerror}); check the path."]) from e
+        except json.JSONDecodeError as e:
+            raise ConfigError([f"The sweep spec {args.target!r} is not valid JSON ({e.msg} at line {e.lineno})."]) from e
+        sweep_id = control.start(SweepSpec.from_dict(raw), store=store)
+        if not args.json and not args.wait:
+            print(f"sweep {sweep_id} started; `python -m engine sweep status {sweep_id}` shows its progress")
+            return 0
+    jobs.reconcile(store)
+    control.advance(store, sweep_id)
+    while args.wait and store.get_sweep(sweep_id).finished_at is None:
+        time.sleep(1.0)
+        jobs.reconcile(store)  # a worker that died would otherwise hold its trial forever
+        control.advance(store, sweep_id)
+    report = control.status(store, sweep_id)
+    print(json.dumps(report, default=str) if args.json else _sweep_text(report))
+    return 0
+
+
 def cmd_worker(args) -> int:
     from engine import jobs
 
@@ -470,6 +542,13 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=text)
         p.add_argument("run", type=int)
         p.set_defaults(func=func)
+
+    p = sub.add_parser("sweep", help="a hyperparameter sweep: `sweep SPEC.json [--wait]`, `sweep status ID`, `sweep stop ID`")
+    p.add_argument("target", metavar="SPEC|status|stop", help="a sweep spec JSON file, or status / stop")
+    p.add_argument("id", nargs="?", type=int, help="the sweep id (status, stop); none lists the sweeps")
+    p.add_argument("--wait", action="store_true", help="return when every trial has ended")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("reconcile", help="mark runs whose worker is gone as interrupted")
     p.set_defaults(func=cmd_reconcile)
