@@ -410,7 +410,7 @@ def _sweep_text(report: dict[str, Any]) -> str:
     lines = [
         f"sweep {report['id']} ({report['group']}, {report['method']}, {report['direction']} {report['metric']}): "
         f"{state}; trials {report['trials_done']}/{report['trials_total']} done, {report['trials_running']} running, "
-        f"{report['trials_pruned']} pruned, {report['trials_failed']} failed"
+        f"{report['trials_pruned']} {RunStatus.PRUNED.label}, {report['trials_failed']} {RunStatus.FAILED.label}"
     ]
     for trial in report["trials"]:
         params = ", ".join(f"{path}={value:.4g}" if isinstance(value, float) else f"{path}={value}"
