@@ -89,3 +89,15 @@ def test_stop_from_the_page_stops_the_trials_and_queues_no_more(app, fake_worker
     assert len(store.list_runs(group=sweep.group)) == 2  # the two trials started on the two slots
     control.advance_all(store)
     assert len(store.list_runs(group=sweep.group)) == 2 and store.get_sweep(sweep.id).stop_requested
+
+
+def test_the_train_page_launches_a_three_fold_cv_as_one_group(app, make_run):
+    make_run("running", epochs_done=1)  # holds the slot: the folds stay queued, no worker starts
+    at = app("app_pages/train.py")
+    at.number_input(key="train_folds").set_value(3).run()
+    at.button(key="train_launch").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    runs = [run for run in open_store().list_runs() if run.group]
+    assert len(runs) == 3 and len({run.group for run in runs}) == 1
+    assert sorted(run.config.data.fold for run in runs) == [0, 1, 2]
+    assert at.title[0].value == "Runs" and at.query_params["runs"] == ",".join(str(r.id) for r in sorted(runs, key=lambda r: r.id))
