@@ -7,6 +7,7 @@ import streamlit as st
 from engine import jobs, validation
 from engine.config import RunConfig
 from engine.errors import ConfigError, LabError
+from engine.store import open_store
 from ui import cached, figures, tables, train_form
 from ui.text import markdown_text, plotly_text
 
@@ -56,11 +57,14 @@ if launch_clicked:
         summary_box.error(f"No run was created: fix the {len(problems)} problem(s) marked above.")
     else:
         try:
-            run_id = jobs.launch(config)
+            store = open_store()
+            run_id = jobs.launch(config, store=store)  # with folds: one run per fold, as one group
+            group = store.get_run(run_id).group
+            run_ids = [run.id for run in store.list_runs(group=group)] if group else [run_id]
         except LabError as e:
             summary_box.error(markdown_text(e))
         else:
-            st.switch_page("app_pages/runs.py", query_params={"runs": str(run_id)})
+            st.switch_page("app_pages/runs.py", query_params={"runs": ",".join(map(str, sorted(run_ids)))})
 
 with preview_column:
     st.subheader("Dataset preview")

@@ -67,6 +67,8 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--val-fraction", type=float)
     group.add_argument("--test-fraction", type=float)
     group.add_argument("--seed", type=int)
+    group.add_argument("--folds", type=int, metavar="K",
+                       help="k-fold cross-validation: one run per fold, linked as a group (test split held out once)")
     group.add_argument("--name", help="a name for the run")
 
 
@@ -89,6 +91,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         ("data", "dataset"): args.dataset,
         ("data", "val_fraction"): args.val_fraction,
         ("data", "test_fraction"): args.test_fraction,
+        ("data", "folds"): getattr(args, "folds", None),
         ("model", "architecture"): args.arch,
         ("model", "width_multiplier"): args.width,
         ("model", "dropout_rate"): args.dropout,
@@ -180,6 +183,27 @@ def cmd_describe(args) -> int:
 
 
 def cmd_train(args) -> int:
+    from engine.sweeps import folds
+
+    config = config_from_args(args)
+    if not args.force:
+        from engine.jobs import admission
+
+        admission.check_fits(config)
+    configs = folds.seed_configs(config, args.seeds)
+    if len(configs) == 1:
+        return _train_one(configs[0], args, group=None)
+    # Folds / seeds in the foreground: one after the other, in this process, as one group.
+    group = folds.new_group_id(folds.CV_PREFIX if config.data.folds else folds.SEEDS_PREFIX)
+    if not args.json:
+        print(f"group {group}: {len(configs)} runs, trained one after the other")
+    codes = [_train_one(each, args, group=group) for each in configs]
+    if not args.json:
+        _print_group(group)
+    return max(codes)
+
+
+def _train_one(config: RunConfig, args, group: str | None) -> int:
     import socket
 
     from engine.jobs.devices import FOREGROUND_SLOT
@@ -187,19 +211,15 @@ def cmd_train(args) -> int:
     from engine.store.heartbeat import Heartbeat
     from engine.training import execute_run, hooks
 
-    config = config_from_args(args)
-    if not args.force:
-        from engine.jobs import admission
-
-        admission.check_fits(config)
     store = open_store()
-    run_id = store.create_run(config, status=RunStatus.RUNNING)
+    run_id = store.create_run(config, status=RunStatus.RUNNING, group=group)
     now = time.time()
     store.update_run(
         run_id, pid=os.getpid(), host=socket.gethostname(), slot=FOREGROUND_SLOT, started_at=now, heartbeat_at=now
     )
     if not args.json:
-        print(f"run {run_id}: {config.model.architecture} on {config.data.dataset}, {config.training.epochs} epochs")
+        fold = f", fold {config.data.fold + 1}/{config.data.folds}" if config.data.folds else ""
+        print(f"run {run_id}: {config.model.architecture} on {config.data.dataset}, {config.training.epochs} epochs{fold}")
     verbose = 1 if sys.stdout.isatty() and not args.json else 2
     test_hooks = hooks.from_environment()
     try:
@@ -262,7 +282,8 @@ def cmd_runs(args) -> int:
               "Every run is archived; `python -m engine runs --archived` lists them.")
         return 0
     silent = {run.id: age for run, age in jobs.silent_runs(store)}
-    print(f"{'id':>4}  {'name':<22} {'status':<11} {'epochs':>7}  {'dataset':<16} {'arch':<11} {'best':>16}  test acc")
+    print(f"{'id':>4}  {'name':<22} {'status':<11} {'epochs':>7}  {'dataset':<16} {'arch':<11} {'best':>16}  "
+          f"{'test acc':<8}  group")
     for run in runs:
         best = f"{run.monitor} {run.best_value:.4f}" if run.best_value is not None else "-"
         test = run.test_metrics.get("accuracy")
@@ -271,7 +292,7 @@ def cmd_runs(args) -> int:
         print(
             f"{run.id:>4}  {run.name[:22]:<22} {run.status.label:<11} "
             f"{run.epochs_done:>3}/{run.epochs_total:<3}  {run.dataset:<16} {run.architecture:<11} "
-            f"{best:>16}  {test_text}{note}" + ("  [archived]" if run.archived else "")
+            f"{best:>16}  {test_text:<8}  {run.group or '-'}{note}" + ("  [archived]" if run.archived else "")
             + (f"  tags: {', '.join(run.tags)}" if run.tags else "")
         )
     return 0
@@ -321,14 +342,60 @@ def cmd_show(args) -> int:
 def cmd_launch(args) -> int:
     from engine import jobs
 
-    config = config_from_args(args)
-    run_id = jobs.launch(config, force=args.force)
-    if args.json:
-        from engine.store import open_store
+    from engine.store import open_store
+    from engine.sweeps import folds
 
-        print(json.dumps({"run_id": run_id, "status": open_store().get_run(run_id).status.value}))
+    config = config_from_args(args)
+    configs = folds.seed_configs(config, args.seeds)
+    if len(configs) == 1:
+        run_id = jobs.launch(config, force=args.force)
+        if args.json:
+            print(json.dumps({"run_id": run_id, "status": open_store().get_run(run_id).status.value, "group": None}))
+        else:
+            print(run_id)
+        return 0
+    group = folds.new_group_id(folds.CV_PREFIX if config.data.folds else folds.SEEDS_PREFIX)
+    run_ids = jobs.launch_group(configs, group=group, force=args.force)
+    if args.json:
+        store = open_store()
+        print(json.dumps({"group": group, "run_ids": run_ids,
+                          "statuses": [store.get_run(run_id).status.value for run_id in run_ids]}))
     else:
-        print(run_id)
+        print(f"group {group}: runs {' '.join(map(str, run_ids))} (`python -m engine group {group}` summarises them)")
+    return 0
+
+
+def _print_group(group: str) -> None:
+    from engine.store import open_store
+    from engine.sweeps import summary
+
+    result = summary.group_summary(open_store(), group)
+    for configuration in result["configurations"]:
+        trial = configuration["trial"]
+        print(f"group {group}" + (f", trial {trial}" if trial is not None else "") +
+              f": {len(configuration['folds'])} run(s)")
+        for fold in configuration["folds"]:
+            where = f"fold {fold['fold']}" if fold["fold"] is not None else f"seed {fold['seed']}"
+            values = ", ".join(f"{name} {value:.4f}" for name, value in sorted(fold["metrics"].items()))
+            print(f"  run {fold['run_id']:>4} {where:<8} {fold['status']:<11} best epoch {fold['best_epoch']}: {values}")
+        for name, estimate in configuration["summary"].items():
+            std = f" ± {estimate['std']:.4f}" if estimate["std"] is not None else ""
+            interval = (f"  (95% CI {estimate['low']:.4f}–{estimate['high']:.4f})"
+                        if estimate["low"] is not None else "")
+            print(f"  {name:<16} {estimate['mean']:.4f}{std}{interval}")
+
+
+def cmd_group(args) -> int:
+    from engine import jobs
+    from engine.store import open_store
+    from engine.sweeps import summary
+
+    store = open_store()
+    jobs.reconcile(store)
+    if args.json:
+        print(json.dumps(summary.group_summary(store, args.group), default=str))
+        return 0
+    _print_group(args.group)
     return 0
 
 
@@ -376,6 +443,78 @@ def cmd_doctor(args) -> int:
     return 0 if result.healthy else 1
 
 
+def _sweep_text(report: dict[str, Any]) -> str:
+    state = ("stop requested, " if report["stop_requested"] else "") + ("done" if report["done"] else "in progress")
+    lines = [
+        f"sweep {report['id']} ({report['group']}, {report['method']}, {report['direction']} {report['metric']}): "
+        f"{state}; trials {report['trials_done']}/{report['trials_total']} done, {report['trials_running']} running, "
+        f"{report['trials_pruned']} {RunStatus.PRUNED.label}, {report['trials_failed']} {RunStatus.FAILED.label}"
+    ]
+    for trial in report["trials"]:
+        params = ", ".join(f"{path}={value:.4g}" if isinstance(value, float) else f"{path}={value}"
+                           for path, value in trial["params"].items())
+        value = f"{trial['value']:.4f}" if trial["value"] is not None else "-"
+        runs = ",".join(f"{run_id}:{status}" for run_id, status in zip(trial["run_ids"], trial["statuses"]))
+        lines.append(f"  trial {trial['trial']:>3} {trial['outcome'] or 'open':<8} {value:>7}  {params}  runs {runs}")
+    best = report["best"]
+    if best is not None:
+        estimate = best["estimate"]
+        interval = (f" ± {estimate['std']:.4f}, 95% CI {estimate['low']:.4f}–{estimate['high']:.4f} over "
+                    f"{estimate['n']} folds" if estimate and estimate["std"] is not None else "")
+        lines.append(f"best: trial {best['trial']} {report['metric']} {best['value']:.4f}{interval}; params "
+                     + json.dumps(best["params"]))
+    if report["comparison"]:
+        comparison = report["comparison"]
+        lines.append(f"best vs runner-up (trial {comparison['runner_up_trial']}): {comparison['text']}")
+    return "\n".join(lines)
+
+
+def cmd_sweep(args) -> int:
+    from engine import jobs
+    from engine.store import open_store
+    from engine.sweeps import control
+    from engine.sweeps.spec import SweepSpec
+
+    store = open_store()
+    if args.target in ("status", "stop"):
+        if args.id is None:
+            sweeps = store.list_sweeps()
+            if args.json:
+                print(json.dumps([{"id": s.id, "name": s.name, "group": s.group, "done": s.finished_at is not None}
+                                  for s in sweeps]))
+            else:
+                for sweep in sweeps:
+                    print(f"sweep {sweep.id} {sweep.name or sweep.group}: "
+                          f"{'done' if sweep.finished_at else 'in progress'}")
+                if not sweeps:
+                    print("No sweeps yet; start one with `python -m engine sweep SPEC.json`.")
+            return 0
+        if args.target == "stop":
+            control.stop(args.id, store=store, wait=True)
+        sweep_id = args.id
+    else:
+        try:
+            with open(args.target, encoding="utf-8") as handle:
+                raw = json.load(handle)
+        except OSError as e:
+            raise ConfigError([f"Cannot read the sweep spec {args.target!r} ({e.strerror}); check the path."]) from e
+        except json.JSONDecodeError as e:
+            raise ConfigError([f"The sweep spec {args.target!r} is not valid JSON ({e.msg} at line {e.lineno})."]) from e
+        sweep_id = control.start(SweepSpec.from_dict(raw), store=store)
+        if not args.json and not args.wait:
+            print(f"sweep {sweep_id} started; `python -m engine sweep status {sweep_id}` shows its progress")
+            return 0
+    jobs.reconcile(store)
+    control.advance(store, sweep_id)
+    while args.wait and store.get_sweep(sweep_id).finished_at is None:
+        time.sleep(1.0)
+        jobs.reconcile(store)  # a worker that died would otherwise hold its trial forever
+        control.advance(store, sweep_id)
+    report = control.status(store, sweep_id)
+    print(json.dumps(report, default=str) if args.json else _sweep_text(report))
+    return 0
+
+
 def cmd_worker(args) -> int:
     from engine import jobs
 
@@ -411,10 +550,17 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         p = sub.add_parser(name, help=text)
         _add_config_options(p)
+        p.add_argument("--seeds", type=int, default=1, metavar="N",
+                       help="repeat over N seeds (seed, seed+1, ...) as one group")
         p.add_argument("--json", action="store_true")
         p.add_argument("--force", action="store_true",
                        help="skip the memory check (a run whose estimate exceeds the device memory)")
         p.set_defaults(func=func)
+
+    p = sub.add_parser("group", help="a fold / seed / sweep group: per-fold metrics at the best epoch, mean ± std")
+    p.add_argument("group", help="the group id (`runs` shows it), e.g. cv-3fa9c1")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_group)
 
     p = sub.add_parser("runs", help="list the runs")
     p.add_argument("--json", action="store_true")
@@ -437,6 +583,13 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=text)
         p.add_argument("run", type=argtypes.run_id)
         p.set_defaults(func=func)
+
+    p = sub.add_parser("sweep", help="a hyperparameter sweep: `sweep SPEC.json [--wait]`, `sweep status ID`, `sweep stop ID`")
+    p.add_argument("target", metavar="SPEC|status|stop", help="a sweep spec JSON file, or status / stop")
+    p.add_argument("id", nargs="?", type=int, help="the sweep id (status, stop); none lists the sweeps")
+    p.add_argument("--wait", action="store_true", help="return when every trial has ended")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("reconcile", help="mark runs whose worker is gone as interrupted")
     p.set_defaults(func=cmd_reconcile)

@@ -46,6 +46,13 @@ class DataConfig:
     test_fraction: float = 0.15
     # Per-volume intensity normalisation applied before training.
     normalization: str = "none"
+    # k-fold cross-validation: None trains on one validation split (val_fraction). With
+    # folds = k >= 2 the test split (test_fraction) is held out once, the rest is cut into
+    # k stratified, group-aware folds, and launching the config queues k runs (one group),
+    # run i validating on fold i; val_fraction is then unused.
+    folds: int | None = None
+    # The fold this run validates on (0..folds-1); set by launch for each run of a CV group.
+    fold: int | None = None
 
 
 @dataclass
@@ -174,6 +181,10 @@ class RunConfig:
 
 
 # ------------------------------------------------------------------ limits
+# The most folds a cross-validation may have (each fold is a whole training run).
+MAX_FOLDS = 20
+
+
 @dataclass(frozen=True)
 class Limit:
     """The allowed range of one numeric knob, the single source for forms, configs and registries."""
@@ -213,6 +224,8 @@ class Limit:
 LIMITS: dict[str, Limit] = {
     "data.val_fraction": Limit(0, 1, low_open=True, high_open=True),
     "data.test_fraction": Limit(0, 1, low_open=True, high_open=True),
+    "data.folds": Limit(2, MAX_FOLDS, integer=True, optional=True),
+    "data.fold": Limit(0, MAX_FOLDS - 1, integer=True, optional=True),
     "model.width_multiplier": Limit(0, 8, low_open=True),
     "model.dropout_rate": Limit(0, 1, high_open=True, optional=True),
     "model.batchnorm_momentum": Limit(0, 1, high_open=True),
@@ -299,6 +312,12 @@ def _field_problems(config: RunConfig) -> list[Problem]:
             f"data.val_fraction + data.test_fraction is {val_fraction + test_fraction:g}; together they must "
             f"leave at least {MIN_TRAIN_FRACTION:.0%} of the samples for training (at most {1 - MIN_TRAIN_FRACTION:g}).",
         ))
+    folds, fold = config.data.folds, config.data.fold
+    if fold is not None and LIMITS["data.fold"].allows(fold):
+        if folds is None:
+            problems.append(Problem("data.fold", f"data.fold is {fold}; set data.folds (k >= 2) too, or leave data.fold empty."))
+        elif LIMITS["data.folds"].allows(folds) and fold >= folds:
+            problems.append(Problem("data.fold", f"data.fold is {fold}; with {folds} folds it must be 0..{folds - 1}."))
     for field_name, choices in CHOICES.items():
         value = _value(config, field_name)
         if value is None and field_name in _OPTIONAL_CHOICES:

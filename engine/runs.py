@@ -19,7 +19,10 @@ from engine.config import RunConfig
 
 
 class RunStatus(enum.StrEnum):
-    """Where a run is in its life: queued -> running -> finished / failed / stopped / interrupted.
+    """Where a run is in its life: queued -> running -> finished / failed / stopped / interrupted / pruned.
+
+    ``pruned``: a sweep's pruner (Optuna's median rule) ended the run early because its
+    validation curve was below the other trials'; its epochs are kept.
 
     A ``StrEnum``, so the store writes the plain value ("running") and a value
     read back compares equal to its member.
@@ -31,6 +34,7 @@ class RunStatus(enum.StrEnum):
     FAILED = "failed"
     STOPPED = "stopped"
     INTERRUPTED = "interrupted"
+    PRUNED = "pruned"
 
     @property
     def is_active(self) -> bool:
@@ -56,7 +60,7 @@ class RunStatus(enum.StrEnum):
 
     @property
     def color(self) -> str:
-        """The colour name of ``st.badge`` (gray, blue, green, red, orange)."""
+        """The colour name of ``st.badge`` (gray, blue, green, red, orange, violet)."""
         return _STYLE[self][1]
 
     @property
@@ -85,18 +89,22 @@ _STYLE: dict[RunStatus, tuple[str, str, tuple[str, str]]] = {
     RunStatus.FAILED: ("✗", "red", ("#b91c1c", "#fee2e2")),
     RunStatus.STOPPED: ("■", "orange", ("#b45309", "#fef3c7")),
     RunStatus.INTERRUPTED: ("!", "orange", ("#b45309", "#fef3c7")),
+    RunStatus.PRUNED: ("✂", "violet", ("#6d28d9", "#ede9fe")),
 }
 _RESUME_HINTS = {
     RunStatus.QUEUED: "it is already waiting in the queue",
     RunStatus.RUNNING: "it is still running",
     RunStatus.FINISHED: "it has finished; launch a new run (e.g. with more epochs) instead",
     RunStatus.FAILED: "it failed; fix the cause shown with the run and launch it again",
+    RunStatus.PRUNED: "its sweep pruned it as a weak trial; launch its configuration as a new run instead",
 }
 
 # A worker holds or will hold the run.
 ACTIVE_STATUSES = frozenset({RunStatus.QUEUED, RunStatus.RUNNING})
 # The run has an outcome; nothing trains it any more.
-ENDED_STATUSES = frozenset({RunStatus.FINISHED, RunStatus.FAILED, RunStatus.STOPPED, RunStatus.INTERRUPTED})
+ENDED_STATUSES = frozenset(
+    {RunStatus.FINISHED, RunStatus.FAILED, RunStatus.STOPPED, RunStatus.INTERRUPTED, RunStatus.PRUNED}
+)
 # ``resume`` continues these after their last completed epoch.
 RESUMABLE_STATUSES = frozenset({RunStatus.STOPPED, RunStatus.INTERRUPTED})
 
@@ -107,6 +115,45 @@ RESUMABLE_STATUSES = frozenset({RunStatus.STOPPED, RunStatus.INTERRUPTED})
 CURRENT_LR_METRIC = "current_lr"
 EPOCH_TIME_METRIC = "epoch_time_s"
 SAMPLES_PER_S_METRIC = "samples_per_s"
+
+
+class TrialOutcome(enum.StrEnum):
+    """How a sweep's trial (one configuration, one run per fold) ended, as told to its search."""
+
+    COMPLETE = "complete"
+    PRUNED = "pruned"
+    FAIL = "fail"
+
+
+@dataclass(frozen=True)
+class SweepRecord:
+    """One sweep as stored: its spec (JSON-ready dict, engine/sweeps/spec.py) and where it is."""
+
+    id: int
+    name: str
+    spec: Mapping[str, Any]
+    created_at: float
+    stop_requested: bool = False
+    finished_at: float | None = None
+
+    @property
+    def group(self) -> str:
+        """The group id its runs carry."""
+        return f"sweep-{self.id}"
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One configuration a sweep tried: its parameters, and its objective once all its runs ended."""
+
+    sweep_id: int
+    trial: int
+    params: Mapping[str, Any] | None
+    created_at: float
+    optuna_trial_id: int | None = None
+    outcome: TrialOutcome | None = None
+    value: float | None = None
+    ended_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -144,6 +191,10 @@ class RunRecord:
     test_metrics: Mapping[str, float] = field(default_factory=dict)
     stop_requested: bool = False
     resume_from_epoch: int | None = None
+    # The fold / seed / sweep group the run belongs to ("cv-1a2b3c", "sweep-4"), or None.
+    group: str | None = None
+    # Within a sweep: the trial (one configuration) the run is a fold of; None outside sweeps.
+    trial: int | None = None
     error: str | None = None
     traceback: str | None = None
     # What a person adds to a run (Compare and Runs pages, `tag` / `note` / `archive` commands).
@@ -208,4 +259,7 @@ __all__ = [
     "RunRecord",
     "RunStatus",
     "SAMPLES_PER_S_METRIC",
+    "SweepRecord",
+    "TrialOutcome",
+    "TrialRecord",
 ]

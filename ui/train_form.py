@@ -93,12 +93,18 @@ def dataset_section(catalog: list[dict[str, Any]]) -> dict[str, Any]:
     normalization = norm_column.selectbox(
         "Normalisation", cfg.NORMALIZATIONS, key=_default("train_normalization", DATA_DEFAULTS.normalization)
     )
+    folds = st.number_input(
+        "Cross-validation folds", key=_default("train_folds", 1), min_value=1, max_value=cfg.MAX_FOLDS,
+        help="k >= 2 queues one run per fold as a group (the test split held out once; the validation "
+        "fraction is then unused); 1 trains once on the validation split.",
+    )
     return {
         "dataset": name,
         "options": options,
         "val_fraction": float(val_fraction),
         "test_fraction": float(test_fraction),
         "normalization": normalization,
+        "folds": int(folds) if folds > 1 else None,
     }
 
 

@@ -22,6 +22,7 @@ from engine.datasets.importing import (
 )
 from engine.datasets.preprocess import CT_WINDOWS, normalize, resample
 from engine.datasets.splits import Splits, class_counts
+from engine.datasets.splits import make_fold_splits as _make_fold_splits
 from engine.datasets.splits import make_splits as _make_splits
 from engine.errors import ConfigError, Problem
 
@@ -47,6 +48,7 @@ __all__ = [
     "import_dataset",
     "list_datasets",
     "load_dataset",
+    "make_fold_splits",
     "make_splits",
     "normalize",
     "preview_import",
@@ -222,6 +224,14 @@ def make_splits(dataset: Dataset, val_fraction: float, test_fraction: float, see
     """
     return _make_splits(
         dataset.y, val_fraction, test_fraction, seed=seed, groups=dataset.groups, class_names=dataset.class_names,
+        predefined=dataset.predefined_split,
+    )
+
+
+def make_fold_splits(dataset: Dataset, folds: int, fold: int, test_fraction: float, seed: int = 0) -> Splits:
+    """Fold ``fold`` of a stratified, group-aware ``folds``-fold split of ``dataset`` (test held out once)."""
+    return _make_fold_splits(
+        dataset.y, folds, fold, test_fraction, seed=seed, groups=dataset.groups, class_names=dataset.class_names,
         predefined=dataset.predefined_split,
     )
 

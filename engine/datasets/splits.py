@@ -107,6 +107,69 @@ def make_splits(
     return splits
 
 
+def make_fold_splits(
+    labels: np.ndarray,
+    folds: int,
+    fold: int,
+    test_fraction: float,
+    seed: int = 0,
+    groups: np.ndarray | None = None,
+    class_names: list[str] | None = None,
+    predefined: np.ndarray | None = None,
+) -> Splits:
+    """Train / val / test indices of fold ``fold`` of a ``folds``-fold cross-validation.
+
+    The test split is held out once, before folding, exactly as ``make_splits``
+    holds it out (a predefined test set is kept), so every fold of a group is
+    evaluated on the same test samples and no test sample is ever trained on. The
+    rest is cut into ``folds`` folds by scikit-learn: ``StratifiedKFold`` (each
+    fold's count of every class within one sample of the whole's share), or
+    ``StratifiedGroupKFold`` when samples share groups (no group in two folds;
+    class counts then balanced as closely as whole groups allow). The seed fixes
+    the assignment, so trials of a sweep with the same seed see the same folds
+    and can be compared fold by fold (a paired comparison).
+    """
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+    labels = np.asarray(labels)
+    indices = np.arange(len(labels))
+    groups = None if groups is None else np.asarray(groups)
+    if predefined is not None and np.any(np.asarray(predefined) == SPLIT_NAMES.index("test")):
+        test = indices[np.asarray(predefined) == SPLIT_NAMES.index("test")]
+        rest = np.setdiff1d(indices, test)
+    else:
+        try:
+            rest, test = _split_off(indices, labels, groups, test_fraction, seed)
+        except ValueError as e:
+            raise _split_error(labels, class_names, "a stratified test set", e) from e
+    rest_groups = None if groups is None else groups[rest]
+    if _has_shared_groups(rest_groups):
+        splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    else:
+        splitter, rest_groups = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed), None
+    try:
+        assignment = list(splitter.split(rest, labels[rest], rest_groups))
+    except ValueError as e:
+        raise _split_error(labels[rest], class_names, f"{folds} stratified folds", e) from e
+    train, val = assignment[fold]
+    splits = Splits(np.sort(rest[train]), np.sort(rest[val]), np.sort(test))
+    for name in SPLIT_NAMES:
+        if len(getattr(splits, name)) == 0:
+            raise DataError(f"The {name} split of fold {fold} is empty with {len(labels)} samples; add samples or "
+                            "use fewer folds.")
+    return splits
+
+
+def _split_error(labels: np.ndarray, class_names, what: str, error: Exception) -> DataError:
+    counts = np.bincount(labels)
+    smallest = int(np.argmin(counts))
+    name = class_names[smallest] if class_names else str(smallest)
+    return DataError(
+        f"Cannot cut {len(labels)} samples into {what}: class {name!r} has only {counts[smallest]} samples "
+        f"({error}). Add samples or use fewer folds."
+    )
+
+
 def _predefined_splits(labels, val_fraction, test_fraction, seed, groups, class_names, predefined) -> Splits:
     indices = np.arange(len(labels))
     parts = {name: indices[predefined == code] for code, name in enumerate(SPLIT_NAMES)}

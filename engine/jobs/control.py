@@ -19,6 +19,7 @@ import os
 import signal
 import time
 from collections import deque
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from engine.jobs import admission, liveness, processes, standby
 from engine.jobs.devices import slots
 from engine.runs import RESUMABLE_STATUSES, RunRecord, RunStatus
 from engine.store import RunStore, open_store
+from engine.sweeps import folds
 
 log = logging.getLogger(__name__)
 
@@ -53,21 +55,50 @@ TERMINATE_GRACE_S = 5.0
 def launch(config: RunConfig | dict[str, Any], *, store: RunStore | None = None, force: bool = False) -> int:
     """Validate ``config``, queue it as a new run, start it if a slot is free; returns the run id.
 
-    A ``ConfigError`` (one problem per bad field) propagates and nothing is recorded. So does one for a
-    model and batch that cannot fit the device memory by the estimate (engine/jobs/admission.py), unless
-    ``force``.
+    A config with ``data.folds = k`` (and no ``data.fold``) is a cross-validation:
+    k runs are queued, one per fold, under one new group id ("cv-..."); the id of
+    the first is returned (every run's record carries the group;
+    ``launch_group`` returns them all). A ``ConfigError`` (one problem per bad
+    field) propagates and nothing is recorded. So does one for a model and batch
+    that cannot fit the device memory by the estimate (engine/jobs/admission.py),
+    unless ``force``.
     """
     if isinstance(config, dict):
         config = RunConfig.from_dict(config)
-    validation.validate(config)
-    if not force:
-        admission.check_fits(config)
+    if folds.is_cross_validation(config):
+        configs = folds.fold_configs(config)
+        return launch_group(configs, group=folds.new_group_id(folds.CV_PREFIX), store=store, force=force)[0]
+    return launch_group([config], group=None, store=store, force=force)[0]
+
+
+def launch_group(
+    configs: Sequence[RunConfig],
+    *,
+    group: str | None,
+    trial: int | None = None,
+    store: RunStore | None = None,
+    force: bool = False,
+) -> list[int]:
+    """Validate every config (and, unless ``force``, its memory estimate), then queue them all as runs of
+    ``group`` (and sweep ``trial``), then schedule.
+
+    The one launch path of single runs, folds, seeds and sweep trials. Nothing is
+    recorded when any config is invalid.
+    """
+    for config in configs:
+        validation.validate(config)
+        if not force:
+            admission.check_fits(config)
     slots()  # a bad CONV3D_LAB_SLOTS is reported before anything is recorded
     store = store or open_store()
-    run_id = store.create_run(config, status=RunStatus.QUEUED)
-    store.log_event(run_id, "queued: waiting for a free slot")
+    run_ids = []
+    for config in configs:
+        run_id = store.create_run(config, status=RunStatus.QUEUED, group=group, trial=trial)
+        where = f" ({group}" + (f", trial {trial}" if trial is not None else "") + ")" if group else ""
+        store.log_event(run_id, f"{RunStatus.QUEUED.label}{where}: waiting for a free slot")
+        run_ids.append(run_id)
     schedule(store)
-    return run_id
+    return run_ids
 
 
 def schedule(store: RunStore | None = None) -> list[int]:

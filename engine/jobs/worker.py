@@ -17,6 +17,10 @@ Test hooks, read from the environment:
   for that long (still honouring the stop flag) and marks it finished. No
   TensorFlow is imported, so tests of the queue's concurrency can run many
   workers on a small machine; the claiming and scheduling are the real ones.
+  With ``CONV3D_LAB_FAKE_CURVE=1`` the held run also records a made-up
+  validation curve per epoch (a smooth function of its learning rate and
+  dropout) and consults its sweep's pruner each epoch, as the real recorder
+  does, so sweep tests exercise ask / tell and pruning without TensorFlow.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from engine.store.heartbeat import Heartbeat
 log = logging.getLogger(__name__)
 
 FAKE_WORKER_ENV = "CONV3D_LAB_FAKE_WORKER_S"
+FAKE_CURVE_ENV = "CONV3D_LAB_FAKE_CURVE"
 # The statuses a worker may end: its own run, or one reconcile wrongly took for dead.
 _ACTIVE = (RunStatus.RUNNING, RunStatus.INTERRUPTED)
 
@@ -104,6 +109,15 @@ def work_claimed(store: RunStore, run_id: int, *, via: str | None = None, unbloc
         # The run has its outcome; a late SIGTERM must not cut the hand-over to the next run short.
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         try:
+            # A sweep's trial may have ended with this run: tell its search, queue the next trial.
+            from engine.sweeps import control as sweep_control
+
+            queued = sweep_control.after_run(store, run_id)
+            if queued:
+                print(f"queued the sweep's next trial run(s): {', '.join(map(str, queued))}", flush=True)
+        except Exception:
+            log.exception("advancing the sweep of run %s failed", run_id)
+        try:
             started = schedule(store)
             if started:
                 print(f"started the next queued run(s): {', '.join(map(str, started))}", flush=True)
@@ -142,18 +156,52 @@ def _raise_keyboard_interrupt(signum, _frame):
 def _hold_run(store: RunStore, run_id: int, seconds: float) -> RunStatus:
     store.log_event(run_id, f"test hook {FAKE_WORKER_ENV}: holding the run for {seconds:g} s (pid {os.getpid()})")
     status = RunStatus.FINISHED
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if store.stop_requested(run_id):
-            status = RunStatus.STOPPED
+    run = store.get_run(run_id)
+    curve = os.environ.get(FAKE_CURVE_ENV) == "1"
+    pruner = None
+    if curve:
+        from engine.sweeps import pruning
+
+        pruner = pruning.pruner_for(store, run)
+    epochs = run.epochs_total
+    start_epoch = run.resume_from_epoch or 0
+    if curve and start_epoch:
+        store.discard_after_epoch(run_id, start_epoch)
+    epoch_s = seconds / max(1, epochs - start_epoch)
+    for epoch in range(start_epoch + 1, epochs + 1):
+        deadline = time.monotonic() + epoch_s
+        while time.monotonic() < deadline and status == RunStatus.FINISHED:
+            if store.stop_requested(run_id):
+                status = RunStatus.STOPPED
+            time.sleep(0.05)
+        if status != RunStatus.FINISHED:
             break
-        time.sleep(0.05)
+        if curve:
+            logs = _fake_epoch(run.config, epoch)
+            store.log_metrics(run_id, [{"kind": "epoch", "epoch": epoch, "name": k, "value": v} for k, v in logs.items()])
+            best = store.get_run(run_id).best_value
+            if best is None or logs["val_loss"] < best:
+                store.update_run(run_id, best_value=logs["val_loss"], best_epoch=epoch)
+            store.update_run(run_id, epochs_done=epoch, resume_from_epoch=None)
+            if pruner is not None and pruner.report(epoch, logs):
+                status = RunStatus.PRUNED
+                break
     fields = {"finished_at": time.time()}
     if status == RunStatus.FINISHED:
-        fields["epochs_done"] = store.get_run(run_id).epochs_total
+        fields["epochs_done"] = epochs
     store.transition(run_id, status, from_statuses=_ACTIVE, owner_pid=os.getpid(), **fields)
     store.log_event(run_id, f"test hook {FAKE_WORKER_ENV}: run {status.label}")
     return status
 
 
-__all__ = ["FAKE_WORKER_ENV", "run_worker", "work_claimed"]
+def _fake_epoch(config, epoch: int) -> dict[str, float]:
+    """A made-up validation curve: best near learning rate 3e-3 and dropout 0.2, rising with the epochs."""
+    import math
+
+    quality = math.exp(-((math.log10(config.training.learning_rate) + 2.5) ** 2))
+    quality *= 1.0 - abs((config.model.dropout_rate or 0.0) - 0.2)
+    accuracy = 0.1 + 0.85 * quality * (1.0 - 0.5 ** epoch) + 0.01 * ((config.data.fold or 0) - 1)
+    return {"val_accuracy": accuracy, "val_loss": 2.5 * (1.0 - accuracy), "accuracy": accuracy, "loss": 2.5 * (1.0 - accuracy)}
+
+
+__all__ = ["FAKE_CURVE_ENV", "FAKE_WORKER_ENV", "run_worker", "work_claimed"]

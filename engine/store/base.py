@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from engine.config import RunConfig
-from engine.runs import RunRecord, RunStatus
+from engine.runs import RunRecord, RunStatus, SweepRecord, TrialOutcome, TrialRecord
 
 # A metric row: {"kind": "epoch" | "batch" | "test", "epoch": n, "name": ..., "value": ...,
 # optional "step" (batch index) and "wall_time"}.
@@ -31,8 +31,12 @@ class RunStore(abc.ABC):
 
     # ---------------------------------------------------------------- runs
     @abc.abstractmethod
-    def create_run(self, config: RunConfig, status: RunStatus = RunStatus.QUEUED) -> int:
-        """Record a new run with its whole config; returns its id (its name defaults to run-ID)."""
+    def create_run(
+        self, config: RunConfig, status: RunStatus = RunStatus.QUEUED, *, group: str | None = None,
+        trial: int | None = None,
+    ) -> int:
+        """Record a new run with its whole config (and its group / sweep trial); returns its id
+        (its name defaults to run-ID)."""
 
     @abc.abstractmethod
     def get_run(self, run_id: int) -> RunRecord:
@@ -45,9 +49,10 @@ class RunStore(abc.ABC):
         ids: Sequence[int] | None = None,
         limit: int | None = None,
         archived: bool | None = None,
+        group: str | None = None,
     ) -> list[RunRecord]:
-        """Runs, newest first, optionally only these statuses / ids; ``archived`` False hides archived runs
-        (True lists only them, None both)."""
+        """Runs, newest first, optionally only these statuses / ids / this group; ``archived`` False hides
+        archived runs (True lists only them, None both)."""
 
     @abc.abstractmethod
     def update_run(self, run_id: int, **fields: Any) -> None:
@@ -116,6 +121,41 @@ class RunStore(abc.ABC):
     @abc.abstractmethod
     def get_events(self, run_id: int, after_id: int = 0) -> list[dict[str, Any]]:
         """Event rows with id > ``after_id``, oldest first."""
+
+    # -------------------------------------------------------------- sweeps
+    @abc.abstractmethod
+    def create_sweep(self, name: str, spec: dict[str, Any]) -> int:
+        """Record a new sweep; returns its id (its runs carry group "sweep-<id>")."""
+
+    @abc.abstractmethod
+    def get_sweep(self, sweep_id: int) -> SweepRecord:
+        """The sweep; raises ``LabError`` naming the id for an unknown one."""
+
+    @abc.abstractmethod
+    def list_sweeps(self) -> list[SweepRecord]:
+        """Every sweep, newest first."""
+
+    @abc.abstractmethod
+    def update_sweep(self, sweep_id: int, **fields: Any) -> None:
+        """Set columns of a sweep (stop_requested, finished_at)."""
+
+    @abc.abstractmethod
+    def claim_trial(self, sweep_id: int, trials: int, in_flight: int) -> int | None:
+        """Atomically add the sweep's next trial row (no params yet) when it has fewer than ``trials``
+        trials, fewer than ``in_flight`` open ones and no stop request; its number, or None. Two
+        processes advancing one sweep at once never add the same trial or exceed the bounds."""
+
+    @abc.abstractmethod
+    def set_trial(self, sweep_id: int, trial: int, **fields: Any) -> None:
+        """Set fields of a trial (params, optuna_trial_id)."""
+
+    @abc.abstractmethod
+    def end_trial(self, sweep_id: int, trial: int, outcome: TrialOutcome, value: float | None) -> bool:
+        """Record a trial's outcome once: True for the one caller that ended it (it then tells the search)."""
+
+    @abc.abstractmethod
+    def list_trials(self, sweep_id: int) -> list[TrialRecord]:
+        """The sweep's trials, in order."""
 
     # -------------------------------------------------------- conveniences
     def request_stop(self, run_id: int) -> None:

@@ -87,11 +87,27 @@ def _v4_tags_notes_archive_and_parameter_count(conn: sa.Connection) -> None:
     conn.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_runs_archived ON runs (archived)"))
 
 
+def _v5_run_groups_and_sweeps(conn: sa.Connection) -> None:
+    """Runs get a ``group`` (fold / seed / sweep group id) and a ``trial`` (a sweep's configuration).
+
+    The ``sweeps`` and ``sweep_trials`` tables are new: ``upgrade`` creates them
+    (create_all) before the steps run. Written without reference to steps 3 and 4
+    (other branches' columns), so it can be renumbered when the branches merge.
+    """
+    columns = {column["name"] for column in sa.inspect(conn).get_columns("runs")}
+    if "group" not in columns:
+        conn.execute(sa.text('ALTER TABLE runs ADD COLUMN "group" VARCHAR(64)'))
+    if "trial" not in columns:
+        conn.execute(sa.text("ALTER TABLE runs ADD COLUMN trial INTEGER"))
+    conn.execute(sa.text('CREATE INDEX IF NOT EXISTS ix_runs_group ON runs ("group")'))
+
+
 # Step N brings a database at version N-1 to version N.
 STEPS: dict[int, Callable[[sa.Connection], None]] = {
     2: _v2_one_name_for_the_current_learning_rate,
     3: _v3_queue_times_and_one_row_per_epoch,
     4: _v4_tags_notes_archive_and_parameter_count,
+    5: _v5_run_groups_and_sweeps,
 }
 LATEST_VERSION = max(STEPS)
 # The version of a database written before schema versions existed.

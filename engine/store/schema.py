@@ -35,6 +35,9 @@ runs = sa.Table(
     sa.Column("test_metrics", sa.Text),  # JSON
     sa.Column("stop_requested", sa.Boolean, nullable=False, default=False),
     sa.Column("resume_from_epoch", sa.Integer),  # set by resume(); the worker continues from here
+    # The fold / seed / sweep group ("cv-1a2b3c", "seeds-...", "sweep-4") and, in a sweep, the trial.
+    sa.Column("group", sa.String(64), index=True),
+    sa.Column("trial", sa.Integer),
     sa.Column("error", sa.Text),
     sa.Column("traceback", sa.Text),
     # Schema version 3: what a person adds to a run, and the model's size.
@@ -90,6 +93,34 @@ events = sa.Table(
     sa.Column("level", sa.String(10), nullable=False),
     sa.Column("message", sa.Text, nullable=False),
     sa.Index("ix_events_run_id_id", "run_id", "id"),
+)
+
+# A sweep: its spec (JSON, engine/sweeps/spec.py) and how far it is. Its runs carry group "sweep-<id>".
+sweeps = sa.Table(
+    "sweeps",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(200), nullable=False, default=""),
+    sa.Column("spec", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("stop_requested", sa.Boolean, nullable=False, default=False),
+    sa.Column("finished_at", sa.Float),  # set when every trial has been told, or after a stop
+)
+
+# One configuration a sweep tried: its parameters and, once all its runs ended, its objective.
+sweep_trials = sa.Table(
+    "sweep_trials",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("sweep_id", sa.Integer, sa.ForeignKey("sweeps.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("trial", sa.Integer, nullable=False),  # 0, 1, ... within the sweep
+    sa.Column("params", sa.Text),  # JSON {dotted path: value}; NULL while the trial is being asked for
+    sa.Column("optuna_trial_id", sa.Integer),  # Optuna's own trial id (method optuna)
+    sa.Column("outcome", sa.String(20)),  # NULL while open; "complete" | "pruned" | "fail" once told
+    sa.Column("value", sa.Float),  # the objective: mean over its runs of the metric's best epoch value
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("ended_at", sa.Float),
+    sa.UniqueConstraint("sweep_id", "trial", name="uq_sweep_trials_sweep_trial"),
 )
 
 # One row: the version of this database's schema (engine/store/migrations.py).

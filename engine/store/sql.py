@@ -21,8 +21,8 @@ import numpy as np
 import sqlalchemy as sa
 
 from engine.config import RunConfig
-from engine.errors import DuplicateMetrics, RunNotFound
-from engine.runs import RunRecord, RunStatus
+from engine.errors import DuplicateMetrics, LabError, RunNotFound
+from engine.runs import RunRecord, RunStatus, SweepRecord, TrialOutcome, TrialRecord
 from engine.store import backup, failures, migrations, schema
 from engine.store.base import MetricRow, RunStore
 
@@ -160,6 +160,8 @@ class SqlRunStore(RunStore):
             test_metrics=dict(run["test_metrics"] or {}),
             stop_requested=bool(run["stop_requested"]),
             resume_from_epoch=run["resume_from_epoch"],
+            group=run["group"],
+            trial=run["trial"],
             error=run["error"],
             traceback=run["traceback"],
             tags=tuple(str(tag) for tag in run["tags"] or ()),
@@ -169,7 +171,10 @@ class SqlRunStore(RunStore):
         )
 
     # ---------------------------------------------------------------- runs
-    def create_run(self, config: RunConfig, status: RunStatus = RunStatus.QUEUED) -> int:
+    def create_run(
+        self, config: RunConfig, status: RunStatus = RunStatus.QUEUED, *, group: str | None = None,
+        trial: int | None = None,
+    ) -> int:
         now = time.time()
         with self._write() as conn:
             result = conn.execute(
@@ -188,6 +193,8 @@ class SqlRunStore(RunStore):
                     tags="[]",
                     notes="",
                     archived=False,
+                    group=group,
+                    trial=trial,
                 )
             )
             run_id = int(result.inserted_primary_key[0])
@@ -211,10 +218,13 @@ class SqlRunStore(RunStore):
         ids: Sequence[int] | None = None,
         limit: int | None = None,
         archived: bool | None = None,
+        group: str | None = None,
     ) -> list[RunRecord]:
         query = sa.select(schema.runs).order_by(schema.runs.c.id.desc())
         if archived is not None:
             query = query.where(schema.runs.c.archived == bool(archived))
+        if group is not None:
+            query = query.where(schema.runs.c.group == group)
         statuses = [RunStatus(status).value for status in statuses or ()]
         if statuses:
             query = query.where(schema.runs.c.status.in_(statuses))
@@ -329,6 +339,86 @@ class SqlRunStore(RunStore):
             for table in (schema.metrics, schema.predictions, schema.events):
                 conn.execute(table.delete().where(table.c.run_id == int(run_id)))
             conn.execute(schema.runs.delete().where(schema.runs.c.id == int(run_id)))
+
+    # -------------------------------------------------------------- sweeps
+    def create_sweep(self, name: str, spec: dict[str, Any]) -> int:
+        with self._write() as conn:
+            result = conn.execute(schema.sweeps.insert().values(
+                name=name or "", spec=json.dumps(spec, sort_keys=True), created_at=time.time(), stop_requested=False,
+            ))
+            return int(result.inserted_primary_key[0])
+
+    @staticmethod
+    def _sweep(row) -> SweepRecord:
+        return SweepRecord(
+            id=int(row.id), name=row.name, spec=json.loads(row.spec), created_at=row.created_at,
+            stop_requested=bool(row.stop_requested), finished_at=row.finished_at,
+        )
+
+    def get_sweep(self, sweep_id: int) -> SweepRecord:
+        with self._read() as conn:
+            row = conn.execute(sa.select(schema.sweeps).where(schema.sweeps.c.id == int(sweep_id))).first()
+        if row is None:
+            raise LabError(f"There is no sweep {sweep_id}; `python -m engine sweep status` lists the sweeps.")
+        return self._sweep(row)
+
+    def list_sweeps(self) -> list[SweepRecord]:
+        with self._read() as conn:
+            return [self._sweep(row) for row in conn.execute(sa.select(schema.sweeps).order_by(schema.sweeps.c.id.desc()))]
+
+    def update_sweep(self, sweep_id: int, **fields: Any) -> None:
+        with self._write() as conn:
+            conn.execute(schema.sweeps.update().where(schema.sweeps.c.id == int(sweep_id)).values(**fields))
+
+    def claim_trial(self, sweep_id: int, trials: int, in_flight: int) -> int | None:
+        table = schema.sweep_trials
+        with self._write() as conn:
+            if not self.is_sqlite:
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(7274)"))
+            stopped = conn.execute(
+                sa.select(schema.sweeps.c.stop_requested).where(schema.sweeps.c.id == int(sweep_id))
+            ).scalar()
+            if stopped is None or stopped:
+                return None
+            count = conn.execute(sa.select(sa.func.count()).where(table.c.sweep_id == int(sweep_id))).scalar()
+            open_count = conn.execute(
+                sa.select(sa.func.count()).where(table.c.sweep_id == int(sweep_id), table.c.outcome.is_(None))
+            ).scalar()
+            if count >= trials or open_count >= in_flight:
+                return None
+            conn.execute(table.insert().values(sweep_id=int(sweep_id), trial=int(count), created_at=time.time()))
+            return int(count)
+
+    def set_trial(self, sweep_id: int, trial: int, **fields: Any) -> None:
+        if "params" in fields and not isinstance(fields["params"], str):
+            fields["params"] = json.dumps(fields["params"], sort_keys=True)
+        table = schema.sweep_trials
+        with self._write() as conn:
+            conn.execute(table.update().where(table.c.sweep_id == int(sweep_id), table.c.trial == int(trial)).values(**fields))
+
+    def end_trial(self, sweep_id: int, trial: int, outcome: TrialOutcome, value: float | None) -> bool:
+        table = schema.sweep_trials
+        with self._write() as conn:
+            result = conn.execute(
+                table.update()
+                .where(table.c.sweep_id == int(sweep_id), table.c.trial == int(trial), table.c.outcome.is_(None))
+                .values(outcome=TrialOutcome(outcome).value, value=value, ended_at=time.time())
+            )
+        return result.rowcount == 1
+
+    def list_trials(self, sweep_id: int) -> list[TrialRecord]:
+        table = schema.sweep_trials
+        with self._read() as conn:
+            rows = conn.execute(sa.select(table).where(table.c.sweep_id == int(sweep_id)).order_by(table.c.trial))
+            return [
+                TrialRecord(
+                    sweep_id=int(row.sweep_id), trial=int(row.trial),
+                    params=json.loads(row.params) if row.params else None, created_at=row.created_at,
+                    optuna_trial_id=row.optuna_trial_id, outcome=TrialOutcome(row.outcome) if row.outcome else None,
+                    value=row.value, ended_at=row.ended_at,
+                )
+                for row in rows
+            ]
 
     # ------------------------------------------------------------- metrics
     def log_metrics(self, run_id: int, rows: Iterable[MetricRow]) -> None:

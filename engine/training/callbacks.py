@@ -5,7 +5,8 @@ TunerCallback forwards ``on_epoch_end`` into its bookkeeping). Per batch it
 writes the training loss and accuracy (throttled), checks the stop flag and
 NaN losses; per epoch it writes every metric, the current learning rate, the epoch
 time and throughput, the validation predictions, ``last.keras`` and, when the
-monitored metric improved, ``best.keras`` (both atomically).
+monitored metric improved, ``best.keras`` (both atomically); in a sweep's
+Optuna trial it then asks the pruner whether to go on.
 
 It writes only while this process holds the run (status running, this pid
 recorded): a process that was suspended, judged gone and replaced by a
@@ -54,6 +55,7 @@ class StoreRecorder(keras.callbacks.Callback):
         mode: str,
         best_value: float | None = None,
         best_epoch: int | None = None,
+        pruner=None,
     ):
         super().__init__()
         self.store = store
@@ -67,6 +69,9 @@ class StoreRecorder(keras.callbacks.Callback):
         self.best_value = best_value
         self.best_epoch = best_epoch
         self.stopped_by_user = False
+        # A sweep trial's pruning check (engine/sweeps/pruning.py): report(epoch, logs) -> stop?
+        self.pruner = pruner
+        self.pruned_epoch: int | None = None
         # Set when another process took this run over: nothing more is written.
         self.lost_claim: str | None = None
         self.nan_epoch: int | None = None
@@ -185,6 +190,11 @@ class StoreRecorder(keras.callbacks.Callback):
             heartbeat_at=time.time(),
         )
         self.epochs_completed = epoch_number
+        if self.pruner is not None and self.pruner.report(epoch_number, logs):
+            # Optuna's median rule: this trial's curve is below the others' at this epoch. The epoch
+            # is recorded in full; training ends here and the run is marked pruned.
+            self.pruned_epoch = epoch_number
+            self.model.stop_training = True
 
     def _improved(self, value: float) -> bool:
         if self.best_value is None:

@@ -51,9 +51,14 @@ def prepare_data(config: RunConfig, run_dir: Path, store: RunStore, run_id: int)
     if splits_path.exists():  # a resumed run keeps its split
         splits = datasets.Splits.from_dict(json.loads(splits_path.read_text()))
     else:
-        splits = datasets.make_splits(
-            dataset, config.data.val_fraction, config.data.test_fraction, seed=config.training.seed
-        )
+        if config.data.folds:
+            splits = datasets.make_fold_splits(
+                dataset, config.data.folds, config.data.fold or 0, config.data.test_fraction, seed=config.training.seed
+            )
+        else:
+            splits = datasets.make_splits(
+                dataset, config.data.val_fraction, config.data.test_fraction, seed=config.training.seed
+            )
         splits_path.write_text(json.dumps(splits.to_dict()))
     store.update_run(
         run_id,
@@ -166,6 +171,7 @@ def _train(store: RunStore, run: RunRecord, run_dir: Path, verbose: int, extra_c
     """fit() and the test evaluation; returns (final status, error text or None)."""
     import keras
 
+    from engine.sweeps import pruning
     from engine.training import pipeline, recipe
     from engine.training.callbacks import StoreRecorder
 
@@ -235,6 +241,7 @@ def _train(store: RunStore, run: RunRecord, run_dir: Path, verbose: int, extra_c
         mode=mode,
         best_value=run.best_value if initial_epoch else None,
         best_epoch=run.best_epoch if initial_epoch else None,
+        pruner=pruning.pruner_for(store, run),
     )
     callbacks: list[keras.callbacks.Callback] = [
         recorder,  # writes best.keras and last.keras atomically, and the store
@@ -266,6 +273,10 @@ def _train(store: RunStore, run: RunRecord, run_dir: Path, verbose: int, extra_c
         )
     if recorder.stopped_by_user:
         return RunStatus.STOPPED, None
+    if recorder.pruned_epoch is not None:
+        store.log_event(run_id, f"pruned after epoch {recorder.pruned_epoch}: its validation curve is below "
+                                "the median of the sweep's other trials")
+        return RunStatus.PRUNED, None
 
     _evaluate_test(store, run_id, model, best_path, data, config, recorder)
     return RunStatus.FINISHED, None

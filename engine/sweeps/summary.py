@@ -1,0 +1,89 @@
+"""A group's runs as numbers: per-fold values at each fold's best epoch, and mean ± std over the folds.
+
+One function per question, all reading the store only, so the CLI (``python -m
+engine group ID``), the Sweeps page and the Compare page's grouping show the
+same figures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from engine import statistics
+from engine.errors import LabError
+from engine.runs import CURRENT_LR_METRIC, EPOCH_TIME_METRIC, SAMPLES_PER_S_METRIC, RunRecord
+from engine.store import RunStore
+
+# Per-epoch rows that describe the machine, not the model: left out of summaries.
+_NOT_MODEL_METRICS = (CURRENT_LR_METRIC, EPOCH_TIME_METRIC, SAMPLES_PER_S_METRIC)
+
+
+def best_epoch_row(history: Sequence[dict[str, Any]], run: RunRecord) -> dict[str, Any] | None:
+    """The epoch row at the run's best epoch (by its monitor); its last epoch when none is recorded."""
+    if not history:
+        return None
+    if run.best_epoch is not None:
+        for row in history:
+            if row["epoch"] == run.best_epoch:
+                return row
+    return history[-1]
+
+
+def best_value(history: Sequence[dict[str, Any]], metric: str, direction: str) -> float | None:
+    """The best value of ``metric`` over the run's epochs (max or min by ``direction``); None when absent."""
+    values = [row[metric] for row in history if row.get(metric) is not None]
+    if not values:
+        return None
+    return max(values) if direction == "maximize" else min(values)
+
+
+def repetition_sets(runs: Sequence[RunRecord]) -> dict[int | None, list[RunRecord]]:
+    """Runs of one group keyed by sweep trial (None outside sweeps): each set is one configuration's
+    folds / seeds, ordered by fold then seed."""
+    sets: dict[int | None, list[RunRecord]] = {}
+    for run in sorted(runs, key=lambda r: (r.config.data.fold or 0, r.config.training.seed, r.id)):
+        sets.setdefault(run.trial, []).append(run)
+    return sets
+
+
+def configuration_summary(store: RunStore, runs: Sequence[RunRecord]) -> dict[str, Any]:
+    """One configuration's runs: each fold's metrics at its best epoch, mean ± std of every metric, curves."""
+    folds, values_by_metric = [], {}
+    for run in runs:
+        history = store.epoch_history(run.id)
+        row = best_epoch_row(history, run) or {}
+        metrics = {name: value for name, value in row.items() if name != "epoch" and name not in _NOT_MODEL_METRICS}
+        for name, value in run.test_metrics.items():
+            if name != "epoch":
+                metrics[f"test_{name}"] = value
+        folds.append({
+            "run_id": run.id, "fold": run.config.data.fold, "seed": run.config.training.seed,
+            "status": run.status.value, "epochs_done": run.epochs_done, "best_epoch": row.get("epoch"),
+            "metrics": metrics, "curve": history,
+        })
+        for name, value in metrics.items():
+            values_by_metric.setdefault(name, []).append(value)
+    summary = {
+        name: estimate.to_dict()
+        for name, values in sorted(values_by_metric.items())
+        if (estimate := statistics.estimate(values)) is not None
+    }
+    return {"run_ids": [run.id for run in runs], "folds": folds, "summary": summary}
+
+
+def group_summary(store: RunStore, group: str) -> dict[str, Any]:
+    """Every configuration of ``group`` (one for a CV or seed group; one per trial in a sweep)."""
+    runs = store.list_runs(group=group)
+    if not runs:
+        raise LabError(f"No runs belong to group {group!r}; `python -m engine runs` shows each run's group.")
+    return {
+        "group": group,
+        "configurations": [
+            {"trial": trial, **configuration_summary(store, members)}
+            for trial, members in repetition_sets(runs).items()
+        ],
+    }
+
+
+__all__ = ["best_epoch_row", "best_value", "configuration_summary", "group_summary", "repetition_sets"]
