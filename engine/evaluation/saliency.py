@@ -144,7 +144,8 @@ def compute_and_store(
 ) -> Path:
     """Grad-CAM maps of (up to ``max_samples``) test volumes for their predicted class, saved to saliency.npz.
 
-    ``x_test`` (N, D, H, W, C) are the volumes as the model sees them,
+    ``x_test`` (N, D, H, W, C) are the volumes as the model sees them (an
+    array, or anything with ``len``, ``shape`` and indexing by an integer array),
     ``sample_ids`` their dataset row indices, ``predicted`` the predicted class
     indices (N,) or the (N, C) class probabilities. Maps are resampled to at
     most ``MAX_STORED_EDGE`` voxels per edge, scaled to [0, 1] per sample and
@@ -157,7 +158,13 @@ def compute_and_store(
     chosen = _pick_samples(len(x_test), int(max_samples))
     volume_shape = tuple(int(edge) for edge in x_test.shape[1:4])
     target_shape = storage_shape(volume_shape)
-    raw = grad_cam(model, x_test[chosen], predicted[chosen], last_conv_layer, method)
+    # x_test may be read from disk on demand (engine.training.pipeline.VolumeRows):
+    # take the chosen volumes a Grad-CAM batch at a time, never the whole split.
+    raw_batches = [
+        grad_cam(model, x_test[positions], predicted[positions], last_conv_layer, method)
+        for positions in (chosen[start : start + BATCH_SIZE] for start in range(0, len(chosen), BATCH_SIZE))
+    ]
+    raw = np.concatenate(raw_batches) if raw_batches else np.zeros((0, 1, 1, 1), np.float32)
     feature_shape = raw.shape[1:] if len(raw) else (0, 0, 0)
     maps = np.stack([resample(cam, target_shape) for cam in raw]) if len(raw) else np.zeros((0, *target_shape))
     maps = _normalize(np.clip(maps, 0.0, None)).astype(np.float16)

@@ -1,16 +1,119 @@
-"""tf.data input pipelines: cache, shuffle, batch, prefetch; augmentation on training data only.
+"""tf.data input pipelines that read volumes from disk a batch at a time; augmentation on training data only.
+
+A split is a ``VolumeRows``: the dataset's memory-mapped volume array and the
+row indices of the split. The pipeline holds only those indices, the labels and
+(optionally) sample weights in memory; each batch's volumes are read from disk
+inside the pipeline, normalised per volume, augmented, and at most
+``READ_AHEAD_BATCHES`` batches are prepared ahead of the model. So a dataset
+larger than RAM trains in bounded memory.
 
 Labels are encoded for the model's head: one sigmoid unit for two classes
-(float (N, 1)), one-hot (N, C) for softmax. Augmentation uses stateless random
-ops seeded from the run seed, so a run is reproducible with augmentation on.
+(float (N, 1)), one-hot (N, C) for softmax. Shuffling is seeded and
+augmentation uses stateless random ops seeded from the run seed, so a run is
+reproducible with augmentation on.
 """
 
 from __future__ import annotations
+
+import mmap
+import os
 
 import numpy as np
 import tensorflow as tf
 
 from engine.config import TrainingConfig
+from engine.datasets import normalize
+from engine.errors import DataError
+
+# Batches read (and augmented) ahead of the one the model trains on: enough to
+# keep the model busy while the next rows come from disk, few enough that the
+# volumes in memory stay a small multiple of one batch.
+READ_AHEAD_BATCHES = 2
+
+
+def _file_offset(volumes) -> int | None:
+    """Where row 0 of ``volumes`` starts in its file, when it is a whole C-ordered memory map; else None."""
+    if (
+        isinstance(volumes, np.memmap)
+        and isinstance(volumes.base, mmap.mmap)  # the map itself, not a view (a view keeps its parent's offset)
+        and volumes.filename
+        and volumes.flags.c_contiguous
+    ):
+        return int(volumes.offset)
+    return None
+
+
+def read_rows(volumes, rows: np.ndarray) -> np.ndarray:
+    """Rows ``rows`` of ``volumes`` (N, ...) as a new float32 array in the order given, reading only those rows.
+
+    Rows are read in ascending order (sequential disk access). A memory map
+    (what ``engine.datasets`` returns) is read with positioned reads from its
+    file, not through the mapping: every page touched through a mapping counts
+    in the process's resident memory until the kernel reclaims it, so one epoch
+    over a 4 GB memory map would show 4 GB resident (nanoGPT recreates its
+    memmap every batch for the same reason). Plain reads go through the page
+    cache, which the kernel can always drop. Anything else that can be indexed
+    by an integer array (an in-memory array) is indexed.
+    """
+    rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+    order = np.argsort(rows, kind="stable")
+    sorted_rows = rows[order]
+    row_shape = tuple(volumes.shape[1:])
+    offset = _file_offset(volumes)
+    if offset is None:
+        gathered = np.asarray(volumes[sorted_rows], dtype=np.float32)
+    else:
+        gathered = np.empty((len(rows), *row_shape), dtype=volumes.dtype)
+        as_bytes = gathered.reshape(len(rows), -1).view(np.uint8)
+        row_bytes = as_bytes.shape[1]
+        file_descriptor = os.open(volumes.filename, os.O_RDONLY)
+        try:
+            for position, row in enumerate(sorted_rows):
+                read = os.preadv(file_descriptor, [as_bytes[position]], offset + int(row) * row_bytes)
+                if read != row_bytes:
+                    raise DataError(
+                        f"{volumes.filename} ends inside volume {int(row)}; the file is truncated. "
+                        "Delete it so the dataset is rebuilt."
+                    )
+        finally:
+            os.close(file_descriptor)
+        gathered = gathered.astype(np.float32, copy=False)
+    out = np.empty_like(gathered)
+    out[order] = gathered
+    return out
+
+
+class VolumeRows:
+    """The volumes of one split, read from disk only when indexed, normalised per volume on read.
+
+    ``volumes`` is the dataset's (N, D, H, W, C) array (usually a read-only
+    memory map) and ``indices`` the rows that make up the split. It acts like a
+    read-only float32 array of shape (len(indices), D, H, W, C) for ``len``,
+    ``shape`` and indexing by position (an int, a slice or an integer array),
+    so a few volumes can be taken (saliency maps) without reading the rest.
+    """
+
+    def __init__(self, volumes, indices: np.ndarray, normalization: str = "none"):
+        self.volumes = volumes
+        self.indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+        self.normalization = normalization
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self.indices), *(int(edge) for edge in self.volumes.shape[1:]))
+
+    @property
+    def volume_shape(self) -> tuple[int, ...]:
+        return self.shape[1:]
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, positions) -> np.ndarray:
+        positions = np.arange(len(self.indices))[positions]  # ints, slices and arrays, with bounds checks
+        rows = self.indices[np.atleast_1d(positions)]
+        batch = normalize(read_rows(self.volumes, rows), self.normalization)
+        return batch[0] if np.ndim(positions) == 0 else batch
 
 
 def encode_labels(labels: np.ndarray, num_classes: int) -> np.ndarray:
@@ -57,7 +160,7 @@ def _augment(volume: tf.Tensor, seed: tf.Tensor, operations: tuple[str, ...]) ->
 
 
 def make_dataset(
-    x: np.ndarray,
+    volumes: VolumeRows | np.ndarray,
     y: np.ndarray,
     batch_size: int,
     *,
@@ -66,18 +169,47 @@ def make_dataset(
     training_config: TrainingConfig | None = None,
     sample_weight: np.ndarray | None = None,
 ) -> tf.data.Dataset:
-    """A batched pipeline over in-memory arrays; training ones are shuffled (and augmented)."""
-    tensors = (x, y) if sample_weight is None else (x, y, sample_weight)
-    dataset = tf.data.Dataset.from_tensor_slices(tensors).cache()
+    """A batched pipeline that reads each batch's volumes when it is needed; training ones are shuffled (and augmented).
+
+    Only sample positions, ``y`` and ``sample_weight`` are held in memory. The
+    training split is reshuffled every epoch from ``seed``; other splits keep
+    their order. ``volumes`` may also be an in-memory array (read as is).
+    """
+    if not isinstance(volumes, VolumeRows):
+        volumes = VolumeRows(volumes, np.arange(len(volumes)))
+    positions = np.arange(len(volumes), dtype=np.int64)
+    tensors = (positions, y) if sample_weight is None else (positions, y, sample_weight)
+    dataset = tf.data.Dataset.from_tensor_slices(tensors)
     if training:
-        dataset = dataset.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-        if training_config is not None and training_config.augment and training_config.augmentations:
-            operations = tuple(training_config.augmentations)
-            counter = tf.data.Dataset.counter()
-            element_seeds = counter.map(lambda i: tf.stack([tf.cast(seed, tf.int64), i]))
-            dataset = tf.data.Dataset.zip((dataset, element_seeds)).map(
-                lambda data, element_seed: (_augment(data[0], element_seed, operations),) + tuple(data[1:]),
-                num_parallel_calls=tf.data.AUTOTUNE,
-                deterministic=True,
+        # Shuffling positions, not volumes: the buffer is the whole split at 8 bytes a sample.
+        dataset = dataset.shuffle(len(volumes), seed=seed, reshuffle_each_iteration=True)
+    volume_shape = volumes.volume_shape
+
+    def read_batch(batch_positions, *rest):
+        # stateful=False: the read is a pure function of the positions, so op
+        # determinism allows it to run in parallel.
+        batch = tf.numpy_function(volumes.__getitem__, [batch_positions], tf.float32, stateful=False)
+        batch.set_shape((None, *volume_shape))
+        return (batch, *rest)
+
+    dataset = dataset.batch(batch_size).map(
+        read_batch, num_parallel_calls=READ_AHEAD_BATCHES, deterministic=True
+    )
+    if training and training_config is not None and training_config.augment and training_config.augmentations:
+        operations = tuple(training_config.augmentations)
+
+        def augment_batch(batch_index, data):
+            # Each volume's seed is (run seed, its position in this epoch's stream).
+            volumes_in_batch = data[0]
+            first = batch_index * batch_size
+            positions_in_stream = first + tf.range(tf.shape(volumes_in_batch, out_type=tf.int64)[0])
+            seeds = tf.stack([tf.fill(tf.shape(positions_in_stream), tf.cast(seed, tf.int64)), positions_in_stream], 1)
+            augmented = tf.map_fn(
+                lambda pair: _augment(pair[0], pair[1], operations),
+                (volumes_in_batch, seeds),
+                fn_output_signature=tf.float32,
             )
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+            return (augmented, *data[1:])
+
+        dataset = dataset.enumerate().map(augment_batch, num_parallel_calls=READ_AHEAD_BATCHES, deterministic=True)
+    return dataset.prefetch(READ_AHEAD_BATCHES)

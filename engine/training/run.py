@@ -16,7 +16,7 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,16 +26,21 @@ from engine.errors import LabError, RunFailed
 from engine.runs import RunRecord, RunStatus
 from engine.store import RunStore
 
+if TYPE_CHECKING:
+    from engine.training.pipeline import VolumeRows
+
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class PreparedData:
-    x_train: np.ndarray
+    """The three splits: volumes read from disk on demand, labels and sample ids in memory."""
+
+    x_train: VolumeRows
     y_train: np.ndarray
-    x_val: np.ndarray
+    x_val: VolumeRows
     y_val: np.ndarray
-    x_test: np.ndarray
+    x_test: VolumeRows
     y_test: np.ndarray
     val_ids: np.ndarray
     test_ids: np.ndarray
@@ -45,7 +50,13 @@ class PreparedData:
 
 
 def prepare_data(config: RunConfig, run_dir: Path, store: RunStore, run_id: int) -> PreparedData:
-    """Load (or generate) the dataset, split it once and save the split indices with the run."""
+    """Load (or generate) the dataset, split it once and save the split indices with the run.
+
+    No volume is read here: each split is a view of the dataset's memory map
+    that the tf.data pipeline reads a batch at a time (and normalises then).
+    """
+    from engine.training.pipeline import VolumeRows
+
     dataset = datasets.load_dataset(config.data.dataset, config.data.options)
     splits_path = run_dir / "splits.json"
     if splits_path.exists():  # a resumed run keeps its split
@@ -68,9 +79,8 @@ def prepare_data(config: RunConfig, run_dir: Path, store: RunStore, run_id: int)
         split_sizes={"train": len(splits.train), "val": len(splits.val), "test": len(splits.test)},
     )
 
-    def take(indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        volumes = np.asarray(dataset.x[indices], dtype=np.float32)
-        return datasets.normalize(volumes, config.data.normalization), np.asarray(dataset.y[indices])
+    def take(indices: np.ndarray) -> tuple[VolumeRows, np.ndarray]:
+        return VolumeRows(dataset.x, indices, config.data.normalization), np.asarray(dataset.y[indices])
 
     x_train, y_train = take(splits.train)
     x_val, y_val = take(splits.val)
