@@ -406,6 +406,9 @@ def build_parser() -> argparse.ArgumentParser:
     from engine.datasets import cli as datasets_cli
 
     datasets_cli.add_parser(sub)
+    from engine.doctor import cli as doctor_cli
+
+    doctor_cli.add_parser(sub)
     return parser
 
 
