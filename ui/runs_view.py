@@ -11,6 +11,7 @@ from engine import jobs
 from engine.errors import LabError
 from engine.runs import RunRecord, RunStatus
 from engine.store import RunStore
+from ui import doctor as doctor_ui
 from ui import figures, tables
 from ui.live import MetricCache
 
@@ -112,7 +113,7 @@ def live_panel(store: RunStore, run_ids: Sequence[int], initial: dict[int, RunSt
         cache.refresh(store, [run.id for run in ordered])
         _curves(cache, ordered)
         for run in ordered:
-            _run_status(run, cache)
+            _run_status(store, run, cache)
 
     panel()
 
@@ -138,13 +139,16 @@ def _curves(cache: MetricCache, runs: Sequence[RunRecord]) -> None:
         st.plotly_chart(batch_loss, key="runs_batch_loss")
 
 
-def _run_status(run: RunRecord, cache: MetricCache) -> None:
+def _run_status(store: RunStore, run: RunRecord, cache: MetricCache) -> None:
     run_id, status = run.id, run.status
     with st.container(border=True, key=f"runs_panel_{run_id}"):
         title_column, button_column = st.columns([4, 1], vertical_alignment="center")
         with title_column:
             st.markdown(f"**{run.label}** · {run.dataset} · {run.architecture}")
-            st.badge(status.label, color=status.color)
+            badges = st.container(horizontal=True)
+            badges.badge(status.label, color=status.color)
+            with badges:
+                doctor_ui.problem_badge(doctor_ui.findings(store.url, run_id, (status, run.epochs_done, run.best_epoch)))
         with button_column:
             if status.is_active:
                 if st.button("Stop", key=f"runs_stop_{run_id}", icon=":material/stop:"):
