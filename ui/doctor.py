@@ -188,4 +188,4 @@ def findings_panel(found: Sequence[Finding], key: str) -> None:
                 st.json({name: value for name, value in finding.evidence.items()
                          if name not in ("epochs", "loss", "val_loss", "per_epoch")} | (
                             {"epoch": finding.epoch} if finding.epoch is not None else {}),
-                        expanded=False)
+                        expanded=finding.severity == Severity.PROBLEM)

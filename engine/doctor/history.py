@@ -93,7 +93,7 @@ def overfitting(history: EpochHistory, config: RunConfig) -> Finding | None:
         id="overfitting",
         severity=severity,
         title=title,
-        suggestion="; ".join(advice).capitalize() + ".",
+        suggestion=(lambda text: text[0].upper() + text[1:])("; ".join(advice)) + ".",
         epoch=best_epoch,
         evidence={
             "best_epoch": best_epoch, "best_val_loss": val_loss[best], "last_epoch": last_epoch,
