@@ -8,6 +8,7 @@ from engine import jobs, validation
 from engine.config import RunConfig
 from engine.errors import ConfigError, LabError
 from ui import cached, figures, tables, train_form
+from ui import doctor as doctor_ui
 
 # A warm standby worker (TensorFlow already imported) takes the next launch; cheap when one waits.
 try:
@@ -60,6 +61,10 @@ if launch_clicked:
             summary_box.error(str(e))
         else:
             st.switch_page("app_pages/runs.py", query_params={"runs": str(run_id)})
+
+with form_column, st.expander("Doctor: check the dataset, find a learning rate", icon=":material/stethoscope:"):
+    doctor_ui.dataset_check(data, training["class_weight"], run_values["seed"])
+    doctor_ui.lr_find(raw_config, train_form.LEARNING_RATES, disabled=bool(problems))
 
 with preview_column:
     st.subheader("Dataset preview")

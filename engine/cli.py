@@ -338,6 +338,23 @@ def cmd_reconcile(args) -> int:
     return 0
 
 
+def cmd_lr_find(args) -> int:
+    from engine.store import open_store
+    from engine.training.lr_find import find_learning_rate
+
+    config = config_from_args(args)
+    result = find_learning_rate(open_store(), config, min_lr=args.min_lr, max_lr=args.max_lr, steps=args.steps)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    suggestion = result["suggestion"]
+    print(f"run {result['run_id']}: {result['steps']} batches of {result['batch_size']}, "
+          f"rates {result['learning_rates'][0]:.2g} to {result['learning_rates'][-1]:.2g}")
+    print(f"suggested learning rate {suggestion['suggested']:.3g} (steepest descent of the smoothed loss; "
+          f"loss minimum at {suggestion['minimum']:.3g}, minimum / 10 = {suggestion['minimum_over_10']:.3g})")
+    return 0
+
+
 def cmd_worker(args) -> int:
     from engine import jobs
 
@@ -375,6 +392,17 @@ def build_parser() -> argparse.ArgumentParser:
         _add_config_options(p)
         p.add_argument("--json", action="store_true")
         p.set_defaults(func=func)
+
+    from engine.doctor import lr_range
+
+    p = sub.add_parser("lr-find", help="learning-rate range test: an exponential sweep from fresh weights")
+    _add_config_options(p)
+    sweep = p.add_argument_group("the sweep")
+    sweep.add_argument("--min-lr", type=float, default=lr_range.DEFAULT_MIN_LR, help="the first rate")
+    sweep.add_argument("--max-lr", type=float, default=lr_range.DEFAULT_MAX_LR, help="the last rate (at most)")
+    sweep.add_argument("--steps", type=int, default=lr_range.DEFAULT_STEPS, help="batches at most")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_lr_find)
 
     p = sub.add_parser("runs", help="list the runs")
     p.add_argument("--json", action="store_true")

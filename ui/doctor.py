@@ -8,13 +8,16 @@ figure is escaped for Plotly's HTML-like labels, and in Markdown for
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
+from typing import Any
 
 import plotly.graph_objects as go
 import streamlit as st
 
-from engine import doctor
+from engine import doctor, probe
+from engine.errors import LabError
 from engine.doctor import Finding, Severity
 from engine.store import open_store
 
@@ -140,6 +143,28 @@ def finding_figure(finding: Finding) -> go.Figure | None:
     return None
 
 
+def lr_find_figure(result: dict[str, Any]) -> go.Figure:
+    """Loss against learning rate (log axis), raw and smoothed, with the suggested rate marked."""
+    rates, suggestion = result["learning_rates"], result["suggestion"]
+    figure = go.Figure([
+        go.Scatter(x=rates, y=result["losses"], mode="markers", name="batch loss", marker=dict(color="#9ca3af", size=5)),
+        go.Scatter(x=rates, y=result["smoothed"], mode="lines", name="smoothed loss", line=dict(color=TRAIN_COLOR)),
+    ])
+    figure.add_vline(x=suggestion["suggested"], line=dict(color=VAL_COLOR, dash="dash"),
+                     annotation_text=f"suggested {suggestion['suggested']:.1e}", annotation_position="top left")
+    finite = [v for v in result["smoothed"] if v is not None and math.isfinite(v)]
+    if finite:  # the blow-up at the end would flatten the interesting part
+        figure.update_yaxes(range=[min(finite) * 0.9, min(max(finite), 3 * finite[0]) * 1.05])
+    figure.update_xaxes(type="log", title="learning rate", exponentformat="e")
+    figure.update_yaxes(title="training loss")
+    return _layout(figure, f"Learning-rate range test ({result['steps']} batches of {result['batch_size']})", 320)
+
+
+def nearest_option(value: float, options: Sequence[float]) -> float:
+    """The option closest to ``value`` on a log scale (the form's learning-rate slider is discrete)."""
+    return min(options, key=lambda option: abs(math.log10(option) - math.log10(value)))
+
+
 def summary_text(findings: Sequence[Finding]) -> str:
     """"2 problems · 1 warning · 3 notes"."""
     parts = []
@@ -189,3 +214,40 @@ def findings_panel(found: Sequence[Finding], key: str) -> None:
                          if name not in ("epochs", "loss", "val_loss", "per_epoch")} | (
                             {"epoch": finding.epoch} if finding.epoch is not None else {}),
                         expanded=finding.severity == Severity.PROBLEM)
+
+
+def dataset_check(data: dict[str, Any], class_weight: str, seed: int) -> None:
+    """The Train page's dataset check: a button, then the findings of ``engine.doctor.check_dataset``."""
+    if st.button("Check the dataset", key="train_doctor_check", icon=":material/fact_check:"):
+        try:
+            with st.spinner("Checking splits, duplicates and volumes..."):
+                st.session_state["train_doctor_findings"] = (data["dataset"], doctor.check_dataset(
+                    data["dataset"], data["options"], val_fraction=data["val_fraction"],
+                    test_fraction=data["test_fraction"], seed=seed, class_weight=class_weight))
+        except (LabError, ValueError) as e:
+            st.error(str(e))
+    checked = st.session_state.get("train_doctor_findings")
+    if checked and checked[0] == data["dataset"]:
+        findings_panel(checked[1], key="train_doctor_panel")
+
+
+def lr_find(config_dict: dict[str, Any], options: Sequence[float], disabled: bool) -> None:
+    """The Train page's learning-rate range test (in a subprocess) and a button that applies its suggestion."""
+    if st.button("Find a learning rate", key="train_lr_find", icon=":material/query_stats:", disabled=disabled,
+                 help="An exponential sweep of the rate over at most 100 batches from fresh weights; recorded as "
+                 "a run named lr-find."):
+        try:
+            with st.spinner("Sweeping the learning rate (tens of seconds)..."):
+                st.session_state["train_lr_find_result"] = probe.find_learning_rate(config_dict)
+        except LabError as e:
+            st.error(str(e))
+    result = st.session_state.get("train_lr_find_result")
+    if not result:
+        return
+    st.plotly_chart(lr_find_figure(result), key="train_lr_find_chart", config={"displayModeBar": False})
+    suggested = result["suggestion"]["suggested"]
+    choice = nearest_option(suggested, options)
+    st.caption(f"Run #{result['run_id']}: suggested {suggested:.2e} (steepest fall of the smoothed loss); "
+               f"the loss was lowest at {result['suggestion']['minimum']:.2e}.")
+    st.button(f"Use {choice:.0e}", key="train_lr_use", icon=":material/check:",
+              on_click=lambda: st.session_state.update(train_learning_rate=choice))

@@ -14,7 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# The sweep's defaults: rates from DEFAULT_MIN_LR to DEFAULT_MAX_LR over at most DEFAULT_STEPS batches.
+DEFAULT_MIN_LR = 1e-6
+DEFAULT_MAX_LR = 1.0
+DEFAULT_STEPS = 100
 SMOOTHING = 0.9
+SKIP_START = 5
 # The sweep stops once the smoothed loss exceeds its minimum this many times.
 DIVERGENCE_FACTOR = 4.0
 
@@ -53,7 +58,8 @@ class Suggestion:
 
 
 def suggest(learning_rates: np.ndarray, losses: np.ndarray) -> Suggestion:
-    """The suggested rate of a sweep: the steepest descent of the smoothed loss before its minimum.
+    """The suggested rate of a sweep: the centre of the decade of rates over which the smoothed loss
+    falls fastest, before its minimum.
 
     When the descent is too short to read (fewer than 3 points before the
     minimum), the minimum / 10 rule is used.
@@ -66,8 +72,20 @@ def suggest(learning_rates: np.ndarray, losses: np.ndarray) -> Suggestion:
         raise ValueError("the sweep recorded fewer than 3 finite losses; lower the starting rate")
     lowest = int(np.argmin(smoothed))
     minimum = float(learning_rates[lowest])
-    if lowest < 3:
+    # The first points are noisy (the average has seen few batches): skipped, as fastai does.
+    start = max(SKIP_START, len(smoothed) // 10)
+    if lowest - start < 3:
         return Suggestion(steepest=minimum / 10, minimum=minimum, suggested=minimum / 10)
-    slope = np.gradient(smoothed[: lowest + 1], np.log10(learning_rates[: lowest + 1]))
-    steepest = float(learning_rates[int(np.argmin(slope))])
+    # The slope over a window of one decade of rates (a least-squares line), not between neighbours:
+    # the batch losses are noisy, and the steepest neighbour-to-neighbour drop is often noise.
+    logs = np.log10(learning_rates)
+    window = max(3, int(round(len(logs) / max(1e-9, logs[-1] - logs[0]))))
+    best_slope, steepest = np.inf, minimum / 10
+    for first in range(start, max(start, lowest - window + 1) + 1):
+        part = slice(first, min(first + window, lowest + 1))
+        if part.stop - part.start < 3:
+            continue
+        slope = np.polyfit(logs[part], smoothed[part], 1)[0]
+        if slope < best_slope:
+            best_slope, steepest = slope, float(10 ** np.mean(logs[part]))
     return Suggestion(steepest=steepest, minimum=minimum, suggested=steepest)
