@@ -181,6 +181,17 @@ def findings(db_url: str, run_id: int, version: tuple) -> list[Finding]:
     return doctor.diagnose(open_store(db_url), run_id)
 
 
+def _rounded(value: Any) -> Any:
+    """Evidence for display: floats to 4 significant digits, inside lists and dicts too."""
+    if isinstance(value, float):
+        return float(f"{value:.4g}")
+    if isinstance(value, (list, tuple)):
+        return [_rounded(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _rounded(item) for key, item in value.items()}
+    return value
+
+
 # ----------------------------------------------------------------- widgets
 def problem_badge(found: Sequence[Finding]) -> None:
     problems = doctor.count(list(found), Severity.PROBLEM)
@@ -210,7 +221,7 @@ def findings_panel(found: Sequence[Finding], key: str) -> None:
                 if figure is not None:
                     st.plotly_chart(figure, key=f"{key}_chart_{index}_{finding.id}", config={"displayModeBar": False})
                 st.caption("Evidence")
-                st.json({name: value for name, value in finding.evidence.items()
+                st.json({name: _rounded(value) for name, value in finding.evidence.items()
                          if name not in ("epochs", "loss", "val_loss", "per_epoch")} | (
                             {"epoch": finding.epoch} if finding.epoch is not None else {}),
                         expanded=finding.severity == Severity.PROBLEM)
