@@ -16,6 +16,7 @@ from engine import checkpoints, evaluation, paths
 from engine.errors import LabError
 from engine.evaluation import samples as evaluation_samples
 from engine.store import open_store
+from ui import doctor as doctor_ui
 from ui import inspect as inspect_ui
 from ui import volumes as volume_ui
 from ui.text import markdown_text
@@ -100,6 +101,10 @@ download_columns[1].download_button(
     file_name=f"run-{run_id}-config.json",
     mime="application/json", on_click="ignore", key="inspect_download_config",
 )
+
+# ------------------------------------------------------------------ the doctor
+st.header("Doctor")
+doctor_ui.findings_panel(doctor_ui.findings(db_url, run_id, version), key="inspect_doctor")
 
 # ------------------------------------------------------- validation, epoch by epoch
 st.header("Validation")

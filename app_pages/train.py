@@ -9,6 +9,7 @@ from engine.config import RunConfig
 from engine.errors import ConfigError, LabError
 from engine.store import open_store
 from ui import cached, figures, tables, train_form
+from ui import doctor as doctor_ui
 from ui.text import markdown_text, plotly_text
 
 # A warm standby worker (TensorFlow already imported) takes the next launch; cheap when one waits.
@@ -65,6 +66,10 @@ if launch_clicked:
             summary_box.error(markdown_text(e))
         else:
             st.switch_page("app_pages/runs.py", query_params={"runs": ",".join(map(str, sorted(run_ids)))})
+
+with form_column, st.expander("Doctor: check the dataset, find a learning rate", icon=":material/stethoscope:"):
+    doctor_ui.dataset_check(data, training["class_weight"], run_values["seed"])
+    doctor_ui.lr_find(raw_config, train_form.LEARNING_RATES, disabled=bool(problems))
 
 with preview_column:
     st.subheader("Dataset preview")

@@ -429,20 +429,6 @@ def cmd_reconcile(args) -> int:
     return 0
 
 
-def cmd_doctor(args) -> int:
-    if not args.store:
-        raise ConfigError(["Say what to check: `python -m engine doctor --store` checks the run database "
-                           "and the run folders."])
-    from engine.store import check
-
-    result = check.check_store()
-    if args.json:
-        print(json.dumps(result.to_dict()))
-    else:
-        print("\n".join(check.report_lines(result)))
-    return 0 if result.healthy else 1
-
-
 def _sweep_text(report: dict[str, Any]) -> str:
     state = ("stop requested, " if report["stop_requested"] else "") + ("done" if report["done"] else "in progress")
     lines = [
@@ -515,6 +501,23 @@ def cmd_sweep(args) -> int:
     return 0
 
 
+def cmd_lr_find(args) -> int:
+    from engine.store import open_store
+    from engine.training.lr_find import find_learning_rate
+
+    config = config_from_args(args)
+    result = find_learning_rate(open_store(), config, min_lr=args.min_lr, max_lr=args.max_lr, steps=args.steps)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    suggestion = result["suggestion"]
+    print(f"run {result['run_id']}: {result['steps']} batches of {result['batch_size']}, "
+          f"rates {result['learning_rates'][0]:.2g} to {result['learning_rates'][-1]:.2g}")
+    print(f"suggested learning rate {suggestion['suggested']:.3g} (steepest descent of the smoothed loss; "
+          f"loss minimum at {suggestion['minimum']:.3g}, minimum / 10 = {suggestion['minimum_over_10']:.3g})")
+    return 0
+
+
 def cmd_worker(args) -> int:
     from engine import jobs
 
@@ -562,6 +565,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_group)
 
+    from engine.doctor import lr_range
+
+    p = sub.add_parser("lr-find", help="learning-rate range test: an exponential sweep from fresh weights")
+    _add_config_options(p)
+    sweep = p.add_argument_group("the sweep")
+    sweep.add_argument("--min-lr", type=float, default=lr_range.DEFAULT_MIN_LR, help="the first rate")
+    sweep.add_argument("--max-lr", type=float, default=lr_range.DEFAULT_MAX_LR, help="the last rate (at most)")
+    sweep.add_argument("--steps", type=int, default=lr_range.DEFAULT_STEPS, help="batches at most")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_lr_find)
+
     p = sub.add_parser("runs", help="list the runs")
     p.add_argument("--json", action="store_true")
     p.add_argument(
@@ -594,11 +608,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("reconcile", help="mark runs whose worker is gone as interrupted")
     p.set_defaults(func=cmd_reconcile)
 
-    p = sub.add_parser("doctor", help="diagnose: --store checks the run database (integrity, run folders, backups)")
-    p.add_argument("--store", action="store_true", help="PRAGMA integrity_check, runs whose folder is missing, backups")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_doctor)
-
     from engine.evaluation import cli as evaluation_cli
 
     evaluation_cli.add_parser(sub)
@@ -608,6 +617,10 @@ def build_parser() -> argparse.ArgumentParser:
     from engine import compare_cli
 
     compare_cli.add_parsers(sub)
+
+    from engine.doctor import cli as doctor_cli
+
+    doctor_cli.add_parser(sub)
     return parser
 
 

@@ -87,6 +87,10 @@ def _answer(entry: dict[str, Any]) -> dict[str, Any]:
     raise LabError(entry["message"])
 
 
+# The learning-rate range test trains up to 100 batches.
+LR_FIND_TIMEOUT_S = 600
+
+
 def describe_model(
     model_config: dict[str, Any], input_shape: tuple[int, ...], num_classes: int, batch_size: int = 32
 ) -> dict[str, Any]:
@@ -129,3 +133,27 @@ def describe_model(
             return _answer(entry)  # a crash may be passing: not cached
     _write_cached(path, entry)
     return _answer(entry)
+
+
+def find_learning_rate(config: dict[str, Any]) -> dict[str, Any]:
+    """``python -m engine lr-find --config ... --json`` in a subprocess (tens of seconds): the sweep's
+    rates, losses and suggestion, recorded as a run; ConfigError / LabError with the engine's sentence."""
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, dir=paths.lab_home()) as handle:
+        json.dump(config, handle)
+    command = [sys.executable, "-m", "engine", "lr-find", "--config", handle.name, "--json"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    try:
+        result = subprocess.run(
+            command, cwd=paths.REPO_ROOT, env=env, capture_output=True, text=True, timeout=LR_FIND_TIMEOUT_S
+        )
+    except subprocess.TimeoutExpired as e:
+        raise LabError("The learning-rate range test took too long; try a smaller dataset or batch.") from e
+    finally:
+        os.unlink(handle.name)
+    if result.returncode == 2:
+        raise ConfigError([result.stderr.strip().removeprefix("error: ")])
+    if result.returncode != 0:
+        raise LabError(f"The learning-rate range test failed: {result.stderr.strip().splitlines()[-1:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])

@@ -11,6 +11,7 @@ from engine import jobs, settings
 from engine.errors import LabError
 from engine.runs import RunRecord, RunStatus
 from engine.store import RunStore
+from ui import doctor as doctor_ui
 from ui import figures, run_admin, tables
 from ui.live import MetricCache
 from ui.text import markdown_text
@@ -155,7 +156,10 @@ def _run_status(store: RunStore, run: RunRecord, cache: MetricCache) -> None:
                         + (" · archived" if run.archived else ""))
             if run.tags:
                 st.caption("tags: " + markdown_text(", ".join(run.tags)))
-            st.badge(status.label, color=status.color)
+            badges = st.container(horizontal=True)
+            badges.badge(status.label, color=status.color)
+            with badges:
+                doctor_ui.problem_badge(doctor_ui.findings(store.url, run_id, (status, run.epochs_done, run.best_epoch)))
         with button_column:
             if status.is_active:
                 if st.button("Stop", key=f"runs_stop_{run_id}", icon=":material/stop:"):

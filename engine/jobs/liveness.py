@@ -11,9 +11,9 @@ from engine.runs import RunRecord
 
 def _command(run: RunRecord) -> tuple[str, ...]:
     """What the run's process command line must contain: ``python -m engine worker ID`` for a worker,
-    ``python -m engine train ...`` for a run trained in the foreground."""
+    ``python -m engine ...`` (train, lr-find) for a run held in the foreground."""
     if run.slot == FOREGROUND_SLOT:
-        return ("engine", "train")
+        return ("-m", "engine")
     return ("worker", str(run.id))
 
 
@@ -24,7 +24,7 @@ def on_this_host(run: RunRecord) -> bool:
 def process_alive(run: RunRecord, pid: int | None = None) -> bool:
     """Whether ``pid`` (default: the run's recorded pid) is alive on this host and is the run's process:
     ``python -m engine worker ID``, the warm standby of the run's slot that claimed it
-    (``python -m engine.jobs.standby_main SLOT``), or ``python -m engine train`` for a foreground run.
+    (``python -m engine.jobs.standby_main SLOT``), or ``python -m engine ...`` for a foreground run.
     A suspended (SIGSTOP) process is alive: it may continue, so its run is never given to another."""
     pid = run.pid if pid is None else pid
     if not pid:

@@ -181,8 +181,9 @@ def _train(store: RunStore, run: RunRecord, run_dir: Path, verbose: int, extra_c
     """fit() and the test evaluation; returns (final status, error text or None)."""
     import keras
 
+    from engine.doctor.findings import PARAMS_CHECK, STEPS_PER_EPOCH_CHECK
     from engine.sweeps import pruning
-    from engine.training import pipeline, recipe
+    from engine.training import checks, pipeline, recipe
     from engine.training.callbacks import StoreRecorder
 
     run_id, config = run.id, run.config
@@ -262,6 +263,7 @@ def _train(store: RunStore, run: RunRecord, run_dir: Path, verbose: int, extra_c
         callbacks.append(keras.callbacks.EarlyStopping(monitor=training.monitor, mode=mode, patience=training.patience))
     store.log_event(run_id, f"model {config.model.architecture}: {model.count_params():,} parameters")
     store.update_run(run_id, num_params=int(model.count_params()))
+    checks.record(store, run_id, 0, {PARAMS_CHECK: model.count_params(), STEPS_PER_EPOCH_CHECK: steps_per_epoch})
 
     model.fit(
         train_ds,
@@ -288,8 +290,22 @@ def _train(store: RunStore, run: RunRecord, run_dir: Path, verbose: int, extra_c
                                 "the median of the sweep's other trials")
         return RunStatus.PRUNED, None
 
+    _batchnorm_check(store, run_id, model, data, training.batch_size, recorder.epochs_completed)
     _evaluate_test(store, run_id, model, best_path, data, config, recorder)
     return RunStatus.FINISHED, None
+
+
+def _batchnorm_check(store, run_id, model, data: PreparedData, batch_size: int, epoch: int | None) -> None:
+    """The doctor's BatchNorm check on the final weights; a failure here never fails the run."""
+    from engine.training import checks
+
+    if not epoch or not len(data.y_val) or not checks.has_batchnorm(model):
+        return
+    try:
+        values = checks.batchnorm_gap(model, data.x_val, data.y_val, data.num_classes, batch_size)
+        checks.record(store, run_id, epoch, values)
+    except Exception as e:  # noqa: BLE001 - a diagnostic; the trained run stands
+        store.log_event(run_id, f"the BatchNorm check could not run: {type(e).__name__}: {e}", level="warning")
 
 
 def _evaluate_test(store, run_id, model, best_path, data: PreparedData, config: RunConfig, recorder) -> None:

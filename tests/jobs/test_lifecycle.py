@@ -112,7 +112,7 @@ def test_a_failing_worker_ends_failed_with_its_error_readable_through_show(store
 def test_reconcile_trusts_a_live_worker_and_interrupts_a_silent_remote_one(store):
     config = tiny_config()
     # A foreground `python -m engine train` that has gone quiet (its command line is what identifies it).
-    foreground = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "engine", "train"])
+    foreground = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "-m", "engine", "train"])
     alive = store.create_run(config, status=RunStatus.RUNNING)
     store.update_run(alive, pid=foreground.pid, host=socket.gethostname(), slot="foreground", heartbeat_at=0.0)
     # A live process that is not a trainer (a recycled pid) does not keep a run alive.

@@ -117,7 +117,7 @@ def test_a_run_reads_its_volumes_a_batch_at_a_time(lab_home, monkeypatch):
     summary = execute_run(store, run_id)
 
     assert summary["status"] == RunStatus.FINISHED, store.get_run(run_id).error
-    sizes = store.get_run(run_id)["split_sizes"]
+    sizes = store.get_run(run_id).split_sizes
     assert saliency.load_saliency(paths.run_dir(run_id))["maps"].shape[0] == min(20, sizes["test"])
     volumes = counted[0]
     # Every epoch reads its batches again (train, then val for fit and for the recorder's predictions).

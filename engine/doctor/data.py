@@ -1,0 +1,271 @@
+"""Findings about the data a run sees: its splits, leakage across them, and the volumes themselves.
+
+Pure NumPy over labels, groups, split indices and the (memory-mapped) volumes,
+so the dashboard can run them without TensorFlow, before or after training.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from engine.doctor.findings import Finding, Severity
+
+SPLIT_TITLES = {"train": "training", "val": "validation", "test": "test"}
+# A validation / test class share this far from the training split's is called out.
+SHIFT_SHARE = 0.15
+# The smallest training class below this share of the largest is imbalance.
+IMBALANCE_RATIO = 1 / 3
+# Fewer validation / test samples than this in a class make its metrics coarse.
+MIN_PER_CLASS = 5
+# Near-duplicates: signatures (block means, z-scored) with at least this correlation.
+NEAR_DUPLICATE_CORRELATION = 0.999
+SIGNATURE_EDGE = 8
+CHUNK = 256
+# A one-number rule (class medians of mean intensity or foreground size) this accurate is a shortcut.
+SHORTCUT_ACCURACY = 0.9
+SHORTCUT_MARGIN = 0.25
+
+
+def _name(class_names: Sequence[str], index: int) -> str:
+    return str(class_names[index]) if index < len(class_names) else str(index)
+
+
+def split_findings(split_labels: Mapping[str, np.ndarray], class_names: Sequence[str], *,
+                   predefined: bool = False, class_weight: str | None = None) -> list[Finding]:
+    """Single-class, shifted, imbalanced and too-small splits from the labels of each split present."""
+    num_classes = len(class_names)
+    counts = {split: np.bincount(np.asarray(labels, dtype=np.int64), minlength=num_classes)[:num_classes]
+              for split, labels in split_labels.items() if len(labels)}
+    which = "predefined " if predefined else ""
+    found: list[Finding] = []
+    train = counts.get("train")
+    for split in ("val", "test"):
+        if split not in counts:
+            continue
+        split_counts, title = counts[split], SPLIT_TITLES[split]
+        evidence = {"split": split, "counts": dict(zip(map(str, class_names), split_counts.tolist())),
+                    "predefined": predefined}
+        present = np.flatnonzero(split_counts)
+        if num_classes >= 2 and len(present) == 1:
+            found.append(Finding(
+                id="single_class_split", severity=Severity.PROBLEM, evidence=evidence,
+                title=f"The {which}{title} split holds one class only: all {split_counts.sum()} samples are "
+                f"'{_name(class_names, int(present[0]))}'",
+                suggestion="Its accuracy only says how often the model answers that class, and loss 0 with "
+                "accuracy 1.0 can mean a model that always answers it. Split stratified by class (the lab's "
+                "splits do; Keras' validation_split takes the last rows of a class-sorted array).",
+            ))
+            continue
+        if train is not None and train.sum():
+            train_share, split_share = train / train.sum(), split_counts / split_counts.sum()
+            worst = int(np.argmax(np.abs(split_share - train_share)))
+            if abs(split_share[worst] - train_share[worst]) >= SHIFT_SHARE:
+                found.append(Finding(
+                    id="split_shift", severity=Severity.WARNING,
+                    evidence=evidence | {"train_share": train_share.tolist(), "split_share": split_share.tolist()},
+                    title=f"Class '{_name(class_names, worst)}' is {split_share[worst]:.0%} of the {which}{title} "
+                    f"split but {train_share[worst]:.0%} of the training split",
+                    suggestion="Metrics on this split weigh the classes differently from training; stratify the "
+                    "split or report per-class metrics (sensitivity, specificity).",
+                ))
+        smallest = int(split_counts[present].min()) if len(present) else 0
+        if len(present) and smallest < MIN_PER_CLASS:
+            found.append(Finding(
+                id="few_samples", severity=Severity.WARNING, evidence=evidence | {"smallest_class": smallest},
+                title=f"The {which}{title} split has {split_counts.sum()} samples, as few as {smallest} in a class: "
+                f"one sample moves its accuracy by {1 / split_counts.sum():.1%}",
+                suggestion="Enlarge the split (validation / test fraction) or use k-fold cross-validation before "
+                "comparing runs.",
+            ))
+    if train is not None and num_classes >= 2 and train.max() > 0:
+        ratio = train.min() / train.max()
+        if ratio < IMBALANCE_RATIO and class_weight != "balanced":
+            rare, common = int(np.argmin(train)), int(np.argmax(train))
+            found.append(Finding(
+                id="imbalance", severity=Severity.WARNING if class_weight == "none" else Severity.NOTE,
+                evidence={"train_counts": dict(zip(map(str, class_names), train.tolist())), "ratio": float(ratio),
+                          "class_weight": class_weight},
+                title=f"Class imbalance: '{_name(class_names, rare)}' has {train[rare]} training samples against "
+                f"{train[common]} of '{_name(class_names, common)}'"
+                + (" and the run uses no class weights" if class_weight == "none" else ""),
+                suggestion="Use balanced class weights (or focal loss) and judge the run by per-class recall, not "
+                "accuracy alone.",
+            ))
+    return found
+
+
+def content_hashes(x: np.ndarray, indices: np.ndarray) -> list[str]:
+    """A content hash (BLAKE2b of the stored bytes) of each volume in ``indices``."""
+    hashes = []
+    for start in range(0, len(indices), CHUNK):
+        block = np.asarray(x[np.sort(indices[start:start + CHUNK])])
+        order = np.argsort(np.argsort(indices[start:start + CHUNK]))
+        hashes.extend(hashlib.blake2b(np.ascontiguousarray(block[i]).tobytes(), digest_size=16).hexdigest()
+                      for i in order)
+    return hashes
+
+
+def signatures(x: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    """(N, k) unit vectors: each volume's block means (at most 8 per edge), centred and normalised."""
+    rows = []
+    for start in range(0, len(indices), CHUNK):
+        chunk = indices[start:start + CHUNK]
+        order = np.argsort(chunk)
+        block = np.asarray(x[chunk[order]], dtype=np.float32)[np.argsort(order)]
+        block = block.reshape(block.shape[:4]) if block.ndim == 5 else block
+        factors = [max(1, edge // SIGNATURE_EDGE) for edge in block.shape[1:4]]
+        cut = [edge - edge % factor for edge, factor in zip(block.shape[1:4], factors)]
+        block = block[:, :cut[0], :cut[1], :cut[2]]
+        shape = [len(block)] + [v for c, f in zip(cut, factors) for v in (c // f, f)]
+        means = block.reshape(shape).mean(axis=(2, 4, 6)).reshape(len(block), -1)
+        means = means - means.mean(axis=1, keepdims=True)
+        norms = np.linalg.norm(means, axis=1, keepdims=True)
+        rows.append(np.divide(means, norms, out=np.zeros_like(means), where=norms > 0))
+    return np.concatenate(rows) if rows else np.zeros((0, 1), dtype=np.float32)
+
+
+def leakage_findings(x: np.ndarray, splits: Mapping[str, np.ndarray], groups: np.ndarray | None,
+                     sample_ids: np.ndarray | None = None) -> list[Finding]:
+    """Identical volumes, near-identical volumes and shared groups across the splits."""
+    ids = np.arange(len(x)) if sample_ids is None else np.asarray(sample_ids)
+    names = [name for name in ("train", "val", "test") if name in splits and len(splits[name])]
+    found: list[Finding] = []
+    hashes = {name: content_hashes(x, np.asarray(splits[name])) for name in names}
+    exact, examples = {}, []
+    for i, first in enumerate(names):
+        seen = {h: index for index, h in zip(splits[first], hashes[first])}
+        for second in names[i + 1:]:
+            pairs = [(int(ids[seen[h]]), int(ids[index])) for index, h in zip(splits[second], hashes[second])
+                     if h in seen]
+            if pairs:
+                exact[f"{first}-{second}"] = len(pairs)
+                examples.extend(pairs[:3])
+    if exact:
+        total = sum(exact.values())
+        found.append(Finding(
+            id="duplicates_across_splits", severity=Severity.PROBLEM,
+            evidence={"pairs": exact, "examples": examples[:6]},
+            title=f"Leakage: {total} volume(s) appear identically in two splits ("
+            + ", ".join(f"{pair}: {n}" for pair, n in exact.items()) + ")",
+            suggestion="The model is scored on samples it trained on: remove the duplicates before splitting, or "
+            "give copies of one source the same group so they stay in one split.",
+        ))
+    near, near_examples = {}, []
+    vectors = {name: signatures(x, np.asarray(splits[name])) for name in names}
+    exact_pairs = set(map(tuple, examples))
+    for i, first in enumerate(names):
+        for second in names[i + 1:]:
+            count = 0
+            for start in range(0, len(vectors[second]), CHUNK):
+                similarity = vectors[second][start:start + CHUNK] @ vectors[first].T
+                best = similarity.argmax(axis=1)
+                close = similarity[np.arange(len(best)), best] >= NEAR_DUPLICATE_CORRELATION
+                for row in np.flatnonzero(close):
+                    pair = (int(ids[splits[first][best[row]]]), int(ids[splits[second][start + row]]))
+                    if hashes[first][best[row]] == hashes[second][start + row]:
+                        continue  # an exact copy, reported above
+                    count += 1
+                    if len(near_examples) < 6 and pair not in exact_pairs:
+                        near_examples.append(pair)
+            if count:
+                near[f"{first}-{second}"] = count
+    if near:
+        found.append(Finding(
+            id="near_duplicates", severity=Severity.WARNING,
+            evidence={"pairs": near, "examples": near_examples, "correlation": NEAR_DUPLICATE_CORRELATION},
+            title=f"Possible leakage: {sum(near.values())} volume(s) nearly match one in another split ("
+            + ", ".join(f"{pair}: {n}" for pair, n in near.items()) + ")",
+            suggestion="Look at the example pairs: copies with noise or a small shift should share a group so "
+            "they stay in one split.",
+        ))
+    if groups is not None:
+        groups = np.asarray(groups)
+        members = {name: set(groups[np.asarray(splits[name])].tolist()) for name in names}
+        shared = {}
+        for i, first in enumerate(names):
+            for second in names[i + 1:]:
+                both = members[first] & members[second]
+                if both:
+                    shared[f"{first}-{second}"] = sorted(both)[:5]
+        if shared:
+            found.append(Finding(
+                id="groups_across_splits", severity=Severity.PROBLEM,
+                evidence={"shared_groups": {pair: [str(g) for g in values] for pair, values in shared.items()}},
+                title="Leakage: groups (patients or sources) appear in more than one split ("
+                + ", ".join(f"{pair}: e.g. {', '.join(map(str, values))}" for pair, values in shared.items()) + ")",
+                suggestion="Split by group (the lab's splits are group-aware when the dataset has groups); samples "
+                "of one patient in two splits inflate the validation score.",
+            ))
+    return found
+
+
+def volume_features(x: np.ndarray) -> dict[str, np.ndarray]:
+    """Per volume: minimum, maximum, mean intensity and foreground share (voxels above the volume's midrange)."""
+    features = {name: np.empty(len(x)) for name in ("min", "max", "mean", "std", "foreground")}
+    for start in range(0, len(x), CHUNK):
+        block = np.asarray(x[start:start + CHUNK], dtype=np.float32).reshape(min(CHUNK, len(x) - start), -1)
+        low, high = block.min(axis=1), block.max(axis=1)
+        features["min"][start:start + len(block)] = low
+        features["max"][start:start + len(block)] = high
+        features["mean"][start:start + len(block)] = block.mean(axis=1)
+        features["std"][start:start + len(block)] = block.std(axis=1)
+        features["foreground"][start:start + len(block)] = (block > ((low + high) / 2)[:, None]).mean(axis=1)
+    return features
+
+
+def _one_number_accuracy(values: np.ndarray, labels: np.ndarray, num_classes: int) -> float:
+    """Accuracy of assigning each sample the class whose median ``values`` is nearest."""
+    present = [c for c in range(num_classes) if np.any(labels == c)]
+    medians = np.array([np.median(values[labels == c]) for c in present])
+    predicted = np.array(present)[np.abs(values[:, None] - medians[None, :]).argmin(axis=1)]
+    return float(np.mean(predicted == labels))
+
+
+def volume_findings(x: np.ndarray, labels: np.ndarray, class_names: Sequence[str]) -> list[Finding]:
+    """Constant or empty volumes, and classes told apart by brightness or foreground size alone."""
+    labels = np.asarray(labels, dtype=np.int64)
+    features = volume_features(x)
+    found: list[Finding] = []
+    constant = np.flatnonzero(features["std"] == 0)
+    if len(constant):
+        empty = int(np.sum((features["max"][constant] == 0) & (features["min"][constant] == 0)))
+        found.append(Finding(
+            id="constant_volumes", severity=Severity.WARNING,
+            evidence={"count": int(len(constant)), "empty": empty, "examples": constant[:10].tolist()},
+            title=f"{len(constant)} volume(s) are constant ({empty} of them all zeros)",
+            suggestion="They carry no information: check the import (wrong series, failed resampling) and "
+            "remove them.",
+        ))
+    num_classes = len(class_names)
+    per_class = {
+        str(class_names[c]): {name: [float(np.min(features[name][labels == c])),
+                                     float(np.median(features[name][labels == c])),
+                                     float(np.max(features[name][labels == c]))]
+                              for name in ("mean", "min", "max", "foreground")}
+        for c in range(num_classes) if np.any(labels == c)
+    }
+    majority = float(np.bincount(labels, minlength=num_classes).max() / max(1, len(labels)))
+    shortcuts = {}
+    for name, words in (("mean", "mean intensity"), ("foreground", "foreground size")):
+        accuracy = _one_number_accuracy(features[name], labels, num_classes)
+        if accuracy >= SHORTCUT_ACCURACY and accuracy >= majority + SHORTCUT_MARGIN:
+            shortcuts[words] = accuracy
+    evidence = {"per_class": per_class, "majority_share": majority, "shortcut_accuracy": shortcuts}
+    if shortcuts:
+        found.append(Finding(
+            id="shortcut", severity=Severity.WARNING, evidence=evidence,
+            title="The classes differ in " + " and ".join(f"{words} (one number alone is {acc:.0%} accurate)"
+                                                          for words, acc in shortcuts.items()),
+            suggestion="A model will learn that shortcut first. Check it is real anatomy and not acquisition "
+            "(scanner, contrast, cropping); normalise each volume (z-score) and compare.",
+        ))
+    else:
+        found.append(Finding(
+            id="intensity_by_class", severity=Severity.NOTE, evidence=evidence,
+            title="Intensity and foreground size overlap across classes (no one-number shortcut)",
+            suggestion="Per-class ranges are in the evidence.",
+        ))
+    return found
