@@ -61,7 +61,7 @@ def gather(store: RunStore, run_id: int, *, with_data: bool = True) -> RunFacts:
 def _data_facts(store: RunStore, run: RunRecord, val) -> tuple[list[Finding], list[int] | None]:
     """Split and leakage findings from runs/<id>/splits.json and the dataset (memoised in the run folder);
     without a split file, the split checks on the stored validation and test labels."""
-    folder = paths.run_dir(run.id)
+    folder = paths.run_dir(run.id, create=False)  # a reader: a deleted folder stays deleted
     splits_path, memo_path = folder / "splits.json", folder / DATA_MEMO
     class_names = list(run.class_names) or [str(i) for i in range(run.num_classes or 0)]
     if not splits_path.exists():
@@ -85,10 +85,11 @@ def _data_facts(store: RunStore, run: RunRecord, val) -> tuple[list[Finding], li
                         suggestion="Restore the dataset to check the splits and leakage.")], None
     found = run_data_findings(dataset, splits, class_weight=run.config.training.class_weight)
     train_counts = datasets.class_counts(dataset.y[splits.train], dataset.num_classes)
-    memo_path.write_text(json.dumps({
-        "fingerprint": dataset.fingerprint, "class_weight": run.config.training.class_weight,
-        "findings": [finding.to_dict() for finding in found], "train_counts": train_counts,
-    }, default=float))
+    if folder.is_dir():
+        memo_path.write_text(json.dumps({
+            "fingerprint": dataset.fingerprint, "class_weight": run.config.training.class_weight,
+            "findings": [finding.to_dict() for finding in found], "train_counts": train_counts,
+        }, default=float))
     return found, train_counts
 
 

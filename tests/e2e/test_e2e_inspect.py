@@ -97,7 +97,7 @@ def test_inspect_page_heatmap_curves_tables_and_overlay(trained_run, dashboard, 
     chosen_run = page.locator(".st-key-inspect_run").evaluate(
         "e => e.textContent + ' ' + [...e.querySelectorAll('input')].map(i => i.value).join(' ')"
     )
-    assert f"{run_id} · e2e inspect" in chosen_run, chosen_run
+    assert f"#{run_id} e2e inspect" in chosen_run, chosen_run
     charts = page.evaluate(CHARTS_JS)
     assert charts["inspect_val_cm"] == ["heatmap"], charts
     assert charts["inspect_test_cm"] == ["heatmap"], charts
@@ -134,12 +134,14 @@ def test_inspect_page_heatmap_curves_tables_and_overlay(trained_run, dashboard, 
 
 def test_inspect_page_follows_a_run_that_is_still_training(lab_home, dashboard, browser_page):
     """Without a reload, the epoch slider of a running run gains the epoch the worker records next."""
+    from engine import paths
     from engine.runs import RunStatus
     from engine.store import open_store
     from tests.evaluation.synthetic import make_run
 
     store = open_store()
     run_id = make_run(store, num_classes=2, val_size=20, test_size=0, epochs=2, status=RunStatus.RUNNING)
+    paths.run_dir(run_id)  # a run that is training has its folder (the worker writes its log there)
     page = browser_page
     page.goto(f"{dashboard}/inspect?run={run_id}")
     page.get_by_text("Still training").wait_for(timeout=60_000)
