@@ -9,7 +9,6 @@ figure is escaped for Plotly's HTML-like labels, and in Markdown for
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,23 +19,13 @@ from engine import doctor, probe
 from engine.errors import LabError
 from engine.doctor import Finding, Severity
 from engine.store import open_store
+from ui.text import markdown_text, plotly_text
 
-_MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:])")
 TRAIN_COLOR, VAL_COLOR, MARK_COLOR = "#1f77b4", "#d62728", "#6b7280"
 
 
-def escape_markdown(text: str) -> str:
-    """``text`` shown literally by ``st.markdown`` (no links, emphasis, HTML or LaTeX)."""
-    return _MARKDOWN_SPECIALS.sub(r"\\\1", str(text))
-
-
-def escape_plotly(text: str) -> str:
-    """``text`` shown literally in a Plotly label (which reads <br>, <b> and entities)."""
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 def _layout(figure: go.Figure, title: str, height: int = 280) -> go.Figure:
-    figure.update_layout(title=escape_plotly(title), height=height, margin=dict(t=40, b=40, l=50, r=10),
+    figure.update_layout(title=plotly_text(title), height=height, margin=dict(t=40, b=40, l=50, r=10),
                          legend=dict(orientation="h", y=-0.25))
     return figure
 
@@ -73,7 +62,7 @@ def collapse_figure(finding: Finding) -> go.Figure:
     figure = go.Figure([
         go.Bar(x=epochs, y=[row["top_share"] for row in rows], name="share of predictions: most-predicted class",
                marker_color=[VAL_COLOR if row["collapsed"] else TRAIN_COLOR for row in rows],
-               text=[escape_plotly(row["top_class"]) for row in rows], textposition="inside"),
+               text=[plotly_text(row["top_class"]) for row in rows], textposition="inside"),
         go.Scatter(x=epochs, y=[row["label_share"] for row in rows], name="share of labels: that class",
                    mode="lines+markers", line=dict(color="black")),
         go.Scatter(x=epochs, y=[row["accuracy"] for row in rows], name="validation accuracy",
@@ -116,7 +105,7 @@ def chance_figure(finding: Finding) -> go.Figure:
 
 def counts_figure(finding: Finding) -> go.Figure:
     counts = finding.evidence["counts"]
-    names = [escape_plotly(name) for name in counts]
+    names = [plotly_text(name) for name in counts]
     figure = go.Figure(go.Bar(x=names, y=list(counts.values()), text=list(counts.values()), textposition="outside",
                               cliponaxis=False))
     figure.update_xaxes(type="category", title="class")
@@ -215,8 +204,8 @@ def findings_panel(found: Sequence[Finding], key: str) -> None:
             icon = {Severity.PROBLEM: ":material/error:", Severity.WARNING: ":material/warning:",
                     Severity.NOTE: ":material/info:"}[finding.severity]
             label = f"{finding.severity.value.upper()}: {finding.title}"
-            with st.expander(escape_markdown(label), expanded=finding.severity == Severity.PROBLEM, icon=icon):
-                st.markdown("**What to do:** " + escape_markdown(finding.suggestion))
+            with st.expander(markdown_text(label), expanded=finding.severity == Severity.PROBLEM, icon=icon):
+                st.markdown("**What to do:** " + markdown_text(finding.suggestion))
                 figure = finding_figure(finding)
                 if figure is not None:
                     st.plotly_chart(figure, key=f"{key}_chart_{index}_{finding.id}", config={"displayModeBar": False})

@@ -49,9 +49,15 @@ def test_the_runs_page_badges_each_selected_run_with_its_problem_count(doctor_st
     assert any("doctor: 1 problem" in body for body in badges), badges
 
 
-def test_user_text_is_escaped_for_markdown_and_plotly():
-    assert doctor_ui.escape_markdown("lesion_[T2] *x*") == r"lesion\_\[T2\] \*x\*"
-    assert doctor_ui.escape_plotly("<b>a & b</b>") == "&lt;b&gt;a &amp; b&lt;/b&gt;"
+def test_class_names_in_the_doctors_figures_are_plain_text():
+    from engine.doctor import Finding, Severity
+
+    finding = Finding(
+        id="split_counts", severity=Severity.WARNING, title="t", suggestion="s",
+        evidence={"split": "val", "counts": {"<b>bold</b> & [x](https://evil.example)": 3, "plain": 1}},
+    )
+    figure = doctor_ui.counts_figure(finding)
+    assert list(figure.data[0].x) == ["&lt;b&gt;bold&lt;/b&gt; &amp; [x](https://evil.example)", "plain"]
 
 
 def test_the_train_page_checks_the_dataset_and_applies_the_learning_rate_suggestion(app, monkeypatch):
