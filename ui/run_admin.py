@@ -32,11 +32,11 @@ def editor(store: RunStore, run: RunRecord, prefix: str) -> None:
     notes = st.text_area("Notes", value=run.notes, key=f"{key}_notes", height=80)
     save_column, archive_column, delete_column = st.columns(3)
     if save_column.button("Save tags and notes", key=f"{key}_save", icon=":material/save:"):
-        _act(lambda: (curation.set_tags(store, run.id, [tags_text]), curation.set_notes(store, run.id, notes)),
+        act(lambda: (curation.set_tags(store, run.id, [tags_text]), curation.set_notes(store, run.id, notes)),
              f"Saved the tags and notes of run #{run.id}.")
     archive_label = "Unarchive" if run.archived else "Archive"
     if archive_column.button(archive_label, key=f"{key}_archive", icon=":material/archive:"):
-        _act(lambda: curation.set_archived(store, run.id, not run.archived),
+        act(lambda: curation.set_archived(store, run.id, not run.archived),
              f"Run #{run.id} {'is back in the run lists' if run.archived else 'is archived'}.")
     confirm_key = f"{key}_confirm_delete"
     if run.status.is_active:
@@ -52,13 +52,14 @@ def editor(store: RunStore, run: RunRecord, prefix: str) -> None:
         yes_column, no_column = st.columns(2)
         if yes_column.button("Yes, delete it", key=f"{key}_delete_yes", type="primary"):
             st.session_state.pop(confirm_key, None)
-            _act(lambda: curation.delete_run(store, run.id), f"Run #{run.id} deleted.")
+            act(lambda: curation.delete_run(store, run.id), f"Run #{run.id} deleted.")
         if no_column.button("Cancel", key=f"{key}_delete_no"):
             st.session_state.pop(confirm_key, None)
             st.rerun()
 
 
-def _act(action: Callable[[], object], message: str) -> None:
+def act(action: Callable[[], object], message: str) -> None:
+    """Run a button's engine call: its sentence on failure, a toast and a rerun of the page on success."""
     try:
         action()
     except LabError as e:
@@ -69,4 +70,4 @@ def _act(action: Callable[[], object], message: str) -> None:
     st.rerun()
 
 
-__all__ = ["editor", "editor_for_one_of"]
+__all__ = ["act", "editor", "editor_for_one_of"]

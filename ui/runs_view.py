@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 
 import streamlit as st
@@ -163,10 +162,10 @@ def _run_status(store: RunStore, run: RunRecord, cache: MetricCache) -> None:
         with button_column:
             if status.is_active:
                 if st.button("Stop", key=f"runs_stop_{run_id}", icon=":material/stop:"):
-                    _act(lambda: jobs.stop(run_id), f"Stopping run #{run_id}.")
+                    run_admin.act(lambda: jobs.stop(run_id), f"Stopping run #{run_id}.")
             elif status.is_resumable:
                 if st.button("Resume", key=f"runs_resume_{run_id}", icon=":material/play_arrow:"):
-                    _act(lambda: jobs.resume(run_id), f"Run #{run_id} is queued to resume.")
+                    run_admin.act(lambda: jobs.resume(run_id), f"Run #{run_id} is queued to resume.")
         done, total = run.epochs_done, max(1, run.epochs_total)
         if status.is_active:
             eta = tables.eta_seconds(cache.get(run_id).epoch_wall_times(), run.started_at, done, total)
@@ -209,14 +208,3 @@ def _log_tail(run_id: int) -> str:
         return jobs.log_tail(run_id, lines=LOG_LINES)
     except (LabError, OSError) as e:
         return f"(the log cannot be read: {e})"
-
-
-def _act(action, message: str) -> None:
-    try:
-        action()
-    except LabError as e:
-        st.toast(markdown_text(e), icon=":material/error:")
-        return
-    st.toast(message)
-    time.sleep(0.1)
-    st.rerun(scope="app")
