@@ -4,7 +4,9 @@ from pathlib import Path
 
 import streamlit as st
 
+from engine import demo
 from engine.errors import LabError
+from ui import access
 
 st.set_page_config(page_title="Conv3D Lab", page_icon=":material/view_in_ar:", layout="wide")
 
@@ -27,6 +29,9 @@ navigation = st.navigation(
         if (PAGES_DIR / file).exists()
     ]
 )
+access.sidebar_login()
+if access.demo():
+    st.info(demo.limits_text(), icon=":material/public:")
 try:
     navigation.run()
 except LabError as e:

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from engine import datasets, paths
-from ui import cached, data_view, figures, tables
+from ui import access, cached, data_view, figures, tables
 from ui import inspect as inspect_ui
 from ui.text import markdown_text, plotly_text
 
@@ -26,7 +26,11 @@ data_view.remove_stale_uploads()
 
 # ------------------------------------------------------------------ import
 st.header("Import your scans")
-uploaded = st.radio("Source", data_view.SOURCE_KINDS, horizontal=True, key="data_source_kind") == "Upload files"
+# A hosted demo imports only uploads (the engine refuses server paths there too).
+sources = data_view.SOURCE_KINDS[:1] if access.demo() else data_view.SOURCE_KINDS
+uploaded = st.radio("Source", sources, horizontal=True, key="data_source_kind") == "Upload files"
+if not access.can_change():
+    st.caption(access.refusal())
 if uploaded:
     files = st.file_uploader(
         "A zip (one folder per class, or scans and a labels CSV), an HDF5 / NPZ file, or several scans and a CSV",
@@ -38,7 +42,7 @@ else:
     st.code("\n".join(str(root) for root in datasets.allowed_import_roots()), language=None)
 option_values = data_view.options_form(uploaded)
 
-if st.button("Preview", key="data_preview", icon=":material/preview:"):
+if st.button("Preview", key="data_preview", icon=":material/preview:", disabled=not access.can_change()):
     data_view.discard_upload(st.session_state.pop("data_pending", {}).get("upload"))
     try:
         with st.spinner("Reading the headers..."):
@@ -67,7 +71,9 @@ if pending:
         if discard_column.button("Discard", key="data_discard", icon=":material/delete_sweep:"):
             data_view.discard_upload(st.session_state.pop("data_pending")["upload"])
             st.rerun()
-        if import_clicked:
+        if import_clicked and not access.can_change():
+            st.error(access.refusal(), icon=":material/lock:")
+        elif import_clicked:
             try:
                 result = data_view.run_import(pending["source"], name.strip(), pending["options"])
             except data_view.ERRORS as error:
@@ -100,7 +106,7 @@ if entry.get("imported"):
     steps = ", ".join(f"{key} {value}" for key, value in entry["preprocessing"].items() if value not in (None, False))
     st.text(f"Source: {data_view.source_label(entry)}\nPreprocessing: {steps}")
     if st.session_state.get("data_confirm_delete") != name:
-        st.button("Delete this dataset...", key="data_delete", icon=":material/delete:",
+        st.button("Delete this dataset...", key="data_delete", icon=":material/delete:", disabled=not access.can_change(),
                   on_click=lambda: st.session_state.update(data_confirm_delete=name))
     else:
         st.warning(f"Delete the imported dataset {markdown_text(name)}? Its files are removed; runs "

@@ -6,6 +6,7 @@ from engine import jobs
 from engine.config import DataConfig, ModelConfig, RunConfig, TrainingConfig
 from engine.errors import LabError
 from engine.store import open_store
+from ui import access
 from ui.text import markdown_text
 
 # The demo: the 3D MNIST tutorial network on the built-in digits, a few epochs. 500 of the
@@ -40,6 +41,9 @@ Train Keras **Conv3D** classifiers on volumetric data, watch them learn, and fin
 Training runs in a separate worker process: closing this tab does not stop it.
 """
 )
+if access.gate() == "open":
+    st.caption("This lab is open: anyone who can reach it can launch, stop and delete runs and import data "
+               "(set `lab_password` or `[auth]` in `.streamlit/secrets.toml` to require a sign-in for changes).")
 
 with st.container(border=True):
     st.subheader("Try it: the demo run")
@@ -49,8 +53,11 @@ with st.container(border=True):
         "It takes well under a minute on a laptop CPU."
     )
     if st.button("Start the demo run", key="home_demo", type="primary", icon=":material/play_arrow:"):
+        if not access.can_change():
+            st.error(access.refusal(), icon=":material/lock:")
+            st.stop()
         try:
-            run_id = jobs.launch(DEMO_CONFIG.copy())
+            run_id = jobs.launch(DEMO_CONFIG.copy(), **access.engine_args())
         except LabError as e:
             st.error(markdown_text(e))
         else:

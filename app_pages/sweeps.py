@@ -6,7 +6,8 @@ from engine import jobs
 from engine.errors import LabError
 from engine.store import open_store
 from engine.sweeps import control
-from ui import cached, sweeps_view
+from ui import access, cached, sweeps_view
+from ui.text import markdown_text
 
 st.title("Sweeps")
 store = open_store()
@@ -18,7 +19,9 @@ with st.expander("New sweep", expanded=not store.list_sweeps()):
                                  [a["name"] for a in cached.arch_catalog()])
     if st.button("Start sweep", key="sweeps_start", type="primary", icon=":material/play_arrow:"):
         try:
-            st.session_state["sweeps_selected"] = control.start(spec, store=store)
+            if not access.can_change():
+                raise LabError(access.refusal())
+            st.session_state["sweeps_selected"] = control.start(spec, store=store, demo_mode=access.demo())
         except LabError as e:
             st.error(str(e))
 
@@ -68,11 +71,18 @@ launch_column, stop_column = st.columns(2)
 if launch_column.button("Launch the best configuration as a run", key="sweeps_launch_best",
                         icon=":material/rocket_launch:"):
     config = control.best_config(store, sweep_id)
-    if config is None:
+    if not access.can_change():
+        launch_column.error(access.refusal(), icon=":material/lock:")
+    elif config is None:
         launch_column.warning("No trial has completed yet.")
     else:
-        st.switch_page("app_pages/runs.py", query_params={"runs": str(jobs.launch(config, store=store))})
+        try:
+            run_id = jobs.launch(config, store=store, **access.engine_args())
+        except LabError as e:
+            launch_column.error(markdown_text(e))
+        else:
+            st.switch_page("app_pages/runs.py", query_params={"runs": str(run_id)})
 if stop_column.button("Stop the sweep", key="sweeps_stop", icon=":material/stop_circle:",
-                      disabled=store.get_sweep(sweep_id).finished_at is not None):
+                      disabled=store.get_sweep(sweep_id).finished_at is not None or not access.can_change()):
     control.stop(sweep_id, store=store)
     st.rerun()

@@ -8,7 +8,7 @@ from engine import jobs, validation
 from engine.config import RunConfig
 from engine.errors import ConfigError, LabError
 from engine.store import open_store
-from ui import cached, figures, tables, train_form
+from ui import access, cached, figures, tables, train_form
 from ui import doctor as doctor_ui
 from ui.text import markdown_text, plotly_text
 
@@ -54,12 +54,14 @@ for problem in problems:
     boxes[train_form.section_of(problem)].error(markdown_text(problem.message), icon=":material/error:")
 
 if launch_clicked:
-    if problems:
+    if not access.can_change():
+        summary_box.error(access.refusal(), icon=":material/lock:")
+    elif problems:
         summary_box.error(f"No run was created: fix the {len(problems)} problem(s) marked above.")
     else:
         try:
             store = open_store()
-            run_id = jobs.launch(config, store=store)  # with folds: one run per fold, as one group
+            run_id = jobs.launch(config, store=store, **access.engine_args())  # with folds: one run per fold, as one group
             group = store.get_run(run_id).group
             run_ids = [run.id for run in store.list_runs(group=group)] if group else [run_id]
         except LabError as e:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterable
 
-from engine import paths
+from engine import demo, paths
 from engine.errors import LabError
 from engine.runs import RunRecord
 from engine.store import RunStore
@@ -50,8 +50,16 @@ def clean_tags(tags: Iterable[str]) -> tuple[str, ...]:
     return tuple(cleaned)
 
 
-def set_tags(store: RunStore, run_id: int, tags: Iterable[str]) -> tuple[str, ...]:
+def _check_owner(store: RunStore, run_id: int, owner: str | None, demo_mode: bool | None, action: str) -> None:
+    """On a hosted demo, only the session that launched a run changes it (engine/demo.py)."""
+    if owner is not None:
+        demo.check_owner(store.get_run(run_id), owner, demo_mode, action)
+
+
+def set_tags(store: RunStore, run_id: int, tags: Iterable[str], *, owner: str | None = None,
+             demo_mode: bool | None = None) -> tuple[str, ...]:
     """Replace the run's tags; returns them as stored."""
+    _check_owner(store, run_id, owner, demo_mode, "tag")
     cleaned = clean_tags(tags)
     store.update_run(run_id, tags=list(cleaned))
     return cleaned
@@ -67,8 +75,10 @@ def remove_tags(store: RunStore, run_id: int, tags: Iterable[str]) -> tuple[str,
     return set_tags(store, run_id, [tag for tag in store.get_run(run_id).tags if tag not in drop])
 
 
-def set_notes(store: RunStore, run_id: int, notes: str) -> str:
+def set_notes(store: RunStore, run_id: int, notes: str, *, owner: str | None = None,
+              demo_mode: bool | None = None) -> str:
     """Replace the run's notes (free text; surrounding whitespace trimmed)."""
+    _check_owner(store, run_id, owner, demo_mode, "annotate")
     notes = (notes or "").strip()
     if len(notes) > MAX_NOTES_LENGTH:
         raise RunEditError(f"The notes are {len(notes):,} characters long; keep them under {MAX_NOTES_LENGTH:,}.")
@@ -76,8 +86,10 @@ def set_notes(store: RunStore, run_id: int, notes: str) -> str:
     return notes
 
 
-def set_archived(store: RunStore, run_id: int, archived: bool = True) -> None:
+def set_archived(store: RunStore, run_id: int, archived: bool = True, *, owner: str | None = None,
+                 demo_mode: bool | None = None) -> None:
     """Archive (hide from run lists by default) or bring back a run; nothing else about it changes."""
+    _check_owner(store, run_id, owner, demo_mode, "archive")
     store.update_run(run_id, archived=bool(archived))
 
 
@@ -90,13 +102,15 @@ def check_deletable(run: RunRecord) -> None:
         )
 
 
-def delete_run(store: RunStore, run_id: int) -> None:
+def delete_run(store: RunStore, run_id: int, *, owner: str | None = None, demo_mode: bool | None = None) -> None:
     """Delete a run that is not queued or running: its rows (metrics, predictions, events) and its folder.
 
     The rows go first, so a folder that cannot be removed never leaves a run
     in the lists that points at missing files.
     """
     run = store.get_run(run_id)
+    if owner is not None:
+        demo.check_owner(run, owner, demo_mode, "delete")
     check_deletable(run)
     folder = paths.run_dir(run.id, create=False)
     store.delete_run(run.id)

@@ -204,6 +204,8 @@ class RunRecord:
     archived: bool = False
     # Parameters of the built model; None until the worker has built it (or for runs from before schema 3).
     num_params: int | None = None
+    # Who launched it: a dashboard session or login identity (ui/access.py); None from the CLI.
+    owner: str | None = None
 
     @property
     def dataset(self) -> str:

@@ -26,9 +26,10 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from engine import datasets, paths
+from engine import datasets, demo, paths
 from engine.datasets import preprocess, readers
 from engine.errors import DataError, LabError
+from ui import access
 from ui.text import markdown_text, plotly_text
 
 # Uploaded files are written into a fresh hidden folder of data/imports/ with this prefix (zips: extract_zip's).
@@ -82,6 +83,8 @@ def stage_upload(files: Sequence[tuple[str, bytes | memoryview]]) -> tuple[Path,
     """
     if not files:
         raise DataError("Choose one or more files to upload first.")
+    if access.demo():
+        demo.check_upload(sum(len(content) for _, content in files))
     names = [_upload_name(name) for name, _ in files]
     duplicates = sorted({name for name in names if [n.casefold() for n in names].count(name.casefold()) > 1})
     if duplicates:
@@ -159,7 +162,7 @@ def labels_csv_path(source: Path, typed: str, uploaded: bool) -> str | None:
     if candidate.is_absolute():
         if uploaded:
             raise DataError("For an upload, give the labels CSV's name as it is in the upload, not a server path.")
-        return str(datasets.check_import_path(candidate))
+        return str(datasets.check_import_path(candidate, demo_mode=access.demo()))
     resolved = (folder / candidate).resolve()
     if not resolved.is_relative_to(folder.resolve()):
         raise DataError(f"The labels CSV {typed!r} must lie inside the imported folder.")
@@ -196,7 +199,7 @@ def prepare_preview(files: Sequence[tuple[str, bytes | memoryview]] | None, fold
         else:
             if not (folder or "").strip():
                 raise DataError("Type the path of a folder (or an HDF5 / NPZ file) on the server first.")
-            source = datasets.check_import_path(folder.strip())
+            source = datasets.check_import_path(folder.strip(), demo_mode=access.demo())
             label, suggested = str(source), default_dataset_name(source.name)
         options = import_options(values, source, uploaded=files is not None)
         preview = datasets.preview_import(source, options).to_dict()

@@ -15,6 +15,7 @@ from engine import curation
 from engine.errors import LabError
 from engine.runs import RunRecord
 from engine.store import RunStore
+from ui import access
 from ui.text import markdown_text
 
 
@@ -28,15 +29,21 @@ def editor_for_one_of(store: RunStore, runs: Sequence[RunRecord], prefix: str) -
 def editor(store: RunStore, run: RunRecord, prefix: str) -> None:
     """Tags (comma-separated) and notes with a Save button; Archive / Unarchive; Delete with a confirmation."""
     key = f"{prefix}_{run.id}"
+    if not access.may_change(run):
+        st.caption(f"Run #{run.id} is read-only here: "
+                   + ("another visitor launched it." if access.can_change() else access.refusal()))
+        return
+    args = access.engine_args()
     tags_text = st.text_input("Tags (comma-separated)", value=", ".join(run.tags), key=f"{key}_tags")
     notes = st.text_area("Notes", value=run.notes, key=f"{key}_notes", height=80)
     save_column, archive_column, delete_column = st.columns(3)
     if save_column.button("Save tags and notes", key=f"{key}_save", icon=":material/save:"):
-        act(lambda: (curation.set_tags(store, run.id, [tags_text]), curation.set_notes(store, run.id, notes)),
+        act(lambda: (curation.set_tags(store, run.id, [tags_text], **args),
+                     curation.set_notes(store, run.id, notes, **args)),
              f"Saved the tags and notes of run #{run.id}.")
     archive_label = "Unarchive" if run.archived else "Archive"
     if archive_column.button(archive_label, key=f"{key}_archive", icon=":material/archive:"):
-        act(lambda: curation.set_archived(store, run.id, not run.archived),
+        act(lambda: curation.set_archived(store, run.id, not run.archived, **args),
              f"Run #{run.id} {'is back in the run lists' if run.archived else 'is archived'}.")
     confirm_key = f"{key}_confirm_delete"
     if run.status.is_active:
@@ -52,7 +59,7 @@ def editor(store: RunStore, run: RunRecord, prefix: str) -> None:
         yes_column, no_column = st.columns(2)
         if yes_column.button("Yes, delete it", key=f"{key}_delete_yes", type="primary"):
             st.session_state.pop(confirm_key, None)
-            act(lambda: curation.delete_run(store, run.id), f"Run #{run.id} deleted.")
+            act(lambda: curation.delete_run(store, run.id, **args), f"Run #{run.id} deleted.")
         if no_column.button("Cancel", key=f"{key}_delete_no"):
             st.session_state.pop(confirm_key, None)
             st.rerun()

@@ -6,12 +6,12 @@ from collections.abc import Sequence
 
 import streamlit as st
 
-from engine import jobs, settings
+from engine import jobs
 from engine.errors import LabError
 from engine.runs import RunRecord, RunStatus
 from engine.store import RunStore
 from ui import doctor as doctor_ui
-from ui import figures, run_admin, tables
+from ui import access, figures, run_admin, tables
 from ui.live import MetricCache
 from ui.text import markdown_text
 
@@ -160,12 +160,16 @@ def _run_status(store: RunStore, run: RunRecord, cache: MetricCache) -> None:
             with badges:
                 doctor_ui.problem_badge(doctor_ui.findings(store.url, run_id, (status, run.epochs_done, run.best_epoch)))
         with button_column:
-            if status.is_active:
+            # Stop and Resume only for a session that may change this run (the engine checks it again).
+            if not access.may_change(run):
+                pass
+            elif status.is_active:
                 if st.button("Stop", key=f"runs_stop_{run_id}", icon=":material/stop:"):
-                    run_admin.act(lambda: jobs.stop(run_id), f"Stopping run #{run_id}.")
+                    run_admin.act(lambda: jobs.stop(run_id, **access.engine_args()), f"Stopping run #{run_id}.")
             elif status.is_resumable:
                 if st.button("Resume", key=f"runs_resume_{run_id}", icon=":material/play_arrow:"):
-                    run_admin.act(lambda: jobs.resume(run_id), f"Run #{run_id} is queued to resume.")
+                    run_admin.act(lambda: jobs.resume(run_id, **access.engine_args()),
+                                  f"Run #{run_id} is queued to resume.")
         done, total = run.epochs_done, max(1, run.epochs_total)
         if status.is_active:
             eta = tables.eta_seconds(cache.get(run_id).epoch_wall_times(), run.started_at, done, total)
@@ -189,14 +193,14 @@ def _run_status(store: RunStore, run: RunRecord, cache: MetricCache) -> None:
             show(markdown_text(run.error), icon=":material/error:" if failed else ":material/info:")
             # The traceback and the log hold server paths and library versions: behind a click,
             # and not at all on a hosted demo.
-            if run.traceback and not settings.demo_mode():
+            if run.traceback and not access.demo():
                 with st.expander("Traceback", expanded=False):
                     st.code(run.traceback, language=None)
         if run.test_metrics:
             metrics = [(name, value) for name, value in run.test_metrics.items() if isinstance(value, (int, float))]
             for column, (name, value) in zip(st.columns(max(1, min(4, len(metrics)))), metrics[:4]):
                 column.metric(f"test {name}", f"{value:.4g}")
-        if not settings.demo_mode():
+        if not access.demo():
             with st.expander("Worker log", expanded=False):
                 st.code(_log_tail(run_id) or "(no log yet)", language=None)
         with st.expander("Tags, notes, archive, delete", icon=":material/edit_note:"):

@@ -260,8 +260,8 @@ def allowed_import_roots():
     return uploads.allowed_import_roots()
 
 
-def check_import_path(path):
-    """The resolved path when the dashboard may import from it; DataError otherwise."""
+def check_import_path(path, demo_mode=None):
+    """The resolved path when the dashboard may import from it (never on a hosted demo); DataError otherwise."""
     from engine.datasets import uploads
 
-    return uploads.check_import_path(path)
+    return uploads.check_import_path(path, demo_mode)

@@ -19,7 +19,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from engine import paths
+from engine import paths, settings
 from engine.errors import DataError
 
 ROOTS_VARIABLE = "CONV3D_LAB_IMPORT_ROOTS"
@@ -137,8 +137,13 @@ def allowed_import_roots() -> list[Path]:
     return [paths.data_root().resolve(), Path.home().resolve()]
 
 
-def check_import_path(path: str | os.PathLike) -> Path:
-    """``path`` resolved (links followed) when it lies inside an allowed root; DataError otherwise."""
+def check_import_path(path: str | os.PathLike, demo_mode: bool | None = None) -> Path:
+    """``path`` resolved (links followed) when it lies inside an allowed root; DataError otherwise.
+
+    A hosted demo (``demo_mode``, default ``$CONV3D_LAB_DEMO``) imports nothing from server paths.
+    """
+    if settings.demo_mode(demo_mode):
+        raise DataError("This demo does not import from folders on the server; upload your files instead.")
     resolved = Path(os.path.expanduser(os.fspath(path))).resolve()
     roots = allowed_import_roots()
     if not any(resolved == root or resolved.is_relative_to(root) for root in roots):

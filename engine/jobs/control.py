@@ -24,7 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from engine import checkpoints, paths, validation
+from engine import checkpoints, demo, paths, settings, validation
 from engine.config import RunConfig
 from engine.errors import RunStateError
 from engine.jobs import admission, liveness, processes, standby
@@ -52,7 +52,10 @@ DEFAULT_STOP_GRACE_S = 10.0
 TERMINATE_GRACE_S = 5.0
 
 
-def launch(config: RunConfig | dict[str, Any], *, store: RunStore | None = None, force: bool = False) -> int:
+def launch(
+    config: RunConfig | dict[str, Any], *, store: RunStore | None = None, force: bool = False,
+    owner: str | None = None, demo_mode: bool | None = None,
+) -> int:
     """Validate ``config``, queue it as a new run, start it if a slot is free; returns the run id.
 
     A config with ``data.folds = k`` (and no ``data.fold``) is a cross-validation:
@@ -61,14 +64,18 @@ def launch(config: RunConfig | dict[str, Any], *, store: RunStore | None = None,
     ``launch_group`` returns them all). A ``ConfigError`` (one problem per bad
     field) propagates and nothing is recorded. So does one for a model and batch
     that cannot fit the device memory by the estimate (engine/jobs/admission.py),
-    unless ``force``.
+    unless ``force``. ``owner`` (a dashboard session or login) is recorded with
+    the run; on a hosted demo (``demo_mode``, default ``$CONV3D_LAB_DEMO``) the
+    launch is held to the demo's caps (engine/demo.py) and a ``DemoLimitError``
+    naming the cap propagates, nothing recorded.
     """
     if isinstance(config, dict):
         config = RunConfig.from_dict(config)
     if folds.is_cross_validation(config):
         configs = folds.fold_configs(config)
-        return launch_group(configs, group=folds.new_group_id(folds.CV_PREFIX), store=store, force=force)[0]
-    return launch_group([config], group=None, store=store, force=force)[0]
+        return launch_group(configs, group=folds.new_group_id(folds.CV_PREFIX), store=store, force=force,
+                            owner=owner, demo_mode=demo_mode)[0]
+    return launch_group([config], group=None, store=store, force=force, owner=owner, demo_mode=demo_mode)[0]
 
 
 def launch_group(
@@ -78,12 +85,14 @@ def launch_group(
     trial: int | None = None,
     store: RunStore | None = None,
     force: bool = False,
+    owner: str | None = None,
+    demo_mode: bool | None = None,
 ) -> list[int]:
     """Validate every config (and, unless ``force``, its memory estimate), then queue them all as runs of
     ``group`` (and sweep ``trial``), then schedule.
 
     The one launch path of single runs, folds, seeds and sweep trials. Nothing is
-    recorded when any config is invalid.
+    recorded when any config is invalid, or (on a hosted demo) when a cap would be exceeded.
     """
     for config in configs:
         validation.validate(config)
@@ -91,9 +100,11 @@ def launch_group(
             admission.check_fits(config)
     slots()  # a bad CONV3D_LAB_SLOTS is reported before anything is recorded
     store = store or open_store()
+    if settings.demo_mode(demo_mode):
+        demo.check_launch(configs, owner, store)
     run_ids = []
     for config in configs:
-        run_id = store.create_run(config, status=RunStatus.QUEUED, group=group, trial=trial)
+        run_id = store.create_run(config, status=RunStatus.QUEUED, group=group, trial=trial, owner=owner)
         where = f" ({group}" + (f", trial {trial}" if trial is not None else "") + ")" if group else ""
         store.log_event(run_id, f"{RunStatus.QUEUED.label}{where}: waiting for a free slot")
         run_ids.append(run_id)
@@ -178,7 +189,8 @@ def _leave_to_standby(store: RunStore, slot: str) -> bool:
 
 
 def stop(
-    run_id: int, *, store: RunStore | None = None, wait: bool = False, grace_s: float = DEFAULT_STOP_GRACE_S
+    run_id: int, *, store: RunStore | None = None, wait: bool = False, grace_s: float = DEFAULT_STOP_GRACE_S,
+    owner: str | None = None, demo_mode: bool | None = None,
 ) -> RunStatus:
     """Stop a queued or running run; returns its status after the request.
 
@@ -193,9 +205,12 @@ def stop(
     detached helper process (``python -m engine.jobs.escalate``), which also
     works when the caller is a short-lived CLI. With ``wait=True`` it blocks
     until the run has ended and returns the final status. A run that has
-    already ended keeps its status.
+    already ended keeps its status. On a hosted demo a caller with an ``owner``
+    may stop only the runs it launched (``NotYourRunError`` otherwise).
     """
     store = store or open_store()
+    if owner is not None:
+        demo.check_owner(store.get_run(run_id), owner, demo_mode, "stop")
     if store.transition(run_id, RunStatus.STOPPED, from_statuses=[RunStatus.QUEUED], finished_at=time.time()):
         store.log_event(run_id, "stopped while queued (removed from the queue)")
         return RunStatus.STOPPED
@@ -274,15 +289,18 @@ def reconcile(store: RunStore | None = None) -> list[int]:
     return changed
 
 
-def resume(run_id: int, *, store: RunStore | None = None) -> int:
+def resume(run_id: int, *, store: RunStore | None = None, owner: str | None = None,
+           demo_mode: bool | None = None) -> int:
     """Queue an interrupted or stopped run again; it continues after its last completed epoch.
 
     The worker reloads ``last.keras`` (weights and optimizer state), drops
     anything recorded after that epoch, and appends to the same history.
-    Raises ``RunStateError`` for any other status.
+    Raises ``RunStateError`` for any other status, and on a hosted demo
+    ``NotYourRunError`` for a run another ``owner`` launched.
     """
     store = store or open_store()
     run = store.get_run(run_id)
+    demo.check_owner(run, owner, demo_mode, "resume")
     if not run.status.is_resumable:
         raise RunStateError(_why_not_resumable(run))
     if run.epochs_done:

@@ -33,10 +33,10 @@ class RunStore(abc.ABC):
     @abc.abstractmethod
     def create_run(
         self, config: RunConfig, status: RunStatus = RunStatus.QUEUED, *, group: str | None = None,
-        trial: int | None = None,
+        trial: int | None = None, owner: str | None = None,
     ) -> int:
-        """Record a new run with its whole config (and its group / sweep trial); returns its id
-        (its name defaults to run-ID)."""
+        """Record a new run with its whole config (and its group / sweep trial, and the identity that
+        launched it); returns its id (its name defaults to run-ID)."""
 
     @abc.abstractmethod
     def get_run(self, run_id: int) -> RunRecord:

@@ -102,12 +102,24 @@ def _v5_run_groups_and_sweeps(conn: sa.Connection) -> None:
     conn.execute(sa.text('CREATE INDEX IF NOT EXISTS ix_runs_group ON runs ("group")'))
 
 
+def _v6_run_owner(conn: sa.Connection) -> None:
+    """Runs get an ``owner``: the dashboard session or login identity that launched them.
+
+    A hosted demo lets a session stop, resume, edit and delete only its own runs.
+    Existing runs (and runs launched from the CLI) have none: no session owns them.
+    """
+    columns = {column["name"] for column in sa.inspect(conn).get_columns("runs")}
+    if "owner" not in columns:
+        conn.execute(sa.text("ALTER TABLE runs ADD COLUMN owner VARCHAR(200)"))
+
+
 # Step N brings a database at version N-1 to version N.
 STEPS: dict[int, Callable[[sa.Connection], None]] = {
     2: _v2_one_name_for_the_current_learning_rate,
     3: _v3_queue_times_and_one_row_per_epoch,
     4: _v4_tags_notes_archive_and_parameter_count,
     5: _v5_run_groups_and_sweeps,
+    6: _v6_run_owner,
 }
 LATEST_VERSION = max(STEPS)
 # The version of a database written before schema versions existed.

@@ -45,6 +45,8 @@ runs = sa.Table(
     sa.Column("notes", sa.Text, nullable=False, default=""),
     sa.Column("archived", sa.Boolean, nullable=False, default=False, index=True),  # hidden from lists by default
     sa.Column("num_params", sa.Integer),  # parameters of the built model (written when the model is built)
+    # Schema version 6: who launched the run (a dashboard session or login identity); NULL from the CLI.
+    sa.Column("owner", sa.String(200)),
 )
 
 metrics = sa.Table(

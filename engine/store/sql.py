@@ -168,12 +168,13 @@ class SqlRunStore(RunStore):
             notes=run["notes"] or "",
             archived=bool(run["archived"]),
             num_params=run["num_params"],
+            owner=run["owner"],
         )
 
     # ---------------------------------------------------------------- runs
     def create_run(
         self, config: RunConfig, status: RunStatus = RunStatus.QUEUED, *, group: str | None = None,
-        trial: int | None = None,
+        trial: int | None = None, owner: str | None = None,
     ) -> int:
         now = time.time()
         with self._write() as conn:
@@ -195,6 +196,7 @@ class SqlRunStore(RunStore):
                     archived=False,
                     group=group,
                     trial=trial,
+                    owner=owner,
                 )
             )
             run_id = int(result.inserted_primary_key[0])

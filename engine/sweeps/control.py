@@ -44,9 +44,17 @@ def sweep_id_of(group: str | None) -> int | None:
     return None
 
 
-def start(spec: SweepSpec | dict[str, Any], *, store: RunStore | None = None) -> int:
-    """Check the spec (and its base config), record the sweep and queue its first trials; returns its id."""
-    from engine import validation
+def start(spec: SweepSpec | dict[str, Any], *, store: RunStore | None = None, demo_mode: bool | None = None) -> int:
+    """Check the spec (and its base config), record the sweep and queue its first trials; returns its id.
+
+    A hosted demo (``demo_mode``, default ``$CONV3D_LAB_DEMO``) runs no sweeps: its trials would be
+    queued without an owner, outside the demo's caps.
+    """
+    from engine import demo, settings, validation
+
+    if settings.demo_mode(demo_mode):
+        raise demo.DemoLimitError("This demo does not run sweeps (each queues many runs); launch single runs "
+                                  "on the Train page instead.")
 
     if not isinstance(spec, SweepSpec):
         spec = SweepSpec.from_dict(spec)

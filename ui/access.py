@@ -1,0 +1,134 @@
+"""Who may change things in this lab, and who the person at this browser is.
+
+Viewing is always open. Changing things (launch, stop, resume, edit, delete,
+import) is gated by the first of these that ``.streamlit/secrets.toml`` configures:
+
+1. ``[auth]``: Streamlit's OpenID Connect login (``st.login``); the identity is
+   the provider's e-mail (or subject).
+2. ``lab_password``: one shared password, typed in the sidebar and compared with
+   ``hmac.compare_digest``; the identity is this browser session's.
+3. neither (or no secrets file): the lab is open and the Home page says so.
+
+``demo = true`` in the secrets (or ``CONV3D_LAB_DEMO=1``) makes the lab a hosted
+demo: the pages pass ``demo()`` and ``identity()`` to the engine, which holds each
+launch to the caps of ``engine.settings.DemoCaps`` and lets a session change only
+the runs it launched.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets as token_source
+from typing import Any
+
+import streamlit as st
+
+from engine import settings
+from engine.runs import RunRecord
+
+PASSWORD_KEY = "lab_password"
+_UNLOCKED = "_access_unlocked"
+_SESSION_ID = "_access_session_id"
+
+
+def _secret(name: str, default: Any = None) -> Any:
+    """A top-level secret; ``default`` when there is no secrets file or no such key."""
+    try:
+        return st.secrets.get(name, default)
+    except (FileNotFoundError, st.errors.StreamlitSecretNotFoundError):
+        return default
+
+
+def demo() -> bool:
+    """Whether this lab is a hosted demo: ``demo = true`` in the secrets, else ``$CONV3D_LAB_DEMO``."""
+    value = _secret("demo")
+    if value is None:
+        return settings.demo_mode()
+    return str(value).strip().lower() in {"1", "true", "yes", "on"}
+
+
+def gate() -> str:
+    """How changes are gated: "oidc" (``[auth]`` configured), "password" (``lab_password``) or "open"."""
+    if _secret("auth") is not None:
+        return "oidc"
+    if _secret(PASSWORD_KEY):
+        return "password"
+    return "open"
+
+
+def _logged_in() -> bool:
+    try:
+        return bool(st.user.is_logged_in)
+    except (AttributeError, KeyError):
+        return False
+
+
+def can_change() -> bool:
+    """Whether this session may launch, stop, edit, delete and import."""
+    mode = gate()
+    if mode == "oidc":
+        return _logged_in()
+    if mode == "password":
+        return bool(st.session_state.get(_UNLOCKED))
+    return True
+
+
+def identity() -> str:
+    """Who launches from this session: the login's e-mail with OIDC, else an id of this browser session."""
+    if gate() == "oidc" and _logged_in():
+        return str(st.user.get("email") or st.user.get("sub") or "signed-in user")
+    if _SESSION_ID not in st.session_state:
+        st.session_state[_SESSION_ID] = "session-" + token_source.token_hex(6)
+    return st.session_state[_SESSION_ID]
+
+
+def may_change(run: RunRecord) -> bool:
+    """Whether this session may stop, resume, edit or delete ``run``: it can change things, and on a
+    demo it launched the run (the engine refuses the others too)."""
+    return can_change() and (not demo() or run.owner == identity())
+
+
+def engine_args() -> dict[str, Any]:
+    """The ``owner`` and ``demo_mode`` arguments of the engine's launch, stop, resume and curation calls."""
+    return {"owner": identity(), "demo_mode": demo()}
+
+
+def refusal() -> str:
+    """The sentence shown when a change is asked for without access."""
+    if gate() == "oidc":
+        return "Sign in (sidebar) to launch, stop, edit, delete or import; viewing is open to everyone."
+    return "Unlock the lab with its password (sidebar) to launch, stop, edit, delete or import; viewing is open."
+
+
+def sidebar_login() -> None:
+    """The sidebar's sign-in (OIDC), password field, or nothing for an open lab."""
+    mode = gate()
+    if mode == "open":
+        return
+    with st.sidebar:
+        if mode == "oidc":
+            if _logged_in():
+                st.caption(f"Signed in as {identity()}")
+                if st.button("Sign out", key="access_logout"):
+                    st.logout()
+            elif st.button("Sign in", key="access_login", icon=":material/login:"):
+                st.login()
+            return
+        if st.session_state.get(_UNLOCKED):
+            st.caption("Unlocked: you can launch and change runs.")
+            if st.button("Lock", key="access_lock", icon=":material/lock:"):
+                st.session_state[_UNLOCKED] = False
+                st.rerun()
+            return
+        typed = st.text_input("Lab password", type="password", key="access_password",
+                              help="Needed to launch, stop, edit, delete or import; viewing is open.")
+        if st.button("Unlock", key="access_unlock", icon=":material/lock_open:"):
+            expected = str(_secret(PASSWORD_KEY, ""))
+            if expected and hmac.compare_digest(typed.encode(), expected.encode()):
+                st.session_state[_UNLOCKED] = True
+                st.rerun()
+            else:
+                st.error("That is not the lab's password.")
+
+
+__all__ = ["can_change", "demo", "engine_args", "gate", "identity", "may_change", "refusal", "sidebar_login"]
