@@ -25,6 +25,7 @@ import streamlit as st
 
 from engine import settings
 from engine.runs import RunRecord
+from ui.text import markdown_text
 
 PASSWORD_KEY = "lab_password"
 _UNLOCKED = "_access_unlocked"
@@ -108,7 +109,7 @@ def sidebar_login() -> None:
     with st.sidebar:
         if mode == "oidc":
             if _logged_in():
-                st.caption(f"Signed in as {identity()}")
+                st.caption(f"Signed in as {markdown_text(identity())}")
                 if st.button("Sign out", key="access_logout"):
                     st.logout()
             elif st.button("Sign in", key="access_login", icon=":material/login:"):

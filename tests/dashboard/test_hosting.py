@@ -1,0 +1,230 @@
+"""Hosted demo and access gate (issue 16): caps in the engine's launch path, run owners, the password gate.
+
+Engine calls get ``owner`` / ``demo_mode`` as the dashboard passes them; pages are driven with
+AppTest and ``at.secrets`` (``demo = true``, ``lab_password``). A fake "running" run on another
+host holds the only slot, so nothing the tests queue starts a worker.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from engine import curation, demo, jobs, settings
+from engine.datasets import uploads
+from engine.errors import DataError
+from engine.store import open_store
+from engine.runs import RunStatus
+from fake_lab import tiny_config as fake_config
+from ui.text import unescape_markdown
+
+PASSWORD = "correct horse"
+
+
+def tiny_config(name: str, epochs: int = 2):
+    """A config that passes validation (the fake runs' 8^3 volumes are too small for tutorial3d)."""
+    config = fake_config(name, epochs=epochs)
+    config.data.options["size"] = 12
+    return config
+
+
+def errors(at) -> list[str]:
+    return [unescape_markdown(e.value) for e in at.error]
+
+
+def no_exceptions(at) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+# ------------------------------------------------------------------ engine: caps
+@pytest.mark.parametrize(
+    ("change", "sentence"),
+    [
+        (lambda c: setattr(c.training, "epochs", 21), "at most 20 epochs"),
+        (lambda c: setattr(c.model, "width_multiplier", 1.5), "width multiplier of at most 1"),
+        (lambda c: c.data.options.update(size=40), "at most 32 voxels per edge"),
+        (lambda c: c.data.options.update(num_samples=2500), "at most 2,000 samples"),
+    ],
+)
+def test_each_config_cap_is_a_sentence_and_nothing_is_queued(store, make_run, change, sentence):
+    make_run("running", epochs_done=1)
+    config = tiny_config("too big")
+    change(config)
+    before = len(store.list_runs())
+    with pytest.raises(demo.DemoLimitError, match=sentence):
+        jobs.launch(config, store=store, owner="session-a", demo_mode=True)
+    assert len(store.list_runs()) == before
+
+
+def test_the_same_config_launches_outside_demo_mode(store, make_run):
+    make_run("running", epochs_done=1)
+    config = tiny_config("big but allowed", epochs=21)
+    run_id = jobs.launch(config, store=store, owner="session-a", demo_mode=False)
+    assert store.get_run(run_id).owner == "session-a"
+
+
+def test_runs_per_session_and_in_total_are_capped(store, make_run, monkeypatch):
+    make_run("running", epochs_done=1, owner="session-b")  # another visitor's run holds the slot
+    first, second = (jobs.launch(tiny_config(f"mine {i}"), store=store, owner="session-a", demo_mode=True)
+                     for i in range(2))
+    assert {store.get_run(first).owner, store.get_run(second).owner} == {"session-a"}
+    with pytest.raises(demo.DemoLimitError, match="at most 2 runs queued or running; you have 2"):
+        jobs.launch(tiny_config("third"), store=store, owner="session-a", demo_mode=True)
+    # A k-fold launch counts k runs.
+    folded = tiny_config("folds")
+    folded.data.folds = 3
+    with pytest.raises(demo.DemoLimitError, match="this launch adds 3"):
+        jobs.launch(folded, store=store, owner="session-c", demo_mode=True)
+    monkeypatch.setenv(settings.DEMO_CAP_ENV_PREFIX + "MAX_ACTIVE_RUNS_TOTAL", "3")
+    with pytest.raises(demo.DemoLimitError, match="at most 3 runs at a time for all visitors together"):
+        jobs.launch(tiny_config("everyone's"), store=store, owner="session-c", demo_mode=True)
+    assert len(store.list_runs()) == 3
+
+
+def test_caps_are_overridable_by_environment(monkeypatch):
+    monkeypatch.setenv("CONV3D_LAB_DEMO_MAX_EPOCHS", "5")
+    monkeypatch.setenv("CONV3D_LAB_DEMO_MAX_WIDTH_MULTIPLIER", "0.5")
+    caps = settings.demo_caps()
+    assert (caps.max_epochs, caps.max_width_multiplier) == (5, 0.5)
+    monkeypatch.setenv("CONV3D_LAB_DEMO_MAX_EPOCHS", "many")
+    with pytest.raises(ValueError, match="CONV3D_LAB_DEMO_MAX_EPOCHS"):
+        settings.demo_caps()
+
+
+# ------------------------------------------------------------------ engine: owners, imports
+def test_another_sessions_run_cannot_be_stopped_resumed_or_edited_in_demo_mode(store, make_run):
+    theirs = make_run("running", epochs_done=1, owner="session-b")
+    stopped = make_run("stopped", epochs_done=0, owner="session-b")
+    with pytest.raises(demo.NotYourRunError, match=f"Run #{theirs} was launched by another visitor"):
+        jobs.stop(theirs, store=store, owner="session-a", demo_mode=True)
+    assert store.get_run(theirs).status == RunStatus.RUNNING and not store.get_run(theirs).stop_requested
+    with pytest.raises(demo.NotYourRunError, match="not resume it"):
+        jobs.resume(stopped, store=store, owner="session-a", demo_mode=True)
+    for action in (lambda: curation.set_tags(store, stopped, ["x"], owner="session-a", demo_mode=True),
+                   lambda: curation.set_notes(store, stopped, "x", owner="session-a", demo_mode=True),
+                   lambda: curation.set_archived(store, stopped, owner="session-a", demo_mode=True),
+                   lambda: curation.delete_run(store, stopped, owner="session-a", demo_mode=True)):
+        with pytest.raises(demo.NotYourRunError):
+            action()
+    run = store.get_run(stopped)
+    assert (run.tags, run.notes, run.archived, run.status) == ((), "", False, RunStatus.STOPPED)
+    # Its owner may; so may the operator (no owner: the CLI), and anyone outside demo mode.
+    curation.set_tags(store, stopped, ["mine"], owner="session-b", demo_mode=True)
+    curation.set_notes(store, stopped, "ops", demo_mode=True)
+    curation.set_archived(store, stopped, owner="session-a", demo_mode=False)
+    assert store.get_run(stopped).tags == ("mine",)
+
+
+def test_demo_mode_imports_nothing_from_server_paths_and_caps_uploads(store, tmp_path, monkeypatch):
+    with pytest.raises(DataError, match="does not import from folders on the server"):
+        uploads.check_import_path(tmp_path, demo_mode=True)
+    monkeypatch.setenv(settings.DEMO_ENV, "1")
+    monkeypatch.setenv("CONV3D_LAB_DEMO_MAX_UPLOAD_BYTES", str(1024**2))
+    with pytest.raises(DataError):
+        uploads.check_import_path(tmp_path)
+    from ui import data_view
+
+    with pytest.raises(demo.DemoLimitError, match="uploads of at most 1 MB; these files are 2.0 MB"):
+        data_view.stage_upload([("big.npz", b"x" * 2 * 1024**2)])
+
+
+# ------------------------------------------------------------------ pages: demo mode
+def test_demo_banner_states_the_limits_and_the_train_page_refuses_too_many_epochs(app, make_run, page_text):
+    make_run("running", epochs_done=1)
+    at = app()
+    at.secrets["demo"] = True
+    at.switch_page("app_pages/train.py").run()
+    assert "runs are limited to 20 epochs" in page_text(at)
+    at.selectbox(key="train_dataset").select("shapes3d").run()
+    at.number_input(key="train_epochs").set_value(25)
+    at.button(key="train_launch").click().run()
+    no_exceptions(at)
+    assert any("This demo trains at most 20 epochs per run" in e for e in errors(at))
+    assert len(open_store().list_runs()) == 1
+    at.number_input(key="train_epochs").set_value(3)
+    at.button(key="train_launch").click().run()
+    no_exceptions(at)
+    newest = open_store().list_runs(limit=1)[0]
+    assert newest.config.training.epochs == 3
+    assert newest.owner == at.session_state["_access_session_id"]
+
+
+def test_demo_runs_page_offers_stop_only_for_the_sessions_own_runs(app, make_run, page_text):
+    theirs = make_run("running", epochs_done=1, owner="session-somebody-else")
+    at = app()
+    at.secrets["demo"] = True
+    at.session_state["_access_session_id"] = "session-mine"  # what ui.access.identity() draws on first use
+    mine = make_run("queued", owner="session-mine")
+    at.switch_page("app_pages/runs.py")
+    at.query_params["runs"] = f"{theirs},{mine}"
+    at.run()
+    no_exceptions(at)
+    keys = {button.key for button in at.button}
+    assert f"runs_stop_{mine}" in keys and f"runs_stop_{theirs}" not in keys
+    assert f"runs_{theirs}_delete" not in keys and f"runs_{theirs}_save" not in keys
+    assert f"Run #{theirs} is read-only here: another visitor launched it." in page_text(at)
+    at.button(key=f"runs_stop_{mine}").click().run()
+    assert open_store().get_run(mine).status == RunStatus.STOPPED
+
+
+def test_demo_data_page_offers_uploads_only(app):
+    at = app()
+    at.secrets["demo"] = True
+    at.session_state["data_browse"] = "shapes3d"
+    at.switch_page("app_pages/data.py").run()
+    no_exceptions(at)
+    assert at.radio(key="data_source_kind").options == ["Upload files"]
+
+
+# ------------------------------------------------------------------ pages: password gate
+def test_home_says_an_open_lab_is_open(app, page_text):
+    assert "This lab is open" in page_text(app())
+
+
+def test_without_the_password_a_session_cannot_launch_stop_delete_or_import(app, make_run, page_text):
+    running = make_run("running", epochs_done=1)
+    finished = make_run("finished", epochs_done=2)
+    at = app()
+    at.secrets[jobs_password_key()] = PASSWORD
+    at.run()
+    assert "This lab is open" not in page_text(at)
+    assert at.text_input(key="access_password")
+    at.button(key="home_demo").click().run()
+    assert any("Unlock the lab with its password" in e for e in errors(at))
+
+    at.switch_page("app_pages/train.py").run()
+    at.selectbox(key="train_dataset").select("shapes3d").run()
+    at.button(key="train_launch").click().run()
+    no_exceptions(at)
+    assert any("Unlock the lab with its password" in e for e in errors(at))
+    assert len(open_store().list_runs()) == 2
+
+    at.switch_page("app_pages/runs.py")
+    at.query_params["runs"] = f"{running},{finished}"
+    at.run()
+    keys = {button.key for button in at.button}
+    assert f"runs_stop_{running}" not in keys and f"runs_{finished}_delete" not in keys
+    assert f"Run #{finished} is read-only here" in page_text(at)
+
+    at.session_state["data_browse"] = "shapes3d"
+    at.switch_page("app_pages/data.py").run()
+    assert at.button(key="data_preview").disabled
+
+    # A wrong password leaves it locked; the right one unlocks this session.
+    at.text_input(key="access_password").input("wrong")
+    at.button(key="access_unlock").click().run()
+    assert "That is not the lab's password." in errors(at)
+    assert at.button(key="data_preview").disabled
+    at.text_input(key="access_password").input(PASSWORD)
+    at.button(key="access_unlock").click().run()
+    assert not at.button(key="data_preview").disabled
+    at.switch_page("app_pages/runs.py")
+    at.query_params["runs"] = f"{running},{finished}"
+    at.run()
+    keys = {button.key for button in at.button}
+    assert f"runs_stop_{running}" in keys and f"runs_{finished}_delete" in keys
+
+
+def jobs_password_key() -> str:
+    from ui import access
+
+    return access.PASSWORD_KEY
