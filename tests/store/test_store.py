@@ -143,6 +143,25 @@ def test_a_database_written_before_schema_versions_opens_and_lists_its_runs(tmp_
     assert store.create_run(_config()) == 6
 
 
+def test_step_6_gives_a_version_5_database_run_owners(tmp_path):
+    """A database at version 5 (no ``owner`` column) gains it; its runs have no owner, new ones keep theirs."""
+    written = tmp_path / "written.db"
+    old = open_store(f"sqlite:///{written}")
+    run_id = old.create_run(_config())
+    old.engine.dispose()  # the last connection closes: the WAL is checkpointed into the file
+    path = tmp_path / "lab.db"  # a new URL: the store keeps one engine per URL, and upgrades when it opens one
+    shutil.copy(written, path)
+    with sqlite3.connect(path) as conn:
+        conn.execute("ALTER TABLE runs DROP COLUMN owner")
+        conn.execute("UPDATE schema_version SET version = 5")
+    store = open_store(f"sqlite:///{path}")
+    assert store.get_run(run_id).owner is None
+    assert store.get_run(store.create_run(_config(), owner="session-1")).owner == "session-1"
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(6,)]
+        assert "owner" in {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
+
+
 def test_a_database_from_a_newer_lab_is_refused_with_a_sentence(tmp_path):
     path = tmp_path / "lab.db"
     with sqlite3.connect(path) as conn:
