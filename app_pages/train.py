@@ -71,7 +71,9 @@ if launch_clicked:
 
 with form_column, st.expander("Doctor: check the dataset, find a learning rate", icon=":material/stethoscope:"):
     doctor_ui.dataset_check(data, training["class_weight"], run_values["seed"])
-    doctor_ui.lr_find(raw_config, train_form.LEARNING_RATES, disabled=bool(problems))
+    # The range test trains in a subprocess outside the queue (and the demo's caps): not on a demo.
+    doctor_ui.lr_find(raw_config, train_form.LEARNING_RATES,
+                      disabled=bool(problems) or access.demo() or not access.can_change())
 
 with preview_column:
     st.subheader("Dataset preview")

@@ -96,12 +96,13 @@ def launch_group(
     """
     for config in configs:
         validation.validate(config)
-        if not force:
-            admission.check_fits(config)
-    slots()  # a bad CONV3D_LAB_SLOTS is reported before anything is recorded
     store = store or open_store()
     if settings.demo_mode(demo_mode):
-        demo.check_launch(configs, owner, store)
+        demo.check_launch(configs, owner, store)  # before the memory estimate, which may build the model
+    if not force:
+        for config in configs:
+            admission.check_fits(config)
+    slots()  # a bad CONV3D_LAB_SLOTS is reported before anything is recorded
     run_ids = []
     for config in configs:
         run_id = store.create_run(config, status=RunStatus.QUEUED, group=group, trial=trial, owner=owner)
