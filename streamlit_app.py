@@ -7,6 +7,7 @@ import streamlit as st
 from engine import demo
 from engine.errors import LabError
 from ui import access
+from ui.text import markdown_text
 
 st.set_page_config(page_title="Conv3D Lab", page_icon=":material/view_in_ar:", layout="wide")
 
@@ -37,4 +38,4 @@ try:
 except LabError as e:
     # A problem the person can fix (a database that cannot be opened, a workspace that is a file):
     # the engine's sentence, instead of Streamlit's redacted error.
-    st.error(str(e), icon=":material/error:")
+    st.error(markdown_text(e), icon=":material/error:")  # a sentence that may quote paths and URLs: as text

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from ui.text import unescape_markdown
+
 
 def test_runs_page_with_a_bogus_database_url_shows_the_sentence(app, monkeypatch):
     monkeypatch.setenv("CONV3D_LAB_DB", "bogus://")
     at = app("app_pages/runs.py")
     assert not at.exception, [e.value for e in at.exception]
-    errors = [element.value for element in at.error]
+    errors = [unescape_markdown(element.value) for element in at.error]
     assert any("The database URL 'bogus://' cannot be used" in text and "CONV3D_LAB_DB" in text for text in errors), errors
 
 
@@ -23,4 +25,5 @@ def test_home_page_with_a_damaged_database_names_the_file(app, lab_home, monkeyp
     database.write_bytes(b"not a database" * 500)
     at = app()
     assert not at.exception, [e.value for e in at.exception]
-    assert any(str(database) in element.value and "damaged" in element.value for element in at.error)
+    errors = [unescape_markdown(element.value) for element in at.error]
+    assert any(str(database) in text and "damaged" in text for text in errors), errors
