@@ -519,9 +519,9 @@ def cmd_lr_find(args) -> int:
 
 
 def cmd_worker(args) -> int:
-    from engine import jobs
+    from engine.jobs import worker
 
-    return jobs.run_worker(args.run)
+    return worker.run_worker(args.run)
 
 
 def build_parser() -> argparse.ArgumentParser:

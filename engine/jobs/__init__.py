@@ -14,6 +14,9 @@ waiting on the first slot, which claims the next queued run itself
 (engine/jobs/standby.py); ``CONV3D_LAB_STANDBY=0`` turns that off.
 
 Nothing here imports TensorFlow; only the worker does, after it has started.
+The worker (``engine.jobs.worker``) is not imported by the package: it sits on
+top of the queue and the sweeps (it tells a sweep when its run ends), and the
+sweeps queue their trials through this package.
 """
 
 from engine.jobs.control import (
@@ -32,7 +35,6 @@ from engine.jobs.control import (
 )
 from engine.jobs.devices import SLOTS_ENV, device_memory, slots
 from engine.jobs.standby import ensure_standby
-from engine.jobs.worker import run_worker
 
 __all__ = [
     "device_memory",
@@ -46,7 +48,6 @@ __all__ = [
     "log_tail",
     "reconcile",
     "resume",
-    "run_worker",
     "schedule",
     "silent_runs",
     "slots",

@@ -51,9 +51,16 @@ def import_graph() -> dict[str, set[str]]:
     graph = {}
     for name, path in paths.items():
         edges = _imports(path, modules) - {name}
-        # A package's submodule importing its own package __init__ is how Python loads it anyway;
-        # it is a circle only when the package also imports the submodule (caught below).
-        graph[name] = edges
+        # Importing ``a.b.c`` from outside the package ``a.b`` runs ``a/b/__init__.py`` first, so the
+        # importer depends on that package too. (A submodule importing its own package is how Python
+        # loads it anyway; it is a circle only when the package also imports the submodule.)
+        for target in list(edges):
+            package = target.rpartition(".")[0]
+            while package:
+                if package in modules and name != package and not name.startswith(package + "."):
+                    edges.add(package)
+                package = package.rpartition(".")[0]
+        graph[name] = edges - {name}
     return graph
 
 
