@@ -20,8 +20,8 @@ import pytest
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
-from engine import cli
 from engine.runs import RunStatus
+from tests.cli_in_process import run_cli
 
 EXAMPLES = 200
 BASE_CONFIG = {
@@ -169,12 +169,7 @@ def quiet_lab(lab_home, monkeypatch):
 
 
 def _run(argv: list[str], capsys) -> tuple[int, str, str]:
-    try:
-        code = cli.main(argv)
-    except SystemExit as e:  # argparse: --help (0) and usage errors (2)
-        code = e.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    return run_cli(capsys, *argv)
 
 
 def test_random_command_lines_never_show_a_traceback(quiet_lab, tmp_path, capsys):

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 from engine import paths
+from tests.cli_in_process import run_cli
 
 
 def _cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
@@ -62,18 +63,6 @@ def test_user_mistakes_get_one_sentence_and_exit_2(lab_home):
 
 
 # ------------------------------------------------ more mistakes, in-process
-def _main(capsys, *argv: str) -> tuple[int, str, str]:
-    """engine.cli.main in this process (argparse's own errors exit through SystemExit)."""
-    from engine import cli
-
-    try:
-        code = cli.main(list(argv))
-    except SystemExit as e:
-        code = e.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 def _one_sentence(code: int, err: str) -> str:
     assert code == 2, err
     assert "Traceback" not in err and err.startswith("error: ") and err.count("\n") == 1, err
@@ -83,36 +72,36 @@ def _one_sentence(code: int, err: str) -> str:
 def test_a_run_id_too_large_for_sqlite_is_a_sentence(lab_home, capsys):
     for argv in (("show", "999999999999999999999"), ("evaluate", "999999999999999999999"),
                  ("resume", "-3"), ("evaluate", "1", "--epoch", "99999999999999999999")):
-        code, _, err = _main(capsys, *argv)
+        code, _, err = run_cli(capsys, *argv)
         _one_sentence(code, err)
-    assert "run id" in _main(capsys, "show", "999999999999999999999")[2]
+    assert "run id" in run_cli(capsys, "show", "999999999999999999999")[2]
 
 
 def test_a_config_file_that_is_not_utf8_is_a_sentence(lab_home, tmp_path, capsys):
     path = tmp_path / "latin1.json"
     path.write_bytes('{"name": "caf\xe9"}'.encode("latin-1"))
-    code, _, err = _main(capsys, "launch", "--config", str(path))
+    code, _, err = run_cli(capsys, "launch", "--config", str(path))
     assert "not UTF-8" in _one_sentence(code, err) and str(path) in err
 
 
 def test_describe_refuses_a_batch_size_below_one(capsys):
     for value in ("-1", "0", "x"):
-        code, _, err = _main(capsys, "describe", "--batch-size", value)
+        code, _, err = run_cli(capsys, "describe", "--batch-size", value)
         assert "--batch-size" in _one_sentence(code, err)
 
 
 def test_argparse_usage_errors_are_one_sentence(capsys):
     for argv in ((), ("nope",), ("show",), ("archs", "--input-shape", "1", "2"), ("runs", "--bogus")):
-        _one_sentence(*_main(capsys, *argv)[::2])
+        _one_sentence(*run_cli(capsys, *argv)[::2])
 
 
 def test_archs_refuses_an_absurd_input_shape_before_building_anything(capsys):
     import time
 
     started = time.perf_counter()
-    code, out, _ = _main(capsys, "archs", "--json", "--input-shape", "100000", "100000", "100000", "1")
+    code, out, _ = run_cli(capsys, "archs", "--json", "--input-shape", "100000", "100000", "100000", "1")
     assert code == 0 and time.perf_counter() - started < 2.0
     rows = json.loads(out)
     assert all(row["params"] is None and "too large" in row["note"] for row in rows)
-    code, _, err = _main(capsys, "describe", "--input-shape", "100000", "100000", "100000", "1")
+    code, _, err = run_cli(capsys, "describe", "--input-shape", "100000", "100000", "100000", "1")
     assert "too large for tutorial3d" in _one_sentence(code, err)

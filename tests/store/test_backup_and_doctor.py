@@ -7,18 +7,10 @@ import shutil
 import sqlite3
 import time
 
-from engine import cli, paths
+from engine import paths
 from engine.config import RunConfig
 from engine.store import backup, open_store, sql
-
-
-def _main(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        code = cli.main(list(argv))
-    except SystemExit as e:
-        code = e.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+from tests.cli_in_process import run_cli
 
 
 def _runs_in(path) -> int:
@@ -54,16 +46,16 @@ def test_a_damaged_database_names_its_newest_backup_and_restoring_it_works(lab_h
     database.write_bytes(database.read_bytes()[:3000])
     sql._ENGINES.clear()
 
-    code, _, err = _main(capsys, "runs")
+    code, _, err = run_cli(capsys, "runs")
     assert code == 2 and f"restore the newest backup, {newest}" in err and f"copy the backup to {database}" in err
 
-    code, out, _ = _main(capsys, "doctor", "--store")
+    code, out, _ = run_cli(capsys, "doctor", "--store")
     assert code == 1 and "integrity: DAMAGED" in out and str(newest) in out
 
     shutil.copy(newest, database)  # what the sentence says to do
     sql._ENGINES.clear()
     assert open_store().get_run(run_id).name == "kept"
-    code, out, _ = _main(capsys, "doctor", "--store")
+    code, out, _ = run_cli(capsys, "doctor", "--store")
     assert code == 0 and "integrity: ok" in out and out.strip().endswith("healthy")
 
 
@@ -74,14 +66,14 @@ def test_doctor_reports_runs_whose_folder_is_missing(lab_home, capsys):
         store.update_run(run_id, epochs_done=2)
         paths.run_dir(run_id)
     shutil.rmtree(paths.run_dir(gone))
-    code, out, _ = _main(capsys, "doctor", "--store", "--json")
+    code, out, _ = run_cli(capsys, "doctor", "--store", "--json")
     report = json.loads(out)
     assert code == 1 and report["missing_folders"] == [gone] and report["integrity"] == ["ok"]
     assert report["runs"] == 3 and not report["healthy"]
-    code, out, _ = _main(capsys, "doctor", "--store")
+    code, out, _ = run_cli(capsys, "doctor", "--store")
     assert f"folders missing for 1 run(s) with recorded epochs: {gone}" in out
 
 
 def test_doctor_needs_to_be_told_what_to_check(lab_home, capsys):
-    code, _, err = _main(capsys, "doctor")
+    code, _, err = run_cli(capsys, "doctor")
     assert code == 2 and "--store" in err and err.count("\n") == 1

@@ -9,23 +9,19 @@ from __future__ import annotations
 
 import pytest
 
-from engine import cli
 from engine.config import RunConfig
 from engine.errors import RunNotFound, StoreError
 from engine.store import open_store
+from tests.cli_in_process import run_cli
 
 COMMANDS = (("runs",), ("show", "1"), ("launch", "--dataset", "shapes3d"), ("evaluate", "1"))
 CLOSED_PORT_URL = "postgresql+psycopg2://lab:secret@127.0.0.1:1/lab"
 
 
 def _main(capsys, *argv: str) -> tuple[int, str]:
-    try:
-        code = cli.main(list(argv))
-    except SystemExit as e:
-        code = e.code
-    captured = capsys.readouterr()
-    assert "Traceback" not in captured.out + captured.err
-    return code, captured.err
+    code, out, err = run_cli(capsys, *argv)
+    assert "Traceback" not in out + err
+    return code, err
 
 
 def _sentence_for_each_command(capsys) -> str:
