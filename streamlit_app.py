@@ -9,7 +9,10 @@ from engine.errors import LabError
 from ui import access
 from ui.text import markdown_text
 
-st.set_page_config(page_title="Conv3D Lab", page_icon=":material/view_in_ar:", layout="wide")
+# The tab icon is a file served by the lab: a ":material/...:" page icon makes the browser fetch an SVG
+# from fonts.gstatic.com, a third-party request on every visit that fails on a closed network.
+FAVICON = Path(__file__).parent / "ui" / "favicon.png"
+st.set_page_config(page_title="Conv3D Lab", page_icon=str(FAVICON), layout="wide")
 
 PAGES_DIR = Path(__file__).parent / "app_pages"
 # (file, title, icon) in menu order; pages written later join when their file exists.
