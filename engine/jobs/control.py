@@ -102,7 +102,8 @@ def launch_group(
     if not force:
         for config in configs:
             admission.check_fits(config)
-    slots()  # a bad CONV3D_LAB_SLOTS is reported before anything is recorded
+    slots()  # a bad CONV3D_LAB_SLOTS (or CONV3D_LAB_WORKER_NICE) is reported before anything is recorded
+    processes.worker_nice()
     run_ids = []
     for config in configs:
         run_id = store.create_run(config, status=RunStatus.QUEUED, group=group, trial=trial, owner=owner)

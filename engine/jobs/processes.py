@@ -16,9 +16,14 @@ from datetime import datetime
 from pathlib import Path
 
 from engine import paths
+from engine.errors import LabError
 from engine.jobs.devices import cuda_visible_devices
 
 WORKER_LOG_NAME = "worker.log"
+# Background training runs this much nicer than the dashboard (Unix nice increment; 0 leaves it),
+# so the pages stay responsive on a machine whose cores the workers keep busy.
+WORKER_NICE_ENV = "CONV3D_LAB_WORKER_NICE"
+DEFAULT_WORKER_NICE = 10
 
 # Popen objects of children this process started: polled now and then so that
 # finished ones are reaped instead of lingering as zombies in a long-lived
@@ -43,6 +48,30 @@ def child_environment(store_url: str, slot: str | None = None) -> dict[str, str]
     if devices is not None:
         env["CUDA_VISIBLE_DEVICES"] = devices
     return env
+
+
+def worker_nice() -> int:
+    """The nice increment of background workers: ``$CONV3D_LAB_WORKER_NICE`` (0-19), default 10."""
+    raw = os.environ.get(WORKER_NICE_ENV, "").strip()
+    if not raw:
+        return DEFAULT_WORKER_NICE
+    if not raw.isdigit() or int(raw) > 19:
+        raise LabError(f"{WORKER_NICE_ENV} is {raw!r}; set it to a whole number from 0 (the dashboard's "
+                       f"priority) to 19 (the lowest), or unset it ({DEFAULT_WORKER_NICE}).")
+    return int(raw)
+
+
+def lower_priority() -> int:
+    """Lower this background worker's CPU priority by ``worker_nice()``; returns its nice value.
+
+    A bad setting is refused at launch (``launch_group``); one set later is reported in the worker
+    log and the default used, so a run never fails for it."""
+    try:
+        increment = worker_nice()
+    except LabError as e:
+        print(f"{e} Using {DEFAULT_WORKER_NICE}.", file=sys.stderr, flush=True)
+        increment = DEFAULT_WORKER_NICE
+    return os.nice(increment)
 
 
 def spawn_detached(command: list[str], env: dict[str, str], log_path: Path, header: str) -> subprocess.Popen:

@@ -67,6 +67,7 @@ def _warm_up() -> None:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     slot = args[0]
+    processes.lower_priority()  # a standby becomes a worker: the same priority
     idle_s = float(os.environ.get(IDLE_ENV) or DEFAULT_IDLE_S)
     standby.write_pidfile(slot, os.getpid())
     signal.signal(signal.SIGTERM, _leave)

@@ -34,7 +34,7 @@ import sys
 import time
 import traceback
 
-from engine.jobs import liveness
+from engine.jobs import liveness, processes
 from engine.jobs.control import schedule
 from engine.jobs.standby import ensure_standby
 from engine.runs import RunStatus
@@ -64,6 +64,7 @@ def run_worker(run_id: int) -> int:
         print(f"Run {run_id} already has a worker (pid {run.pid}); not starting a second one.", file=sys.stderr)
         return 2
 
+    processes.lower_priority()
     return work_claimed(store, run_id)
 
 
