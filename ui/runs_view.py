@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import streamlit as st
@@ -126,24 +127,38 @@ def live_panel(store: RunStore, run_ids: Sequence[int], initial: dict[int, RunSt
 
 
 def _curves(cache: MetricCache, runs: Sequence[RunRecord]) -> None:
-    # Building Plotly figures is the costly part of a refresh: rebuild only when rows arrived.
-    labels = {run.id: run.label for run in runs}  # the figure builders escape them for Plotly
-    version = tuple((run.id, labels[run.id], cache.get(run.id).after_id) for run in runs)
-    memo = st.session_state.get("_runs_figures")
-    if memo is None or memo[0] != version:
-        histories = {run.id: cache.get(run.id).history() for run in runs}
-        batches = {run.id: cache.get(run.id).batches for run in runs}
-        curves = figures.curves_figure(histories, labels) if any(histories.values()) else None
-        batch_loss = figures.batch_loss_figure(batches, labels) if any(batches.values()) else None
-        memo = (version, curves, batch_loss)
-        st.session_state["_runs_figures"] = memo
-    _, curves, batch_loss = memo
+    # Building Plotly figures is the costly part of a refresh (about 50 ms each): a figure is built
+    # once per content, whichever session asks, and only when rows of its kind arrived.
+    labels = tuple((run.id, run.label) for run in runs)  # the figure builders escape them for Plotly
+    histories = tuple(_frozen_rows(cache.get(run.id).history(), skip="_wall_time") for run in runs)
+    batches = tuple(_frozen_rows(cache.get(run.id).batches) for run in runs)
+    curves = _shared_curves_figure(labels, histories) if any(histories) else None
+    batch_loss = _shared_batch_loss_figure(labels, batches) if any(batches) else None
     if curves is not None:
         st.plotly_chart(curves, key="runs_curves")
     else:
         st.info("No epoch has finished yet; the curves appear here as soon as one does.", icon=":material/hourglass_top:")
     if batch_loss is not None:
         st.plotly_chart(batch_loss, key="runs_batch_loss")
+
+
+def _frozen_rows(rows: Sequence[dict], skip: str = "") -> tuple:
+    """Metric rows as a hashable value (the key of the shared figures)."""
+    return tuple(tuple(sorted((k, v) for k, v in row.items() if k != skip)) for row in rows)
+
+
+# Figures shared by every session of this server: the same rows give the same figure, which
+# st.plotly_chart only reads (it serialises a copy). A few dozen entries cover every live selection.
+@functools.lru_cache(maxsize=32)
+def _shared_curves_figure(labels: tuple, histories: tuple):
+    return figures.curves_figure({run_id: [dict(row) for row in rows] for (run_id, _), rows in zip(labels, histories)},
+                                 dict(labels))
+
+
+@functools.lru_cache(maxsize=32)
+def _shared_batch_loss_figure(labels: tuple, batches: tuple):
+    return figures.batch_loss_figure({run_id: [dict(row) for row in rows] for (run_id, _), rows in zip(labels, batches)},
+                                     dict(labels))
 
 
 def _run_status(store: RunStore, run: RunRecord, cache: MetricCache) -> None:
