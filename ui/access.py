@@ -160,7 +160,7 @@ def sidebar_login() -> None:
         if mode == "oidc":
             if _logged_in():
                 st.caption(f"Signed in as {markdown_text(identity())}")
-                if st.button("Sign out", key="access_logout"):
+                if st.button("Sign out", key="access_logout", icon=":material/logout:"):
                     st.logout()
             elif st.button("Sign in", key="access_login", icon=":material/login:"):
                 _start_login()
