@@ -18,7 +18,10 @@ the runs it launched.
 from __future__ import annotations
 
 import hmac
+import importlib.util
+import json
 import secrets as token_source
+import urllib.request
 from typing import Any
 
 import streamlit as st
@@ -30,6 +33,8 @@ from ui.text import markdown_text
 PASSWORD_KEY = "lab_password"
 _UNLOCKED = "_access_unlocked"
 _SESSION_ID = "_access_session_id"
+# Seconds the Sign in button waits for the provider's discovery document before saying it is unreachable.
+PROVIDER_TIMEOUT_S = 5.0
 
 
 def _secret(name: str, default: Any = None) -> Any:
@@ -94,11 +99,56 @@ def engine_args() -> dict[str, Any]:
     return {"owner": identity(), "demo_mode": demo()}
 
 
+SIGN_IN_REFUSAL = "Sign in (sidebar) to launch, stop, edit, delete or import; viewing is open to everyone."
+PASSWORD_REFUSAL = "Unlock the lab with its password (sidebar) to launch, stop, edit, delete or import; viewing is open."
+
+
 def refusal() -> str:
     """The sentence shown when a change is asked for without access."""
-    if gate() == "oidc":
-        return "Sign in (sidebar) to launch, stop, edit, delete or import; viewing is open to everyone."
-    return "Unlock the lab with its password (sidebar) to launch, stop, edit, delete or import; viewing is open."
+    return SIGN_IN_REFUSAL if gate() == "oidc" else PASSWORD_REFUSAL
+
+
+def _provider_problem() -> str | None:
+    """Why a sign-in cannot start now, as a sentence; None when the provider's discovery document answers.
+
+    ``st.login()`` only sends the browser to Streamlit's ``/auth/login``, which fetches
+    ``server_metadata_url``; when that fails the person sees a bare "Authentication error" page.
+    Fetching it here first (on the click only) turns that into a sentence in the sidebar.
+    Named providers (``[auth.NAME]``) are not checked here.
+    """
+    missing = [name for name, module in (("Authlib", "authlib"), ("httpx", "httpx"))
+               if importlib.util.find_spec(module) is None]
+    if missing:  # Streamlit's /auth/login needs both (streamlit[auth]); without httpx it fails with a bare 500
+        return (f"Sign-in needs the Python package(s) {' and '.join(missing)} on the server: "
+                "pip install -r requirements.txt, then restart the lab.")
+    url = (_secret("auth") or {}).get("server_metadata_url")
+    if not url:
+        return None
+    try:
+        with urllib.request.urlopen(str(url), timeout=PROVIDER_TIMEOUT_S) as response:
+            document = json.load(response)
+    except (OSError, ValueError) as e:  # URLError, HTTPError, timeouts; a body that is not JSON
+        reason = getattr(e, "reason", None) or e  # URLError wraps the socket's error
+        reason = getattr(reason, "strerror", None) or reason  # "Connection refused", not "[Errno 111] ..."
+        return (f"Sign-in is unavailable: the sign-in provider did not answer at {url} ({reason}). "
+                "Viewing still works; try again later, or tell the lab's operator.")
+    if not isinstance(document, dict) or "authorization_endpoint" not in document:
+        return (f"Sign-in is unavailable: {url} is not an OpenID Connect discovery document "
+                "(it has no authorization_endpoint); the lab's operator should check server_metadata_url.")
+    return None
+
+
+def _start_login() -> None:
+    """``st.login()``, or a sentence in the sidebar when it cannot work (provider down, Authlib missing,
+    incomplete ``[auth]``)."""
+    problem = _provider_problem()
+    if problem is None:
+        try:
+            st.login()
+            return
+        except st.errors.StreamlitAuthError as e:  # includes StreamlitMissingAuthlibError
+            problem = f"Sign-in is not set up correctly: {' '.join(str(e).split())}"
+    st.error(markdown_text(problem), icon=":material/error:")
 
 
 def sidebar_login() -> None:
@@ -110,10 +160,10 @@ def sidebar_login() -> None:
         if mode == "oidc":
             if _logged_in():
                 st.caption(f"Signed in as {markdown_text(identity())}")
-                if st.button("Sign out", key="access_logout"):
+                if st.button("Sign out", key="access_logout", icon=":material/logout:"):
                     st.logout()
             elif st.button("Sign in", key="access_login", icon=":material/login:"):
-                st.login()
+                _start_login()
             return
         if st.session_state.get(_UNLOCKED):
             st.caption("Unlocked: you can launch and change runs.")

@@ -99,14 +99,21 @@ def dashboard_env() -> dict[str, str]:
 
 
 @pytest.fixture
-def dashboard(lab_home, tmp_path, dashboard_env):
+def dashboard_args() -> list[str]:
+    """Extra ``streamlit run`` options (e.g. ``["--secrets.files", path]``, so a test's secrets never
+    land in the repository's ``.streamlit/``); a test module overrides this fixture."""
+    return []
+
+
+@pytest.fixture
+def dashboard(lab_home, tmp_path, dashboard_env, dashboard_args):
     """The real server (``streamlit run streamlit_app.py``) on a free port; yields its base URL."""
     port = _free_port()
     log_path = tmp_path / "streamlit.log"
     command = [
         sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
         "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
-        "--browser.gatherUsageStats", "false",
+        "--browser.gatherUsageStats", "false", *dashboard_args,
     ]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **dashboard_env}
     with open(log_path, "wb") as log:
