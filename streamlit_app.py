@@ -33,6 +33,7 @@ navigation = st.navigation(
         if (PAGES_DIR / file).exists()
     ]
 )
+access.remember_browser()
 access.sidebar_login()
 if access.demo():
     st.info(demo.limits_text(), icon=":material/public:")

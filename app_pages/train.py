@@ -114,7 +114,9 @@ with preview_column:
             figures.slices_figure(preview["slices"], [plotly_text(t) for t in preview["slice_titles"]]),
             key="train_slices", config={"displayModeBar": False},
         )
-        st.caption("Middle axial slice of one sample per class.")
+        shown = len(preview["slice_titles"])
+        st.caption("Middle axial slice of one sample per class" + (
+            "." if shown == preview["num_classes"] else f" (the first {shown} of {preview['num_classes']} classes)."))
 
     st.subheader("Architecture")
     shape_source = preview or facts  # the known shape is enough for the layer table

@@ -6,8 +6,15 @@ import) is gated by the first of these that ``.streamlit/secrets.toml`` configur
 1. ``[auth]``: Streamlit's OpenID Connect login (``st.login``); the identity is
    the provider's e-mail (or subject).
 2. ``lab_password``: one shared password, typed in the sidebar and compared with
-   ``hmac.compare_digest``; the identity is this browser session's.
-3. neither (or no secrets file): the lab is open and the Home page says so.
+   ``hmac.compare_digest``; the identity is this browser's (below).
+3. neither (or no secrets file): the lab is open and the Home page says so; the
+   identity is this browser's.
+
+A browser's identity survives a reload: ``remember_browser()`` keeps a random
+token in a cookie on the lab's origin (Streamlit reads cookies, ``st.context.cookies``,
+but sets none, so a one-line script does) and the owner recorded for a run is a hash
+of it, never the token itself. Without a browser behind the session (AppTest) or
+with cookies blocked, the identity lasts as long as the session.
 
 ``demo = true`` in the secrets (or ``CONV3D_LAB_DEMO=1``) makes the lab a hosted
 demo: the pages pass ``demo()`` and ``identity()`` to the engine, which holds each
@@ -17,11 +24,14 @@ the runs it launched.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import importlib.util
 import json
+import re
 import secrets as token_source
 import urllib.request
+from collections.abc import Mapping
 from typing import Any
 
 import streamlit as st
@@ -35,6 +45,13 @@ _UNLOCKED = "_access_unlocked"
 _SESSION_ID = "_access_session_id"
 # Seconds the Sign in button waits for the provider's discovery document before saying it is unreachable.
 PROVIDER_TIMEOUT_S = 5.0
+_MINTED_TOKEN = "_access_browser_token"
+# The cookie that keeps a browser's token, and for how long after its last visit (seconds).
+BROWSER_COOKIE = "conv3d_lab_browser"
+BROWSER_COOKIE_MAX_AGE_S = 30 * 24 * 3600
+# What token_source.token_urlsafe(32) makes: 43 URL-safe base64 characters.
+_TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{43}")
+_COOKIE_CONTAINER_KEY = "access_browser_cookie"
 
 
 def _secret(name: str, default: Any = None) -> Any:
@@ -79,13 +96,78 @@ def can_change() -> bool:
     return True
 
 
+def browser_token(cookie_value: str | None) -> str | None:
+    """The token in a value of ``BROWSER_COOKIE``; None when it is missing or not one this lab mints
+    (an edited cookie is ignored and replaced, never trusted as an identity of its choosing)."""
+    if cookie_value is None or not _TOKEN_PATTERN.fullmatch(cookie_value):
+        return None
+    return cookie_value
+
+
+def browser_identity(token: str) -> str:
+    """The owner recorded for the browser holding ``token``: a hash, so an owner read from the store
+    cannot be put in a cookie to act as that browser."""
+    return "session-" + hashlib.sha256(token.encode()).hexdigest()[:12]
+
+
+def _request_cookies() -> Mapping[str, str] | None:
+    """The cookies the browser sent when this session connected; None when no browser is behind the
+    session (AppTest and bare scripts send no HTTP request and keep no cookie)."""
+    try:
+        if not st.context.headers:
+            return None
+        return st.context.cookies
+    except RuntimeError:  # no Streamlit runtime at all
+        return None
+
+
+def _browser_token_of_session() -> str | None:
+    """This browser's token: its cookie's, else one minted for this session (``remember_browser``
+    stores it in the cookie); None without a browser."""
+    cookies = _request_cookies()
+    if cookies is None:
+        return None
+    token = browser_token(cookies.get(BROWSER_COOKIE))
+    if token is None:
+        token = st.session_state.setdefault(_MINTED_TOKEN, token_source.token_urlsafe(32))
+    return token
+
+
 def identity() -> str:
-    """Who launches from this session: the login's e-mail with OIDC, else an id of this browser session."""
+    """Who launches from this session: the login's e-mail with OIDC, else an id of this browser
+    (kept across reloads by ``remember_browser``; of this session only when there is no browser)."""
     if gate() == "oidc" and _logged_in():
         return str(st.user.get("email") or st.user.get("sub") or "signed-in user")
     if _SESSION_ID not in st.session_state:
-        st.session_state[_SESSION_ID] = "session-" + token_source.token_hex(6)
+        token = _browser_token_of_session()
+        st.session_state[_SESSION_ID] = (browser_identity(token) if token
+                                         else "session-" + token_source.token_hex(6))
     return st.session_state[_SESSION_ID]
+
+
+def remember_browser() -> None:
+    """Keep this browser's token in its cookie (set again on every page load, so it lasts
+    ``BROWSER_COOKIE_MAX_AGE_S`` after the last visit). Call once per script run, before the page.
+
+    Streamlit cannot set a cookie from Python, so a script does, through ``st.html`` (run in the
+    page itself, not a frame, so the cookie is the lab's origin's); the token was checked against
+    ``_TOKEN_PATTERN``, so it cannot break out of the string. The element renders nothing and sits
+    in a hidden container. With OIDC the login is the identity and no cookie is set.
+    """
+    if gate() == "oidc":
+        return
+    token = _browser_token_of_session()
+    if token is None:
+        return
+    script = (
+        f'<script>document.cookie = "{BROWSER_COOKIE}={token}; Path=/; Max-Age={BROWSER_COOKIE_MAX_AGE_S}; '
+        'SameSite=Strict" + (location.protocol === "https:" ? "; Secure" : "");</script>'
+    )
+    # A container the style takes out of the layout (with the wrapper Streamlit puts around it): an
+    # empty element would still add the column's gap above the page.
+    hidden = f"div:has(> .st-key-{_COOKIE_CONTAINER_KEY}) {{display: none}}"
+    with st.container(key=_COOKIE_CONTAINER_KEY):
+        st.html(f"<style>{hidden}</style>{script}", unsafe_allow_javascript=True)
 
 
 def may_change(run: RunRecord) -> bool:
@@ -182,4 +264,7 @@ def sidebar_login() -> None:
                 st.error("That is not the lab's password.")
 
 
-__all__ = ["can_change", "demo", "engine_args", "gate", "identity", "may_change", "refusal", "sidebar_login"]
+__all__ = [
+    "BROWSER_COOKIE", "browser_identity", "browser_token", "can_change", "demo", "engine_args", "gate", "identity",
+    "may_change", "refusal", "remember_browser", "sidebar_login",
+]

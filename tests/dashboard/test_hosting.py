@@ -7,6 +7,9 @@ host holds the only slot, so nothing the tests queue starts a worker.
 
 from __future__ import annotations
 
+import re
+import secrets
+
 import pytest
 
 from engine import curation, demo, jobs, settings
@@ -173,6 +176,114 @@ def test_demo_data_page_offers_uploads_only(app):
     at.switch_page("app_pages/data.py").run()
     no_exceptions(at)
     assert at.radio(key="data_source_kind").options == ["Upload files"]
+
+
+# ------------------------------------------------------------------ identity across reloads
+def test_a_cookie_value_is_a_token_only_in_the_shape_the_lab_mints():
+    from ui import access
+
+    token = secrets.token_urlsafe(32)
+    assert access.browser_token(token) == token
+    for bad in (None, "", token[:-1], token + "A", token[:-1] + "=", token[:-1] + ";",
+                'x" onload="alert(1)' + "a" * 24, "é" * 43):
+        assert access.browser_token(bad) is None, bad
+
+
+def test_a_browser_identity_is_stable_and_does_not_reveal_the_token():
+    from ui import access
+
+    token, other = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    owner = access.browser_identity(token)
+    assert owner == access.browser_identity(token) != access.browser_identity(other)
+    assert re.fullmatch(r"session-[0-9a-f]{12}", owner)
+    assert token not in owner and token[:12] not in owner
+
+
+@pytest.fixture
+def browser_cookies(monkeypatch):
+    """Sessions as if a browser were behind them (AppTest sends no request and cannot seed
+    ``st.context.cookies``): ``browser_cookies[BROWSER_COOKIE] = token`` is what the next session
+    connecting sends; an empty dict is a browser without the cookie."""
+    from ui import access
+
+    jar: dict[str, str] = {}
+    monkeypatch.setattr(access, "_request_cookies", lambda: dict(jar))
+    return jar
+
+
+def cookie_scripts(at) -> list[str]:
+    """The bodies of the ``st.html`` elements that set the identity cookie."""
+    from ui import access
+
+    return [element.proto.body for element in at.get("html") if access.BROWSER_COOKIE in element.proto.body]
+
+
+def test_without_a_browser_the_identity_is_the_sessions_and_no_cookie_is_set(app, make_run):
+    run_id = make_run("finished", epochs_done=2)
+    ids = set()
+    for _ in range(2):
+        at = app()
+        at.secrets["demo"] = True
+        at.switch_page("app_pages/runs.py")
+        at.query_params["runs"] = str(run_id)
+        at.run()  # the run's buttons ask for this session's identity
+        no_exceptions(at)
+        assert not cookie_scripts(at) and "_access_browser_token" not in at.session_state
+        ids.add(at.session_state["_access_session_id"])
+    assert len(ids) == 2 and all(re.fullmatch(r"session-[0-9a-f]{12}", i) for i in ids)
+
+
+def test_a_new_browser_gets_a_token_in_its_cookie_and_launches_as_its_hash(app, make_run, browser_cookies):
+    from ui import access
+
+    make_run("running", epochs_done=1)  # holds the only slot: nothing queued starts a worker
+    at = app()
+    at.secrets["demo"] = True
+    at.switch_page("app_pages/train.py").run()
+    no_exceptions(at)
+    [script] = cookie_scripts(at)
+    token = re.search(rf"{access.BROWSER_COOKIE}=([A-Za-z0-9_-]+);", script).group(1)
+    assert access.browser_token(token) == token
+    assert "Max-Age=2592000" in script and "SameSite=Strict" in script and "Path=/" in script
+    at.selectbox(key="train_dataset").select("shapes3d").run()
+    at.number_input(key="train_epochs").set_value(2)
+    at.button(key="train_launch").click().run()
+    no_exceptions(at)
+    newest = open_store().list_runs(limit=1)[0]
+    assert newest.owner == access.browser_identity(token)
+    assert cookie_scripts(at) == [script]  # the same token on every page of the session
+
+
+def test_after_a_reload_the_same_cookie_is_the_same_owner_and_another_browser_is_not(
+        app, make_run, page_text, browser_cookies):
+    from ui import access
+
+    token = secrets.token_urlsafe(32)
+    mine = make_run("queued", owner=access.browser_identity(token))  # launched before the reload (test above)
+    theirs = make_run("running", epochs_done=1, owner=access.browser_identity(secrets.token_urlsafe(32)))
+
+    def runs_page(cookie: str | None):
+        browser_cookies.clear()
+        if cookie is not None:
+            browser_cookies[access.BROWSER_COOKIE] = cookie
+        at = app()
+        at.secrets["demo"] = True
+        at.switch_page("app_pages/runs.py")
+        at.query_params["runs"] = f"{theirs},{mine}"
+        at.run()
+        no_exceptions(at)
+        return at, {button.key for button in at.button}
+
+    after_reload, keys = runs_page(token)  # a new session, the same browser
+    assert f"runs_stop_{mine}" in keys and f"runs_stop_{theirs}" not in keys
+    assert cookie_scripts(after_reload) and token in cookie_scripts(after_reload)[0]  # the cookie's age restarts
+    for other in (None, "not a token", secrets.token_urlsafe(32)):  # another browser, or a tampered cookie
+        at, keys = runs_page(other)
+        assert f"runs_stop_{mine}" not in keys, other
+        assert f"Run #{mine} is read-only here: another visitor launched it." in page_text(at)
+        assert token not in cookie_scripts(at)[0]
+    after_reload.button(key=f"runs_stop_{mine}").click().run()
+    assert open_store().get_run(mine).status == RunStatus.STOPPED
 
 
 # ------------------------------------------------------------------ pages: password gate

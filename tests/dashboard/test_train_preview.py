@@ -51,3 +51,22 @@ def test_generate_preview_button_loads_it_and_it_stays(app, monkeypatch):
     assert len(at.get("plotly_chart")) == 2  # class balance and slices
     at.number_input(key="train_epochs").set_value(3).run()  # another change: now cached, still shown
     assert len(at.get("plotly_chart")) == 2
+
+
+def test_the_slices_caption_says_when_only_the_first_classes_are_shown(app):
+    from ui import cached
+
+    at = app("app_pages/train.py")
+    at.selectbox(key="train_dataset").select("shapes3d").run()
+    at.number_input(key="train_option_shapes3d_num_samples").set_value(16)
+    at.number_input(key="train_option_shapes3d_size").set_value(8).run()
+    captions = [unescape_markdown(caption.value) for caption in at.caption]
+    classes = int(_metrics(at)["Classes"])
+    shown = min(classes, cached.PREVIEW_SAMPLES)
+    expected = ("Middle axial slice of one sample per class."
+                if shown == classes else
+                f"Middle axial slice of one sample per class (the first {shown} of {classes} classes).")
+    assert expected in captions, captions
+    at.selectbox(key="train_dataset").select("digits3d").run()  # 10 classes, 4 slices
+    captions = [unescape_markdown(caption.value) for caption in at.caption]
+    assert "Middle axial slice of one sample per class (the first 4 of 10 classes)." in captions, captions
