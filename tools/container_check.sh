@@ -22,9 +22,11 @@
 #   HEALTH_TIMEOUT_S  how long to wait for "ok" after `docker run` (180)
 #   DOCKER_HEALTH=1   also wait until Docker's own HEALTHCHECK reports "healthy" (about 30 s more)
 #
-# Offline notes: the image is built with the classic builder (DOCKER_BUILDKIT=0): BuildKit asks the
-# registry about a FROM image even when it exists locally. Build and run use --network host, which
-# also works on an engine started without a bridge network (dockerd --bridge=none).
+# Offline notes: the image is built with the classic builder (DOCKER_BUILDKIT=0), which takes a
+# FROM image that exists locally without asking a registry (BuildKit, which may ask, was not
+# available where this was written: no buildx plugin); --force-rm leaves no container behind when a
+# step fails. Build and run use --network host, which also works on an engine started without a
+# bridge network (dockerd --bridge=none); the lab is moved to $PORT by STREAMLIT_SERVER_PORT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -91,7 +93,7 @@ trap cleanup EXIT
 
 say "build: $IMAGE from $BASE_IMAGE"
 started=$(now)
-DOCKER_BUILDKIT=0 docker build --network host --build-arg "BASE_IMAGE=$BASE_IMAGE" -t "$IMAGE" . \
+DOCKER_BUILDKIT=0 docker build --force-rm --network host --build-arg "BASE_IMAGE=$BASE_IMAGE" -t "$IMAGE" . \
     >/tmp/conv3d-lab-build-$$.log 2>&1 \
     || { tail -40 /tmp/conv3d-lab-build-$$.log; fail "docker build failed (last lines above)"; }
 build_s=$(seconds_since "$started")
