@@ -6,7 +6,7 @@ mirrors where Docker Hub cannot be reached), starts the image and waits for "ok"
 (`docker info` fails), as in this project's CI; README "Hosting" says how to start one.
 
 Not marked slow: with the build cache warm (only the `COPY . /app` layer is rebuilt) the check
-took about 20 s here. A cold build downloads and installs the requirements (minutes), hence the
+took 3-18 s here. A cold build downloads and installs the requirements (minutes), hence the
 longer timeout.
 """
 
@@ -37,7 +37,8 @@ def _no_docker_engine_reason() -> str | None:
     except subprocess.TimeoutExpired:
         return f"'docker info' did not answer within {DOCKER_INFO_TIMEOUT_S} s"
     if info.returncode != 0:
-        lines = [line.strip() for line in (info.stderr + info.stdout).splitlines() if line.strip()]
+        # The client prints its own half on stdout; the engine's absence is told on stderr.
+        lines = [line.strip() for line in info.stderr.splitlines() if line.strip()]
         return "no Docker engine answers: 'docker info' says " + (lines[-1] if lines else f"exit {info.returncode}")
     return None
 
