@@ -20,8 +20,9 @@ from engine.errors import LabError
 from engine.jobs.devices import cuda_visible_devices
 
 WORKER_LOG_NAME = "worker.log"
-# Background training runs this much nicer than the dashboard (Unix nice increment; 0 leaves it),
-# so the pages stay responsive on a machine whose cores the workers keep busy.
+# The nice value background workers run at, at least (Unix: 0 normal, 19 the lowest priority), so the
+# pages stay responsive on a machine whose cores the workers keep busy. Absolute, not an increment: a
+# worker started by a worker (the queue's next run) gets the same value, not a lower one.
 WORKER_NICE_ENV = "CONV3D_LAB_WORKER_NICE"
 DEFAULT_WORKER_NICE = 10
 
@@ -51,27 +52,29 @@ def child_environment(store_url: str, slot: str | None = None) -> dict[str, str]
 
 
 def worker_nice() -> int:
-    """The nice increment of background workers: ``$CONV3D_LAB_WORKER_NICE`` (0-19), default 10."""
+    """The nice value of background workers: ``$CONV3D_LAB_WORKER_NICE`` (0-19), default 10."""
     raw = os.environ.get(WORKER_NICE_ENV, "").strip()
     if not raw:
         return DEFAULT_WORKER_NICE
     if not raw.isdigit() or int(raw) > 19:
-        raise LabError(f"{WORKER_NICE_ENV} is {raw!r}; set it to a whole number from 0 (the dashboard's "
-                       f"priority) to 19 (the lowest), or unset it ({DEFAULT_WORKER_NICE}).")
+        raise LabError(f"{WORKER_NICE_ENV} is {raw!r}; set it to a whole number from 0 (normal priority) "
+                       f"to 19 (the lowest), or unset it ({DEFAULT_WORKER_NICE}).")
     return int(raw)
 
 
 def lower_priority() -> int:
-    """Lower this background worker's CPU priority by ``worker_nice()``; returns its nice value.
+    """Lower this background worker's CPU priority to nice ``worker_nice()`` (never raise it); returns
+    its nice value.
 
     A bad setting is refused at launch (``launch_group``); one set later is reported in the worker
     log and the default used, so a run never fails for it."""
     try:
-        increment = worker_nice()
+        target = worker_nice()
     except LabError as e:
         print(f"{e} Using {DEFAULT_WORKER_NICE}.", file=sys.stderr, flush=True)
-        increment = DEFAULT_WORKER_NICE
-    return os.nice(increment)
+        target = DEFAULT_WORKER_NICE
+    current = os.nice(0)
+    return os.nice(target - current) if target > current else current
 
 
 def spawn_detached(command: list[str], env: dict[str, str], log_path: Path, header: str) -> subprocess.Popen:

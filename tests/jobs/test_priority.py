@@ -19,8 +19,8 @@ def _nice(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
 
 
-@pytest.mark.parametrize(("setting", "increment"), [(None, processes.DEFAULT_WORKER_NICE), ("3", 3)])
-def test_a_worker_runs_nicer_than_the_process_that_launched_it(store, monkeypatch, setting, increment):
+@pytest.mark.parametrize(("setting", "target"), [(None, processes.DEFAULT_WORKER_NICE), ("3", 3)])
+def test_a_worker_runs_at_the_workers_nice_value(store, monkeypatch, setting, target):
     if setting is None:
         monkeypatch.delenv(processes.WORKER_NICE_ENV, raising=False)
     else:
@@ -28,9 +28,19 @@ def test_a_worker_runs_nicer_than_the_process_that_launched_it(store, monkeypatc
     monkeypatch.setenv(worker.FAKE_WORKER_ENV, "3")
     run_id = jobs.launch(tiny_config())
     pid = wait_for(lambda: store.get_run(run_id).pid, 30, "the worker to record its pid")
-    mine = os.nice(0)
-    assert wait_for(lambda: _nice(pid) == min(19, mine + increment), 10, "the worker's nice value")
+    assert wait_for(lambda: _nice(pid) == max(os.nice(0), target), 10, "the worker's nice value")
     assert wait_ended(store, run_id, 60).status == RunStatus.FINISHED
+
+
+def test_a_worker_started_by_a_worker_is_not_lowered_twice(store, monkeypatch):
+    """The next queued run's worker is spawned by the worker that ends (already at nice 10)."""
+    monkeypatch.delenv(processes.WORKER_NICE_ENV, raising=False)
+    monkeypatch.setenv(worker.FAKE_WORKER_ENV, "1")
+    first, second = jobs.launch(tiny_config()), jobs.launch(tiny_config())
+    pid = wait_for(lambda: store.get_run(second).pid, 60, "the second worker to record its pid")
+    assert store.get_run(first).status.is_ended  # so the first worker started the second
+    assert _nice(pid) == max(os.nice(0), processes.DEFAULT_WORKER_NICE)
+    assert wait_ended(store, second, 60).status == RunStatus.FINISHED
 
 
 def test_a_bad_setting_is_a_sentence_at_launch_and_nothing_is_recorded(store, monkeypatch):
