@@ -1,23 +1,28 @@
 """Ten people watching two runs train: a load test of the real dashboard on loopback.
 
-    python tools/load_test.py                      # 10 sessions, 2 runs (the issue-16 figures)
+    python tools/load_test.py                      # 10 sessions (1 browser), 2 runs: the issue-16 figures
     python tools/load_test.py --sessions 3 --runs 1 --epochs 3 --json
+    python tools/load_test.py --browsers 10        # every session a Chromium page
 
 Starts the real server (``streamlit run streamlit_app.py``) on a free loopback
 port in a scratch workspace, queues ``--runs`` real training runs (shapes3d +
-tutorial3d, with as many training slots, so they train at the same time),
-then opens ``--sessions`` pages of the Runs page showing those runs in one
-headless Chromium, each in its own browser context (its own cookies and
-Streamlit session), and leaves them watching until every run has ended.
+tutorial3d, with as many training slots, so they train at the same time), then
+opens ``--sessions`` sessions of the Runs page showing those runs and leaves them
+watching until every run has ended. ``--browsers`` of them are headless Chromium
+pages, each in its own browser context (its own cookies and Streamlit session);
+the others are Streamlit protocol clients (``ProtocolSession``): the WebSocket
+conversation a browser holds, without drawing, so ten viewers cost the server
+what ten remote browsers would, not ten browsers' drawing on the server's cores.
 
-In every page a sampler (10 times a second, in the page) notes when each
-run's curves first showed epoch N. The live-chart latency of an epoch is that
-moment minus the epoch's ``wall_time`` in the store (when the trainer recorded
-it); only epochs recorded once every page is open and drawn count, so page loads
-and worker start-up are not in the figure. Errors counted: uncaught page errors,
-console errors, HTTP responses of 400 or more, Streamlit exception boxes,
-"Connection error" states, epochs a page never drew, runs that did not finish,
-and tracebacks in the server log.
+Each session notes when a run's curves first held epoch N (a page samples its
+chart 10 times a second; a protocol client reads the Plotly specification in the
+delta as it arrives). The live-chart latency of an epoch is that moment minus the
+epoch's ``wall_time`` in the store (when the trainer recorded it); only epochs
+recorded once every session is open count, so page loads and worker start-up
+are not in the figure. Errors counted: uncaught page errors, console errors,
+HTTP responses of 400 or more, Streamlit exception boxes, "Connection error"
+states, epochs a session never showed, runs that did not finish, and tracebacks
+in the server log.
 
 Bounded: at most 20 sessions and 4 runs, and ``--timeout`` seconds in all; the
 scratch workspace and every process started in it are removed at the end. Prints
@@ -27,6 +32,7 @@ one line per figure (``--json``: one JSON object) and exits 1 when there were er
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import shutil
@@ -96,22 +102,27 @@ def _run_config(index: int, args: argparse.Namespace):
     )
 
 
-class Session:
-    """One person: a browser context (own cookies, own Streamlit session) on the Runs page."""
+class BrowserSession:
+    """One person in headless Chromium: a browser context (own cookies, own Streamlit session) on the Runs page."""
 
-    def __init__(self, browser, url: str, number: int, run_id: int):
+    kind = "browser"
+
+    def __init__(self, url: str, number: int, run_ids: list[int]):
         self.number = number
-        self.run_id = run_id
+        self.run_id = run_ids[0]
+        self.url = f"{url}/runs?runs={','.join(map(str, run_ids))}"
         self.errors: list[str] = []
-        self.context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        self.page = self.context.new_page()
+        self.page = None
+
+    async def start(self, browser) -> None:
+        context = await browser.new_context(viewport={"width": 1400, "height": 1000})
+        self.page = await context.new_page()
         self.page.set_default_timeout(120_000)
         self.page.on("pageerror", lambda error: self.errors.append(f"page error: {error}"))
         self.page.on("console", self._console)
         self.page.on("response", self._response)
         self.page.on("requestfailed", lambda request: self.errors.append(
             f"request failed: {request.url[:200]} ({request.failure})"))
-        self.url = url
 
     def _console(self, message) -> None:
         if message.type == "error" and not _base_path_probe(message.location.get("url", "")):
@@ -121,23 +132,148 @@ class Session:
         if response.status >= 400 and not _base_path_probe(response.url):
             self.errors.append(f"HTTP {response.status} for {response.url}")
 
-    def start_opening(self) -> None:
-        self.opened_at = time.time()
-        self.page.goto(self.url, wait_until="commit")  # every page loads at once; `ready` waits for each
+    async def open(self) -> float:
+        """Open the Runs page and wait until it has drawn; start the sampler; returns the seconds it took."""
+        opened_at = time.time()
+        await self.page.goto(self.url, wait_until="commit")
+        await self.page.get_by_role("heading", name="Runs", exact=True).wait_for()
+        await self.page.locator(f".st-key-runs_panel_{self.run_id}").wait_for()  # the live panel of a watched run
+        await self.page.evaluate(SAMPLER_JS)
+        return time.time() - opened_at
 
-    def ready(self) -> float:
-        """Wait until the Runs page has drawn; start the sampler; returns the seconds the page took."""
-        self.page.get_by_role("heading", name="Runs", exact=True).wait_for()
-        self.page.locator(f".st-key-runs_panel_{self.run_id}").wait_for()  # the live panel of a watched run
-        self.page.evaluate(SAMPLER_JS)
-        return time.time() - self.opened_at
-
-    def report(self) -> dict:
-        state = self.page.evaluate("() => window.__loadTest")
+    async def report(self) -> dict:
+        state = await self.page.evaluate("() => window.__loadTest")
         self.errors += [f"exception box: {text}" for text in state["exceptions"]]
         if state["connection_errors"]:
             self.errors.append(f"'Connection error' shown in {state['connection_errors']} samples")
         return state
+
+
+class ProtocolSession:
+    """One viewer as a Streamlit protocol client: the browser's WebSocket conversation, without a browser.
+
+    It asks for the Runs page as the front end does (a ``rerun_script`` BackMsg with the page and the
+    query string), keeps the fragment timers the server asks for as the front end does (``auto_rerun``:
+    a fragment rerun every ``interval`` seconds; all cleared when a full run starts, one by
+    ``stop_auto_rerun``), and notes when a live chart first holds epoch N of each run, from the
+    Plotly specification in the delta. No drawing: a browser adds its own rendering time (the
+    default run has one Chromium page to measure it).
+    """
+
+    kind = "protocol"
+
+    def __init__(self, url: str, number: int, run_ids: list[int]):
+        self.number = number
+        self.errors: list[str] = []
+        self.ws_url = url.replace("http://", "ws://", 1) + "/_stcore/stream"
+        self.query = "runs=" + ",".join(map(str, run_ids))
+        self.run_id = run_ids[0]
+        self.state: dict = {"seen": {}, "exceptions": [], "connection_errors": 0, "samples": 0}
+        self.opened_at = 0.0
+        self.drawn = asyncio.Event()  # set when the page's first full run has finished
+        self.page_script_hash = ""  # the Runs page's, from the first run's navigation message
+
+    def _rerun(self, fragment_id: str = "") -> bytes:
+        from streamlit.proto.BackMsg_pb2 import BackMsg
+
+        message = BackMsg()
+        client = message.rerun_script
+        client.query_string = self.query
+        client.page_name = "runs"
+        client.page_script_hash = self.page_script_hash  # as the front end does; a rerun without it runs Home
+        client.fragment_id = fragment_id
+        client.is_auto_rerun = bool(fragment_id)
+        return message.SerializeToString()
+
+    async def watch(self, stop) -> None:
+        import websockets
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        timers: dict[str, asyncio.Task] = {}
+        intervals: dict[str, float] = {}
+
+        async def every(ws, interval: float, fragment_id: str) -> None:
+            try:
+                while True:
+                    await asyncio.sleep(interval)
+                    await ws.send(self._rerun(fragment_id))
+            except websockets.ConnectionClosed:
+                pass  # the watch loop reports the closed connection
+
+        def cancel(fragment_id: str | None = None) -> None:
+            for key in [fragment_id] if fragment_id else list(timers):
+                task = timers.pop(key, None)
+                if task:
+                    task.cancel()
+
+        try:
+            async with websockets.connect(self.ws_url, subprotocols=["streamlit"], max_size=None) as ws:
+                await ws.send(self._rerun())
+                while not stop.is_set():
+                    try:
+                        data = await asyncio.wait_for(ws.recv(), timeout=0.5)
+                    except asyncio.TimeoutError:
+                        continue
+                    now = time.time()
+                    message = ForwardMsg()
+                    message.ParseFromString(data)
+                    kind = message.WhichOneof("type")
+                    if kind == "navigation":
+                        self.page_script_hash = message.navigation.page_script_hash  # the page shown
+                    elif kind == "new_session" and not message.metadata.run.fragment_ids:
+                        cancel()  # a full run (a fragment's run names its fragments) sets the timers anew
+                    elif kind == "auto_rerun":
+                        fragment_id, interval = message.auto_rerun.fragment_id, message.auto_rerun.interval
+                        if intervals.get(fragment_id) != interval or fragment_id not in timers:
+                            cancel(fragment_id)
+                            intervals[fragment_id] = interval
+                            timers[fragment_id] = asyncio.create_task(every(ws, interval, fragment_id))
+                    elif kind == "stop_auto_rerun":
+                        for fragment_id in message.stop_auto_rerun.fragment_ids:
+                            cancel(fragment_id)
+                    elif kind == "script_finished":
+                        self.state["samples"] += 1
+                        if message.script_finished == ForwardMsg.FINISHED_SUCCESSFULLY:
+                            self.drawn.set()
+                        elif message.script_finished == ForwardMsg.FINISHED_WITH_COMPILE_ERROR:
+                            self.errors.append("the page failed to compile")
+                    elif kind == "session_event" and message.session_event.HasField("script_compilation_exception"):
+                        self.errors.append("script compilation exception")
+                    elif kind == "page_not_found":
+                        self.errors.append("page not found")
+                    elif kind == "delta" and message.delta.WhichOneof("type") == "new_element":
+                        self._element(message.delta.new_element, now)
+        except (OSError, websockets.WebSocketException) as e:
+            self.errors.append(f"connection: {e}")
+            self.state["connection_errors"] += 1
+        finally:
+            cancel()
+            self.drawn.set()  # `open` must not wait for a page that will never come
+
+    def _element(self, element, now: float) -> None:
+        kind = element.WhichOneof("type")
+        if kind == "exception":
+            text = f"{element.exception.type}: {element.exception.message}"[:300]
+            if text not in self.state["exceptions"]:
+                self.state["exceptions"].append(text)
+        elif kind == "plotly_chart":
+            for trace in json.loads(element.plotly_chart.spec).get("data", []):
+                seen = self.state["seen"].setdefault(str(trace.get("legendgroup")), {})
+                for epoch in range(1, len(trace.get("x") or []) + 1):
+                    seen.setdefault(str(epoch), now * 1000)  # milliseconds, as the browser sampler notes
+
+    async def open(self, stop) -> float:
+        """Connect and ask for the Runs page (the watch goes on in a task until ``stop``); returns the
+        seconds until its first run had finished."""
+        self.opened_at = time.time()
+        self.task = asyncio.create_task(self.watch(stop))
+        await self.drawn.wait()
+        return time.time() - self.opened_at
+
+    async def report(self) -> dict:
+        await self.task
+        self.errors += [f"exception box: {text}" for text in self.state["exceptions"]]
+        return self.state
 
 
 def _start_server(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen, str]:
@@ -181,10 +317,77 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
-def load_test(args: argparse.Namespace) -> dict:
-    from playwright.sync_api import sync_playwright
+class Watch:
+    """The measurement window shared by both kinds of client: server CPU and memory, until the runs end."""
 
-    from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, _end_workspace_processes
+    def __init__(self, server, store, run_ids: list[int], deadline: float, errors: list[str]):
+        self.server, self.store, self.run_ids, self.deadline, self.errors = server, store, run_ids, deadline, errors
+        self.cpu_before = _cpu_seconds(server.pid)
+        self.rss = [_rss_mb(server.pid)]
+        self.started = time.monotonic()
+
+    def tick(self) -> bool:
+        """One sample (call about once a second); False once the runs have ended or time is up."""
+        self.rss.append(_rss_mb(self.server.pid))
+        if all(run.status.is_ended for run in self.store.list_runs(ids=self.run_ids)):
+            return False
+        if time.monotonic() > self.deadline:
+            self.errors.append("the runs had not ended before --timeout")
+            return False
+        return True
+
+    def figures(self) -> dict:
+        watched_s = time.monotonic() - self.started
+        return {"server_cpu_share": round((_cpu_seconds(self.server.pid) - self.cpu_before) / watched_s, 2),
+                "server_rss_mb_max": round(max(self.rss)), "watched_s": round(watched_s, 1)}
+
+
+async def _watch(args, url: str, run_ids: list[int], make_watch, result: dict):
+    """Open every session at once, wait until each has drawn, then measure until the runs end; returns
+    (sessions, their states, when the measurement began)."""
+    stop = asyncio.Event()
+    sessions = [BrowserSession(url, n, run_ids) if n < args.browsers else ProtocolSession(url, n, run_ids)
+                for n in range(args.sessions)]
+    playwright = browser = None
+    try:
+        if args.browsers:
+            from playwright.async_api import async_playwright
+
+            from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
+
+            playwright = await async_playwright().start()
+            browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            for session in sessions[:args.browsers]:
+                await session.start(browser)
+        opens = [session.open() if session.kind == "browser" else session.open(stop) for session in sessions]
+        _open_figures(result, await asyncio.wait_for(asyncio.gather(*opens), 180))
+        # Latencies count from here: every page open and drawn (a page load is heavy work for a
+        # browser, and several on the same two cores would slow the pages already open).
+        await asyncio.sleep(SETTLE_S)
+        steady_since = time.time()
+        watch = make_watch()
+        while watch.tick():
+            await asyncio.sleep(1)
+        await asyncio.sleep(3)  # a last refresh for the final epochs
+        result.update(watch.figures())
+        stop.set()
+        states = [await session.report() for session in sessions]
+        return sessions, states, steady_since
+    finally:
+        stop.set()
+        if browser is not None:
+            await browser.close()
+        if playwright is not None:
+            await playwright.stop()
+
+
+def _open_figures(result: dict, open_s: list[float]) -> None:
+    result["page_open_s_median"] = _round(_percentile(open_s, 50))
+    result["page_open_s_max"] = _round(max(open_s))
+
+
+def load_test(args: argparse.Namespace) -> dict:
+    from tests.e2e.conftest import _end_workspace_processes
 
     home = Path(tempfile.mkdtemp(prefix="conv3d-load-"))
     overrides = {"CONV3D_LAB_HOME": str(home), "CONV3D_LAB_SLOTS": str(args.runs)}
@@ -199,10 +402,9 @@ def load_test(args: argparse.Namespace) -> dict:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     log_path = home / "streamlit.log"
     errors: list[str] = []
-    result: dict = {"sessions": args.sessions, "runs": args.runs, "epochs": args.epochs,
+    result: dict = {"sessions": args.sessions, "browsers": min(args.browsers, args.sessions), "runs": args.runs, "epochs": args.epochs,
                     "training": f"made up, {args.fake_epoch_s:g} s per epoch" if args.fake_epoch_s else "real"}
     started = time.monotonic()
-    deadline = started + args.timeout
     server = None
     try:
         server, url = _start_server(env, log_path)
@@ -212,39 +414,15 @@ def load_test(args: argparse.Namespace) -> dict:
         store = open_store()
         # force: skip the memory estimate (a TensorFlow start in a helper process); these runs are tiny.
         run_ids = [jobs.launch(_run_config(i, args), store=store, force=True) for i in range(args.runs)]
-        page_url = f"{url}/runs?runs={','.join(map(str, run_ids))}"
-        cpu_before = _cpu_seconds(server.pid)
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            try:
-                sessions = [Session(browser, page_url, n, run_ids[0]) for n in range(args.sessions)]
-                for session in sessions:
-                    session.start_opening()
-                open_s = [session.ready() for session in sessions]
-                result["page_open_s_median"] = _round(_percentile(open_s, 50))
-                result["page_open_s_max"] = _round(max(open_s))
-                # Latencies count from here: every page open and drawn (a page load is heavy work for a
-                # browser, and ten of them on the same two cores would slow the pages already open).
-                sessions[0].page.wait_for_timeout(SETTLE_S * 1000)
-                steady_since = time.time()
-                watch_started = time.monotonic()
-                server_rss = [_rss_mb(server.pid)]
-                while time.monotonic() < deadline:
-                    sessions[0].page.wait_for_timeout(1000)  # lets Playwright deliver the pages' events
-                    server_rss.append(_rss_mb(server.pid))
-                    runs = store.list_runs(ids=run_ids)
-                    if all(run.status.is_ended for run in runs):
-                        break
-                else:
-                    errors.append(f"the runs had not ended after --timeout {args.timeout} s")
-                sessions[0].page.wait_for_timeout(3000)  # a last refresh for the final epochs
-                watched_s = time.monotonic() - watch_started
-                result["server_cpu_share"] = round((_cpu_seconds(server.pid) - cpu_before) / watched_s, 2)
-                result["server_rss_mb_max"] = round(max(server_rss))
-                result["watched_s"] = round(watched_s, 1)
-                states = [session.report() for session in sessions]
-            finally:
-                browser.close()
+
+        def make_watch():
+            return Watch(server, store, run_ids, started + args.timeout, errors)
+
+        try:
+            sessions, states, steady_since = asyncio.run(_watch(args, url, run_ids, make_watch, result))
+        except Exception as e:  # a page that never drew (a Playwright timeout), a server gone, ...
+            errors.append(f"the sessions could not watch the runs: {e!r}"[:500])
+            sessions, states, steady_since = [], [], time.time()
 
         runs = {run.id: run for run in store.list_runs(ids=run_ids)}
         for run in runs.values():
@@ -255,7 +433,7 @@ def load_test(args: argparse.Namespace) -> dict:
         recorded: dict[int, dict[int, float]] = {run_id: {} for run_id in run_ids}
         for row in store.get_metrics(run_ids, kind="epoch"):
             recorded[row["run_id"]].setdefault(row["epoch"], row["wall_time"])
-        latencies: list[float] = []
+        latencies: dict[str, list[float]] = {"all": [], "browser": [], "protocol": []}
         for session, state in zip(sessions, states):
             for run_id, epochs in recorded.items():
                 seen = state["seen"].get(str(run_id), {})
@@ -265,22 +443,23 @@ def load_test(args: argparse.Namespace) -> dict:
                     if str(epoch) not in seen:
                         session.errors.append(f"run {run_id} epoch {epoch} was never drawn")
                         continue
-                    latencies.append(seen[str(epoch)] / 1000 - wall_time)
+                    latency = seen[str(epoch)] / 1000 - wall_time
+                    latencies["all"].append(latency)
+                    latencies[session.kind].append(latency)
                     if args.verbose:
-                        print(f"session {session.number} run {run_id} epoch {epoch}: recorded "
-                              f"{wall_time - steady_since:.1f} s into the measurement, "
-                              f"drawn {latencies[-1]:.2f} s later")
-            errors += [f"session {session.number}: {error}" for error in session.errors]
-        result.update(
-            latency_samples=len(latencies),
-            latency_p50_s=_round(_percentile(latencies, 50)),
-            latency_p95_s=_round(_percentile(latencies, 95)),
-            latency_max_s=_round(max(latencies) if latencies else None),
-            epoch_s_median=_round(_percentile(_epoch_gaps(recorded), 50)),
-            load_average_1min=round(os.getloadavg()[0], 1),
-        )
-        if not latencies:
-            errors.append("no epoch was recorded while the pages watched")
+                        print(f"{session.kind} session {session.number} run {run_id} epoch {epoch}: recorded "
+                              f"{wall_time - steady_since:.1f} s into the measurement, on the chart {latency:.2f} s later")
+            errors += [f"{session.kind} session {session.number}: {error}" for error in session.errors]
+        for name, values in latencies.items():
+            prefix = "latency" if name == "all" else f"{name}_latency"
+            if name == "all" or values:
+                result.update({f"{prefix}_samples": len(values), f"{prefix}_p50_s": _round(_percentile(values, 50)),
+                               f"{prefix}_p95_s": _round(_percentile(values, 95)),
+                               f"{prefix}_max_s": _round(max(values) if values else None)})
+        result.update(epoch_s_median=_round(_percentile(_epoch_gaps(recorded), 50)),
+                      load_average_1min=round(os.getloadavg()[0], 1))
+        if sessions and not latencies["all"]:
+            errors.append("no epoch was recorded while the sessions watched")
     finally:
         if server is not None:
             _stop_server(server)
@@ -329,6 +508,9 @@ def _bounded(low: int, high: int):
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--browsers", type=_bounded(0, MAX_SESSIONS), default=1,
+                        help="how many of the sessions are headless Chromium pages (which draw the page, on "
+                             "the same cores as the server); the others are Streamlit protocol clients")
     parser.add_argument("--sessions", type=_bounded(1, MAX_SESSIONS), default=10, help="browser sessions watching")
     parser.add_argument("--runs", type=_bounded(1, MAX_RUNS), default=2, help="runs training at the same time")
     parser.add_argument("--epochs", type=_bounded(2, 200), default=30)
