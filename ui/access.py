@@ -176,6 +176,11 @@ def may_change(run: RunRecord) -> bool:
     return can_change() and (not demo() or run.owner == identity())
 
 
+def read_only_sentence(run: RunRecord) -> str:
+    """Why this session may not change ``run`` (for a run where ``may_change`` is False)."""
+    return f"Run #{run.id} is read-only here: " + ("another visitor launched it." if can_change() else refusal())
+
+
 def engine_args() -> dict[str, Any]:
     """The ``owner`` and ``demo_mode`` arguments of the engine's launch, stop, resume and curation calls."""
     return {"owner": identity(), "demo_mode": demo()}
@@ -266,5 +271,5 @@ def sidebar_login() -> None:
 
 __all__ = [
     "BROWSER_COOKIE", "browser_identity", "browser_token", "can_change", "demo", "engine_args", "gate", "identity",
-    "may_change", "refusal", "remember_browser", "sidebar_login",
+    "may_change", "read_only_sentence", "refusal", "remember_browser", "sidebar_login",
 ]

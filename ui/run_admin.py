@@ -30,8 +30,7 @@ def editor(store: RunStore, run: RunRecord, prefix: str) -> None:
     """Tags (comma-separated) and notes with a Save button; Archive / Unarchive; Delete with a confirmation."""
     key = f"{prefix}_{run.id}"
     if not access.may_change(run):
-        st.caption(f"Run #{run.id} is read-only here: "
-                   + ("another visitor launched it." if access.can_change() else access.refusal()))
+        st.caption(access.read_only_sentence(run))
         return
     args = access.engine_args()
     tags_text = st.text_input("Tags (comma-separated)", value=", ".join(run.tags), key=f"{key}_tags")

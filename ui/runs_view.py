@@ -177,7 +177,8 @@ def _run_status(store: RunStore, run: RunRecord, cache: MetricCache) -> None:
         with button_column:
             # Stop and Resume only for a session that may change this run (the engine checks it again).
             if not access.may_change(run):
-                pass
+                if status.is_active or status.is_resumable:  # say why there is no Stop / Resume
+                    st.caption("read-only", help=access.read_only_sentence(run))
             elif status.is_active:
                 if st.button("Stop", key=f"runs_stop_{run_id}", icon=":material/stop:"):
                     run_admin.act(lambda: jobs.stop(run_id, **access.engine_args()), f"Stopping run #{run_id}.")

@@ -165,6 +165,9 @@ def test_demo_runs_page_offers_stop_only_for_the_sessions_own_runs(app, make_run
     assert f"runs_stop_{mine}" in keys and f"runs_stop_{theirs}" not in keys
     assert f"runs_{theirs}_delete" not in keys and f"runs_{theirs}_save" not in keys
     assert f"Run #{theirs} is read-only here: another visitor launched it." in page_text(at)
+    # Where the Stop button would be, a "read-only" caption whose help says why; none for the own run.
+    read_only = [caption for caption in at.caption if caption.value == "read-only"]
+    assert len(read_only) == 1 and "another visitor launched it" in read_only[0].help
     at.button(key=f"runs_stop_{mine}").click().run()
     assert open_store().get_run(mine).status == RunStatus.STOPPED
 
