@@ -16,9 +16,8 @@ import time
 
 import pytest
 
-from engine.jobs import standby
+from engine.jobs import standby, worker
 from engine.runs import RunStatus
-from engine.training import hooks
 from tests.e2e.conftest import ARTIFACTS, wait_for_app
 from tests.jobs.helpers import wait_for
 from ui import access
@@ -26,9 +25,10 @@ from ui import access
 pytestmark = pytest.mark.e2e
 
 PASSWORD = "a long test phrase"
-# The demo's workers sleep this long after every batch (test hook), so the run is still active
-# while the browsers look at it (unslowed it can end a few seconds after TensorFlow starts).
-BATCH_DELAY_S = 1.0
+# The demo's workers hold their run this long without training (test hook: no TensorFlow, and a
+# stop is noticed within 0.05 s), so the run is active while the browsers look at it; who may
+# change it does not depend on what it trains.
+HOLD_S = 300
 # Seconds for a run to stop once Stop is clicked (it may still be starting TensorFlow).
 STOP_TIMEOUT_S = 60
 VIEWPORT = {"width": 1400, "height": 1100}
@@ -37,7 +37,7 @@ VIEWPORT = {"width": 1400, "height": 1100}
 @pytest.fixture
 def dashboard_env(request, tmp_path) -> dict[str, str]:
     """A demo server (``demo``) or a demo behind ``lab_password`` read from a secrets file (``password``)."""
-    env = {standby.STANDBY_ENV: "0", hooks.BATCH_DELAY_ENV: str(BATCH_DELAY_S)}
+    env = {standby.STANDBY_ENV: "0", worker.FAKE_WORKER_ENV: str(HOLD_S)}
     if getattr(request, "param", "demo") == "password":
         secrets_file = tmp_path / "secrets.toml"
         secrets_file.write_text(f'demo = true\nlab_password = "{PASSWORD}"\n')
