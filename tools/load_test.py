@@ -36,8 +36,6 @@ import asyncio
 import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -276,34 +274,6 @@ class ProtocolSession:
         return self.state
 
 
-def _start_server(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen, str]:
-    from tests.e2e.conftest import _free_port, _wait_healthy
-
-    port = _free_port()
-    command = [
-        sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
-        "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
-        "--browser.gatherUsageStats", "false",
-    ]
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    _wait_healthy(url, process, 60)
-    return process, url
-
-
-def _stop_server(process: subprocess.Popen) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=10)
-    except ProcessLookupError:
-        pass
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=5)
-
-
 def _cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of process ``pid`` so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -387,7 +357,7 @@ def _open_figures(result: dict, open_s: list[float]) -> None:
 
 
 def load_test(args: argparse.Namespace) -> dict:
-    from tests.e2e.conftest import _end_workspace_processes
+    from tests.e2e.conftest import _end_workspace_processes, start_dashboard, stop_dashboard
 
     home = Path(tempfile.mkdtemp(prefix="conv3d-load-"))
     overrides = {"CONV3D_LAB_HOME": str(home), "CONV3D_LAB_SLOTS": str(args.runs)}
@@ -407,7 +377,7 @@ def load_test(args: argparse.Namespace) -> dict:
     started = time.monotonic()
     server = None
     try:
-        server, url = _start_server(env, log_path)
+        server, url = start_dashboard(env, log_path)
         from engine import jobs
         from engine.store import open_store
 
@@ -462,7 +432,7 @@ def load_test(args: argparse.Namespace) -> dict:
             errors.append("no epoch was recorded while the sessions watched")
     finally:
         if server is not None:
-            _stop_server(server)
+            stop_dashboard(server)
         left = _end_workspace_processes(home)
         if left:
             errors.append(f"processes of the workspace survived: {left}")

@@ -105,36 +105,51 @@ def dashboard_args() -> list[str]:
     return []
 
 
-@pytest.fixture
-def dashboard(lab_home, tmp_path, dashboard_env, dashboard_args):
-    """The real server (``streamlit run streamlit_app.py``) on a free port; yields its base URL."""
+def start_dashboard(env: dict[str, str], log_path: Path, args: list[str] = ()) -> tuple[subprocess.Popen, str]:
+    """``streamlit run streamlit_app.py`` on a free loopback port, in its own session, logging to
+    ``log_path``; returns the process and its base URL once ``/_stcore/health`` answers."""
     port = _free_port()
-    log_path = tmp_path / "streamlit.log"
     command = [
         sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
         "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
-        "--browser.gatherUsageStats", "false", *dashboard_args,
+        "--browser.gatherUsageStats", "false", *args,
     ]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", **dashboard_env}
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                                    start_new_session=True)
     url = f"http://localhost:{port}"
     try:
-        started = time.perf_counter()
         _wait_healthy(url, process, SERVER_START_TIMEOUT_S)
+    except BaseException:
+        stop_dashboard(process)
+        raise
+    return process, url
+
+
+def stop_dashboard(process: subprocess.Popen) -> None:
+    """SIGTERM to the server's process group, SIGKILL after 10 s."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=5)
+
+
+@pytest.fixture
+def dashboard(lab_home, tmp_path, dashboard_env, dashboard_args):
+    """The real server (``streamlit run streamlit_app.py``) on a free port; yields its base URL."""
+    log_path = tmp_path / "streamlit.log"
+    started = time.perf_counter()
+    process, url = start_dashboard({**os.environ, "PYTHONUNBUFFERED": "1", **dashboard_env}, log_path, dashboard_args)
+    try:
         print(f"\ndashboard server healthy after {time.perf_counter() - started:.1f} s")
         yield url
     finally:
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
+        stop_dashboard(process)
         left = _end_workspace_processes(lab_home)
         server_log = log_path.read_text(errors="replace")
         if "Traceback" in server_log:
