@@ -89,12 +89,10 @@ def make_splits(
         rest_groups = None if groups is None else groups[rest]
         train, val = _split_off(rest, labels[rest], rest_groups, val_fraction / (1.0 - test_fraction), seed + 1)
     except ValueError as e:
-        counts = np.bincount(labels)
-        smallest = int(np.argmin(counts))
-        name = class_names[smallest] if class_names else str(smallest)
+        name, count = _smallest_class(labels, class_names)
         raise DataError(
             f"Cannot split {len(labels)} samples into stratified train, validation and test sets: class "
-            f"{name!r} has only {counts[smallest]} samples ({e}). Add samples or lower the validation "
+            f"{name!r} has only {count} samples ({e}). Add samples or lower the validation "
             "and test fractions."
         ) from e
     splits = Splits(train, val, test)
@@ -160,12 +158,18 @@ def make_fold_splits(
     return splits
 
 
-def _split_error(labels: np.ndarray, class_names, what: str, error: Exception) -> DataError:
-    counts = np.bincount(labels)
+def _smallest_class(labels: np.ndarray, class_names, minlength: int = 0) -> tuple[str, int]:
+    """The name and sample count of the rarest class in ``labels`` (a class with none counts when
+    ``minlength`` covers it): what the split sentences blame."""
+    counts = np.bincount(labels, minlength=minlength)
     smallest = int(np.argmin(counts))
-    name = class_names[smallest] if class_names else str(smallest)
+    return (class_names[smallest] if class_names else str(smallest)), int(counts[smallest])
+
+
+def _split_error(labels: np.ndarray, class_names, what: str, error: Exception) -> DataError:
+    name, count = _smallest_class(labels, class_names)
     return DataError(
-        f"Cannot cut {len(labels)} samples into {what}: class {name!r} has only {counts[smallest]} samples "
+        f"Cannot cut {len(labels)} samples into {what}: class {name!r} has only {count} samples "
         f"({error}). Add samples or use fewer folds."
     )
 
@@ -183,12 +187,10 @@ def _predefined_splits(labels, val_fraction, test_fraction, seed, groups, class_
         try:
             pool, parts[name] = _split_off(pool, labels[pool], pool_groups, share, seed + offset)
         except ValueError as e:
-            counts = np.bincount(labels[pool], minlength=int(labels.max()) + 1)
-            smallest = int(np.argmin(counts))
-            label = class_names[smallest] if class_names else str(smallest)
+            label, count = _smallest_class(labels[pool], class_names, minlength=int(labels.max()) + 1)
             raise DataError(
                 f"Cannot carve a stratified {name} split out of the {len(pool)} predefined training samples: "
-                f"class {label!r} has only {counts[smallest]} of them ({e}). Add samples or lower the "
+                f"class {label!r} has only {count} of them ({e}). Add samples or lower the "
                 f"{'validation' if name == 'val' else 'test'} fraction."
             ) from e
     splits = Splits(np.sort(pool), np.sort(parts["val"]), np.sort(parts["test"]))
