@@ -132,8 +132,8 @@ def _curves(cache: MetricCache, runs: Sequence[RunRecord]) -> None:
     labels = tuple((run.id, run.label) for run in runs)  # the figure builders escape them for Plotly
     histories = tuple(_frozen_rows(cache.get(run.id).history(), skip="_wall_time") for run in runs)
     batches = tuple(_frozen_rows(cache.get(run.id).batches) for run in runs)
-    curves = _shared_curves_figure(labels, histories) if any(histories) else None
-    batch_loss = _shared_batch_loss_figure(labels, batches) if any(batches) else None
+    curves = _shared_figure(figures.curves_figure, labels, histories) if any(histories) else None
+    batch_loss = _shared_figure(figures.batch_loss_figure, labels, batches) if any(batches) else None
     if curves is not None:
         st.plotly_chart(curves, key="runs_curves")
     else:
@@ -147,18 +147,12 @@ def _frozen_rows(rows: Sequence[dict], skip: str = "") -> tuple:
     return tuple(tuple(sorted((k, v) for k, v in row.items() if k != skip)) for row in rows)
 
 
-# Figures shared by every session of this server: the same rows give the same figure, which
-# st.plotly_chart only reads (it serialises a copy). A few dozen entries cover every live selection.
-@functools.lru_cache(maxsize=32)
-def _shared_curves_figure(labels: tuple, histories: tuple):
-    return figures.curves_figure({run_id: [dict(row) for row in rows] for (run_id, _), rows in zip(labels, histories)},
-                                 dict(labels))
-
-
-@functools.lru_cache(maxsize=32)
-def _shared_batch_loss_figure(labels: tuple, batches: tuple):
-    return figures.batch_loss_figure({run_id: [dict(row) for row in rows] for (run_id, _), rows in zip(labels, batches)},
-                                     dict(labels))
+# Figures shared by every session of this server: the same builder and rows give the same figure,
+# which st.plotly_chart only reads (it serialises a copy). Enough entries for every live selection.
+@functools.lru_cache(maxsize=64)
+def _shared_figure(build, labels: tuple, rows: tuple):
+    return build({run_id: [dict(row) for row in run_rows] for (run_id, _), run_rows in zip(labels, rows)},
+                 dict(labels))
 
 
 def _run_status(store: RunStore, run: RunRecord, cache: MetricCache) -> None:
