@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from engine.jobs.processes import proc_stat
+
 
 def workspace_processes(home: Path) -> list[tuple[int, str]]:
     """(pid, command line) of live processes (not zombies) whose environment has CONV3D_LAB_HOME=home.
@@ -20,7 +22,7 @@ def workspace_processes(home: Path) -> list[tuple[int, str]]:
         try:
             if marker not in (entry / "environ").read_bytes().split(b"\0"):
                 continue
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            state = proc_stat(int(entry.name))[0]
             command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
         except OSError:
             continue

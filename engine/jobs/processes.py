@@ -124,6 +124,13 @@ def reap_children() -> None:
         _children[:] = [process for process in _children if process.poll() is None]
 
 
+def proc_stat(pid: int) -> list[str]:
+    """The fields of ``/proc/PID/stat`` after the command name (so the state is ``[0]``, utime and
+    stime ``[11]`` and ``[12]``, the nice value ``[16]``); OSError without such a process or /proc."""
+    text = (Path("/proc") / str(int(pid)) / "stat").read_text()
+    return text.rsplit(")", 1)[1].split()
+
+
 def pid_alive(pid: int | None, *, expect: tuple[str, ...] = ()) -> bool:
     """Whether process ``pid`` exists on this host, is not a zombie, and (when ``expect`` is given)
     still runs a command line containing every string in ``expect`` (so a recycled pid is not mistaken
@@ -139,8 +146,7 @@ def pid_alive(pid: int | None, *, expect: tuple[str, ...] = ()) -> bool:
         pass  # it exists; it belongs to someone else
     proc = Path("/proc") / str(int(pid))
     try:
-        state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        if state in ("Z", "X"):
+        if proc_stat(pid)[0] in ("Z", "X"):
             return False
         if expect:
             arguments = [part.decode(errors="replace") for part in (proc / "cmdline").read_bytes().split(b"\0")]
@@ -154,7 +160,7 @@ def pid_alive(pid: int | None, *, expect: tuple[str, ...] = ()) -> bool:
 def is_suspended(pid: int) -> bool:
     """Whether process ``pid`` is stopped (SIGSTOP, or traced): it lives but does nothing."""
     try:
-        state = (Path("/proc") / str(int(pid)) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        state = proc_stat(pid)[0]
     except (OSError, IndexError):
         return False
     return state in ("T", "t")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
@@ -16,7 +15,7 @@ from tests.jobs.helpers import tiny_config, wait_ended, wait_for
 
 def _nice(pid: int) -> int:
     """Field 19 of /proc/PID/stat: the process's nice value."""
-    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+    return int(processes.proc_stat(pid)[16])
 
 
 @pytest.mark.parametrize(("setting", "target"), [(None, processes.DEFAULT_WORKER_NICE), ("3", 3)])
