@@ -43,6 +43,7 @@ class Candidate:
     shape: tuple[int, ...] | None = None  # (D, H, W) when the headers tell
     spacing: tuple[float, ...] | None = None  # voxel size in mm when the headers tell
     series: str | None = None  # the DICOM series chosen for this sample
+    modality: str | None = None  # DICOM Modality (CT, MR, ...) when the headers tell; None for other formats
 
 
 @dataclass
