@@ -115,6 +115,15 @@ def choose(names: dict[str, tuple[int, ...]], wanted: str | None, preferred: tup
     )
 
 
+def refuse_images(shapes: dict[str, tuple[int, ...]], filename: str) -> None:
+    """When no array looks like volumes but one holds 2D images ((N, H, W) or (N, H, W, 3)), say so."""
+    if any(looks_like_volumes(shape) for shape in shapes.values()):
+        return
+    for name, shape in shapes.items():
+        if len(shape) in (3, 4):
+            row_shape(shape, f"{filename}:{name}")
+
+
 def looks_like_volumes(shape: tuple[int, ...]) -> bool:
     return len(shape) in (4, 5) or (len(shape) == 2 and shape[1] >= 8 and round(shape[1] ** (1 / 3)) ** 3 == shape[1])
 

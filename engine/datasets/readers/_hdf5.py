@@ -43,6 +43,8 @@ def scan(path: Path, options: Any) -> Scan:
                 result.candidates += _arrays.candidates(path.name, x_name, handle[x_name], labels, split)
             return result
         result.layout = "arrays"
+        if x_key is None:
+            _arrays.refuse_images(shapes, path.name)
         x_name = _arrays.choose(shapes, x_key, _arrays.VOLUME_NAMES, "volumes", "x_key (--x-key)", path.name,
                                 _arrays.looks_like_volumes)
         y_name = _arrays.choose(shapes, y_key, _arrays.LABEL_NAMES, "labels", "y_key (--y-key)", path.name,

@@ -57,6 +57,8 @@ def _headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
                 if problem:
                     raise DataError(f"{path.name} was refused: its array {name!r} {problem}.")
                 found[name] = (tuple(int(n) for n in shape), dtype)
+    except DataError:
+        raise
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
         raise DataError(f"{path.name} is not a readable NumPy .npz file without pickled objects ({e}).") from e
     return found
@@ -112,6 +114,8 @@ def _scan(path: Path, options: Any, archive, headers) -> Scan:
     if not shapes:
         raise DataError(f"{path.name} holds no arrays.")
     result.layout = "arrays"
+    if x_key is None:
+        _arrays.refuse_images(shapes, path.name)
     x_name = _arrays.choose(shapes, x_key, _arrays.VOLUME_NAMES, "volumes", "x_key (--x-key)", path.name,
                             _arrays.looks_like_volumes)
     y_name = _arrays.choose(shapes, y_key, _arrays.LABEL_NAMES, "labels", "y_key (--y-key)", path.name,
