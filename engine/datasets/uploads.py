@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from engine import paths, settings
-from engine.datasets.readers.base import MAX_COMPRESSION_RATIO
+from engine.datasets.readers.base import MAX_COMPRESSION_RATIO, compression_problem
 from engine.errors import DataError
 
 ROOTS_VARIABLE = "CONV3D_LAB_IMPORT_ROOTS"
@@ -76,14 +76,6 @@ def extract_zip(zip_path: str | os.PathLike, limits: ZipLimits = ZipLimits(), pa
             shutil.rmtree(folder, ignore_errors=True)
             raise
     return folder
-
-
-def compression_problem(info: zipfile.ZipInfo, max_ratio: float) -> str | None:
-    """A zip member (of an uploaded zip, or an .npz) that expands more than ``max_ratio`` times: a zip bomb."""
-    if info.file_size > 1024 * 1024 and info.file_size > max_ratio * max(1, info.compress_size):
-        return (f"{info.filename!r} is compressed {info.file_size / max(1, info.compress_size):,.0f} times, "
-                f"more than {max_ratio:g} (a zip bomb)")
-    return None
 
 
 def _check_entries(zip_name: str, entries: list[zipfile.ZipInfo], limits: ZipLimits) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from engine.datasets.readers import _arrays
-from engine.datasets.readers.base import MAX_COMPRESSION_RATIO, Scan, size_problem
+from engine.datasets.readers.base import MAX_COMPRESSION_RATIO, Scan, compression_problem, size_problem
 from engine.errors import DataError
 
 MEDMNIST_SPLITS = {"train": "train", "val": "val", "test": "test"}
@@ -25,8 +25,6 @@ MEDMNIST_SPLITS = {"train": "train", "val": "val", "test": "test"}
 
 def _headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
     """Shape and dtype of every array in the .npz, from the .npy headers; DataError for a hostile member."""
-    from engine.datasets.uploads import compression_problem
-
     found: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
     try:
         with zipfile.ZipFile(path) as archive:

@@ -7,6 +7,7 @@ import each other in a circle.
 from __future__ import annotations
 
 import os
+import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,14 @@ MAX_COMPRESSION_RATIO = 200.0
 RATIO_CHECKED_ABOVE_BYTES = 1024 * 1024
 # A volume has at least this many slices along every axis: fewer is one image (or two), not a volume.
 MIN_SLICES = 3
+
+
+def compression_problem(info: zipfile.ZipInfo, max_ratio: float) -> str | None:
+    """A zip member (of an uploaded zip, or an .npz) that expands more than ``max_ratio`` times: a zip bomb."""
+    if info.file_size > 1024 * 1024 and info.file_size > max_ratio * max(1, info.compress_size):
+        return (f"{info.filename!r} is compressed {info.file_size / max(1, info.compress_size):,.0f} times, "
+                f"more than {max_ratio:g} (a zip bomb)")
+    return None
 
 
 def size_problem(shape: tuple[int, ...], itemsize: int, stored_bytes: int | None = None,
