@@ -374,8 +374,9 @@ def preview_import(source: str | os.PathLike, options: ImportOptions | None = No
             return ImportPreview(
                 format=gathered.format, layout=gathered.layout, source=str(path), samples=len(candidates),
                 classes=_counts(sample.label for sample in gathered.samples),
-                shapes=dict(Counter("x".join(map(str, _shown_shape(c, options))) for c in candidates if c.shape)),
-                spacings=dict(Counter(" x ".join(f"{s:g}" for s in c.spacing) + " mm" for c in candidates if c.spacing)),
+                shapes=dict(Counter("x".join(map(str, _shown_axes(c, c.shape, options))) for c in candidates if c.shape)),
+                spacings=dict(Counter(" x ".join(f"{s:g}" for s in _shown_axes(c, c.spacing, options)) + " mm"
+                                      for c in candidates if c.spacing)),
                 splits={name: count for name, count in Counter(s.split for s in gathered.samples if s.split).items()},
                 groups=len(groups), skipped=gathered.skipped, unmatched_rows=gathered.unmatched_rows,
                 series=dict(Counter(c.series for c in candidates if c.series)), notes=gathered.notes,
@@ -384,17 +385,17 @@ def preview_import(source: str | os.PathLike, options: ImportOptions | None = No
             gathered.close()
 
 
-def _shown_shape(candidate: readers.Candidate, options: ImportOptions) -> tuple[int, ...]:
-    """The (D, H, W) a candidate will have once reoriented (the headers tell it as stored)."""
-    if not (options.reorient and candidate.orientation and candidate.shape and len(candidate.shape) == 3):
-        return candidate.shape
+def _shown_axes(candidate: readers.Candidate, values: tuple | None, options: ImportOptions) -> tuple | None:
+    """A candidate's per-axis ``values`` (shape or spacing, as stored) in the order reorienting will give them."""
+    if not (options.reorient and candidate.orientation and values and len(values) == 3):
+        return values
     import nibabel
 
     ornt = nibabel.orientations.axcodes2ornt(tuple(candidate.orientation))
-    shape = [0, 0, 0]
+    shown = [values[0]] * 3
     for axis, (target, _) in enumerate(ornt):
-        shape[int(target)] = candidate.shape[axis]
-    return tuple(shape)
+        shown[int(target)] = values[axis]
+    return tuple(shown)
 
 
 # ------------------------------------------------------------------ reading

@@ -263,7 +263,7 @@ def test_the_modality_lut_and_rescale_are_applied_like_pydicom(lab_home, tmp_pat
     np.testing.assert_array_equal(x[sources.index("a/p1")], apply_modality_lut(stored, carrier).astype(np.float32))
     np.testing.assert_array_equal(x[sources.index("b/ct")], scans.ramp_slices(4, 6, 6) * 2.0 - 1024.0)
     assert "DICOM intensities: the modality LUT (pydicom's apply_modality_lut) was applied in 4 samples." in result.notes
-    assert ("DICOM intensities: RescaleSlope / RescaleIntercept were applied (CT in Hounsfield units) in 2 samples."
+    assert ("DICOM intensities: RescaleSlope / RescaleIntercept were applied (for CT: Hounsfield units) in 2 samples."
             in result.notes)
 
 
@@ -302,6 +302,17 @@ def test_single_2d_dicom_images_and_short_series_are_not_volumes(lab_home, tmp_p
         write_slices(tmp_path / "short" / label / "p1", ramp(MIN_SLICES - 1), patient=label)
     assert datasets.preview_import(tmp_path / "short").skipped["a/p1"] == (
         f"has only {MIN_SLICES - 1} slices of 6x6; a volume needs at least {MIN_SLICES}")
+
+
+def test_an_ultrasound_cine_loop_is_not_a_volume(lab_home, tmp_path):
+    from pydicom.data import get_testdata_file
+
+    for label in ("a", "b"):
+        (tmp_path / "us" / label).mkdir(parents=True)
+        shutil.copy(get_testdata_file("examples_ybr_color.dcm"), tmp_path / "us" / label / "cine.dcm")
+    assert datasets.preview_import(tmp_path / "us").skipped == {
+        f"{label}/cine.dcm": ("is a cine loop (30 frames in time, e.g. ultrasound or angiography), not a volume: its "
+                              "frames are not slices") for label in ("a", "b")}
 
 
 def test_2d_rgb_arrays_and_multi_label_arrays_are_refused(lab_home, tmp_path, capsys):

@@ -55,6 +55,8 @@ PIP_NAMES = {"gdcm": "python-gdcm", "pyjpegls": "pyjpegls", "pylibjpeg": "pylibj
 # Transfer syntaxes pylibjpeg-libjpeg cannot read in every file (12-bit JPEG Extended): GDCM can.
 JPEG_EXTENDED = "1.2.840.10008.1.2.4.51"
 INSTALL_GDCM = "install GDCM with `pip install python-gdcm`"
+# FrameIncrementPointer values of a cine loop: FrameTime (0018,1063), FrameTimeVector (0018,1065).
+CINE_POINTERS = (0x00181063, 0x00181065)
 
 Geometry = tuple  # (position (x, y, z) or None, orientation (6 cosines) or None) of one frame
 
@@ -202,6 +204,9 @@ def _read_header(path: Path, shown: str, sample_root: Path) -> _Header | str:
     if problem:
         return problem
     frames = max(1, int(dataset.get("NumberOfFrames") or 1))
+    if frames > 1 and _is_cine(dataset):
+        return (f"is a cine loop ({frames} frames in time, e.g. ultrasound or angiography), not a volume: its frames "
+                "are not slices")
     instance = dataset.get("InstanceNumber")
     parent = path.parent
     modality = str(dataset.get("Modality") or "").strip() or None
@@ -219,6 +224,18 @@ def _read_header(path: Path, shown: str, sample_root: Path) -> _Header | str:
     )
 
 
+def _is_cine(dataset) -> bool:
+    """Frames that follow each other in time (FrameIncrementPointer at FrameTime / FrameTimeVector)."""
+    pointer = dataset.get("FrameIncrementPointer")
+    if pointer is None:
+        return False
+    pointers = pointer if isinstance(pointer, (list, tuple)) or hasattr(pointer, "__iter__") else [pointer]
+    try:
+        return any(int(tag) in CINE_POINTERS for tag in pointers)
+    except (TypeError, ValueError):
+        return False
+
+
 def _shared_pixel_spacing(dataset) -> tuple[float, float] | None:
     for sequence_name in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
         sequence = dataset.get(sequence_name)
@@ -232,6 +249,8 @@ def _geometry(dataset, frame: int) -> Geometry:
     GridFrameOffsetVector for RT dose grids)."""
     position = _floats(dataset.get("ImagePositionPatient"), 3)
     orientation = _floats(dataset.get("ImageOrientationPatient"), 6)
+    if frame > 0:
+        position = None  # the top-level position is the first frame's; the others come from the groups or offsets
     for sequence_name, index in (("PerFrameFunctionalGroupsSequence", frame), ("SharedFunctionalGroupsSequence", 0)):
         sequence = dataset.get(sequence_name)
         if not sequence or len(sequence) <= index:
@@ -344,7 +363,8 @@ def _choose_series(found: list[_Series], rule: str | None, problems: dict[str, s
     if len(found) == 1:
         return found[0]
     found.sort(key=lambda s: (-s.size, s.label))
-    names = ", ".join(f"{s.label!r} ({s.size} slices)" for s in found)
+    names = ", ".join(f"{s.label!r} ({s.size} slices{'' if problems[s.uid] is None else ', not a volume'})"
+                      for s in found)
     if rule is None:
         return (f"holds {len(found)} series ({names}); choose one with series='largest' or a SeriesDescription "
                 "pattern (--series)")

@@ -110,7 +110,7 @@ def intensity_notes(applied: Counter) -> list[str]:
     """One sentence per intensity transform applied, with how many samples it touched."""
     said = {
         "modality LUT": "the modality LUT (pydicom's apply_modality_lut) was applied",
-        "rescale slope / intercept": "RescaleSlope / RescaleIntercept were applied (CT in Hounsfield units)",
+        "rescale slope / intercept": "RescaleSlope / RescaleIntercept were applied (for CT: Hounsfield units)",
         "MONOCHROME1 inverted": ("MONOCHROME1 images were inverted within their stored range, so that a higher "
                                  "value is brighter in every sample, like MONOCHROME2"),
         "DoseGridScaling": "DoseGridScaling was applied (RT dose in Gy)",
