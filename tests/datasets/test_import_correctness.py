@@ -384,7 +384,7 @@ def test_a_missing_decoder_is_named_by_its_pip_package(monkeypatch):
 
     class Unavailable:
         is_available = False
-        _unavailable = {"gdcm": ("gdcm>=3.0.10",), "pyjpegls": ("numpy", "pyjpegls>=1.2")}
+        missing_dependencies = ["gdcm - requires gdcm>=3.0.10", "pyjpegls - requires numpy and pyjpegls>=1.2"]
 
     monkeypatch.setattr(pydicom.pixels, "get_decoder", lambda uid: Unavailable())
     assert _dicom._decoder_problem(JPEGLSLossless) == (
@@ -398,7 +398,7 @@ def test_tiny_hostile_files_are_refused_from_their_headers(lab_home, tmp_path, c
         hostile.nifti_header_only(tmp_path / "nii" / label / "huge.nii")
     assert cli_refuses(capsys, str(tmp_path / "nii"), "--name", "n") == (
         "Nothing usable remains to import: all 2 files or samples were skipped: 2 (a/huge.nii, b/huge.nii) declares "
-        "1200x1200x1200 = 1,728,000,000 voxels, more than the 67,108,864 an import reads per volume; it was not read.")
+        "1200x1200x1200 = 1,728,000,000 voxels, more than the 268,435,456 an import reads per volume; it was not read.")
     for label in ("a", "b"):
         hostile.nifti_header_only(tmp_path / "short" / label / "s.nii", shape=(64, 64, 64))
     assert datasets.preview_import(tmp_path / "short").skipped["a/s.nii"] == (
@@ -416,7 +416,7 @@ def test_tiny_hostile_files_are_refused_from_their_headers(lab_home, tmp_path, c
             "nothing was read.")
     hostile.hdf5_declared(tmp_path / "declared.h5")
     assert cli_refuses(capsys, str(tmp_path / "declared.h5"), "--name", "h", "--x-key", "x", "--y-key", "y") == (
-        "declared.h5:x: each row declares 1200x1200x1200x1 = 1,728,000,000 voxels, more than the 67,108,864 an "
+        "declared.h5:x: each row declares 1200x1200x1200x1 = 1,728,000,000 voxels, more than the 268,435,456 an "
         "import reads per volume; it was not read.")
 
 
@@ -429,7 +429,7 @@ def test_a_dicom_header_declaring_more_than_its_pixel_data_is_refused(lab_home, 
     assert skipped["a/p1/slice000.dcm"].startswith(
         "declares 1 frame(s) of 2000x2000 (8,000,000 bytes of pixel data) but the file holds ")
     assert skipped["a/p2/slice000.dcm"] == (
-        "declares 60000x600x600x1 = 21,600,000,000 voxels, more than the 67,108,864 an import reads per volume; "
+        "declares 60000x600x600x1 = 21,600,000,000 voxels, more than the 268,435,456 an import reads per volume; "
         "it was not read")
 
 

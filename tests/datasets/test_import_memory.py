@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 
@@ -68,7 +69,7 @@ def test_no_small_hostile_input_makes_an_import_use_more_than_500_mb(lab_home, t
     }
     commands = []
     for index, (name, (source, extra)) in enumerate(sources.items()):
-        assert _size(__import__("pathlib").Path(source[0])) < INPUT_LIMIT_BYTES, name
+        assert _size(Path(source[0])) < INPUT_LIMIT_BYTES, name
         commands.append(["-m", "engine", "import", *source, "--name", f"m{index}", *extra])
     peaks = _peaks(commands)
     for name, peak in zip(sources, peaks):

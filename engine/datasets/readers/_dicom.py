@@ -132,7 +132,9 @@ def _decoder_problem(transfer_syntax) -> str | None:
         return f"is compressed as {transfer_syntax.name}, which pydicom cannot decode"
     if decoder.is_available:
         return None
-    missing = [package for plugin in getattr(decoder, "_unavailable", {}).values() for package in plugin]
+    # pydicom says e.g. "gdcm - requires gdcm>=3.0.10": the requirements are import names, not pip names.
+    missing = [package for line in decoder.missing_dependencies
+               for package in line.partition(" requires ")[2].split(" and ") if package]
     hint = _pip_names(missing) or "`pip install python-gdcm`"
     return f"is compressed as {transfer_syntax.name} and no installed decoder reads it ({hint})"
 

@@ -27,8 +27,8 @@ SIDECAR_SUFFIXES = (".csv", ".tsv", ".txt", ".md", ".json", ".xml", ".pdf", ".xl
 
 # Import caps, checked against what the headers declare BEFORE any voxel is read, so a tiny hostile file
 # (a 1 KB NIfTI header claiming 1200^3 voxels, an .npz claiming 100 GB) is refused without allocating.
-# One volume: 64 Mi voxels (e.g. 512 x 512 x 256), 256 MB as float32.
-MAX_VOLUME_VOXELS = 64 * 1024**2
+# One volume: 256 Mi voxels (e.g. a 512 x 512 x 1024 CT), 1 GiB as float32: real whole-body CT series fit.
+MAX_VOLUME_VOXELS = 256 * 1024**2
 # Arrays an HDF5 / NPZ reader holds in memory at once (NPZ members are read whole; HDF5 labels).
 MAX_ARRAY_BYTES = 1024**3
 # Declared uncompressed bytes per stored byte (an .nii.gz, an .npz member, an uploaded zip's member):
