@@ -111,12 +111,63 @@ def test_a_tri_planar_localizer_repeated_positions_and_uneven_steps_are_named(la
     skipped = datasets.preview_import(root).skipped
     assert skipped == {
         "a/localizer": "is 3 images in 3 different orientations: a localizer or projection set, not a volume",
-        "a/repeated": ("has 1 images at the same position as another (4 images, 3 positions): a repeated "
-                       "acquisition or several series under one UID, not one volume"),
+        "a/repeated": ("has 1 image at the same position as another (4 images, 3 positions): a repeated "
+                       "acquisition, a time series or several series under one UID, not one volume"),
         "b/uneven": ("has uneven slice spacing (1 to 2.5 mm along the slice normal); resampling it as evenly "
                      "spaced would distort it"),
         "b/gap": "has a gap of 7.5 mm between slices where 2.5 mm is usual; a slice is missing or was unreadable",
     }
+
+
+def _enhanced_multiframe(path: Path, frames: np.ndarray, positions: list[float], slope: float, intercept: float) -> None:
+    """An enhanced multi-frame file: geometry and rescale only in the functional groups."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import EnhancedMRImageStorage, ExplicitVRLittleEndian, generate_uid
+
+    def item(**values) -> Dataset:
+        dataset = Dataset()
+        for name, value in values.items():
+            setattr(dataset, name, value)
+        return dataset
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = EnhancedMRImageStorage, generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = EnhancedMRImageStorage, meta.MediaStorageSOPInstanceUID
+    ds.Modality, ds.PatientID, ds.SeriesInstanceUID = "MR", path.parent.name, generate_uid()
+    ds.NumberOfFrames, (ds.Rows, ds.Columns) = len(frames), frames.shape[1:]
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
+    ds.SharedFunctionalGroupsSequence = [item(
+        PlaneOrientationSequence=[item(ImageOrientationPatient=list(AXIAL))],
+        PixelMeasuresSequence=[item(PixelSpacing=[1.0, 1.0], SliceThickness=2.0)],
+        PixelValueTransformationSequence=[item(RescaleSlope=slope, RescaleIntercept=intercept, RescaleType="US")],
+    )]
+    ds.PerFrameFunctionalGroupsSequence = [
+        item(PlanePositionSequence=[item(ImagePositionPatient=[0.0, 0.0, z])]) for z in positions]
+    ds.PixelData = np.ascontiguousarray(frames, dtype=np.int16).tobytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(path, enforce_file_format=True)
+
+
+def test_enhanced_multiframe_is_ordered_and_rescaled_from_its_functional_groups(lab_home, tmp_path):
+    frames = ramp(4)
+    positions = [4.0, 0.0, 6.0, 2.0]  # stored out of order
+    for label in ("a", "b"):
+        for patient in ("p1", "p2"):
+            _enhanced_multiframe(tmp_path / "mf" / label / patient / "volume.dcm", frames, positions, 2.0, -10.0)
+    result = datasets.import_dataset(tmp_path / "mf", "mf", ImportOptions(reorient=False))
+    x = np.asarray(datasets.load_dataset("mf").x)[..., 0]
+    np.testing.assert_array_equal(x[0], frames[np.argsort(positions)] * 2.0 - 10.0)
+    assert "DICOM intensities: RescaleSlope / RescaleIntercept were applied (for CT: Hounsfield units) in 4 samples." \
+        in result.notes
+    # The same frames at one position (a time series in one file) are not a volume.
+    _enhanced_multiframe(tmp_path / "dyn" / "a" / "p1" / "volume.dcm", frames, [0.0] * 4, 1.0, 0.0)
+    _enhanced_multiframe(tmp_path / "dyn" / "b" / "p1" / "volume.dcm", frames, [0.0] * 4, 1.0, 0.0)
+    assert datasets.preview_import(tmp_path / "dyn").skipped["a/p1"].startswith(
+        "has 3 images at the same position as another (4 images, 1 position): a repeated acquisition, a time series")
 
 
 # ------------------------------------------------------------------ 2. one class is refused

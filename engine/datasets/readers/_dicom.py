@@ -450,8 +450,10 @@ def _geometry_problem(frames: list[Geometry]) -> str | None:
     steps = np.diff(distances)
     repeated = int(np.count_nonzero(steps < SAME_POSITION_MM))
     if repeated:
-        return (f"has {repeated} images at the same position as another ({count} images, "
-                f"{count - repeated} positions): a repeated acquisition or several series under one UID, not one volume")
+        positions = count - repeated
+        return (f"has {repeated} image{'s' if repeated > 1 else ''} at the same position as another ({count} images, "
+                f"{positions} position{'s' if positions > 1 else ''}): a repeated acquisition, a time series or "
+                "several series under one UID, not one volume")
     usual = float(np.median(steps))
     if len(steps) > 1 and steps.max() > GAP_FACTOR * usual:
         return (f"has a gap of {steps.max():.3g} mm between slices where {usual:.3g} mm is usual; "
