@@ -484,6 +484,27 @@ def test_a_dicom_header_declaring_more_than_its_pixel_data_is_refused(lab_home, 
         "it was not read")
 
 
+def test_npz_volumes_are_streamed_a_row_at_a_time_with_the_right_values(lab_home, tmp_path):
+    """Rows read from the zip member (compressed, big-endian, out of order) equal numpy's own load."""
+    from engine.datasets.readers import _npz
+
+    rng = np.random.default_rng(0)
+    x = rng.random((10, 5, 6, 7)).astype(">f8")
+    np.savez_compressed(tmp_path / "c.npz", x=x, y=np.arange(10) % 2)
+    scan = _npz.scan(tmp_path / "c.npz", None)
+    try:
+        for index in (0, 3, 2, 9, 1):
+            np.testing.assert_array_equal(scan.candidates[index].read().voxels[..., 0], x[index].astype(np.float32))
+    finally:
+        scan.close()
+    fortran = np.asfortranarray(rng.random((4, 5, 6, 7)))
+    np.savez(tmp_path / "f.npz", x=fortran, y=np.arange(4) % 2)  # Fortran order: read whole (under the cap)
+    result = datasets.import_dataset(tmp_path / "f.npz", "fortran")
+    assert result.samples == 4
+    np.testing.assert_array_equal(np.asarray(datasets.load_dataset("fortran").x)[2][..., 0],
+                                  fortran[2].astype(np.float32))
+
+
 # ------------------------------------------------------------------ 8. sentences that show the cause
 def test_kaggle_point_clouds_are_refused_in_one_line(lab_home, tmp_path, capsys):
     import h5py
