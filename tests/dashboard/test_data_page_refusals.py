@@ -10,7 +10,6 @@ from __future__ import annotations
 import shutil
 
 import numpy as np
-import pytest
 
 from tests.cli_in_process import run_cli
 from tests.dashboard.test_data_page import data_page, errors, no_exceptions, plain, scans  # noqa: F401 (fixtures)
@@ -52,13 +51,16 @@ def _sources(root):
     return {"patients": root / "tumour", "bomb": root / "bomb", "2d": root / "path", "clouds": root / "clouds"}
 
 
-@pytest.mark.parametrize("case", ["patients", "bomb", "2d", "clouds"])
-def test_the_page_refuses_with_the_cli_sentence(data_page, scans, capsys, case):  # noqa: F811
-    source = _sources(scans)[case]
-    sentence = _cli_sentence(capsys, source)
-    at = _page_preview(data_page, source)
-    assert errors(at) == [plain("No preview: " + sentence)]
-    assert "data_pending" not in at.session_state
+def test_the_page_refuses_with_the_cli_sentence(data_page, scans, capsys):  # noqa: F811
+    at = data_page(browse=None)
+    at.radio(key="data_source_kind").set_value("Folder on the server").run()
+    for case, source in _sources(scans).items():
+        sentence = _cli_sentence(capsys, source)
+        at.text_input(key="data_folder").input(str(source)).run()
+        at.button(key="data_preview").click().run()
+        no_exceptions(at)
+        assert errors(at) == [plain("No preview: " + sentence)], case
+        assert "data_pending" not in at.session_state
 
 
 def test_skipped_2d_images_show_the_cli_reason_and_import_stays_off(data_page, scans, capsys):  # noqa: F811
