@@ -353,7 +353,9 @@ def options_form(uploaded: bool) -> dict[str, Any]:
             "normalization": columns[1].selectbox("Normalisation", preprocess.NORMALIZATIONS, key="data_normalization"),
             "window": columns[2].selectbox("CT window", ("none", *preprocess.CT_WINDOWS), key="data_window"),
             "channels": columns[0].selectbox("Channels", preprocess.CHANNEL_MODES, key="data_channels"),
-            "reorient": columns[1].checkbox("Reorient to RAS+", key="data_reorient"),
+            "reorient": columns[1].checkbox("Reorient to RAS+", value=True, key="data_reorient",
+                                            help="Off: volumes keep their stored axes, and scans of several "
+                                                 "orientations are refused."),
         }
     return values
 

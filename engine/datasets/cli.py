@@ -24,7 +24,11 @@ def add_parser(sub) -> None:
     p.add_argument("--window", help="CT window preset in HU: brain, subdural, stroke, bone, soft_tissue, lung, ...")
     p.add_argument("--clip", type=float, nargs=2, metavar=("LOW", "HIGH"), help="clip each volume to these percentiles")
     p.add_argument("--normalization", default="none", help="none, minmax or zscore (per volume)")
-    p.add_argument("--reorient", action="store_true", help="reorder axes to RAS+ (NIfTI, DICOM)")
+    p.add_argument("--reorient", action=argparse.BooleanOptionalAction, default=True,
+                   help="reorder and flip axes to RAS+ (NIfTI, DICOM; on by default: --no-reorient keeps them as "
+                        "stored, and scans of several orientations are then refused)")
+    p.add_argument("--keep-nan", action="store_true",
+                   help="skip volumes holding NaN voxels instead of reading NaN as 0 (the default, with a note)")
     p.add_argument("--channels", default="keep", help="keep, first or mean")
     p.add_argument("--series", metavar="PATTERN", help="DICOM folders with several series: 'largest' or e.g. FLAIR")
     p.add_argument("--volume-index", type=int, help="which volume of a 4D NIfTI image")
@@ -44,7 +48,8 @@ def options_from_args(args: argparse.Namespace):
     return ImportOptions(
         format=args.format, labels_csv=args.labels, id_column=args.id_column, label_column=args.label_column,
         group_column=args.group_column, split_column=args.split_column,
-        shape=tuple(args.shape) if args.shape else None, reorient=args.reorient, window=args.window,
+        shape=tuple(args.shape) if args.shape else None, reorient=args.reorient, nan_to_zero=not args.keep_nan,
+        window=args.window,
         clip_percentiles=tuple(args.clip) if args.clip else None, normalization=args.normalization,
         channels=args.channels, volume_index=args.volume_index, series=args.series, x_key=args.x_key, y_key=args.y_key,
     ).validate()

@@ -7,6 +7,15 @@ callback, cancel callable checked between samples), writes into a hidden staging
 folder and renames it into place at the end, so a failed or cancelled import
 leaves nothing behind. Bad files are skipped and reported with the reason; the
 import fails, with one sentence, only when nothing usable remains.
+
+What is decided here, never left to chance (a wrong dataset is worse than a refusal):
+- the class layout, at gathering time: class folders, a labels CSV or the labels in
+  the file, recorded in ``ImportPreview.layout`` and a note. Folders that each hold a
+  single scan, or the scans of a single patient, are patient or series folders, not
+  classes: refused with a sentence that says how to give labels;
+- orientation: volumes are reoriented to RAS by default (``reorient``); with
+  reorient off, scans of several orientations are refused;
+- NaN voxels (a NIfTI background) become 0 by default (``nan_to_zero``), with a note.
 """
 
 from __future__ import annotations
@@ -17,7 +26,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -32,11 +41,15 @@ from engine.datasets.splits import class_counts as count_per_class
 from engine.errors import ConfigError, DataError
 
 # Bump when the import pipeline changes what it writes for the same source and options.
-IMPORT_VERSION = 1
+IMPORT_VERSION = 2
 # Target edges a resampled volume may have.
 MIN_EDGE, MAX_EDGE = 4, 512
 # Bytes copied from the staging file into x.npy per step (bounded memory on large imports).
 COPY_CHUNK_BYTES = 16 * 1024 * 1024
+# A refusal that lists skipped files shows this many reasons, and this many files per reason.
+LISTED_REASONS, LISTED_PER_REASON = 4, 3
+# Formats whose files carry an orientation (an affine) that reorient can use.
+ORIENTED_FORMATS = ("dicom", "nifti")
 
 
 class ImportCancelled(DataError):
@@ -54,7 +67,8 @@ class ImportOptions:
     group_column: str | None = None  # patient / group: samples of one group never straddle splits
     split_column: str | None = None  # train / val / test per row, kept as given
     shape: tuple[int, int, int] | None = None  # resample every volume to (D, H, W); None: keep (all must agree)
-    reorient: bool = False  # reorder and flip axes to RAS+ (NIfTI and DICOM carry the orientation)
+    reorient: bool = True  # reorder and flip axes to RAS+ (NIfTI and DICOM carry the orientation); off: mixed ones refused
+    nan_to_zero: bool = True  # NaN voxels (e.g. a NIfTI's background) become 0, with a note; off: such samples are skipped
     window: str | None = None  # CT window preset in Hounsfield units (preprocess.CT_WINDOWS), scaled to [0, 1]
     clip_percentiles: tuple[float, float] | None = None  # clip each volume to these percentiles, e.g. (0.5, 99.5)
     normalization: str = "none"  # none, minmax or zscore, per volume, after resampling
@@ -174,6 +188,7 @@ class _Gathered:
     unmatched_rows: list[str]
     notes: list[str]
     scans: list[readers.Scan]
+    class_of: dict[str, str] = field(default_factory=dict)  # skipped path -> the class it would have had
 
     def close(self) -> None:
         for scan in self.scans:
@@ -191,15 +206,51 @@ def _gather(source: Path, options: ImportOptions) -> _Gathered:
             raise DataError(f"An {fmt.upper()} file carries its own labels; leave out the labels CSV.")
         scan = readers.scan_arrays(source, fmt, options)
         samples = [_Sample(c, c.label, c.group, c.split) for c in scan.candidates]
-        return _Gathered(fmt, scan.layout, samples, dict(scan.skipped), [], list(scan.notes), [scan])
+        notes = [f"Class layout: the labels stored in {source.name} ({scan.layout} layout).", *scan.notes]
+        return _Gathered(fmt, scan.layout, samples, dict(scan.skipped), [], notes, [scan])
+    given = source
     source = _unwrap(source)
     if source.is_file():
         raise DataError(
             f"{source.name} is a single scan; give a folder with one folder per class, or a folder and a labels CSV."
         )
     if options.labels_csv:
-        return _gather_csv(source, fmt, options)
-    return _gather_class_folders(source, fmt, options)
+        gathered = _gather_csv(source, fmt, options)
+    else:
+        gathered = _gather_class_folders(source, fmt, options, unwrapped=source != given)
+    try:
+        applied = Counter()
+        for scan in gathered.scans:
+            applied.update(scan.applied)
+        gathered.notes += readers.intensity_notes(applied)
+        gathered.notes += _orientation_notes(gathered, options)
+    except BaseException:
+        gathered.close()
+        raise
+    return gathered
+
+
+def _orientation_notes(gathered: _Gathered, options: ImportOptions) -> list[str]:
+    """What happens to the scans' orientations; DataError when reorient is off and they differ."""
+    if gathered.format not in ORIENTED_FORMATS:
+        return []
+    found = Counter(s.candidate.orientation for s in gathered.samples if s.candidate.orientation)
+    unknown = sum(1 for s in gathered.samples if not s.candidate.orientation)
+    listed = ", ".join(f"{codes} {count}" for codes, count in found.most_common())
+    if options.reorient:
+        moved = sum(count for codes, count in found.items() if codes != "RAS")
+        said = (f"Orientation: every volume is reordered and flipped to RAS (reorient); {moved} of {sum(found.values())} "
+                f"were in another orientation ({listed})." if moved else
+                f"Orientation: every volume is already RAS ({sum(found.values())}); reorient changed nothing.")
+        if unknown:
+            said += f" {unknown} carry no orientation and are kept as stored."
+        return [said] if found else []
+    if len(found) > 1:
+        raise DataError(
+            f"The scans come in {len(found)} orientations ({listed}); with reorient off their axes would not line up "
+            "between samples: leave reorient on (the default; --reorient) to bring every volume to RAS."
+        )
+    return [f"Orientation: kept as stored ({listed or 'unknown'}; reorient is off)."] if found or unknown else []
 
 
 def _unwrap(folder: Path) -> Path:
@@ -212,20 +263,47 @@ def _unwrap(folder: Path) -> Path:
     return folder
 
 
-def _gather_class_folders(root: Path, fmt: str, options: ImportOptions) -> _Gathered:
+def _gather_class_folders(root: Path, fmt: str, options: ImportOptions, unwrapped: bool = False) -> _Gathered:
     gathered = _Gathered(fmt, "class-folders", [], {}, [], [], [])
-    for path in sorted(root.iterdir()):
-        if path.is_file() and not path.name.startswith(".") and not readers.has_suffix(path, readers.SIDECAR_SUFFIXES):
-            gathered.skipped[path.name] = "is not in a class folder (put each scan in a folder named after its class)"
-    for class_folder in labels_module.class_folders(root):
-        scan = readers.scan_files(class_folder, fmt, options)
-        gathered.scans.append(scan)
-        prefix = class_folder.name + "/"
-        gathered.skipped.update({prefix + path: reason for path, reason in scan.skipped.items()})
-        gathered.notes += scan.notes
-        for candidate in scan.candidates:
-            candidate.path = prefix + candidate.path
-            gathered.samples.append(_Sample(candidate, class_folder.name, candidate.group, None))
+    loose = [path for path in sorted(root.iterdir()) if path.is_file() and not path.name.startswith(".")
+             and not readers.has_suffix(path, readers.SIDECAR_SUFFIXES)]
+    for path in loose:
+        gathered.skipped[path.name] = "is not in a class folder (put each scan in a folder named after its class)"
+    folders = [p for p in sorted(root.iterdir()) if p.is_dir() and not p.name.startswith(".") and p.name != "__MACOSX"]
+    if not folders and unwrapped and loose:
+        raise DataError(
+            f"{root.name} is the only folder, so every scan would have one class ({root.name!r}); a classifier needs "
+            f"two: put each class's scans in a folder of its own next to {root.name}, or give a labels CSV (--labels)."
+        )
+    if len(folders) == 1:
+        raise DataError(
+            f"{root.name} holds one class folder ({folders[0].name!r}); a classifier needs at least two: add a "
+            "folder per class next to it, or give a labels CSV (--labels)."
+        )
+    try:
+        for class_folder in labels_module.class_folders(root):
+            scan = readers.scan_files(class_folder, fmt, options)
+            gathered.scans.append(scan)
+            prefix = class_folder.name + "/"
+            for path, reason in scan.skipped.items():
+                gathered.skipped[prefix + path] = reason
+                gathered.class_of[prefix + path] = class_folder.name
+            gathered.notes += scan.notes
+            for candidate in scan.candidates:
+                candidate.path = prefix + candidate.path
+                gathered.samples.append(_Sample(candidate, class_folder.name, candidate.group, None))
+        labels_module.check_class_layout(root.name, {
+            folder.name: [s.candidate.group for s in gathered.samples if s.label == folder.name] for folder in folders
+        }, unwrapped, folder_samples=fmt == "dicom" or any(s.candidate.path.count("/") > 1 for s in gathered.samples))
+    except BaseException:
+        gathered.close()
+        raise
+    counts = Counter(s.label for s in gathered.samples)
+    gathered.notes.insert(0, (
+        f"Class layout: one folder per class under {root.name} ({len(folders)} classes: "
+        + ", ".join(f"{folder.name} {counts.get(folder.name, 0)}" for folder in folders[:12])
+        + (", ..." if len(folders) > 12 else "") + ")."
+    ))
     return gathered
 
 
@@ -234,7 +312,9 @@ def _gather_csv(root: Path, fmt: str, options: ImportOptions) -> _Gathered:
     table = labels_module.read_csv(csv_path, options.id_column, options.label_column, options.group_column,
                                    options.split_column)
     scan = readers.scan_files(root, fmt, options, ignore=(csv_path.resolve(),))
-    gathered = _Gathered(fmt, "labels-csv", [], dict(scan.skipped), [], list(scan.notes), [scan])
+    gathered = _Gathered(fmt, "labels-csv", [], dict(scan.skipped), [], [
+        f"Class layout: the {table.columns['label']!r} column of {csv_path.name} (ids in {table.columns['id']!r}).",
+        *scan.notes], [scan])
     used: dict[str, str] = {}
     for candidate in scan.candidates:
         found = table.match(candidate.ids)
@@ -294,8 +374,9 @@ def preview_import(source: str | os.PathLike, options: ImportOptions | None = No
             return ImportPreview(
                 format=gathered.format, layout=gathered.layout, source=str(path), samples=len(candidates),
                 classes=_counts(sample.label for sample in gathered.samples),
-                shapes=dict(Counter("x".join(map(str, c.shape)) for c in candidates if c.shape)),
-                spacings=dict(Counter(" x ".join(f"{s:g}" for s in c.spacing) + " mm" for c in candidates if c.spacing)),
+                shapes=dict(Counter("x".join(map(str, _shown_axes(c, c.shape, options))) for c in candidates if c.shape)),
+                spacings=dict(Counter(" x ".join(f"{s:g}" for s in _shown_axes(c, c.spacing, options)) + " mm"
+                                      for c in candidates if c.spacing)),
                 splits={name: count for name, count in Counter(s.split for s in gathered.samples if s.split).items()},
                 groups=len(groups), skipped=gathered.skipped, unmatched_rows=gathered.unmatched_rows,
                 series=dict(Counter(c.series for c in candidates if c.series)), notes=gathered.notes,
@@ -304,12 +385,28 @@ def preview_import(source: str | os.PathLike, options: ImportOptions | None = No
             gathered.close()
 
 
+def _shown_axes(candidate: readers.Candidate, values: tuple | None, options: ImportOptions) -> tuple | None:
+    """A candidate's per-axis ``values`` (shape or spacing, as stored) in the order reorienting will give them."""
+    if not (options.reorient and candidate.orientation and values and len(values) == 3):
+        return values
+    import nibabel
+
+    ornt = nibabel.orientations.axcodes2ornt(tuple(candidate.orientation))
+    shown = [values[0]] * 3
+    for axis, (target, _) in enumerate(ornt):
+        shown[int(target)] = values[axis]
+    return tuple(shown)
+
+
 # ------------------------------------------------------------------ reading
 def _voxel_problem(voxels: np.ndarray) -> str | None:
     if voxels.size == 0:
         return "is empty (no voxels)"
     bad = int(np.count_nonzero(~np.isfinite(voxels)))
     if bad:
+        nan = int(np.count_nonzero(np.isnan(voxels)))
+        if nan == bad:
+            return f"holds {bad} NaN voxels (nan_to_zero is off; turn it on to read them as 0)"
         return f"holds {bad} NaN or infinite voxels"
     low, high = float(voxels.min()), float(voxels.max())
     if low == high:
@@ -406,6 +503,7 @@ def _read_samples(gathered: _Gathered, options: ImportOptions, staging: _Staging
     kept: list[_Sample] = []
     total = len(gathered.samples)
     unoriented = 0
+    nan_replaced: dict[str, int] = {}
     for done, sample in enumerate(gathered.samples, start=1):
         if cancel is not None and cancel():
             raise ImportCancelled("The import was cancelled; nothing was written.")
@@ -413,6 +511,12 @@ def _read_samples(gathered: _Gathered, options: ImportOptions, staging: _Staging
         problem = None
         try:
             volume = candidate.read()
+            if options.nan_to_zero:
+                nan = np.isnan(volume.voxels)
+                if nan.any():
+                    nan_replaced[candidate.path] = int(np.count_nonzero(nan))
+                    volume.voxels = np.where(nan, np.float32(0), volume.voxels)
+                del nan
             problem = _voxel_problem(np.asarray(volume.voxels))
         except DataError as e:
             problem = str(e)
@@ -444,30 +548,69 @@ def _read_samples(gathered: _Gathered, options: ImportOptions, staging: _Staging
             skipped[candidate.path] = problem
         if progress is not None:
             progress(ImportProgress(done=done, total=total, path=candidate.path, skipped=len(skipped)))
-    if unoriented:
+    if unoriented and gathered.format in ORIENTED_FORMATS:
         notes.append(f"{unoriented} samples carry no orientation ({gathered.format}); they were not reoriented.")
+    if nan_replaced:
+        first, count = next(iter(nan_replaced.items()))
+        notes.append(
+            f"NaN voxels were replaced by 0 in {len(nan_replaced)} sample{'s' if len(nan_replaced) > 1 else ''} "
+            f"(e.g. {first}: {count} voxels; NIfTI files often store the background as NaN); set nan_to_zero off "
+            "(--keep-nan) to skip such samples instead."
+        )
     return kept, skipped, notes
+
+
+def skip_summary(skipped: dict[str, str]) -> str:
+    """Skipped files grouped by reason, the commonest first: a few files per reason, a few reasons."""
+    by_reason: dict[str, list[str]] = defaultdict(list)
+    for path, reason in skipped.items():
+        by_reason[reason].append(path)
+    groups = sorted(by_reason.items(), key=lambda item: -len(item[1]))
+    parts = []
+    for reason, paths_ in groups[:LISTED_REASONS]:
+        shown = ", ".join(paths_[:LISTED_PER_REASON])
+        if len(paths_) > LISTED_PER_REASON:
+            shown += f" and {len(paths_) - LISTED_PER_REASON} more"
+        parts.append(f"{len(paths_)} ({shown}) {reason}" if len(paths_) > 1 else f"{shown} {reason}")
+    if len(groups) > LISTED_REASONS:
+        parts.append(f"and {len(groups) - LISTED_REASONS} other reasons (see the list of skipped files)")
+    return "; ".join(parts)
 
 
 def _nothing_left(gathered: _Gathered, skipped: dict[str, str]) -> DataError:
     if not skipped:
         return DataError("Nothing to import: no scans were found in the source.")
-    first_path, first_reason = next(iter(skipped.items()))
     return DataError(
-        f"Nothing usable remains to import: all {len(skipped)} files or samples were skipped "
-        f"(e.g. {first_path} {first_reason})."
+        f"Nothing usable remains to import: all {len(skipped)} files or samples were skipped: {skip_summary(skipped)}."
     )
+
+
+def _emptied_classes(gathered: _Gathered, kept: list[_Sample], skipped: dict[str, str]) -> dict[str, dict[str, str]]:
+    """Classes that skips left without a sample, each with the skips that emptied it."""
+    class_of = dict(gathered.class_of)
+    class_of.update({sample.candidate.path: sample.label for sample in gathered.samples})
+    remaining = {sample.label for sample in kept}
+    emptied: dict[str, dict[str, str]] = {}
+    for path, reason in skipped.items():
+        label = class_of.get(path)
+        if label is not None and label not in remaining:
+            emptied.setdefault(label, {})[path] = reason
+    return emptied
 
 
 def _finish(name, path, gathered, options, staging, kept, skipped, notes, replace, started) -> ImportResult:
     if not kept:
         raise _nothing_left(gathered, skipped)
     class_names = labels_module.sort_classes({sample.label for sample in kept})
+    emptied = _emptied_classes(gathered, kept, skipped)
     if len(class_names) < 2:
+        why = "".join(f" Class {label!r} lost every sample: {skip_summary(lost)}." for label, lost in emptied.items())
         raise DataError(
             f"Only one class ({class_names[0]!r}) remains among the {len(kept)} usable samples; a classifier needs "
-            "at least two (check the class folders or the label column)."
+            f"at least two (check the class folders or the label column).{why}"
         )
+    for label, lost in emptied.items():
+        notes.append(f"Class {label!r} lost every sample and is left out: {skip_summary(lost)}.")
     staging.finish_volumes()
     y = np.asarray([class_names.index(sample.label) for sample in kept], dtype=np.int64)
     split = np.asarray([SPLIT_NAMES.index(s.split) if s.split else UNASSIGNED for s in kept], dtype=np.int8)
@@ -500,7 +643,9 @@ def _finish(name, path, gathered, options, staging, kept, skipped, notes, replac
                    "volume_index": options.volume_index, "x_key": options.x_key, "y_key": options.y_key,
                    "labels_csv": options.labels_csv},
         "preprocessing": {key: value for key, value in options.to_dict().items()
-                          if key in ("shape", "reorient", "window", "clip_percentiles", "normalization", "channels")},
+                          if key in ("shape", "reorient", "nan_to_zero", "window", "clip_percentiles", "normalization",
+                                     "channels")},
+        "orientations": dict(Counter(s.candidate.orientation for s in kept if s.candidate.orientation)),
         "options": options.to_dict(),
         "num_samples": len(kept), "volume_shape": list(staging.sample_shape), "class_names": class_names,
         "class_counts": class_counts, "splits": splits, "num_groups": len(distinct),

@@ -143,6 +143,35 @@ def class_folders(root: Path) -> list[Path]:
     return folders
 
 
+def check_class_layout(root_name: str, groups_per_class: dict[str, list[str | None]], unwrapped: bool = False,
+                       folder_samples: bool = False) -> None:
+    """Refuse class folders that are patient or series folders: each holds a single scan, or one patient's scans.
+
+    ``groups_per_class``: for each class folder, the group (DICOM PatientID, or None) of each sample it yields.
+    A folder of single scans is refused when the tree was a single folder (``unwrapped``: tumour/patient01..03)
+    or when its samples are folders (``folder_samples``: DICOM series, patient subfolders); two class folders
+    holding one NIfTI file each stay a (tiny) dataset of two classes.
+    Such a tree (``tumour/patient01..03``, or one folder per patient holding its DICOM series) would be
+    imported as one class per patient: a dataset that trains on patient identity, not on the classes.
+    """
+    if len(groups_per_class) < 2:
+        return
+    names = list(groups_per_class)
+    listed = ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
+    how = (f"put them in one folder per class (e.g. {root_name}/<class>/{names[0]}), or give a labels CSV (--labels) "
+           "with each one's class")
+    where = (f"{root_name} is the only folder at the top, so it would be a single class, and the folders in it "
+             if unwrapped else f"the folders under {root_name} ")
+    if all(len(groups) == 1 for groups in groups_per_class.values()) and (unwrapped or folder_samples):
+        raise DataError(f"Each of the folders under {root_name} ({listed}) holds a single scan: {where}look like "
+                        f"patient or series folders, not classes; {how}.")
+    patients = [set(groups) for groups in groups_per_class.values()]
+    one_each = all(len(found) == 1 and None not in found for found in patients)
+    if one_each and len({next(iter(found)) for found in patients}) == len(patients):
+        raise DataError(f"Each of the folders under {root_name} ({listed}) holds the scans of one patient "
+                        f"(DICOM PatientID): {where}look like patient folders, not classes; {how}.")
+
+
 def sort_classes(names: set[str]) -> list[str]:
     """Class names in a stable order: numerically when every name is a number, else alphabetically."""
     if all(name.lstrip("-").isdigit() for name in names):

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from engine import paths, settings
+from engine.datasets.readers.base import MAX_COMPRESSION_RATIO, compression_problem
 from engine.errors import DataError
 
 ROOTS_VARIABLE = "CONV3D_LAB_IMPORT_ROOTS"
@@ -31,7 +32,7 @@ class ZipLimits:
     max_entries: int = 50_000  # files and folders in the archive
     max_file_bytes: int = 4 * 1024**3  # uncompressed size of one file
     max_total_bytes: int = 32 * 1024**3  # uncompressed size of everything
-    max_ratio: float = 200.0  # uncompressed / compressed size of one file (scans compress 2-20x)
+    max_ratio: float = MAX_COMPRESSION_RATIO  # uncompressed / compressed size of one file (scans compress 2-20x)
 
 
 def _entry_problem(info: zipfile.ZipInfo) -> str | None:
@@ -91,11 +92,9 @@ def _check_entries(zip_name: str, entries: list[zipfile.ZipInfo], limits: ZipLim
                 f"{zip_name} was refused: {info.filename!r} unpacks to {info.file_size:,} bytes, more than the "
                 f"{limits.max_file_bytes:,} allowed per file."
             )
-        if info.file_size > 1024 * 1024 and info.file_size > limits.max_ratio * max(1, info.compress_size):
-            raise DataError(
-                f"{zip_name} was refused: {info.filename!r} is compressed {info.file_size / max(1, info.compress_size):,.0f} "
-                f"times, more than {limits.max_ratio:g} (a zip bomb)."
-            )
+        problem = compression_problem(info, limits.max_ratio)
+        if problem:
+            raise DataError(f"{zip_name} was refused: {problem}.")
         total += info.file_size
     if total > limits.max_total_bytes:
         raise DataError(

@@ -25,7 +25,7 @@ from tests.datasets.scans import write_medmnist, write_nifti
 from ui import data_view, text
 
 FORM_DEFAULTS = {"format": "auto", "labels_csv": "", "group_column": "", "shape": "", "normalization": "none",
-                 "window": "none", "channels": "keep", "reorient": False}
+                 "window": "none", "channels": "keep", "reorient": True}  # reorient: on by default since issue 21
 
 
 def plain(text: str) -> str:

@@ -34,7 +34,8 @@ def test_dicom_series_come_out_in_anatomical_order_rescaled(lab_home, tmp_path):
                 shuffle_seed=patient,
             )
     assert not any(path.suffix for path in root.rglob("*") if path.is_file())
-    result = datasets.import_dataset(root, "series")
+    # reorient=False: the volume as stored (slice, row, column), to compare with what was written.
+    result = datasets.import_dataset(root, "series", ImportOptions(reorient=False))
     assert result.samples == 6 and result.classes == {"healthy": 3, "lesion": 3} and result.skipped == {}
     assert result.volume_shape == [5, 8, 8, 1] and result.groups == 4  # PatientID: p0 and p1 share one
     dataset = datasets.load_dataset("series")
@@ -57,9 +58,10 @@ def test_a_corrupt_dicom_file_is_skipped_and_named(lab_home, tmp_path):
                                      extension=".dcm")
     (root / "a" / "broken").mkdir()
     (root / "a" / "broken" / "slice.dcm").write_bytes(b"\0" * 128 + b"DICM" + os.urandom(200))
-    good = next((root / "b" / "b0").iterdir())
-    (root / "b" / "truncated").mkdir()
-    (root / "b" / "truncated" / "x").write_bytes(good.read_bytes()[:-100])  # pixel data cut short
+    # A copy of a good series with one slice's pixel data cut short (one slice alone is not a volume).
+    shutil.copytree(root / "b" / "b0", root / "b" / "truncated")
+    good = sorted((root / "b" / "truncated").iterdir())[0]
+    good.write_bytes(good.read_bytes()[:-100])
     result = datasets.import_dataset(root, "mixed")
     assert result.samples == 4
     assert set(result.skipped) == {"a/broken/slice.dcm", "b/truncated"}
@@ -68,38 +70,40 @@ def test_a_corrupt_dicom_file_is_skipped_and_named(lab_home, tmp_path):
     assert "cannot be decoded" in result.skipped["b/truncated"]
 
 
-def test_real_pydicom_files_multiframe_and_missing_handler(lab_home, tmp_path):
+def test_real_pydicom_files_multiframe_dose_and_2d_refused(lab_home, tmp_path):
+    """pydicom's own files: single 2D images are refused as volumes (issue 21); the 15-frame RT dose grid is
+    read with DoseGridScaling, and its RLE copy decodes to the same voxels. (Before issue 21 the 2D images were
+    imported as depth-1 volumes and this test expected that.)"""
+    import pydicom
     from pydicom.data import get_testdata_file
 
     root = tmp_path / "real"
     layout = {
-        # MR_small and its RLE copy share a series and a position: each goes in a sample folder of its own.
-        "ct": ["CT_small.dcm", "mr/MR_small.dcm", "SC_rgb_small_odd.dcm", "mr_rle/MR_small_RLE.dcm"],
-        "dose": ["rtdose.dcm", "MR_small_implicit.dcm", "MR_small_jpeg_ls_lossless.dcm"],
+        "ct": ["CT_small.dcm", "mr/MR_small.dcm", "SC_rgb_small_odd.dcm", "dose_rle/rtdose_rle.dcm",
+               "dose_rle2/rtdose_rle.dcm"],
+        "dose": ["dose/rtdose.dcm", "dose2/rtdose.dcm", "MR_small_implicit.dcm"],
     }
     for label, names in layout.items():
-        (root / label).mkdir(parents=True)
         for name in names:
-            (root / label / name).parent.mkdir(exist_ok=True)
+            (root / label / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(get_testdata_file(Path(name).name), root / label / name)
-    preview = datasets.preview_import(root, ImportOptions(shape=(8, 8, 8)))
-    assert preview.format == "dicom" and preview.shapes["15x10x10"] == 1  # rtdose: 15 frames
-    assert "MR_small_jpeg_ls_lossless.dcm" in "".join(preview.skipped)
-    reason = preview.skipped["dose/MR_small_jpeg_ls_lossless.dcm"]
-    assert "JPEG-LS" in reason and "no installed handler" in reason and "pyjpegls" in reason
-    result = datasets.import_dataset(root, "real", ImportOptions(shape=(8, 8, 8)))
-    assert result.classes == {"ct": 3, "dose": 2}
-    assert "3 channels where the first sample has 1" in result.skipped["ct/SC_rgb_small_odd.dcm"]
-    # The multi-frame dose grid, resampled: compare with pydicom's own frames (GridFrameOffsetVector order).
-    import pydicom
-
-    dose = pydicom.dcmread(get_testdata_file("rtdose.dcm")).pixel_array.astype(np.float32)
+    options = ImportOptions(shape=(8, 8, 8), reorient=False)
+    preview = datasets.preview_import(root, options)
+    assert preview.format == "dicom" and preview.shapes == {"15x10x10": 4}  # the dose grids: 15 frames
+    assert preview.skipped["ct/CT_small"] == (
+        "is a single 2D image (128x128), not a volume; a volume needs at least 3 slices")
+    assert preview.skipped["ct/SC_rgb_small_odd"].startswith("is a single 2D image (3x3), not a volume")
+    assert "DICOM intensities: DoseGridScaling was applied (RT dose in Gy) in 4 samples." in preview.notes
+    result = datasets.import_dataset(root, "real", options)
+    assert result.classes == {"ct": 2, "dose": 2}
+    dose_file = pydicom.dcmread(get_testdata_file("rtdose.dcm"))
+    dose = dose_file.pixel_array.astype(np.float32) * float(dose_file.DoseGridScaling)
     dataset = datasets.load_dataset("real")
-    index = [s["source"] for s in datasets.imported.manifest("real")["samples"]].index("dose/rtdose.dcm")
-    np.testing.assert_allclose(np.asarray(dataset.x[index])[..., 0], datasets.resample(dose, (8, 8, 8)), rtol=1e-5)
-    # RLE Lossless decodes with pydicom's own handler: the same voxels as the uncompressed file.
     sources = [s["source"] for s in datasets.imported.manifest("real")["samples"]]
-    np.testing.assert_array_equal(dataset.x[sources.index("ct/mr_rle")], dataset.x[sources.index("ct/mr")])
+    np.testing.assert_allclose(np.asarray(dataset.x[sources.index("dose/dose")])[..., 0],
+                               datasets.resample(dose, (8, 8, 8)), rtol=1e-5)
+    # RLE Lossless decodes with pydicom's own handler: the same voxels as the uncompressed file.
+    np.testing.assert_array_equal(dataset.x[sources.index("ct/dose_rle")], dataset.x[sources.index("dose/dose")])
 
 
 # ------------------------------------------------------------------ NIfTI
@@ -115,24 +119,32 @@ def test_real_nibabel_files_with_4d_needing_a_volume_index(lab_home, tmp_path):
             shutil.copy(data_dir / name, root / label / name)
     options = ImportOptions(shape=(8, 8, 8), normalization="zscore", reorient=True)
     result = datasets.import_dataset(root, "brains", options)
-    assert result.classes == {"a": 2, "b": 1}
+    # resampled_anat_moved.nii ships with NaN outside the brain: read as 0 by default, with a note (issue 21;
+    # it used to be skipped without a hint).
+    assert result.classes == {"a": 2, "b": 2}
     assert result.skipped == {
         "b/example4d.nii.gz": (
             "is a 4D image of shape (128, 96, 24, 2); choose which of its 2 volumes to import "
             "with volume_index (--volume-index)"),
-        "b/resampled_anat_moved.nii": "holds 153 NaN or infinite voxels",  # nibabel ships it with NaN outside
     }
+    assert any(note.startswith("NaN voxels were replaced by 0 in 1 sample (e.g. b/resampled_anat_moved.nii: 153 voxels")
+               for note in result.notes)
     x = np.asarray(datasets.load_dataset("brains").x)
-    assert x.shape == (3, 8, 8, 8, 1) and np.allclose(x.mean(axis=(1, 2, 3, 4)), 0, atol=1e-4)
+    assert x.shape == (4, 8, 8, 8, 1) and np.allclose(x.mean(axis=(1, 2, 3, 4)), 0, atol=1e-4)
     options.volume_index = 1
     again = datasets.import_dataset(root, "brains", options, replace=True)
-    assert again.samples == 4 and list(again.skipped) == ["b/resampled_anat_moved.nii"]
-    assert again.fingerprint != result.fingerprint and datasets.load_dataset("brains").x.shape[0] == 4
-    # A source where every file is 4D fails with one sentence naming a file and its shape.
+    assert again.samples == 5 and list(again.skipped) == []
+    assert again.fingerprint != result.fingerprint and datasets.load_dataset("brains").x.shape[0] == 5
+    # With nan_to_zero off the NaN file is skipped, and the reason says how to keep it.
+    options.nan_to_zero = False
+    strict = datasets.import_dataset(root, "brains", options, replace=True)
+    assert strict.skipped == {"b/resampled_anat_moved.nii": (
+        "holds 153 NaN voxels (nan_to_zero is off; turn it on to read them as 0)")}
+    # A source where every file is 4D fails with one sentence naming the files and the reason.
     for label, name in (("a", "example4d.nii.gz"), ("b", "example_nifti2.nii.gz")):
         (tmp_path / "four" / label).mkdir(parents=True)
         shutil.copy(data_dir / name, tmp_path / "four" / label / name)
-    with pytest.raises(DataError, match=r"all 2 .* skipped \(e\.g\. a/example4d\.nii\.gz is a 4D image of shape \(128, 96, 24, 2\)"):
+    with pytest.raises(DataError, match=r"all 2 .* skipped: a/example4d\.nii\.gz is a 4D image of shape \(128, 96, 24, 2\)"):
         datasets.import_dataset(tmp_path / "four", "four_d")
     assert _leftovers() == []
 
@@ -217,7 +229,7 @@ def test_kaggle_tree_flair_series_and_zero_padded_ids(lab_home, tmp_path):
     preview = datasets.preview_import(root, ImportOptions(labels_csv=str(labels)))
     assert preview.samples == 0 and "holds 4 series" in preview.skipped["12"]
     assert preview.unmatched_rows == ["00012", "00007", "00031", "00040", "00099"]
-    options = ImportOptions(labels_csv=str(labels), series="flair")
+    options = ImportOptions(labels_csv=str(labels), series="flair", reorient=False)  # as stored, to compare
     preview = datasets.preview_import(root, options)
     assert preview.classes == {"0": 2, "1": 2} and preview.series == {"FLAIR": 4} and preview.groups == 4
     assert preview.unmatched_rows == ["00099"] and "55" in preview.skipped and "has no row" in preview.skipped["55"]
@@ -271,13 +283,16 @@ def test_bad_volumes_are_reported_and_one_class_is_refused(lab_home, tmp_path):
     scans.write_nifti(root / "b" / "flat.nii", np.zeros((6, 6, 6), np.float32))
     scans.write_nifti(root / "b" / "inf.nii", np.full((6, 6, 6), np.inf, np.float32))
     (root / "b" / "notes.bin").write_bytes(b"hello")
-    with pytest.raises(DataError, match=r"Only one class \('a'\) remains"):
+    # The refusal lists why class b lost every file, grouped by reason (issue 21), not one "e.g.".
+    with pytest.raises(DataError, match=r"Only one class \('a'\) remains .* Class 'b' lost every sample: "
+                                        r"b/notes.bin is not a NIfTI file \(.nii or .nii.gz\); b/flat.nii is empty "
+                                        r"\(every voxel is 0\); b/inf.nii holds 216 NaN or infinite voxels\.$"):
         datasets.import_dataset(root, "bad")
     assert not datasets.imported.exists("bad") and _leftovers() == []
     scans.write_nifti(root / "b" / "good2.nii", good[::-1].copy())
-    result = datasets.import_dataset(root, "bad")
+    result = datasets.import_dataset(root, "bad", ImportOptions(nan_to_zero=False))
     assert result.samples == 2
-    assert result.skipped["a/nan.nii"].startswith("holds ") and "NaN or infinite voxels" in result.skipped["a/nan.nii"]
+    assert result.skipped["a/nan.nii"].startswith("holds ") and "NaN voxels (nan_to_zero is off" in result.skipped["a/nan.nii"]
     assert result.skipped["b/flat.nii"] == "is empty (every voxel is 0)"
     assert result.skipped["b/inf.nii"] == "holds 216 NaN or infinite voxels"
     assert "not a NIfTI file" in result.skipped["b/notes.bin"]
@@ -340,8 +355,17 @@ def test_reorientation_to_ras_for_nifti_and_dicom(lab_home, tmp_path):
     np.testing.assert_array_equal(x[1], data)
     # DICOM (slice, row, column) in LPS: columns run to the patient's left, rows to posterior.
     series = tmp_path / "dicom"
-    expected = {label: scans.write_dicom_series(series / label / "p", scans.ramp_slices(3, 4, 5, offset=i), patient=label)
-                for i, label in enumerate("ab")}
-    datasets.import_dataset(series, "ras_dicom", ImportOptions(reorient=True))
+    # Two patients per class: one patient per class folder is refused as patient folders (issue 21).
+    expected = {label + patient: scans.write_dicom_series(series / label / patient, scans.ramp_slices(3, 4, 5, offset=i),
+                                                          patient=label + patient)
+                for i, (label, patient) in enumerate(("ap", "aq", "bp", "bq"))}
+    result = datasets.import_dataset(series, "ras_dicom")  # reorient is the default since issue 21
+    assert result.volume_shape == [5, 4, 3, 1]
+    assert "Orientation: every volume is reordered and flipped to RAS (reorient); 4 of 4 were in another " \
+           "orientation (SPL 4)." in result.notes
+    assert datasets.imported.manifest("ras_dicom")["orientations"] == {"SPL": 4}
     x = np.asarray(datasets.load_dataset("ras_dicom").x)[..., 0]
-    np.testing.assert_array_equal(x[0], expected["a"].transpose(2, 1, 0)[::-1, ::-1, :])
+    np.testing.assert_array_equal(x[0], expected["ap"].transpose(2, 1, 0)[::-1, ::-1, :])
+    # The preview tells the shape the volumes will have once reoriented.
+    assert datasets.preview_import(series).shapes == {"5x4x3": 4}
+    assert datasets.preview_import(series, ImportOptions(reorient=False)).shapes == {"3x4x5": 4}

@@ -1,4 +1,11 @@
-"""NIfTI (.nii, .nii.gz) through nibabel: one file per sample, scaling (scl_slope/inter) applied."""
+"""NIfTI (.nii, .nii.gz) through nibabel: one file per sample, scaling (scl_slope/inter) applied.
+
+The header is checked before any voxel is read: a volume over the import cap, an
+uncompressed file shorter than its header says, or a .nii.gz that would expand
+more than MAX_COMPRESSION_RATIO times is refused with a sentence. Each candidate
+carries its axis codes (nibabel's aff2axcodes), so the importer can say which
+orientations it found and what reorienting did.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from engine.datasets.readers.base import (
-    NIFTI_SUFFIXES, SIDECAR_SUFFIXES, Candidate, Scan, Volume, has_suffix, relative, walk_files,
+    MIN_SLICES, NIFTI_SUFFIXES, SIDECAR_SUFFIXES, Candidate, Scan, Volume, has_suffix, relative, size_problem,
+    walk_files,
 )
 from engine.errors import DataError
 
@@ -37,25 +45,49 @@ def scan(root: Path, options: Any, ignore: tuple[Path, ...] = ()) -> Scan:
             image = nibabel.load(path)
             shape = tuple(int(n) for n in image.shape)
             zooms = tuple(round(float(z), 4) for z in image.header.get_zooms()[:3])
+            axes = nibabel.aff2axcodes(image.affine)
+            codes = "".join(axes) if None not in axes else None
         except Exception as e:  # nibabel raises many types for a damaged header
             result.skipped[shown] = f"is not a readable NIfTI file ({type(e).__name__}: {e})"
             continue
-        problem = _shape_problem(shown, shape, volume_index)
+        problem = _shape_problem(shown, shape, volume_index) or _size_problem(path, image, shape)
         if problem:
             result.skipped[shown] = problem
             continue
         folder = path.parent.name if path.parent != root and not root.is_file() else None
         result.candidates.append(Candidate(
             path=shown, read=_reader(path, shown, volume_index), ids=(stem(path),) + ((folder,) if folder else ()),
-            shape=shape[:3], spacing=zooms,
+            shape=shape[:3], spacing=zooms, orientation=codes,
         ))
     return result
 
 
+def _size_problem(path: Path, image, shape: tuple[int, ...]) -> str | None:
+    """The volume the header declares, against the caps and the file's size (before anything is read)."""
+    itemsize = int(image.get_data_dtype().itemsize)
+    one_volume = shape[:3]
+    stored = path.stat().st_size
+    compressed = path.name.lower().endswith(".gz")
+    problem = size_problem(one_volume, itemsize, stored if compressed else None)
+    if problem:
+        return problem
+    if not compressed:
+        total = itemsize
+        for n in shape:
+            total *= n
+        offset = int(image.header.get("vox_offset", 352) or 352)
+        if offset + total > stored:
+            return (f"declares {'x'.join(map(str, shape))} voxels ({total:,} bytes) but the file holds "
+                    f"{stored:,} bytes: truncated or a damaged header; it was not read")
+    return None
+
+
 def _shape_problem(shown: str, shape: tuple[int, ...], volume_index: int | None) -> str | None:
     extra = [n for n in shape[3:]]
-    if len(shape) < 3:
-        return f"has shape {shape}, not a 3D volume"
+    if len(shape) < 3 or (len(shape) == 3 and shape[2] == 1):
+        return f"has shape {shape}: a 2D image, not a volume"
+    if min(shape[:3]) < MIN_SLICES:
+        return f"has shape {shape}: fewer than {MIN_SLICES} slices along an axis is not a volume"
     if all(n == 1 for n in extra):
         return None
     if len(extra) > 1 and any(n != 1 for n in extra[1:]):

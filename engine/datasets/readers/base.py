@@ -7,6 +7,8 @@ import each other in a circle.
 from __future__ import annotations
 
 import os
+import zipfile
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -22,6 +24,48 @@ HDF5_SUFFIXES = (".h5", ".hdf5", ".he5")
 NPZ_SUFFIXES = (".npz",)
 # Files that sit next to scans and are not samples: never reported as skipped.
 SIDECAR_SUFFIXES = (".csv", ".tsv", ".txt", ".md", ".json", ".xml", ".pdf", ".xlsx", ".xls")
+
+# Import caps, checked against what the headers declare BEFORE any voxel is read, so a tiny hostile file
+# (a 1 KB NIfTI header claiming 1200^3 voxels, an .npz claiming 100 GB) is refused without allocating.
+# One volume: 256 Mi voxels (e.g. a 512 x 512 x 1024 CT), 1 GiB as float32: real whole-body CT series fit.
+MAX_VOLUME_VOXELS = 256 * 1024**2
+# Arrays an HDF5 / NPZ reader holds in memory at once (NPZ members are read whole; HDF5 labels).
+MAX_ARRAY_BYTES = 1024**3
+# Declared uncompressed bytes per stored byte (an .nii.gz, an .npz member, an uploaded zip's member):
+# more is a decompression bomb. Scans compress 2-20 times.
+MAX_COMPRESSION_RATIO = 200.0
+# Below this many declared bytes the ratio is not checked (tiny, mostly empty test volumes compress well).
+RATIO_CHECKED_ABOVE_BYTES = 1024 * 1024
+# A volume has at least this many slices along every axis: fewer is one image (or two), not a volume.
+MIN_SLICES = 3
+
+
+def compression_problem(info: zipfile.ZipInfo, max_ratio: float) -> str | None:
+    """A zip member (of an uploaded zip, or an .npz) that expands more than ``max_ratio`` times: a zip bomb."""
+    if info.file_size > 1024 * 1024 and info.file_size > max_ratio * max(1, info.compress_size):
+        return (f"{info.filename!r} is compressed {info.file_size / max(1, info.compress_size):,.0f} times, "
+                f"more than {max_ratio:g} (a zip bomb)")
+    return None
+
+
+def size_problem(shape: tuple[int, ...], itemsize: int, stored_bytes: int | None = None,
+                 per_volume: bool = True) -> str | None:
+    """Why declared ``shape`` must not be read (over the caps, or a decompression bomb), or None."""
+    voxels = 1
+    for n in shape:
+        voxels *= max(0, int(n))
+    declared = voxels * max(1, int(itemsize))
+    listed = "x".join(str(int(n)) for n in shape)
+    if per_volume and voxels > MAX_VOLUME_VOXELS:
+        return (f"declares {listed} = {voxels:,} voxels, more than the {MAX_VOLUME_VOXELS:,} an import reads per "
+                "volume; it was not read")
+    if not per_volume and declared > MAX_ARRAY_BYTES:
+        return (f"declares an array of {listed} ({declared:,} bytes), more than the {MAX_ARRAY_BYTES:,} an import "
+                "holds in memory; it was not read")
+    if stored_bytes is not None and declared > RATIO_CHECKED_ABOVE_BYTES and declared > MAX_COMPRESSION_RATIO * max(1, stored_bytes):
+        return (f"declares {declared:,} bytes stored in {stored_bytes:,} (compressed {declared / max(1, stored_bytes):,.0f} "
+                f"times, more than {MAX_COMPRESSION_RATIO:g}: a decompression bomb or a damaged file); it was not read")
+    return None
 
 
 @dataclass
@@ -44,6 +88,7 @@ class Candidate:
     spacing: tuple[float, ...] | None = None  # voxel size in mm when the headers tell
     series: str | None = None  # the DICOM series chosen for this sample
     modality: str | None = None  # DICOM Modality (CT, MR, ...) when the headers tell; None for other formats
+    orientation: str | None = None  # axis codes of (D, H, W) in world space, e.g. "RAS" or "LPS" (nibabel's aff2axcodes)
 
 
 @dataclass
@@ -53,11 +98,25 @@ class Scan:
     skipped: dict[str, str] = field(default_factory=dict)  # path -> why
     notes: list[str] = field(default_factory=list)
     layout: str = ""  # e.g. "3d-mnist", "medmnist", "arrays", "files"
+    applied: Counter = field(default_factory=Counter)  # intensity transform -> samples it is applied to (DICOM)
     closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
         for close in self.closers:
             close()
+
+
+def intensity_notes(applied: Counter) -> list[str]:
+    """One sentence per intensity transform applied, with how many samples it touched."""
+    said = {
+        "modality LUT": "the modality LUT (pydicom's apply_modality_lut) was applied",
+        "rescale slope / intercept": "RescaleSlope / RescaleIntercept were applied (for CT: Hounsfield units)",
+        "MONOCHROME1 inverted": ("MONOCHROME1 images were inverted within their stored range, so that a higher "
+                                 "value is brighter in every sample, like MONOCHROME2"),
+        "DoseGridScaling": "DoseGridScaling was applied (RT dose in Gy)",
+    }
+    return [f"DICOM intensities: {text} in {applied[name]} sample{'s' if applied[name] != 1 else ''}."
+            for name, text in said.items() if applied.get(name)]
 
 
 def has_suffix(path: Path, suffixes: tuple[str, ...]) -> bool:
