@@ -20,6 +20,7 @@ from engine.datasets.builtins import DATASETS, DatasetSpec, Option
 from engine.datasets.importing import (
     ImportCancelled, ImportOptions, ImportPreview, ImportProgress, ImportResult, import_dataset, preview_import,
 )
+from engine.datasets.labels import NO_COLUMN, NO_LABELS_CSV
 from engine.datasets.preprocess import CT_WINDOWS, normalize, resample
 from engine.datasets.splits import Splits, class_counts
 from engine.datasets.splits import make_fold_splits as _make_fold_splits
@@ -36,6 +37,8 @@ __all__ = [
     "ImportPreview",
     "ImportProgress",
     "ImportResult",
+    "NO_COLUMN",
+    "NO_LABELS_CSV",
     "Option",
     "Splits",
     "allowed_import_roots",

@@ -25,6 +25,8 @@ SPLIT_VALUES = {"train": "train", "training": "train", "val": "val", "valid": "v
 ROLES = ("id", "label", "group", "split")
 # ``labels_csv`` set to this: class folders, even when a CSV lies at the top of the source.
 NO_LABELS_CSV = "none"
+# A group or split column set to this: the CSV has none (nothing is guessed for that role).
+NO_COLUMN = "-"
 SCAN_EXTENSIONS = (".nii.gz", ".nii", ".dcm", ".h5", ".npz", ".npy")
 
 
@@ -133,12 +135,13 @@ def guess_columns(header: list[str], records: list[list[str]], filename: str, wa
     (patient) only a column of usual name, since a wrong group would silently change
     the splits.
     """
+    refused = {role for role in ("group", "split") if wanted.get(role) == NO_COLUMN}
     columns: dict[str, str | None] = {role: _pick(role, wanted.get(role), header, (), set(), filename)
-                                      if wanted.get(role) else None for role in ROLES}
+                                      if wanted.get(role) and role not in refused else None for role in ROLES}
     taken = {name for name in columns.values() if name}
 
     def claim(role: str, name: str | None) -> None:
-        if name is not None and columns[role] is None:
+        if name is not None and columns[role] is None and role not in refused:
             columns[role] = name
             taken.add(name)
 
