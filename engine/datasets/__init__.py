@@ -54,6 +54,7 @@ __all__ = [
     "make_fold_splits",
     "make_splits",
     "normalize",
+    "predefined_fractions",
     "preview_import",
     "resample",
     "resolve_options",
@@ -229,6 +230,14 @@ def make_splits(dataset: Dataset, val_fraction: float, test_fraction: float, see
         dataset.y, val_fraction, test_fraction, seed=seed, groups=dataset.groups, class_names=dataset.class_names,
         predefined=dataset.predefined_split,
     )
+
+
+def predefined_fractions(info: dict[str, Any]) -> dict[str, float]:
+    """The validation and test shares a dataset's own split fixes (from ``dataset_info``): what a run uses for
+    them whatever fraction it asks for ({} for a dataset without a predefined split)."""
+    total = int(info.get("num_samples") or 0)
+    sizes = info.get("splits") or {}
+    return {name: round(int(sizes[name]) / total, 4) for name in ("val", "test") if total and sizes.get(name)}
 
 
 def make_fold_splits(dataset: Dataset, folds: int, fold: int, test_fraction: float, seed: int = 0) -> Splits:
