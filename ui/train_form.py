@@ -99,8 +99,11 @@ def dataset_section(catalog: list[dict[str, Any]]) -> dict[str, Any]:
                 **_bounds(f"data.{split}_fraction"), step=0.05, format="%.2f",
             )
     val_fraction, test_fraction = fractions["val"], fractions["test"]
+    # The default follows the dataset (keyed by it): none when the import scaled it already, so never twice.
+    default_normalization, why = datasets.default_normalization(entry)
     normalization = norm_column.selectbox(
-        "Normalisation", cfg.NORMALIZATIONS, key=_default("train_normalization", DATA_DEFAULTS.normalization)
+        "Normalisation", cfg.NORMALIZATIONS, key=_default(f"train_normalization_{name}", default_normalization),
+        help=f"Per-volume normalisation before training; {default_normalization} by default here: {why}.",
     )
     folds = st.number_input(
         "Cross-validation folds", key=_default("train_folds", 1), min_value=1, max_value=cfg.MAX_FOLDS,

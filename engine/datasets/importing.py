@@ -475,8 +475,10 @@ class _Staging:
         self.hash = hashlib.sha256()
         self.count = 0
         self.sample_shape: tuple[int, ...] | None = None
+        self.low, self.high = np.inf, -np.inf  # the range of the voxels written
 
     def add(self, voxels: np.ndarray) -> None:
+        self.low, self.high = min(self.low, float(np.min(voxels))), max(self.high, float(np.max(voxels)))
         data = np.ascontiguousarray(voxels, dtype=np.float32).tobytes()
         self.raw.write(data)
         self.hash.update(data)
@@ -646,6 +648,7 @@ def _finish(name, path, gathered, options, staging, kept, skipped, notes, replac
                           if key in ("shape", "reorient", "window", "clip_percentiles", "normalization", "channels")},
         "options": options.to_dict(),
         "num_samples": len(kept), "volume_shape": list(staging.sample_shape), "class_names": class_names,
+        "value_range": [staging.low, staging.high],
         "class_counts": class_counts, "splits": splits, "num_groups": len(distinct),
         "samples": [
             {"source": s.candidate.path, "label": s.label, "group": s.group, "split": s.split,

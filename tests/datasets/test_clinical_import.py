@@ -104,8 +104,16 @@ def test_ct_is_windowed_to_unit_range_and_explicit_choices_win(lab_home, tmp_pat
     preview = datasets.preview_import(root, ImportOptions(labels_csv=str(tmp_path / "labels.csv"),
                                                           normalization="none"))
     assert preview.window is None and preview.intensity == "as chosen: kept as read"
-    datasets.import_dataset(root, "ct_raw", ImportOptions(labels_csv=str(tmp_path / "labels.csv"), window="lung"))
-    assert datasets.imported.manifest("ct_raw")["preprocessing"]["window"] == "lung"
+    datasets.import_dataset(root, "ct_lung", ImportOptions(labels_csv=str(tmp_path / "labels.csv"), window="lung"))
+    assert datasets.imported.manifest("ct_lung")["preprocessing"]["window"] == "lung"
+    # A run's normalisation follows the dataset: never twice after a window, a z-score for raw HU.
+    method, why = datasets.default_normalization(datasets.dataset_info("ct"))
+    assert method == "none" and "already scaled" in why and "soft_tissue" in why
+    datasets.import_dataset(root, "ct_raw", ImportOptions(labels_csv=str(tmp_path / "labels.csv"),
+                                                           normalization="none"))
+    method, why = datasets.default_normalization(datasets.dataset_info("ct_raw"))
+    assert method == "zscore" and "far from unit scale" in why
+    assert datasets.default_normalization(datasets.dataset_info("shapes3d"))[0] == "none"
 
 
 def test_mr_gets_a_zscore_and_hu_like_nifti_a_ct_window(lab_home, tmp_path):
