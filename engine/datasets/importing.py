@@ -228,7 +228,14 @@ def _gather(source: Path, options: ImportOptions) -> _Gathered:
         )
     csv_path = _labels_csv(source, options.labels_csv)
     if csv_path is not None:
-        return _gather_csv(source, fmt, options, csv_path)
+        try:
+            return _gather_csv(source, fmt, options, csv_path)
+        except DataError as e:
+            if options.labels_csv is not None or type(e) is not DataError:
+                raise
+            sentence = str(e).rstrip(".")
+            raise DataError(f"{sentence}. ({csv_path.name} lies at the top of the source, so it was read as the "
+                            "labels file; set the labels CSV to 'none' (--labels none) to read class folders.)") from e
     return _gather_class_folders(source, fmt, options)
 
 
