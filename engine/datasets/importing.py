@@ -157,7 +157,8 @@ class ImportPreview:
     window: str | None = None  # the intensity handling the import will apply ...
     normalization: str = "none"
     intensity: str = ""  # ... and why, in one sentence
-    # Why the class layout cannot be trained, each with what to do; the import refuses while any remain.
+    # Why the class layout cannot be trained, each with what to do (import_dataset refuses them; a class too
+    # small for the splits only with check_splits, as the CLI and the Data page ask).
     problems: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
