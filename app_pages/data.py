@@ -23,6 +23,12 @@ def delete_dataset(name: str) -> None:
 
 st.title("Data")
 data_view.remove_stale_uploads()
+# The outcome of the last import or delete, at the top where it is seen (and as a toast).
+message = st.session_state.pop("data_message", None)
+if message:
+    getattr(st, message[0])(markdown_text(message[1]))
+    st.toast("Done: the outcome is at the top of the page." if message[0] == "success" else
+             "Something went wrong: the message is at the top of the page.", icon=":material/arrow_upward:")
 
 # ------------------------------------------------------------------ import
 st.header("Import your scans")
@@ -32,9 +38,11 @@ uploaded = st.radio("Source", sources, horizontal=True, key="data_source_kind") 
 if not access.can_change():
     st.caption(access.refusal())
 if uploaded:
+    # A new key after each import empties the uploader (a kept file invites a second import).
     files = st.file_uploader(
-        "A zip (one folder per class, or scans and a labels CSV), an HDF5 / NPZ file, or several scans and a CSV",
-        accept_multiple_files=True, key="data_upload",
+        "A zip (one folder per class, or scans and a labels CSV) with or without a separate labels CSV, "
+        "an HDF5 / NPZ file, or several scans and a CSV",
+        accept_multiple_files=True, key=data_view.upload_key(),
     )
 else:
     folder = st.text_input("Folder (or HDF5 / NPZ file) on the server", key="data_folder")
@@ -55,19 +63,24 @@ if st.button("Preview", key="data_preview", icon=":material/preview:", disabled=
     else:
         st.session_state["data_pending"] = pending
         st.session_state["data_name"] = pending["name"]
+        data_view.seed_columns(pending["preview"])
+        st.toast(f"Preview ready below the button: {pending['preview']['samples']} samples.",
+                 icon=":material/preview:")
 
 pending = st.session_state.get("data_pending")
 if pending:
     with st.container(border=True):
         data_view.show_preview(pending["preview"], pending["label"], pending["seconds"])
+        data_view.column_pickers(pending["preview"])
         usable = pending["preview"]["samples"] > 0 and len(pending["preview"]["classes"]) > 1
+        trainable = usable and not pending["preview"]["problems"]
         if not usable:
             st.warning("Nothing to import: a dataset needs usable samples of at least two classes. "
                        "Check the files skipped above, or the labels CSV.", icon=":material/warning:")
         name = st.text_input("Dataset name", key="data_name", help="1 to 60 letters, digits, '-' or '_'.")
         import_column, discard_column, _ = st.columns([1, 1, 4])
         import_clicked = import_column.button("Import", key="data_import", type="primary", icon=":material/download:",
-                                              disabled=not usable)
+                                              disabled=not trainable)
         if discard_column.button("Discard", key="data_discard", icon=":material/delete_sweep:"):
             data_view.discard_upload(st.session_state.pop("data_pending")["upload"])
             st.rerun()
@@ -80,6 +93,7 @@ if pending:
                 data_view.show_error(error, "Nothing was imported: ")
             else:
                 data_view.discard_upload(st.session_state.pop("data_pending")["upload"])
+                data_view.next_upload_key()
                 cached.dataset_preview.clear()  # a replaced name must not show its old preview on Train
                 st.session_state["data_browse"] = result.name
                 st.session_state["data_message"] = (
@@ -90,9 +104,6 @@ if pending:
 
 # ------------------------------------------------------------------ browse
 st.header("Browse")
-message = st.session_state.pop("data_message", None)
-if message:
-    getattr(st, message[0])(markdown_text(message[1]))
 catalog = {entry["name"]: entry for entry in cached.dataset_catalog()}
 newest_import = max((e for e in catalog.values() if e.get("imported")), key=lambda e: e["created_at"], default=None)
 data_view.seed("data_browse", newest_import["name"] if newest_import else next(iter(catalog)), lambda n: n in catalog)

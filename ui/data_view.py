@@ -13,6 +13,7 @@ escaped with ``plotly_text`` in figure titles and tick labels.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shutil
 import tempfile
@@ -48,6 +49,14 @@ PROGRESS_INTERVAL_S = 0.1
 # Skipped files listed in full; a longer list scrolls.
 SKIPPED_LINES = 12
 SOURCE_KINDS = ("Upload files", "Folder on the server")
+# A labels CSV uploaded next to a zip is written into this folder of the upload (beside the extracted zip).
+UPLOADED_LABELS = "uploaded labels"
+# The Import options' choice that lets the import decide the intensities from the data.
+AUTO = "auto"
+# The preview's column pickers: role -> label; group and split may be "none" (labels.NO_COLUMN).
+COLUMN_ROLES = {"id": "Id column", "label": "Label column", "group": "Group (patient) column",
+                "split": "Split column"}
+NO_COLUMN_LABEL = "(none)"
 ERRORS = (LabError, OSError)
 
 
@@ -75,8 +84,9 @@ def stage_upload(files: Sequence[tuple[str, bytes | memoryview]]) -> tuple[Path,
     """Write uploaded files (name, bytes) into a fresh folder of data/imports/; returns (that folder, the source).
 
     Several files are written side by side into one folder; a single zip is
-    extracted with ``extract_zip`` (entry, size and ratio caps); a single HDF5 /
-    NPZ file is its own source. The source is named after the upload (the zip's
+    extracted with ``extract_zip`` (entry, size and ratio caps), and CSV files
+    uploaded with it are written beside it into ``UPLOADED_LABELS`` (see
+    ``uploaded_csvs``); a single HDF5 / NPZ file is its own source. The source is named after the upload (the zip's
     name, the file's, or "uploaded files"), which is what the dataset's record
     says it came from. The caller removes the folder (``discard_upload``) after
     the import or when the preview is discarded. Raises DataError.
@@ -90,14 +100,17 @@ def stage_upload(files: Sequence[tuple[str, bytes | memoryview]]) -> tuple[Path,
     if duplicates:
         raise DataError(f"Several uploaded files are named {duplicates[0]!r}; upload each file once.")
     zips = [name for name in names if name.lower().endswith(".zip")]
-    if zips and len(files) > 1:
-        raise DataError(f"Upload {zips[0]!r} on its own, or the scan files themselves without a zip.")
+    others = [name for name in names if not name.lower().endswith((".zip", ".csv"))]
+    if len(zips) > 1 or (zips and others):
+        raise DataError(f"Upload {zips[0]!r} on its own (or with its labels CSV), or the scan files themselves "
+                        "without a zip.")
     folder = Path(tempfile.mkdtemp(prefix=UPLOAD_PREFIX, dir=paths.imports_dir()))
     try:
         if zips:
-            archive = folder / names[0]
-            archive.write_bytes(files[0][1])
-            source = folder / (names[0][: -len(".zip")] or "upload")
+            content = dict(zip(names, (data for _, data in files)))
+            archive = folder / zips[0]
+            archive.write_bytes(content[zips[0]])
+            source = folder / (zips[0][: -len(".zip")] or "upload")
             extracted = datasets.extract_zip(archive)
             try:
                 extracted.rename(source)
@@ -105,6 +118,11 @@ def stage_upload(files: Sequence[tuple[str, bytes | memoryview]]) -> tuple[Path,
                 shutil.rmtree(extracted, ignore_errors=True)
                 raise
             archive.unlink()
+            for name in names:
+                if name != zips[0]:
+                    (folder / UPLOADED_LABELS).mkdir(exist_ok=True)
+                    with open(folder / UPLOADED_LABELS / name, "xb") as handle:
+                        handle.write(content[name])
             return folder, source
         source = folder / "uploaded files"
         source.mkdir()
@@ -117,6 +135,13 @@ def stage_upload(files: Sequence[tuple[str, bytes | memoryview]]) -> tuple[Path,
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
+
+
+def uploaded_csvs(upload: Path | None) -> list[Path]:
+    """The CSV files uploaded beside a zip (``stage_upload``), sorted by name."""
+    if upload is None or not (Path(upload) / UPLOADED_LABELS).is_dir():
+        return []
+    return sorted(path for path in (Path(upload) / UPLOADED_LABELS).iterdir() if path.is_file())
 
 
 def _is_upload_folder(folder: Path) -> bool:
@@ -151,12 +176,19 @@ def remove_stale_uploads(max_age_s: float = UPLOAD_MAX_AGE_S) -> None:
             pass
 
 
-def labels_csv_path(source: Path, typed: str, uploaded: bool) -> str | None:
-    """The labels CSV a user typed, as an absolute path: relative to the source folder; absolute paths
-    only for server folders and inside the allowed roots. None when nothing was typed."""
+def labels_csv_path(source: Path, typed: str, uploaded: bool, beside: Sequence[Path] = ()) -> str | None:
+    """The labels CSV a user typed, as an absolute path: a CSV uploaded beside the zip (``beside``) of that
+    name, else relative to the source folder (or found by its name inside it); absolute paths only for
+    server folders and inside the allowed roots. Nothing typed: the one CSV uploaded beside the zip, else
+    None (the import finds a CSV at the top of the source by itself); "none": class folders."""
     typed = typed.strip()
+    if typed.casefold() == datasets.NO_LABELS_CSV:
+        return datasets.NO_LABELS_CSV
     if not typed:
-        return None
+        return str(beside[0]) if len(beside) == 1 else None
+    for path in beside:
+        if path.name.casefold() == typed.casefold():
+            return str(path)
     folder = source if source.is_dir() else source.parent
     candidate = Path(typed)
     if candidate.is_absolute():
@@ -167,7 +199,10 @@ def labels_csv_path(source: Path, typed: str, uploaded: bool) -> str | None:
     if not resolved.is_relative_to(folder.resolve()):
         raise DataError(f"The labels CSV {typed!r} must lie inside the imported folder.")
     if not resolved.is_file():
-        raise DataError(f"The labels CSV {typed!r} was not found in the imported folder; check its name.")
+        named = [path for path in folder.rglob("*") if path.is_file() and path.name.casefold() == typed.casefold()]
+        if len(named) != 1:
+            raise DataError(f"The labels CSV {typed!r} was not found in the imported folder; check its name.")
+        resolved = named[0]
     return str(resolved)
 
 
@@ -195,13 +230,15 @@ def prepare_preview(files: Sequence[tuple[str, bytes | memoryview]] | None, fold
         if files is not None:
             upload, source = stage_upload(files)
             label = ", ".join(str(name) for name, _ in files)
-            suggested = default_dataset_name(str(files[0][0]) if len(files) == 1 else "uploaded-scans")
+            zips = [str(name) for name, _ in files if str(name).lower().endswith(".zip")]
+            suggested = default_dataset_name(zips[0] if zips else str(files[0][0]) if len(files) == 1
+                                             else "uploaded-scans")
         else:
             if not (folder or "").strip():
                 raise DataError("Type the path of a folder (or an HDF5 / NPZ file) on the server first.")
             source = datasets.check_import_path(folder.strip(), demo_mode=access.demo())
             label, suggested = str(source), default_dataset_name(source.name)
-        options = import_options(values, source, uploaded=files is not None)
+        options = import_options(values, source, uploaded=files is not None, beside=uploaded_csvs(upload))
         preview = datasets.preview_import(source, options).to_dict()
     except DataError as error:
         discard_upload(upload)
@@ -216,6 +253,19 @@ def prepare_preview(files: Sequence[tuple[str, bytes | memoryview]] | None, fold
         preview["skipped"] = {path: _without_folder(reason, upload) for path, reason in preview["skipped"].items()}
     return {"source": str(source), "upload": None if upload is None else str(upload), "label": label,
             "options": options, "preview": preview, "seconds": time.perf_counter() - started, "name": suggested}
+
+
+def preview_with_columns(pending: dict[str, Any], columns: dict[str, str | None]) -> dict[str, Any]:
+    """The pending import previewed again with the labels CSV's columns chosen (role -> column, None: guess,
+    ``datasets.NO_COLUMN``: none); the same source and other options. Raises the engine's errors."""
+    started = time.perf_counter()
+    options = dataclasses.replace(pending["options"], id_column=columns.get("id"), label_column=columns.get("label"),
+                                  group_column=columns.get("group"), split_column=columns.get("split"))
+    preview = datasets.preview_import(pending["source"], options).to_dict()
+    upload = pending.get("upload")
+    if upload is not None:
+        preview["skipped"] = {path: _without_folder(reason, Path(upload)) for path, reason in preview["skipped"].items()}
+    return {**pending, "options": options, "preview": preview, "seconds": time.perf_counter() - started}
 
 
 def _without_folder(text: str, upload: Path) -> str:
@@ -343,15 +393,23 @@ def options_form(uploaded: bool) -> dict[str, Any]:
         values = {
             "format": columns[0].selectbox("Format", readers.FORMATS, key="data_format"),
             "labels_csv": columns[1].text_input(
-                "Labels CSV", key="data_labels_csv", placeholder="(class folders)",
-                help="A CSV of id, label [, group] [, split], relative to the "
-                     + ("upload (its file name)." if uploaded else "folder."),
+                "Labels CSV", key="data_labels_csv", placeholder="(found by itself)",
+                help="A CSV of id, label [, group] [, split]: its file name in the "
+                     + ("upload (uploaded beside the zip, or inside it)" if uploaded else "folder")
+                     + ". Left empty, the one CSV uploaded beside a zip or lying at the top of the source is used, "
+                     "else one folder per class; 'none' reads class folders regardless.",
             ),
             "group_column": columns[2].text_input("Group column", key="data_group_column",
                                                   placeholder="(recognised by name)"),
             "shape": columns[0].text_input("Resample to D H W", key="data_shape", placeholder="(keep)"),
-            "normalization": columns[1].selectbox("Normalisation", preprocess.NORMALIZATIONS, key="data_normalization"),
-            "window": columns[2].selectbox("CT window", ("none", *preprocess.CT_WINDOWS), key="data_window"),
+            "normalization": columns[1].selectbox(
+                "Normalisation", (AUTO, *preprocess.NORMALIZATIONS), key="data_normalization",
+                help="auto (with the CT window on auto too): chosen from the data, e.g. a z-score per MR volume; "
+                     "'none' keeps the values as read."),
+            "window": columns[2].selectbox(
+                "CT window", (AUTO, "none", *preprocess.CT_WINDOWS), key="data_window",
+                help="auto (with the normalisation on auto too): soft_tissue for CT (DICOM Modality CT or "
+                     "Hounsfield-like values), none otherwise."),
             "channels": columns[0].selectbox("Channels", preprocess.CHANNEL_MODES, key="data_channels"),
             "reorient": columns[1].checkbox("Reorient to RAS+", value=True, key="data_reorient",
                                             help="Off: volumes keep their stored axes, and scans of several "
@@ -360,15 +418,20 @@ def options_form(uploaded: bool) -> dict[str, Any]:
     return values
 
 
-def import_options(values: dict[str, Any], source: Path, uploaded: bool) -> datasets.ImportOptions:
-    """The form's values as ImportOptions (the engine validates them); DataError for a bad shape or CSV."""
+def import_options(values: dict[str, Any], source: Path, uploaded: bool,
+                   beside: Sequence[Path] = ()) -> datasets.ImportOptions:
+    """The form's values as ImportOptions (the engine validates them); DataError for a bad shape or CSV.
+
+    Window and normalisation both on auto leave the intensities to the import; either one set makes the
+    other explicit too (auto then means none)."""
+    auto = values["window"] == AUTO and values["normalization"] == AUTO
     return datasets.ImportOptions(
         format=values["format"],
-        labels_csv=labels_csv_path(source, values["labels_csv"], uploaded),
+        labels_csv=labels_csv_path(source, values["labels_csv"], uploaded, beside),
         group_column=values["group_column"].strip() or None,
         shape=parse_shape(values["shape"]),
-        normalization=values["normalization"],
-        window=None if values["window"] == "none" else values["window"],
+        normalization=None if auto else ("none" if values["normalization"] == AUTO else values["normalization"]),
+        window=None if values["window"] in (AUTO, "none") else values["window"],
         channels=values["channels"],
         reorient=bool(values["reorient"]),
     )
@@ -390,6 +453,14 @@ def show_preview(preview: dict[str, Any], source_label: str, seconds: float) -> 
     columns[4].metric("Skipped", len(preview["skipped"]))
     st.caption(f"Layout: {markdown_text(preview['layout'])}. Previewed in {seconds:.2f} s; voxels are checked "
                "during the import.")
+    for problem in preview.get("problems", []):
+        st.error(markdown_text(problem), icon=":material/block:")
+    st.text(f"Intensities: {preview.get('intensity', '')}")
+    if preview.get("labels_csv"):
+        columns = preview.get("columns", {})
+        st.text(f"Labels CSV: {preview['labels_csv']} (id column: {columns.get('id') or '-'}, label column: "
+                f"{columns.get('label') or '-'}, group column: {columns.get('group') or 'none'}, split column: "
+                f"{columns.get('split') or 'none'})")
     class_column, shape_column, spacing_column = st.columns(3)
     class_column.dataframe(_count_frame(preview["classes"], "class"), hide_index=True, key="data_preview_classes")
     shape_column.dataframe(
@@ -417,6 +488,53 @@ def show_preview(preview: dict[str, Any], source_label: str, seconds: float) -> 
         st.text(f"Note: {note}")
 
 
+def upload_key() -> str:
+    """The uploader's key: ``data_upload``, then a new one after each import (which empties it)."""
+    round_ = st.session_state.get("data_upload_round", 0)
+    return "data_upload" if not round_ else f"data_upload_{round_}"
+
+
+def next_upload_key() -> None:
+    st.session_state["data_upload_round"] = st.session_state.get("data_upload_round", 0) + 1
+
+
+def seed_columns(preview: dict[str, Any]) -> None:
+    """Point the column pickers at a new preview's columns (call before they are drawn, or in a callback)."""
+    for role in COLUMN_ROLES:
+        st.session_state[f"data_column_{role}"] = preview.get("columns", {}).get(role) or NO_COLUMN_LABEL
+
+
+def _columns_changed() -> None:
+    """A column picker changed: preview again with the chosen columns (a callback, before the page is drawn)."""
+    pending = st.session_state.get("data_pending")
+    if not pending:
+        return
+    chosen = {role: st.session_state.get(f"data_column_{role}") for role in COLUMN_ROLES}
+    chosen = {role: datasets.NO_COLUMN if value == NO_COLUMN_LABEL else value for role, value in chosen.items()}
+    try:
+        pending = preview_with_columns(pending, chosen)
+    except ERRORS as error:
+        st.session_state["data_column_error"] = str(error)
+    st.session_state["data_pending"] = pending
+    seed_columns(pending["preview"])
+
+
+def column_pickers(preview: dict[str, Any]) -> None:
+    """Selectboxes that change the labels CSV's columns, each change previewed again at once."""
+    header = preview.get("csv_columns") or []
+    if not preview.get("labels_csv") or not header:
+        return
+    if any(f"data_column_{role}" not in st.session_state for role in COLUMN_ROLES):
+        seed_columns(preview)
+    pickers = st.columns(len(COLUMN_ROLES))
+    for picker, (role, label) in zip(pickers, COLUMN_ROLES.items()):
+        choices = list(header) if role in ("id", "label") else [NO_COLUMN_LABEL, *header]
+        picker.selectbox(label, choices, key=f"data_column_{role}", on_change=_columns_changed)
+    error = st.session_state.pop("data_column_error", None)
+    if error:
+        show_error(error, "The columns were not changed: ")
+
+
 def run_import(source: str, name: str, options: datasets.ImportOptions) -> datasets.ImportResult:
     """``import_dataset`` with a progress bar; raises the engine's errors."""
     bar = st.progress(0.0, text="Starting the import...")
@@ -431,7 +549,7 @@ def run_import(source: str, name: str, options: datasets.ImportOptions) -> datas
                          text=f"{step.done}/{step.total} samples read, {step.skipped} skipped")
 
     try:
-        return datasets.import_dataset(source, name, options, progress=progress)
+        return datasets.import_dataset(source, name, options, progress=progress, check_splits=True)
     finally:
         bar.empty()
 

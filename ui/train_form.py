@@ -14,6 +14,7 @@ from typing import Any
 import streamlit as st
 
 from engine import config as cfg
+from engine import datasets
 from engine.errors import Problem
 from ui.text import markdown_text
 
@@ -82,16 +83,27 @@ def dataset_section(catalog: list[dict[str, Any]]) -> dict[str, Any]:
             with columns[index % len(columns)]:
                 options[knob] = _option_widget(name, knob, spec)
     val_column, test_column, norm_column = st.columns(3)
-    val_fraction = val_column.number_input(
-        "Validation fraction", key=_default("train_val_fraction", DATA_DEFAULTS.val_fraction),
-        **_bounds("data.val_fraction"), step=0.05, format="%.2f",
-    )
-    test_fraction = test_column.number_input(
-        "Test fraction", key=_default("train_test_fraction", DATA_DEFAULTS.test_fraction),
-        **_bounds("data.test_fraction"), step=0.05, format="%.2f",
-    )
+    # A dataset's own validation / test split (3D MNIST, MedMNIST, an imported split column) is used as given:
+    # its size is shown instead of a fraction, and the config records the share it is.
+    own = datasets.predefined_fractions(entry)
+    fractions = {}
+    for column, split, label in ((val_column, "val", "Validation"), (test_column, "test", "Test")):
+        if split in own:
+            column.text_input(f"{label} split", value=f"{entry['splits'][split]} samples (the dataset's own)",
+                              disabled=True, key=f"train_{split}_split_{name}",
+                              help=f"{name} brings its own {label.lower()} split; it is used as given.")
+            fractions[split] = own[split]
+        else:
+            fractions[split] = column.number_input(
+                f"{label} fraction", key=_default(f"train_{split}_fraction", getattr(DATA_DEFAULTS, f"{split}_fraction")),
+                **_bounds(f"data.{split}_fraction"), step=0.05, format="%.2f",
+            )
+    val_fraction, test_fraction = fractions["val"], fractions["test"]
+    # The default follows the dataset (keyed by it): none when the import scaled it already, so never twice.
+    default_normalization, why = datasets.default_normalization(entry)
     normalization = norm_column.selectbox(
-        "Normalisation", cfg.NORMALIZATIONS, key=_default("train_normalization", DATA_DEFAULTS.normalization)
+        "Normalisation", cfg.NORMALIZATIONS, key=_default(f"train_normalization_{name}", default_normalization),
+        help=f"Per-volume normalisation before training; {default_normalization} by default here: {why}.",
     )
     folds = st.number_input(
         "Cross-validation folds", key=_default("train_folds", 1), min_value=1, max_value=cfg.MAX_FOLDS,

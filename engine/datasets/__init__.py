@@ -20,6 +20,7 @@ from engine.datasets.builtins import DATASETS, DatasetSpec, Option
 from engine.datasets.importing import (
     ImportCancelled, ImportOptions, ImportPreview, ImportProgress, ImportResult, import_dataset, preview_import,
 )
+from engine.datasets.labels import NO_COLUMN, NO_LABELS_CSV
 from engine.datasets.preprocess import CT_WINDOWS, normalize, resample
 from engine.datasets.splits import Splits, class_counts
 from engine.datasets.splits import make_fold_splits as _make_fold_splits
@@ -36,6 +37,8 @@ __all__ = [
     "ImportPreview",
     "ImportProgress",
     "ImportResult",
+    "NO_COLUMN",
+    "NO_LABELS_CSV",
     "Option",
     "Splits",
     "allowed_import_roots",
@@ -50,7 +53,9 @@ __all__ = [
     "load_dataset",
     "make_fold_splits",
     "make_splits",
+    "default_normalization",
     "normalize",
+    "predefined_fractions",
     "preview_import",
     "resample",
     "resolve_options",
@@ -226,6 +231,33 @@ def make_splits(dataset: Dataset, val_fraction: float, test_fraction: float, see
         dataset.y, val_fraction, test_fraction, seed=seed, groups=dataset.groups, class_names=dataset.class_names,
         predefined=dataset.predefined_split,
     )
+
+
+def predefined_fractions(info: dict[str, Any]) -> dict[str, float]:
+    """The validation and test shares a dataset's own split fixes (from ``dataset_info``): what a run uses for
+    them whatever fraction it asks for ({} for a dataset without a predefined split)."""
+    total = int(info.get("num_samples") or 0)
+    sizes = info.get("splits") or {}
+    return {name: round(int(sizes[name]) / total, 4) for name in ("val", "test") if total and sizes.get(name)}
+
+
+def default_normalization(info: dict[str, Any]) -> tuple[str, str]:
+    """The normalisation a run on this dataset starts from (``dataset_info``), and why: none when the import
+    already scaled the intensities (never twice), a per-volume z-score when the values as imported lie far
+    from unit scale, else the config's default."""
+    from engine.config import DataConfig
+    from engine.datasets.preprocess import UNIT_SCALE_LIMIT
+
+    steps = info.get("preprocessing") or {}
+    if steps.get("window") or steps.get("clip_percentiles") or steps.get("normalization") not in (None, "none"):
+        done = ", ".join(f"{key} {value}" for key, value in steps.items()
+                         if key in ("window", "clip_percentiles", "normalization") and value not in (None, "none"))
+        return "none", f"the import already scaled the intensities ({done})"
+    value_range = info.get("value_range")
+    if value_range and max(abs(float(v)) for v in value_range) > UNIT_SCALE_LIMIT:
+        return "zscore", (f"the values as imported span {float(value_range[0]):.4g} to {float(value_range[1]):.4g}, "
+                          "far from unit scale")
+    return DataConfig().normalization, "the dataset's values are near unit scale"
 
 
 def make_fold_splits(dataset: Dataset, folds: int, fold: int, test_fraction: float, seed: int = 0) -> Splits:

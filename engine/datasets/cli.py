@@ -18,12 +18,16 @@ def add_parser(sub) -> None:
     p = sub.add_parser("import", help="import scans (DICOM, NIfTI, HDF5, NPZ; a folder, file or zip) as a dataset")
     p.add_argument("path", help="a folder (one folder per class, or with --labels), an .h5 / .npz file, or a .zip")
     p.add_argument("--name", required=True, help="the dataset's name: letters, digits, '-' and '_', at most 60")
-    p.add_argument("--labels", metavar="FILE.csv", help="CSV of id, label and optionally group/patient and split")
+    p.add_argument("--labels", metavar="FILE.csv",
+                   help="CSV of id, label and optionally group/patient and split (a path, or a name inside the source); "
+                   "default: the one *.csv at the top of the source, if any; 'none': class folders regardless")
     p.add_argument("--format", default="auto", help="auto, dicom, nifti, hdf5 or npz")
     p.add_argument("--shape", type=int, nargs=3, metavar=("D", "H", "W"), help="resample every volume to D x H x W")
-    p.add_argument("--window", help="CT window preset in HU: brain, subdural, stroke, bone, soft_tissue, lung, ...")
+    p.add_argument("--window", help="CT window preset in HU: brain, subdural, stroke, bone, soft_tissue, lung, ... "
+                   "(default, with no --clip or --normalization: chosen from the data, e.g. soft_tissue for CT)")
     p.add_argument("--clip", type=float, nargs=2, metavar=("LOW", "HIGH"), help="clip each volume to these percentiles")
-    p.add_argument("--normalization", default="none", help="none, minmax or zscore (per volume)")
+    p.add_argument("--normalization", help="none, minmax or zscore (per volume); none keeps the values as read "
+                   "(default: chosen from the data, e.g. zscore for MR)")
     p.add_argument("--reorient", action=argparse.BooleanOptionalAction, default=True,
                    help="reorder and flip axes to RAS+ (NIfTI, DICOM; on by default: --no-reorient keeps them as "
                         "stored, and scans of several orientations are then refused)")
@@ -35,7 +39,7 @@ def add_parser(sub) -> None:
     p.add_argument("--x-key", help="HDF5 / NPZ: the array of volumes")
     p.add_argument("--y-key", help="HDF5 / NPZ: the array of labels")
     for role in ("id", "label", "group", "split"):
-        p.add_argument(f"--{role}-column", help=f"the labels CSV's {role} column (default: recognised by name)")
+        p.add_argument(f"--{role}-column", help=f"the labels CSV's {role} column (default: guessed from names and values)")
     p.add_argument("--replace", action="store_true", help="replace an imported dataset of the same name")
     p.add_argument("--dry-run", action="store_true", help="show what would be imported; write nothing")
     p.add_argument("--json", action="store_true")
@@ -80,6 +84,10 @@ def _print_skipped(skipped: dict[str, str], unmatched_rows: list[str], notes: li
 
 def _print_preview(preview) -> None:
     print(f"{preview.format} ({preview.layout}) from {preview.source}")
+    if preview.labels_csv:
+        roles = ", ".join(f"{role} {column!r}" for role, column in preview.columns.items() if column)
+        print(f"labels: {preview.labels_csv} (columns: {roles})")
+    print(f"intensities: {preview.intensity}")
     print(f"samples: {preview.samples}; classes: {_counts(preview.classes)}")
     print(f"shapes: {_counts(preview.shapes)}")
     if preview.spacings:
@@ -88,6 +96,8 @@ def _print_preview(preview) -> None:
         print(f"series chosen: {_counts(preview.series)}")
     print(f"predefined splits: {_counts(preview.splits)}; groups: {preview.groups or '-'}")
     _print_skipped(preview.skipped, preview.unmatched_rows, preview.notes)
+    for problem in preview.problems:
+        print(f"cannot train: {problem}")
     print("dry run: nothing was written.")
 
 
@@ -103,7 +113,8 @@ def cmd_import(args) -> int:
         else:
             _print_preview(preview)
         return 0
-    result = datasets.import_dataset(args.path, args.name, options, replace=args.replace, progress=_print_progress)
+    result = datasets.import_dataset(args.path, args.name, options, replace=args.replace, progress=_print_progress,
+                                     check_splits=True)
     if args.json:
         print(json.dumps(result.to_dict()))
         return 0

@@ -83,6 +83,7 @@ def info(name: str) -> dict[str, Any]:
         "source": recorded["source"],
         "reader": recorded["reader"],
         "preprocessing": recorded["preprocessing"],
+        "value_range": recorded.get("value_range"),  # of the voxels as imported (older imports: None)
         "splits": recorded["splits"],
         "num_groups": recorded["num_groups"],
         "fingerprint": recorded["fingerprint"],

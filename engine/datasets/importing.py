@@ -27,16 +27,17 @@ import shutil
 import tempfile
 import time
 from collections import Counter, defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
 from engine import paths
+from engine.config import DataConfig
 from engine.datasets import imported, labels as labels_module, preprocess, readers
 from engine.datasets.builtins import DATASETS
-from engine.datasets.splits import SPLIT_NAMES, UNASSIGNED
+from engine.datasets.splits import SPLIT_NAMES, UNASSIGNED, make_splits
 from engine.datasets.splits import class_counts as count_per_class
 from engine.errors import ConfigError, DataError
 
@@ -50,6 +51,13 @@ COPY_CHUNK_BYTES = 16 * 1024 * 1024
 LISTED_REASONS, LISTED_PER_REASON = 4, 3
 # Formats whose files carry an orientation (an affine) that reorient can use.
 ORIENTED_FORMATS = ("dicom", "nifti")
+# Samples read (at most) to choose the intensity handling when the headers do not tell the modality.
+INTENSITY_SAMPLE_READS = 3
+# A class needs this many samples for stratified train, validation and test splits (one in each).
+MIN_SAMPLES_PER_CLASS = 3
+# What the class-layout problems suggest.
+LAYOUT_ADVICE = ("give a labels CSV (one row per scan: its id and its class), or put the scans of each class "
+                 "in a folder named after the class")
 
 
 class ImportCancelled(DataError):
@@ -61,17 +69,21 @@ class ImportOptions:
     """How to read and preprocess a source; saved whole in the dataset's manifest and fingerprint."""
 
     format: str = "auto"  # auto, dicom, nifti, hdf5 or npz
-    labels_csv: str | None = None  # CSV of id, label [, group] [, split]; None: class folders or labels in the file
-    id_column: str | None = None  # CSV column names; None: recognised by their usual names
+    # CSV of id, label [, group] [, split]. None: the one *.csv at the top of the source when there is
+    # one, else class folders (or the labels in an HDF5 / NPZ file); "none": class folders regardless.
+    labels_csv: str | None = None
+    id_column: str | None = None  # CSV column names; None: guessed from their names and values
     label_column: str | None = None
     group_column: str | None = None  # patient / group: samples of one group never straddle splits
     split_column: str | None = None  # train / val / test per row, kept as given
     shape: tuple[int, int, int] | None = None  # resample every volume to (D, H, W); None: keep (all must agree)
     reorient: bool = True  # reorder and flip axes to RAS+ (NIfTI and DICOM carry the orientation); off: mixed ones refused
     nan_to_zero: bool = True  # NaN voxels (e.g. a NIfTI's background) become 0, with a note; off: such samples are skipped
+    # Intensities. With window, clip_percentiles and normalization all None the import chooses from the
+    # data (preprocess.choose_intensity: CT window for CT, z-score for MR ...); any of them set: as given.
     window: str | None = None  # CT window preset in Hounsfield units (preprocess.CT_WINDOWS), scaled to [0, 1]
     clip_percentiles: tuple[float, float] | None = None  # clip each volume to these percentiles, e.g. (0.5, 99.5)
-    normalization: str = "none"  # none, minmax or zscore, per volume, after resampling
+    normalization: str | None = None  # none, minmax or zscore, per volume, after resampling; None: auto
     channels: str = "keep"  # keep, first or mean (e.g. RGB DICOM to one channel)
     volume_index: int | None = None  # which volume of a 4D NIfTI image
     series: str | None = None  # DICOM folders with several series: "largest" or a SeriesDescription pattern
@@ -101,7 +113,7 @@ class ImportOptions:
                 valid = False
             if not valid:
                 problems.append(f"clip_percentiles is {self.clip_percentiles!r}; give two percentiles 0 <= low < high <= 100.")
-        if self.normalization not in preprocess.NORMALIZATIONS:
+        if self.normalization is not None and self.normalization not in preprocess.NORMALIZATIONS:
             problems.append(f"normalization is {self.normalization!r}; use one of {', '.join(preprocess.NORMALIZATIONS)}.")
         if self.channels not in preprocess.CHANNEL_MODES:
             problems.append(f"channels is {self.channels!r}; use one of {', '.join(preprocess.CHANNEL_MODES)}.")
@@ -122,6 +134,11 @@ class ImportOptions:
         raw["shape"] = list(self.shape) if self.shape else None
         raw["clip_percentiles"] = list(self.clip_percentiles) if self.clip_percentiles else None
         return raw
+
+    @property
+    def intensity_chosen(self) -> bool:
+        """Whether the intensity handling was given (else the import chooses it from the data)."""
+        return self.window is not None or self.clip_percentiles is not None or self.normalization is not None
 
 
 @dataclass(frozen=True)
@@ -147,6 +164,16 @@ class ImportPreview:
     unmatched_rows: list[str]  # CSV ids without a file
     series: dict[str, int]  # DICOM: the series chosen per sample, by description
     notes: list[str]
+    labels_csv: str | None = None  # the labels CSV used (its file name), None without one
+    columns: dict[str, str | None] = field(default_factory=dict)  # role (id, label, group, split) -> CSV column
+    csv_columns: list[str] = field(default_factory=list)  # every column of the labels CSV
+    modality: str | None = None  # DICOM Modality of most samples, when the headers tell
+    window: str | None = None  # the intensity handling the import will apply ...
+    normalization: str = "none"
+    intensity: str = ""  # ... and why, in one sentence
+    # Why the class layout cannot be trained, each with what to do (import_dataset refuses them; a class too
+    # small for the splits only with check_splits, as the CLI and the Data page ask).
+    problems: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -189,6 +216,9 @@ class _Gathered:
     notes: list[str]
     scans: list[readers.Scan]
     class_of: dict[str, str] = field(default_factory=dict)  # skipped path -> the class it would have had
+    labels_csv: Path | None = None
+    columns: dict[str, str | None] = field(default_factory=dict)
+    csv_columns: list[str] = field(default_factory=list)
 
     def close(self) -> None:
         for scan in self.scans:
@@ -202,7 +232,7 @@ def _gather(source: Path, options: ImportOptions) -> _Gathered:
         raise DataError(f"{source} does not exist; check the path.")
     fmt = options.format if options.format != "auto" else readers.detect_format(source)
     if fmt in readers.ARRAY_FORMATS:
-        if options.labels_csv:
+        if options.labels_csv and options.labels_csv.strip().casefold() != labels_module.NO_LABELS_CSV:
             raise DataError(f"An {fmt.upper()} file carries its own labels; leave out the labels CSV.")
         scan = readers.scan_arrays(source, fmt, options)
         samples = [_Sample(c, c.label, c.group, c.split) for c in scan.candidates]
@@ -214,8 +244,16 @@ def _gather(source: Path, options: ImportOptions) -> _Gathered:
         raise DataError(
             f"{source.name} is a single scan; give a folder with one folder per class, or a folder and a labels CSV."
         )
-    if options.labels_csv:
-        gathered = _gather_csv(source, fmt, options)
+    csv_path = _labels_csv(source, options.labels_csv)
+    if csv_path is not None:
+        try:
+            gathered = _gather_csv(source, fmt, options, csv_path)
+        except DataError as e:
+            if options.labels_csv is not None or type(e) is not DataError:
+                raise
+            sentence = str(e).rstrip(".")
+            raise DataError(f"{sentence}. ({csv_path.name} lies at the top of the source, so it was read as the "
+                            "labels file; set the labels CSV to 'none' (--labels none) to read class folders.)") from e
     else:
         gathered = _gather_class_folders(source, fmt, options, unwrapped=source != given)
     try:
@@ -251,6 +289,22 @@ def _orientation_notes(gathered: _Gathered, options: ImportOptions) -> list[str]
             "between samples: leave reorient on (the default; --reorient) to bring every volume to RAS."
         )
     return [f"Orientation: kept as stored ({listed or 'unknown'}; reorient is off)."] if found or unknown else []
+
+
+def _labels_csv(root: Path, given: str | None) -> Path | None:
+    """The labels CSV: the one given (a path, or a name inside the source), else the one at the source's top."""
+    if given is None:
+        return labels_module.find_labels_csv(root)
+    if given.strip().casefold() == labels_module.NO_LABELS_CSV:
+        return None
+    for path in (Path(os.path.expanduser(given)), root / given):
+        if path.is_file():
+            return path
+    wanted = Path(given).name.casefold()
+    found = [path for path in readers.walk_files(root, {}) if path.name.casefold() == wanted]
+    if len(found) == 1:
+        return found[0]
+    raise DataError(f"The labels CSV {given!r} was not found, neither as a path nor inside the source; check its name.")
 
 
 def _unwrap(folder: Path) -> Path:
@@ -307,14 +361,17 @@ def _gather_class_folders(root: Path, fmt: str, options: ImportOptions, unwrappe
     return gathered
 
 
-def _gather_csv(root: Path, fmt: str, options: ImportOptions) -> _Gathered:
-    csv_path = Path(options.labels_csv)
-    table = labels_module.read_csv(csv_path, options.id_column, options.label_column, options.group_column,
-                                   options.split_column)
+def _gather_csv(root: Path, fmt: str, options: ImportOptions, csv_path: Path) -> _Gathered:
     scan = readers.scan_files(root, fmt, options, ignore=(csv_path.resolve(),))
+    try:
+        table = labels_module.read_csv(csv_path, options.id_column, options.label_column, options.group_column,
+                                       options.split_column, sample_ids=[i for c in scan.candidates for i in c.ids])
+    except BaseException:
+        scan.close()
+        raise
     gathered = _Gathered(fmt, "labels-csv", [], dict(scan.skipped), [], [
         f"Class layout: the {table.columns['label']!r} column of {csv_path.name} (ids in {table.columns['id']!r}).",
-        *scan.notes], [scan])
+        *scan.notes], [scan], labels_csv=csv_path, columns=dict(table.columns), csv_columns=list(table.header))
     used: dict[str, str] = {}
     for candidate in scan.candidates:
         found = table.match(candidate.ids)
@@ -357,6 +414,91 @@ class _Unzipped:
             shutil.rmtree(self.folder, ignore_errors=True)
 
 
+# ------------------------------------------------------------------ checks before reading voxels
+def _modality(candidates: list[readers.Candidate]) -> str | None:
+    counter = Counter(candidate.modality for candidate in candidates if candidate.modality)
+    return counter.most_common(1)[0][0] if counter else None
+
+
+def _sample_range(candidates: list[readers.Candidate]) -> tuple[float | None, float | None]:
+    """The finite value range of the first readable sample (None, None when none of the first few reads)."""
+    for candidate in candidates[:INTENSITY_SAMPLE_READS]:
+        try:
+            voxels = np.asarray(candidate.read().voxels, dtype=np.float32)
+        except Exception:  # noqa: BLE001 - a bad file is skipped (and reported) by the import itself
+            continue
+        finite = voxels[np.isfinite(voxels)]
+        if finite.size:
+            return float(finite.min()), float(finite.max())
+    return None, None
+
+
+def _resolve_intensity(options: ImportOptions, candidates: list[readers.Candidate]) -> tuple[ImportOptions, str]:
+    """The options with the intensity handling decided (given, or chosen from the data), and why."""
+    if options.intensity_chosen:
+        resolved = replace(options, normalization=options.normalization or "none")
+        return resolved, preprocess.describe_intensity(resolved.window, resolved.clip_percentiles,
+                                                       resolved.normalization)
+    modality = _modality(candidates)
+    low, high = (None, None) if modality in ("CT", "MR") else _sample_range(candidates)
+    window, normalization, why = preprocess.choose_intensity(modality, low, high)
+    return replace(options, window=window, normalization=normalization), why
+
+
+def layout_problems(labels: list[str], groups: list[str | None],
+                    splits: list[str | None]) -> tuple[list[str], bool, list[str]]:
+    """Why samples with these labels (groups, predefined splits) cannot be trained, each sentence with the fix;
+    whether the layout is nonsense whatever the data (one class, or a class per sample); and notes.
+
+    Besides those two, a problem: a class with fewer samples than the three
+    stratified splits need (no predefined split). A note: the splits at the
+    default fractions fail (what ``make_splits`` would refuse when the first run
+    starts; other fractions on the Train page may work).
+    """
+    if not labels:
+        return [], False, []
+    counts = Counter(labels)
+    if len(counts) == 1:
+        return [f"This class layout cannot be trained: all {len(labels)} samples have the class {labels[0]!r}, "
+                f"and a classifier needs two or more; {LAYOUT_ADVICE}."], True, []
+    if len(labels) >= 3 and len(counts) == len(labels):
+        return [f"This class layout cannot be trained: every sample is a class of its own ({len(labels)} classes of "
+                "one sample each; the folders look like patients, not classes); " + LAYOUT_ADVICE + "."], True, []
+    name, count = min(counts.items(), key=lambda item: (item[1], item[0]))
+    if count < MIN_SAMPLES_PER_CLASS and not any(splits):
+        return [f"This class layout cannot be trained: the class {name!r} has {count} sample(s), and the train, "
+                f"validation and test splits need at least {MIN_SAMPLES_PER_CLASS} of every class; add samples of "
+                f"the small classes, merge classes, or {LAYOUT_ADVICE}."], False, []
+    class_names = labels_module.sort_classes(set(counts))
+    y = np.asarray([class_names.index(label) for label in labels])
+    distinct = {g for g in groups if g is not None}
+    group_codes = None
+    if len(distinct) > 1 or (distinct and None in groups):
+        codes: dict[str, int] = {}
+        group_codes = np.asarray([codes.setdefault(g if g is not None else f"\0{i}", len(codes))
+                                  for i, g in enumerate(groups)])
+    predefined = np.asarray([SPLIT_NAMES.index(s) if s else UNASSIGNED for s in splits], dtype=np.int8)
+    defaults = DataConfig()
+    try:
+        make_splits(y, defaults.val_fraction, defaults.test_fraction, groups=group_codes, class_names=class_names,
+                    predefined=predefined)
+    except (DataError, ValueError) as e:
+        return [], False, [f"At the default fractions (validation {defaults.val_fraction:g}, test "
+                           f"{defaults.test_fraction:g}) the first run would stop: {e}"]
+    return [], False, []
+
+
+def _problems(gathered: _Gathered) -> tuple[list[str], bool, list[str]]:
+    """The class-layout problems of what was gathered; the first names the classes that skips emptied, and why."""
+    problems, nonsense, notes = layout_problems([s.label for s in gathered.samples], [s.group for s in gathered.samples],
+                                                [s.split for s in gathered.samples])
+    emptied = _emptied_classes(gathered, gathered.samples, gathered.skipped)
+    if problems and emptied:
+        why = "".join(f" Class {label!r} lost every sample: {skip_summary(lost)}." for label, lost in emptied.items())
+        problems = [problems[0] + why, *problems[1:]]
+    return problems, nonsense, notes
+
+
 def _counts(values) -> dict[str, int]:
     counter = Counter(values)
     return {name: counter[name] for name in labels_module.sort_classes(set(counter))} if counter else {}
@@ -371,6 +513,8 @@ def preview_import(source: str | os.PathLike, options: ImportOptions | None = No
         try:
             candidates = [sample.candidate for sample in gathered.samples]
             groups = {sample.group for sample in gathered.samples if sample.group is not None}
+            resolved, intensity = _resolve_intensity(options, candidates)
+            problems, _, split_notes = _problems(gathered)
             return ImportPreview(
                 format=gathered.format, layout=gathered.layout, source=str(path), samples=len(candidates),
                 classes=_counts(sample.label for sample in gathered.samples),
@@ -379,7 +523,10 @@ def preview_import(source: str | os.PathLike, options: ImportOptions | None = No
                                       for c in candidates if c.spacing)),
                 splits={name: count for name, count in Counter(s.split for s in gathered.samples if s.split).items()},
                 groups=len(groups), skipped=gathered.skipped, unmatched_rows=gathered.unmatched_rows,
-                series=dict(Counter(c.series for c in candidates if c.series)), notes=gathered.notes,
+                series=dict(Counter(c.series for c in candidates if c.series)), notes=gathered.notes + split_notes,
+                labels_csv=gathered.labels_csv.name if gathered.labels_csv else None, columns=gathered.columns,
+                csv_columns=gathered.csv_columns, modality=_modality(candidates), window=resolved.window,
+                normalization=resolved.normalization, intensity=intensity, problems=problems,
             )
         finally:
             gathered.close()
@@ -438,8 +585,10 @@ class _Staging:
         self.hash = hashlib.sha256()
         self.count = 0
         self.sample_shape: tuple[int, ...] | None = None
+        self.low, self.high = np.inf, -np.inf  # the range of the voxels written
 
     def add(self, voxels: np.ndarray) -> None:
+        self.low, self.high = min(self.low, float(np.min(voxels))), max(self.high, float(np.max(voxels)))
         data = np.ascontiguousarray(voxels, dtype=np.float32).tobytes()
         self.raw.write(data)
         self.hash.update(data)
@@ -469,12 +618,15 @@ def import_dataset(
     replace: bool = False,
     progress: Callable[[ImportProgress], None] | None = None,
     cancel: Callable[[], bool] | None = None,
+    check_splits: bool = False,
 ) -> ImportResult:
     """Import ``source`` (a folder, an HDF5 / NPZ file or a zip) as the dataset ``name``.
 
     ``progress`` is called after every sample; ``cancel`` is checked between
     samples and, when it returns True, the import stops (ImportCancelled) and
-    leaves nothing behind. Raises DataError / ConfigError with one sentence.
+    leaves nothing behind. Raises DataError / ConfigError with one sentence; among
+    them the preview's first problem: one class or a class per sample, and with
+    ``check_splits`` (the CLI and the Data page) a class too small for the splits.
     """
     started = time.perf_counter()
     imported.validate_name(name, list(DATASETS))
@@ -486,6 +638,11 @@ def import_dataset(
         gathered = _gather(root, options)
         staging = None
         try:
+            problems, nonsense, _ = _problems(gathered)
+            if problems and (nonsense or check_splits):
+                raise DataError(problems[0])
+            options, intensity = _resolve_intensity(options, [sample.candidate for sample in gathered.samples])
+            gathered.notes.append(f"Intensities: {intensity}.")
             staging = _Staging(name)
             kept, skipped, notes = _read_samples(gathered, options, staging, progress, cancel)
             result = _finish(name, path, gathered, options, staging, kept, skipped, notes, replace, started)
@@ -641,13 +798,15 @@ def _finish(name, path, gathered, options, staging, kept, skipped, notes, replac
         "source": {"path": str(path), "name": path.name},
         "reader": {"format": gathered.format, "layout": gathered.layout, "series": options.series,
                    "volume_index": options.volume_index, "x_key": options.x_key, "y_key": options.y_key,
-                   "labels_csv": options.labels_csv},
+                   "labels_csv": gathered.labels_csv.name if gathered.labels_csv else None,
+                   "columns": gathered.columns},
         "preprocessing": {key: value for key, value in options.to_dict().items()
                           if key in ("shape", "reorient", "nan_to_zero", "window", "clip_percentiles", "normalization",
                                      "channels")},
         "orientations": dict(Counter(s.candidate.orientation for s in kept if s.candidate.orientation)),
         "options": options.to_dict(),
         "num_samples": len(kept), "volume_shape": list(staging.sample_shape), "class_names": class_names,
+        "value_range": [staging.low, staging.high],
         "class_counts": class_counts, "splits": splits, "num_groups": len(distinct),
         "samples": [
             {"source": s.candidate.path, "label": s.label, "group": s.group, "split": s.split,

@@ -98,3 +98,53 @@ def select_channels(volume: np.ndarray, mode: str) -> np.ndarray:
     if mode == "mean":
         return volume.mean(axis=-1, keepdims=True, dtype=np.float32)
     raise ValueError(f"channels is {mode!r}; use one of {', '.join(CHANNEL_MODES)}.")
+
+
+# ------------------------------------------------------------------ intensity defaults
+# The CT window an import uses when none is chosen (soft tissue: most lesions and organs).
+DEFAULT_CT_WINDOW = "soft_tissue"
+# Values this low and this high in a sample read look like Hounsfield units (air is -1000, bone +1000).
+HU_LIKE_LOW, HU_LIKE_HIGH = -500.0, 500.0
+# Inputs whose absolute values reach past this are far from the unit scale a network's
+# initialisation expects (the doctor's input-scale finding uses the same bound).
+UNIT_SCALE_LIMIT = 10.0
+
+
+def describe_window(name: str) -> str:
+    level, width = CT_WINDOWS[name]
+    return f"window {name} (level {level:g} HU, width {width:g} HU), scaled to [0, 1]"
+
+
+def choose_intensity(modality: str | None, low: float | None, high: float | None) -> tuple[str | None, str, str]:
+    """The intensity handling an import uses by default: (CT window or None, normalisation, why).
+
+    CT (DICOM Modality CT, or Hounsfield-like values in a sample read) gets the
+    soft-tissue window scaled to [0, 1]; MR a per-volume z-score (its values have no
+    fixed unit); anything else a per-volume z-score when a sample's values lie far
+    from unit scale, and is kept as read otherwise (e.g. 3D MNIST's [0, 1]).
+    """
+    seen = "" if low is None or high is None else f"values {low:.4g} to {high:.4g} in a sample read"
+    if modality == "CT":
+        return DEFAULT_CT_WINDOW, "none", f"CT (DICOM Modality CT): {describe_window(DEFAULT_CT_WINDOW)}"
+    if modality == "MR":
+        return None, "zscore", "MR (DICOM Modality MR): per-volume z-score"
+    if low is not None and high is not None and low <= HU_LIKE_LOW and high >= HU_LIKE_HIGH:
+        return DEFAULT_CT_WINDOW, "none", f"CT-like ({seen}, in Hounsfield units): {describe_window(DEFAULT_CT_WINDOW)}"
+    if low is not None and high is not None and max(abs(low), abs(high)) > UNIT_SCALE_LIMIT:
+        return None, "zscore", f"{seen}, far from unit scale: per-volume z-score"
+    if seen:
+        return None, "none", f"{seen}: kept as read"
+    return None, "none", "kept as read (no sample could be read to choose)"
+
+
+def describe_intensity(window_name: str | None, clip: tuple[float, float] | None, normalization: str) -> str:
+    """The intensity handling chosen by hand, in the words the preview uses."""
+    steps = []
+    if window_name:
+        steps.append(describe_window(window_name))
+    if clip:
+        steps.append(f"clipped to percentiles {clip[0]:g}-{clip[1]:g}")
+    if normalization != "none":
+        steps.append({"zscore": "per-volume z-score", "minmax": "per-volume min-max to [0, 1]"}.get(normalization,
+                                                                                                   normalization))
+    return "as chosen: " + ("; ".join(steps) if steps else "kept as read")

@@ -39,6 +39,8 @@ class RunFacts:
     # Findings about the run's splits and leakage, and the training class counts (None when unknown).
     data_findings: list[Finding] = field(default_factory=list)
     train_counts: list[int] | None = None
+    # (min, max) of a few training volumes after the run's normalisation (None when unknown).
+    input_range: tuple[float, float] | None = None
 
 
 def gather(store: RunStore, run_id: int, *, with_data: bool = True) -> RunFacts:
@@ -54,11 +56,12 @@ def gather(store: RunStore, run_id: int, *, with_data: bool = True) -> RunFacts:
             checks[row["name"]] = (int(row["epoch"]), float(row["value"]))
     facts = RunFacts(run=run, history=store.epoch_history(run_id), val_predictions=val, checks=checks)
     if with_data:
-        facts.data_findings, facts.train_counts = _data_facts(store, run, val)
+        facts.data_findings, facts.train_counts, facts.input_range = _data_facts(store, run, val)
     return facts
 
 
-def _data_facts(store: RunStore, run: RunRecord, val) -> tuple[list[Finding], list[int] | None]:
+def _data_facts(store: RunStore, run: RunRecord, val) -> tuple[list[Finding], list[int] | None,
+                                                                   tuple[float, float] | None]:
     """Split and leakage findings from runs/<id>/splits.json and the dataset (memoised in the run folder);
     without a split file, the split checks on the stored validation and test labels."""
     folder = paths.run_dir(run.id, create=False)  # a reader: a deleted folder stays deleted
@@ -71,26 +74,31 @@ def _data_facts(store: RunStore, run: RunRecord, val) -> tuple[list[Finding], li
         test = store.get_predictions(run.id, "test")
         if test is not None:
             labels["test"] = np.asarray(test["labels"])
-        return data.split_findings(labels, class_names, class_weight=run.config.training.class_weight), None
+        return data.split_findings(labels, class_names, class_weight=run.config.training.class_weight), None, None
+    normalization = run.config.data.normalization
     if memo_path.exists():
         memo = json.loads(memo_path.read_text())
         if memo.get("fingerprint") == run.dataset_fingerprint and memo.get("class_weight") == \
-                run.config.training.class_weight:
-            return [Finding.from_dict(raw) for raw in memo["findings"]], memo["train_counts"]
+                run.config.training.class_weight and memo.get("normalization") == normalization and "input_range" in memo:
+            found_range = memo["input_range"]
+            return ([Finding.from_dict(raw) for raw in memo["findings"]], memo["train_counts"],
+                    tuple(found_range) if found_range else None)
     try:
         dataset = datasets.load_dataset(run.dataset, run.config.data.options)
         splits = datasets.Splits.from_dict(json.loads(splits_path.read_text()))
     except (LabError, OSError, ValueError, KeyError) as e:
         return [Finding(id="data_unavailable", severity=Severity.NOTE, title=f"The split checks were skipped: {e}",
-                        suggestion="Restore the dataset to check the splits and leakage.")], None
+                        suggestion="Restore the dataset to check the splits and leakage.")], None, None
     found = run_data_findings(dataset, splits, class_weight=run.config.training.class_weight)
     train_counts = datasets.class_counts(dataset.y[splits.train], dataset.num_classes)
+    value_range = data.input_range(dataset.x, splits.train, normalization)
     if folder.is_dir():
         memo_path.write_text(json.dumps({
             "fingerprint": dataset.fingerprint, "class_weight": run.config.training.class_weight,
+            "normalization": normalization, "input_range": value_range,
             "findings": [finding.to_dict() for finding in found], "train_counts": train_counts,
         }, default=float))
-    return found, train_counts
+    return found, train_counts, value_range
 
 
 def run_data_findings(dataset: datasets.Dataset, splits: datasets.Splits, class_weight: str | None) -> list[Finding]:
@@ -105,9 +113,14 @@ def run_data_findings(dataset: datasets.Dataset, splits: datasets.Splits, class_
 def diagnose_facts(facts: RunFacts) -> list[Finding]:
     run, config = facts.run, facts.run.config
     class_names = list(run.class_names) or [str(i) for i in range(run.num_classes or 0)]
+    rate_findings = history.learning_rate(facts.history, config, run.error)
+    first_loss = next((float(row["loss"]) for row in facts.history if row.get("loss") is not None), None)
     found: list[Finding | None] = [
+        # First: with the learning-rate findings, the scale is the cause to fix first (a lower rate hides it).
+        data.input_scale(facts.input_range, first_loss, len(class_names), config.data.normalization,
+                         learning_rate_problem=any(f.severity == Severity.PROBLEM for f in rate_findings)),
         history.overfitting(facts.history, config),
-        *history.learning_rate(facts.history, config, run.error),
+        *rate_findings,
         predictions.collapse(facts.val_predictions, class_names),
         predictions.batchnorm_gap(
             facts.checks, batch_size=config.training.batch_size, momentum=config.model.batchnorm_momentum,

@@ -269,3 +269,50 @@ def volume_findings(x: np.ndarray, labels: np.ndarray, class_names: Sequence[str
             suggestion="Per-class ranges are in the evidence.",
         ))
     return found
+
+
+# ------------------------------------------------------------------ input scale
+# Training volumes read to measure the range of what reaches the network.
+INPUT_RANGE_SAMPLES = 8
+# A first training loss this many times the chance level (ln of the class count) means the scale hurt.
+FIRST_LOSS_FACTOR = 3.0
+
+
+def input_range(x: np.ndarray, indices: np.ndarray, normalization: str) -> tuple[float, float] | None:
+    """The value range of a few training volumes after the run's normalisation: what the network is fed."""
+    from engine.datasets import normalize
+
+    picks = np.asarray(indices)[np.linspace(0, len(indices) - 1, min(len(indices), INPUT_RANGE_SAMPLES)).astype(int)] \
+        if len(indices) else np.asarray([], dtype=int)
+    if not len(picks):
+        return None
+    volumes = normalize(np.stack([np.asarray(x[int(i)], dtype=np.float32) for i in picks]), normalization)
+    finite = volumes[np.isfinite(volumes)]
+    return (float(finite.min()), float(finite.max())) if finite.size else None
+
+
+def input_scale(value_range: tuple[float, float] | None, first_loss: float | None, num_classes: int,
+                normalization: str, learning_rate_problem: bool = False) -> Finding | None:
+    """Inputs far from unit scale (e.g. raw Hounsfield units): a problem when the first loss shows it (far
+    above chance) or the loss diverged, a warning otherwise. Ranked above the learning-rate finding, since a
+    lower rate only hides it."""
+    from engine.datasets.preprocess import UNIT_SCALE_LIMIT
+
+    if value_range is None:
+        return None
+    low, high = value_range
+    if max(abs(low), abs(high)) <= UNIT_SCALE_LIMIT:
+        return None
+    chance = float(np.log(max(num_classes, 2)))
+    hurt = first_loss is not None and np.isfinite(first_loss) and first_loss > FIRST_LOSS_FACTOR * chance
+    loss_text = "" if first_loss is None else f"; the first training loss was {first_loss:.4g} (chance level {chance:.2f})"
+    return Finding(
+        id="input_scale",
+        severity=Severity.PROBLEM if hurt or learning_rate_problem else Severity.WARNING,
+        title=f"Inputs far from unit scale: the network is fed values from {low:.4g} to {high:.4g}"
+              f" (normalisation {normalization}){loss_text}",
+        suggestion="Scale the inputs before tuning the learning rate: import CT with a window scaled to [0, 1] and "
+                   "MR with a per-volume z-score (the import's defaults), or choose Normalisation zscore on Train.",
+        evidence={"input_min": low, "input_max": high, "first_loss": first_loss, "chance_loss": chance,
+                  "normalization": normalization, "unit_scale_limit": UNIT_SCALE_LIMIT},
+    )

@@ -200,7 +200,7 @@ def test_bad_uploads_are_refused_with_a_sentence_and_leave_nothing(store):
         "not a zip": [("scans.zip", b"PK but not really")],
         "climbs out of the archive": [("scans.zip", _zip({"../evil.nii": b"x"}))],
         "is not a readable NumPy .npz file": [("volumes.npz", b"junk")],
-        "on its own": [("a.zip", b""), ("b.nii.gz", b"")],
+        "on its own (or with its labels CSV)": [("a.zip", b""), ("b.nii.gz", b"")],
         "upload each file once": [("a.nii", b""), ("A.nii", b"")],
         "Choose one or more files": [],
     }
@@ -265,7 +265,7 @@ def test_an_import_that_fails_says_why_and_keeps_the_preview(data_page, scans):
     assert at.button(key="data_import").disabled  # nothing usable: the preview says so first
     assert "Nothing to import" in plain(at.warning[0].value)
     datasets.import_dataset(scans / "organ", "taken")
-    pending = data_view.prepare_preview([("ok.zip", nifti_zip(per_class=2, junk=False))], None, FORM_DEFAULTS)
+    pending = data_view.prepare_preview([("ok.zip", nifti_zip(per_class=3, junk=False))], None, FORM_DEFAULTS)
     at.session_state["data_pending"] = pending
     at.session_state["data_name"] = "taken"
     at.run()

@@ -11,7 +11,7 @@ import numpy as np
 def write_dicom_series(folder: Path, slices: np.ndarray, *, positions: list[float] | None = None,
                        description: str = "T1", patient: str = "P1", slope: float = 1.0, intercept: float = 0.0,
                        explicit: bool = False, extension: str = "", shuffle_seed: int | None = 0,
-                       series_uid: str | None = None) -> np.ndarray:
+                       series_uid: str | None = None, modality: str = "MR") -> np.ndarray:
     """Write ``slices`` (k, rows, cols) int16 as one series; returns the rescaled volume in anatomical order.
 
     Slice k lies at z = positions[k]; InstanceNumber counts the other way round, so
@@ -19,7 +19,9 @@ def write_dicom_series(folder: Path, slices: np.ndarray, *, positions: list[floa
     order under random names.
     """
     from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, MRImageStorage, generate_uid
+    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, ImplicitVRLittleEndian, MRImageStorage, generate_uid
+
+    storage = CTImageStorage if modality == "CT" else MRImageStorage
 
     folder.mkdir(parents=True, exist_ok=True)
     count = len(slices)
@@ -30,13 +32,13 @@ def write_dicom_series(folder: Path, slices: np.ndarray, *, positions: list[floa
         random.Random(shuffle_seed).shuffle(order)
     for written, k in enumerate(order):
         meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = MRImageStorage
+        meta.MediaStorageSOPClassUID = storage
         meta.MediaStorageSOPInstanceUID = generate_uid()
         meta.TransferSyntaxUID = ExplicitVRLittleEndian if explicit else ImplicitVRLittleEndian
         ds = Dataset()
         ds.file_meta = meta
-        ds.SOPClassUID, ds.SOPInstanceUID = MRImageStorage, meta.MediaStorageSOPInstanceUID
-        ds.Modality, ds.PatientID, ds.SeriesDescription = "MR", patient, description
+        ds.SOPClassUID, ds.SOPInstanceUID = storage, meta.MediaStorageSOPInstanceUID
+        ds.Modality, ds.PatientID, ds.SeriesDescription = modality, patient, description
         ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), series_uid
         ds.InstanceNumber = count - k
         ds.ImagePositionPatient = [0.0, 0.0, float(positions[k])]
@@ -94,3 +96,25 @@ def write_medmnist(path: Path, sizes=(24, 8, 8), edge: int = 8, seed: int = 0) -
         arrays[f"{split}_labels"] = (np.arange(size) % 3).reshape(-1, 1)
     np.savez(path, **arrays)
     return arrays
+
+
+def ct_patient_slices(rng: np.random.Generator, lesion: bool, count: int = 8, edge: int = 16) -> np.ndarray:
+    """Stored values of a tiny CT series (HU = stored - 1024 with RescaleIntercept -1024): air around a
+    soft-tissue body (about 40 HU), a bright spot (about 120 HU) in lesion patients, noise of 20 HU."""
+    z, y, x = np.mgrid[0:count, 0:edge, 0:edge]
+    centre = (edge - 1) / 2
+    hu = np.where((y - centre) ** 2 + (x - centre) ** 2 <= (0.4 * edge) ** 2, 40.0, -1000.0)
+    if lesion:
+        hu = np.where((z - count / 2) ** 2 + (y - centre) ** 2 + (x - centre - 2) ** 2 <= 6.0, 160.0, hu)
+    hu = hu + rng.normal(0, 20, hu.shape)
+    return np.round(hu + 1024).astype(np.int16)
+
+
+def write_ct_patients(root: Path, diagnoses: dict[str, str], seed: int = 0, count: int = 8,
+                      edge: int = 16) -> None:
+    """One folder per patient (``root/<patient>/``) holding a CT series; ``diagnoses``: patient -> label,
+    a label containing 'lesion' gets a bright spot."""
+    rng = np.random.default_rng(seed)
+    for patient, label in diagnoses.items():
+        write_dicom_series(root / patient, ct_patient_slices(rng, "lesion" in label, count, edge), patient=patient,
+                           description="CT HEAD", slope=1.0, intercept=-1024.0, modality="CT", shuffle_seed=None)

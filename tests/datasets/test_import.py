@@ -35,7 +35,7 @@ def test_dicom_series_come_out_in_anatomical_order_rescaled(lab_home, tmp_path):
             )
     assert not any(path.suffix for path in root.rglob("*") if path.is_file())
     # reorient=False: the volume as stored (slice, row, column), to compare with what was written.
-    result = datasets.import_dataset(root, "series", ImportOptions(reorient=False))
+    result = datasets.import_dataset(root, "series", ImportOptions(reorient=False, normalization="none"))
     assert result.samples == 6 and result.classes == {"healthy": 3, "lesion": 3} and result.skipped == {}
     assert result.volume_shape == [5, 8, 8, 1] and result.groups == 4  # PatientID: p0 and p1 share one
     dataset = datasets.load_dataset("series")
@@ -87,7 +87,7 @@ def test_real_pydicom_files_multiframe_dose_and_2d_refused(lab_home, tmp_path):
         for name in names:
             (root / label / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(get_testdata_file(Path(name).name), root / label / name)
-    options = ImportOptions(shape=(8, 8, 8), reorient=False)
+    options = ImportOptions(shape=(8, 8, 8), reorient=False, normalization="none")
     preview = datasets.preview_import(root, options)
     assert preview.format == "dicom" and preview.shapes == {"15x10x10": 4}  # the dose grids: 15 frames
     assert preview.skipped["ct/CT_small"] == (
@@ -154,7 +154,7 @@ def test_nifti_scaling_is_honoured(lab_home, tmp_path):
     raw = np.arange(6 * 7 * 8, dtype=np.int16).reshape(6, 7, 8)
     scans.write_nifti(root / "x" / "one.nii.gz", raw, slope=2.0, intercept=10.0)
     scans.write_nifti(root / "y" / "two.nii", raw[::-1].copy())
-    datasets.import_dataset(root, "scaled")
+    datasets.import_dataset(root, "scaled", ImportOptions(normalization="none"))  # values as read
     x = np.asarray(datasets.load_dataset("scaled").x)[..., 0]
     np.testing.assert_array_equal(x[0], raw * 2.0 + 10.0)
     np.testing.assert_array_equal(x[1], raw[::-1])
@@ -198,7 +198,7 @@ def test_generic_hdf5_asks_which_arrays_when_ambiguous(lab_home, tmp_path):
 
 def test_medmnist_npz_keeps_its_three_splits(lab_home, tmp_path):
     arrays = scans.write_medmnist(tmp_path / "organmnist3d.npz", sizes=(24, 9, 9))
-    result = datasets.import_dataset(tmp_path / "organmnist3d.npz", "organ")
+    result = datasets.import_dataset(tmp_path / "organmnist3d.npz", "organ", ImportOptions(normalization="none"))
     assert result.splits == {"train": 24, "val": 9, "test": 9} and result.classes == {"0": 14, "1": 14, "2": 14}
     dataset = datasets.load_dataset("organ")
     split = datasets.make_splits(dataset, 0.1, 0.1)
@@ -229,7 +229,7 @@ def test_kaggle_tree_flair_series_and_zero_padded_ids(lab_home, tmp_path):
     preview = datasets.preview_import(root, ImportOptions(labels_csv=str(labels)))
     assert preview.samples == 0 and "holds 4 series" in preview.skipped["12"]
     assert preview.unmatched_rows == ["00012", "00007", "00031", "00040", "00099"]
-    options = ImportOptions(labels_csv=str(labels), series="flair", reorient=False)  # as stored, to compare
+    options = ImportOptions(labels_csv=str(labels), series="flair", reorient=False, normalization="none")  # as stored, to compare
     preview = datasets.preview_import(root, options)
     assert preview.classes == {"0": 2, "1": 2} and preview.series == {"FLAIR": 4} and preview.groups == 4
     assert preview.unmatched_rows == ["00099"] and "55" in preview.skipped and "has no row" in preview.skipped["55"]
@@ -349,7 +349,7 @@ def test_reorientation_to_ras_for_nifti_and_dicom(lab_home, tmp_path):
     (root / "a").mkdir(parents=True)
     nibabel.save(nibabel.Nifti1Image(data, np.diag([-2.0, 2.0, 2.0, 1.0])), root / "a" / "flipped.nii")  # x runs R to L
     scans.write_nifti(root / "b" / "plain.nii", data)
-    datasets.import_dataset(root, "ras", ImportOptions(reorient=True))
+    datasets.import_dataset(root, "ras", ImportOptions(reorient=True, normalization="none"))
     x = np.asarray(datasets.load_dataset("ras").x)[..., 0]
     np.testing.assert_array_equal(x[0], data[::-1])
     np.testing.assert_array_equal(x[1], data)
@@ -359,7 +359,7 @@ def test_reorientation_to_ras_for_nifti_and_dicom(lab_home, tmp_path):
     expected = {label + patient: scans.write_dicom_series(series / label / patient, scans.ramp_slices(3, 4, 5, offset=i),
                                                           patient=label + patient)
                 for i, (label, patient) in enumerate(("ap", "aq", "bp", "bq"))}
-    result = datasets.import_dataset(series, "ras_dicom")  # reorient is the default since issue 21
+    result = datasets.import_dataset(series, "ras_dicom", ImportOptions(normalization="none"))  # reorient is the default since issue 21
     assert result.volume_shape == [5, 4, 3, 1]
     assert "Orientation: every volume is reordered and flipped to RAS (reorient); 4 of 4 were in another " \
            "orientation (SPL 4)." in result.notes

@@ -68,3 +68,25 @@ def test_import_mistakes_get_one_sentence_and_exit_2(lab_home, tmp_path):
         assert result.returncode == 2, (args, result.stdout, result.stderr)
         assert expected in result.stderr and "Traceback" not in result.stderr, (args, result.stderr)
     assert not (tmp_path / "escaped.txt").exists()
+
+
+def test_import_finds_the_labels_csv_in_a_zip_and_says_what_it_chose(lab_home, tmp_path):
+    diagnoses = {f"P{index:02d}": ("lesion" if index % 2 else "normal") for index in range(1, 13)}
+    scans.write_ct_patients(tmp_path / "study" / "patients", diagnoses)
+    (tmp_path / "study" / "patients" / "labels.csv").write_text(
+        "Accession,Finding\n" + "".join(f"{p},{label}\n" for p, label in diagnoses.items()))
+    archive = tmp_path / "study.zip"
+    with zipfile.ZipFile(archive, "w") as handle:
+        for path in sorted((tmp_path / "study").rglob("*")):
+            handle.write(path, path.relative_to(tmp_path / "study").as_posix())
+    dry = _cli("import", str(archive), "--name", "study", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "labels: labels.csv (columns: id 'Accession', label 'Finding')" in dry.stdout
+    assert "intensities: CT (DICOM Modality CT): window soft_tissue" in dry.stdout
+    assert "classes: lesion 6, normal 6" in dry.stdout and "cannot train" not in dry.stdout
+    # Read as class folders, the patients would be 12 one-sample classes: refused as patient folders (issue 21),
+    # in the dry run and on import alike, exit 2.
+    for extra in (("--dry-run",), ()):
+        refused = _cli("import", str(archive), "--name", "study", "--labels", "none", *extra)
+        assert refused.returncode == 2 and "look like patient or series folders, not classes" in refused.stderr
+    assert "Traceback" not in refused.stderr

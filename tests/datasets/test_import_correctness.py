@@ -94,11 +94,11 @@ def test_a_projection_set_is_refused_with_its_real_reason_and_never_picked_as_la
     for label in ("a", "b"):
         for patient in ("p1", "p2"):
             write_slices(root / label / patient / "axial", ramp(4), patient=label + patient, description="AX T1")
-    result = datasets.import_dataset(root, "mra", ImportOptions(series="largest", reorient=False))
+    result = datasets.import_dataset(root, "mra", ImportOptions(series="largest", reorient=False, normalization="none"))
     assert result.samples == 4 and result.skipped == {} and result.volume_shape == [4, 6, 6, 1]
     assert {s["series"] for s in datasets.imported.manifest("mra")["samples"]} == {"AX T1"}
     # A pattern that names the projection set gets the real reason too.
-    assert datasets.preview_import(root, ImportOptions(series="MIP")).skipped["a/p1"] == reason
+    assert datasets.preview_import(root, ImportOptions(series="MIP", normalization="none")).skipped["a/p1"] == reason
 
 
 def test_a_tri_planar_localizer_repeated_positions_and_uneven_steps_are_named(lab_home, tmp_path):
@@ -158,7 +158,7 @@ def test_enhanced_multiframe_is_ordered_and_rescaled_from_its_functional_groups(
     for label in ("a", "b"):
         for patient in ("p1", "p2"):
             _enhanced_multiframe(tmp_path / "mf" / label / patient / "volume.dcm", frames, positions, 2.0, -10.0)
-    result = datasets.import_dataset(tmp_path / "mf", "mf", ImportOptions(reorient=False))
+    result = datasets.import_dataset(tmp_path / "mf", "mf", ImportOptions(reorient=False, normalization="none"))
     x = np.asarray(datasets.load_dataset("mf").x)[..., 0]
     np.testing.assert_array_equal(x[0], frames[np.argsort(positions)] * 2.0 - 10.0)
     assert "DICOM intensities: RescaleSlope / RescaleIntercept were applied (for CT: Hounsfield units) in 4 samples." \
@@ -266,7 +266,7 @@ def test_nibabels_shipped_orientations_agree_with_as_closest_canonical(lab_home,
             shutil.copy(data_dir / name, tmp_path / "nib" / label / name)
     orientations = {"".join(nibabel.aff2axcodes(nibabel.load(data_dir / n).affine)) for n in names["a"]}
     assert len(orientations) == 2  # the two files really differ
-    datasets.import_dataset(tmp_path / "nib", "nib", ImportOptions(shape=(8, 8, 8)))
+    datasets.import_dataset(tmp_path / "nib", "nib", ImportOptions(shape=(8, 8, 8), normalization="none"))
     x = np.asarray(datasets.load_dataset("nib").x)[..., 0]
     sources = [s["source"] for s in datasets.imported.manifest("nib")["samples"]]
     for name in names["a"]:
@@ -282,7 +282,7 @@ def test_monochrome1_and_2_of_one_scene_agree_and_the_notes_say_what_was_applied
         write_slices(tmp_path / "cr" / label / f"{patient}-m2", stored, BitsStored=12, HighBit=11, patient=patient + "m2")
         write_slices(tmp_path / "cr" / label / f"{patient}-m1", (4095 - stored).astype(np.uint16), BitsStored=12,
                      HighBit=11, PhotometricInterpretation="MONOCHROME1", patient=patient + "m1")
-    result = datasets.import_dataset(tmp_path / "cr", "cr", ImportOptions(reorient=False))
+    result = datasets.import_dataset(tmp_path / "cr", "cr", ImportOptions(reorient=False, normalization="none"))
     x = np.asarray(datasets.load_dataset("cr").x)[..., 0]
     sources = [s["source"] for s in datasets.imported.manifest("cr")["samples"]]
     np.testing.assert_array_equal(x[sources.index("a/p1-m1")], stored.astype(np.float32))
@@ -306,7 +306,7 @@ def test_the_modality_lut_and_rescale_are_applied_like_pydicom(lab_home, tmp_pat
                          ModalityLUTSequence=[lut], patient=label + patient)
         write_slices(tmp_path / "lut" / label / "ct", scans.ramp_slices(4, 6, 6), RescaleSlope=2.0,
                      RescaleIntercept=-1024.0, patient=label + "ct")
-    result = datasets.import_dataset(tmp_path / "lut", "lut", ImportOptions(reorient=False))
+    result = datasets.import_dataset(tmp_path / "lut", "lut", ImportOptions(reorient=False, normalization="none"))
     x = np.asarray(datasets.load_dataset("lut").x)[..., 0]
     sources = [s["source"] for s in datasets.imported.manifest("lut")["samples"]]
     carrier = Dataset()
@@ -412,7 +412,7 @@ def test_jpeg_ls_reads_exactly_and_12_bit_jpeg_says_what_to_install(lab_home, tm
     for label, name in (("ls", "MR_small_jpeg_ls_lossless.dcm"), ("plain", "MR_small.dcm")):
         for patient in ("p1", "p2"):
             _series_from_one_file(get_testdata_file(name), tmp_path / "mr" / label / patient)
-    datasets.import_dataset(tmp_path / "mr", "mr", ImportOptions(reorient=False))
+    datasets.import_dataset(tmp_path / "mr", "mr", ImportOptions(reorient=False, normalization="none"))
     x = np.asarray(datasets.load_dataset("mr").x)
     np.testing.assert_array_equal(x[0], x[2])  # JPEG-LS lossless (pylibjpeg) == the uncompressed file
     import pydicom
@@ -534,8 +534,9 @@ def test_skips_are_grouped_by_reason_not_one_example(lab_home, tmp_path, capsys)
     write_slices(root / "b" / "p2", ramp(4), patient="P2")
     sentence = cli_refuses(capsys, str(root), "--name", "m")
     assert sentence == (
-        "Only one class ('b') remains among the 2 usable samples; a classifier needs at least two (check the class "
-        "folders or the label column). Class 'a' lost every sample: 4 (a/p1, a/p2, a/p3 and 1 more) is a single 2D "
+        "This class layout cannot be trained: all 2 samples have the class 'b', and a classifier needs two or more; "
+        "give a labels CSV (one row per scan: its id and its class), or put the scans of each class in a folder named "
+        "after the class. Class 'a' lost every sample: 4 (a/p1, a/p2, a/p3 and 1 more) is a single 2D "
         "image (64x64), not a volume; a volume needs at least 3 slices; a/Thumbs.db is not a DICOM file (no 'DICM' "
         "marker and no .dcm extension).")
 
@@ -546,7 +547,8 @@ def test_nan_background_is_read_as_zero_with_a_note_or_skipped_when_asked(lab_ho
     background[volume < 0.2] = np.nan
     for label in ("a", "b"):
         scans.write_nifti(tmp_path / "nan" / label / "brain.nii.gz", background)
-        scans.write_nifti(tmp_path / "nan" / label / "plain.nii.gz", volume)
+        for copy in ("plain", "plain2", "plain3"):  # three per class survive the skip: enough for the splits
+            scans.write_nifti(tmp_path / "nan" / label / f"{copy}.nii.gz", volume)
     count = int(np.isnan(background).sum())
     result = datasets.import_dataset(tmp_path / "nan", "nan")
     x = np.asarray(datasets.load_dataset("nan").x)[..., 0]

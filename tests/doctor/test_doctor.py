@@ -180,3 +180,33 @@ def test_a_run_still_training_is_diagnosed_on_the_epochs_it_has(lab_home):
     store = open_store()
     run_id = make_run(store, num_classes=2, epochs=2, status=RunStatus.RUNNING)
     assert {f.id for f in doctor.diagnose(store, run_id)} <= {"chance", "capacity", "few_samples"}
+
+
+def test_inputs_far_from_unit_scale_rank_above_divergence_with_the_range_and_the_first_loss():
+    # Raw Hounsfield units: the first loss is 239 and the loss diverges (the CT run).
+    facts = doctor.RunFacts(run=_record(), history=_history([239.0, 410.0, 520.0], [300.0, 450.0, 600.0]),
+                            val_predictions={}, input_range=(-1024.0, 1890.0))
+    findings = doctor.diagnose_facts(facts)
+    ids = [f.id for f in findings]
+    assert ids[0] == "input_scale" and "divergence" in ids
+    scale = findings[0]
+    assert scale.severity == Severity.PROBLEM
+    assert scale.evidence["input_min"] == -1024.0 and scale.evidence["input_max"] == 1890.0
+    assert scale.evidence["first_loss"] == 239.0 and "from -1024 to 1890" in scale.title and "239" in scale.title
+    # The same inputs with a first loss near chance and no divergence: a warning; unit-scale inputs: nothing.
+    calm = doctor.RunFacts(run=_record(), history=_history([0.7, 0.6, 0.5], [0.7, 0.6, 0.55]), val_predictions={},
+                           input_range=(0.0, 255.0))
+    assert [(f.id, f.severity) for f in doctor.diagnose_facts(calm) if f.id == "input_scale"] == [
+        ("input_scale", Severity.WARNING)]
+    windowed = doctor.RunFacts(run=_record(), history=_history([0.7, 0.6, 0.5], [0.7, 0.6, 0.55]),
+                               val_predictions={}, input_range=(0.0, 1.0))
+    assert "input_scale" not in _ids(doctor.diagnose_facts(windowed))
+
+
+def test_the_input_range_is_measured_after_the_runs_normalisation():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1000, 1000, (20, 4, 4, 4, 1)).astype(np.float32)
+    low, high = data.input_range(x, np.arange(20), "none")
+    assert low < -900 and high > 900
+    low, high = data.input_range(x, np.arange(20), "minmax")
+    assert low == 0.0 and high == 1.0
