@@ -25,6 +25,7 @@ from typing import Any, Callable
 import numpy as np
 
 from engine import paths
+from engine import positive_class as positive
 from engine.datasets import imported, labels as labels_module, preprocess, readers
 from engine.datasets.builtins import DATASETS
 from engine.datasets.splits import SPLIT_NAMES, UNASSIGNED
@@ -133,6 +134,8 @@ class ImportPreview:
     unmatched_rows: list[str]  # CSV ids without a file
     series: dict[str, int]  # DICOM: the series chosen per sample, by description
     notes: list[str]
+    # Two classes: the positive class guessed from their names (import_dataset's positive_class changes it).
+    positive_class: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -152,6 +155,7 @@ class ImportResult:
     fingerprint: str
     seconds: float
     notes: list[str] = field(default_factory=list)
+    positive_class: str | None = None  # two classes: the one sensitivity and the threshold are about
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -291,14 +295,16 @@ def preview_import(source: str | os.PathLike, options: ImportOptions | None = No
         try:
             candidates = [sample.candidate for sample in gathered.samples]
             groups = {sample.group for sample in gathered.samples if sample.group is not None}
+            classes = _counts(sample.label for sample in gathered.samples)
             return ImportPreview(
                 format=gathered.format, layout=gathered.layout, source=str(path), samples=len(candidates),
-                classes=_counts(sample.label for sample in gathered.samples),
+                classes=classes,
                 shapes=dict(Counter("x".join(map(str, c.shape)) for c in candidates if c.shape)),
                 spacings=dict(Counter(" x ".join(f"{s:g}" for s in c.spacing) + " mm" for c in candidates if c.spacing)),
                 splits={name: count for name, count in Counter(s.split for s in gathered.samples if s.split).items()},
                 groups=len(groups), skipped=gathered.skipped, unmatched_rows=gathered.unmatched_rows,
                 series=dict(Counter(c.series for c in candidates if c.series)), notes=gathered.notes,
+                positive_class=positive.guess(list(classes)),
             )
         finally:
             gathered.close()
@@ -372,12 +378,14 @@ def import_dataset(
     replace: bool = False,
     progress: Callable[[ImportProgress], None] | None = None,
     cancel: Callable[[], bool] | None = None,
+    positive_class: str | None = None,
 ) -> ImportResult:
     """Import ``source`` (a folder, an HDF5 / NPZ file or a zip) as the dataset ``name``.
 
     ``progress`` is called after every sample; ``cancel`` is checked between
     samples and, when it returns True, the import stops (ImportCancelled) and
-    leaves nothing behind. Raises DataError / ConfigError with one sentence.
+    leaves nothing behind. ``positive_class`` (two classes only) is recorded in the manifest;
+    None records the guess from the class names. Raises DataError / ConfigError with one sentence.
     """
     started = time.perf_counter()
     imported.validate_name(name, list(DATASETS))
@@ -391,7 +399,8 @@ def import_dataset(
         try:
             staging = _Staging(name)
             kept, skipped, notes = _read_samples(gathered, options, staging, progress, cancel)
-            result = _finish(name, path, gathered, options, staging, kept, skipped, notes, replace, started)
+            result = _finish(name, path, gathered, options, staging, kept, skipped, notes, replace, started,
+                             positive_class)
             staging = None  # renamed into place
             return result
         finally:
@@ -459,7 +468,8 @@ def _nothing_left(gathered: _Gathered, skipped: dict[str, str]) -> DataError:
     )
 
 
-def _finish(name, path, gathered, options, staging, kept, skipped, notes, replace, started) -> ImportResult:
+def _finish(name, path, gathered, options, staging, kept, skipped, notes, replace, started,
+            positive_class=None) -> ImportResult:
     if not kept:
         raise _nothing_left(gathered, skipped)
     class_names = labels_module.sort_classes({sample.label for sample in kept})
@@ -468,6 +478,10 @@ def _finish(name, path, gathered, options, staging, kept, skipped, notes, replac
             f"Only one class ({class_names[0]!r}) remains among the {len(kept)} usable samples; a classifier needs "
             "at least two (check the class folders or the label column)."
         )
+    sentence = positive.problem(class_names, positive_class, field="The positive class")
+    if sentence:
+        raise DataError(sentence)
+    chosen_positive = positive_class if positive_class is not None else positive.guess(class_names)
     staging.finish_volumes()
     y = np.asarray([class_names.index(sample.label) for sample in kept], dtype=np.int64)
     split = np.asarray([SPLIT_NAMES.index(s.split) if s.split else UNASSIGNED for s in kept], dtype=np.int8)
@@ -503,6 +517,7 @@ def _finish(name, path, gathered, options, staging, kept, skipped, notes, replac
                           if key in ("shape", "reorient", "window", "clip_percentiles", "normalization", "channels")},
         "options": options.to_dict(),
         "num_samples": len(kept), "volume_shape": list(staging.sample_shape), "class_names": class_names,
+        "positive_class": chosen_positive,
         "class_counts": class_counts, "splits": splits, "num_groups": len(distinct),
         "samples": [
             {"source": s.candidate.path, "label": s.label, "group": s.group, "split": s.split,
@@ -517,7 +532,7 @@ def _finish(name, path, gathered, options, staging, kept, skipped, notes, replac
         name=name, path=str(imported.folder(name)), samples=len(kept), classes=class_counts, splits=splits,
         groups=len(distinct), volume_shape=list(staging.sample_shape), skipped=skipped,
         unmatched_rows=gathered.unmatched_rows, fingerprint=fingerprint,
-        seconds=round(time.perf_counter() - started, 3), notes=notes,
+        seconds=round(time.perf_counter() - started, 3), notes=notes, positive_class=chosen_positive,
     )
 
 
