@@ -50,6 +50,9 @@ def _words(name: str) -> list[str]:
 def _score(name: str) -> int:
     """+1 when ``name`` reads as a finding, -1 as its absence, 0 when it says neither."""
     text = str(name).strip()
+    number = _number(text)
+    if number is not None:
+        return 1 if number == 1 else -1 if number == 0 else 0
     if text.endswith("+"):
         return 1
     if text.endswith("-") or text.endswith("−"):
