@@ -55,6 +55,7 @@ if st.button("Preview", key="data_preview", icon=":material/preview:", disabled=
     else:
         st.session_state["data_pending"] = pending
         st.session_state["data_name"] = pending["name"]
+        st.session_state.pop("data_positive_class", None)  # a new preview starts on its own guess
 
 pending = st.session_state.get("data_pending")
 if pending:
@@ -64,6 +65,8 @@ if pending:
         if not usable:
             st.warning("Nothing to import: a dataset needs usable samples of at least two classes. "
                        "Check the files skipped above, or the labels CSV.", icon=":material/warning:")
+        positive = data_view.positive_class_choice(
+            list(pending["preview"]["classes"]), pending["preview"].get("positive_class"), "data_positive_class")
         name = st.text_input("Dataset name", key="data_name", help="1 to 60 letters, digits, '-' or '_'.")
         import_column, discard_column, _ = st.columns([1, 1, 4])
         import_clicked = import_column.button("Import", key="data_import", type="primary", icon=":material/download:",
@@ -75,7 +78,7 @@ if pending:
             st.error(access.refusal(), icon=":material/lock:")
         elif import_clicked:
             try:
-                result = data_view.run_import(pending["source"], name.strip(), pending["options"])
+                result = data_view.run_import(pending["source"], name.strip(), pending["options"], positive)
             except data_view.ERRORS as error:
                 data_view.show_error(error, "Nothing was imported: ")
             else:
@@ -105,6 +108,19 @@ st.caption(markdown_text(entry["description"]))
 if entry.get("imported"):
     steps = ", ".join(f"{key} {value}" for key, value in entry["preprocessing"].items() if value not in (None, False))
     st.text(f"Source: {data_view.source_label(entry)}\nPreprocessing: {steps}")
+    chosen = data_view.positive_class_choice(entry["class_names"], entry.get("positive_class"), f"data_positive_{name}")
+    if chosen is not None and chosen != entry.get("positive_class") and st.button(
+            "Save the positive class", key="data_positive_save", disabled=not access.can_change()):
+        try:
+            datasets.set_positive_class(name, chosen)
+        except data_view.ERRORS as error:
+            data_view.show_error(error)
+        else:
+            st.session_state["data_message"] = ("success", f"{name}: the positive class is {chosen} for runs launched "
+                                                           "from now on (runs already trained keep theirs).")
+            st.rerun()
+elif entry.get("positive_class"):
+    st.text(f"Positive class: {entry['positive_class']} (the Train page can choose the other class per run)")
     if st.session_state.get("data_confirm_delete") != name:
         st.button("Delete this dataset...", key="data_delete", icon=":material/delete:", disabled=not access.can_change(),
                   on_click=lambda: st.session_state.update(data_confirm_delete=name))

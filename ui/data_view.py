@@ -415,7 +415,21 @@ def show_preview(preview: dict[str, Any], source_label: str, seconds: float) -> 
         st.text(f"Note: {note}")
 
 
-def run_import(source: str, name: str, options: datasets.ImportOptions) -> datasets.ImportResult:
+def positive_class_choice(class_names: Sequence[str], default: str | None, key: str) -> str | None:
+    """Two classes: a picker of the positive class, starting on ``default``; None (nothing drawn) otherwise."""
+    names = [str(name) for name in class_names]
+    if len(names) != 2:
+        return None
+    seed(key, default if default in names else names[1], lambda value: value in names)
+    return st.selectbox(
+        "Positive class", names, key=key,
+        help="The class sensitivity, specificity, ROC / PR and the decision threshold are about (the finding, e.g. "
+        "a lesion); guessed from the class names. Runs take it by default; the Train page can change it per run.",
+    )
+
+
+def run_import(source: str, name: str, options: datasets.ImportOptions,
+               positive_class: str | None = None) -> datasets.ImportResult:
     """``import_dataset`` with a progress bar; raises the engine's errors."""
     bar = st.progress(0.0, text="Starting the import...")
     last_update = 0.0
@@ -429,7 +443,7 @@ def run_import(source: str, name: str, options: datasets.ImportOptions) -> datas
                          text=f"{step.done}/{step.total} samples read, {step.skipped} skipped")
 
     try:
-        return datasets.import_dataset(source, name, options, progress=progress)
+        return datasets.import_dataset(source, name, options, progress=progress, positive_class=positive_class)
     finally:
         bar.empty()
 

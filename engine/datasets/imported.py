@@ -112,6 +112,7 @@ def set_positive_class(name: str, class_name: str) -> None:
     staging = path.with_name(f".{MANIFEST}.{os.getpid()}.tmp")
     staging.write_text(json.dumps(recorded, indent=1), encoding="utf-8")
     os.replace(staging, path)
+    os.utime(paths.imports_dir())  # the dashboard's catalog is keyed on the imports folder's time
 
 
 def load(name: str) -> dict[str, Any]:
