@@ -108,19 +108,6 @@ st.caption(markdown_text(entry["description"]))
 if entry.get("imported"):
     steps = ", ".join(f"{key} {value}" for key, value in entry["preprocessing"].items() if value not in (None, False))
     st.text(f"Source: {data_view.source_label(entry)}\nPreprocessing: {steps}")
-    chosen = data_view.positive_class_choice(entry["class_names"], entry.get("positive_class"), f"data_positive_{name}")
-    if chosen is not None and chosen != entry.get("positive_class") and st.button(
-            "Save the positive class", key="data_positive_save", disabled=not access.can_change()):
-        try:
-            datasets.set_positive_class(name, chosen)
-        except data_view.ERRORS as error:
-            data_view.show_error(error)
-        else:
-            st.session_state["data_message"] = ("success", f"{name}: the positive class is {chosen} for runs launched "
-                                                           "from now on (runs already trained keep theirs).")
-            st.rerun()
-elif entry.get("positive_class"):
-    st.text(f"Positive class: {entry['positive_class']} (the Train page can choose the other class per run)")
     if st.session_state.get("data_confirm_delete") != name:
         st.button("Delete this dataset...", key="data_delete", icon=":material/delete:", disabled=not access.can_change(),
                   on_click=lambda: st.session_state.update(data_confirm_delete=name))
@@ -132,6 +119,7 @@ elif entry.get("positive_class"):
                               args=(name,))
         cancel_column.button("Cancel", key="data_delete_cancel",
                              on_click=lambda: st.session_state.pop("data_confirm_delete", None))
+data_view.positive_class_editor(entry, access.can_change())
 
 try:
     version, data_root = data_view.catalog_version(entry), str(paths.data_root())

@@ -428,6 +428,28 @@ def positive_class_choice(class_names: Sequence[str], default: str | None, key: 
     )
 
 
+def positive_class_editor(entry: dict[str, Any], can_change: bool) -> None:
+    """A two-class dataset's positive class: changeable (and saved) for an imported one, stated for a built-in."""
+    name = entry["name"]
+    if not entry.get("imported"):
+        if entry.get("positive_class"):
+            st.text(f"Positive class: {entry['positive_class']} (the Train page can choose the other class per run)")
+        return
+    chosen = positive_class_choice(entry["class_names"], entry.get("positive_class"), f"data_positive_{name}")
+    if chosen is None or chosen == entry.get("positive_class"):
+        return
+    if st.button("Save the positive class", key="data_positive_save", disabled=not can_change):
+        try:
+            datasets.set_positive_class(name, chosen)
+        except ERRORS as error:
+            show_error(error)
+        else:
+            st.session_state["data_message"] = (
+                "success", f"{name}: the positive class is now {chosen} for runs launched from here on "
+                           "(runs already trained keep theirs).")
+            st.rerun()
+
+
 def run_import(source: str, name: str, options: datasets.ImportOptions,
                positive_class: str | None = None) -> datasets.ImportResult:
     """``import_dataset`` with a progress bar; raises the engine's errors."""
