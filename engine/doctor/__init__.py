@@ -108,7 +108,7 @@ def diagnose_facts(facts: RunFacts) -> list[Finding]:
     found: list[Finding | None] = [
         history.overfitting(facts.history, config),
         *history.learning_rate(facts.history, config, run.error),
-        predictions.collapse(facts.val_predictions, class_names),
+        predictions.collapse(facts.val_predictions, class_names, run.positive_class),
         predictions.batchnorm_gap(
             facts.checks, batch_size=config.training.batch_size, momentum=config.model.batchnorm_momentum,
             train_samples=run.split_sizes.get("train"),
