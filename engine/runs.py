@@ -123,19 +123,19 @@ SAMPLES_PER_S_METRIC = "samples_per_s"
 # still shown under their own names, titled as such.
 MACRO_PRECISION_METRIC = "macro_precision"
 MACRO_RECALL_METRIC = "macro_recall"
-METRIC_TITLES = {
-    MACRO_PRECISION_METRIC: "macro precision (mean over classes)",
-    MACRO_RECALL_METRIC: "macro recall (mean over classes)",
-    "precision": "precision (Keras, thresholded; older runs)",
-    "recall": "recall (Keras, thresholded; older runs)",
+# What a metric's name alone does not say (keyed by the name without "val_").
+METRIC_NOTES = {
+    "precision": "Keras, thresholded at 0.5: class 1 or micro-averaged; older runs",
+    "recall": "Keras, thresholded at 0.5: class 1 or micro-averaged; older runs",
 }
 
 
 def metric_title(name: str) -> str:
-    """How tables and pickers name a metric: its name, with what it means where the name alone misleads."""
-    prefix = "val_" if name.startswith("val_") else ""
-    title = METRIC_TITLES.get(name[len(prefix):])
-    return name if title is None else prefix + title
+    """How pickers name a metric: its name, with a note where the name alone misleads
+    ("val_recall (Keras, thresholded at 0.5: ...)"); "val_macro_recall" says what it is."""
+    base = name[len("val_"):] if name.startswith("val_") else name
+    note = METRIC_NOTES.get(base)
+    return name if note is None else f"{name} ({note})"
 
 
 class TrialOutcome(enum.StrEnum):
@@ -294,7 +294,7 @@ __all__ = [
     "EPOCH_TIME_METRIC",
     "MACRO_PRECISION_METRIC",
     "MACRO_RECALL_METRIC",
-    "METRIC_TITLES",
+    "METRIC_NOTES",
     "RESUMABLE_STATUSES",
     "RunRecord",
     "RunStatus",

@@ -71,5 +71,6 @@ def test_a_softmax_run_records_macro_not_micro_thresholded_metrics(lab_home):
 
 
 def test_old_metric_names_stay_readable():
-    assert metric_title("val_macro_recall") == "val_macro recall (mean over classes)"
-    assert "thresholded" in metric_title("val_recall") and metric_title("val_loss") == "val_loss"
+    assert metric_title("val_macro_recall") == "val_macro_recall" and metric_title("val_loss") == "val_loss"
+    assert metric_title("val_recall").startswith("val_recall (Keras, thresholded")
+    assert metric_title("precision").startswith("precision (Keras, thresholded")
