@@ -63,3 +63,17 @@ def test_an_import_from_before_the_field_gets_the_guess(lab_home, lesion_scans):
 def test_builtins_name_their_positive_class(lab_home):
     assert datasets.dataset_info("phantom_lesions")["positive_class"] == "lesion"
     assert datasets.dataset_info("digits3d")["positive_class"] is None
+
+
+def test_the_import_command_shows_and_takes_the_positive_class(lab_home, lesion_scans):
+    from tests.datasets.test_import_cli import _cli
+
+    dry = _cli("import", str(lesion_scans), "--name", "lesions", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "positive class (guessed from the names; --positive-class changes it): lesion" in dry.stdout
+    done = _cli("import", str(lesion_scans), "--name", "lesions", "--positive-class", "normal")
+    assert done.returncode == 0, done.stderr
+    assert "positive class: normal" in done.stdout and imported.manifest("lesions")["positive_class"] == "normal"
+    wrong = _cli("import", str(lesion_scans), "--name", "other", "--positive-class", "tumour")
+    assert wrong.returncode == 2 and "choose one of the two classes" in wrong.stderr + wrong.stdout
+    assert "Traceback" not in wrong.stderr
