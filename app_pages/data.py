@@ -66,6 +66,7 @@ if st.button("Preview", key="data_preview", icon=":material/preview:", disabled=
         data_view.seed_columns(pending["preview"])
         st.toast(f"Preview ready below the button: {pending['preview']['samples']} samples.",
                  icon=":material/preview:")
+        st.session_state.pop("data_positive_class", None)  # a new preview starts on its own guess
 
 pending = st.session_state.get("data_pending")
 if pending:
@@ -77,6 +78,8 @@ if pending:
         if not usable:
             st.warning("Nothing to import: a dataset needs usable samples of at least two classes. "
                        "Check the files skipped above, or the labels CSV.", icon=":material/warning:")
+        positive = data_view.positive_class_choice(
+            list(pending["preview"]["classes"]), pending["preview"].get("positive_class"), "data_positive_class")
         name = st.text_input("Dataset name", key="data_name", help="1 to 60 letters, digits, '-' or '_'.")
         import_column, discard_column, _ = st.columns([1, 1, 4])
         import_clicked = import_column.button("Import", key="data_import", type="primary", icon=":material/download:",
@@ -88,7 +91,7 @@ if pending:
             st.error(access.refusal(), icon=":material/lock:")
         elif import_clicked:
             try:
-                result = data_view.run_import(pending["source"], name.strip(), pending["options"])
+                result = data_view.run_import(pending["source"], name.strip(), pending["options"], positive)
             except data_view.ERRORS as error:
                 data_view.show_error(error, "Nothing was imported: ")
             else:
@@ -127,6 +130,7 @@ if entry.get("imported"):
                               args=(name,))
         cancel_column.button("Cancel", key="data_delete_cancel",
                              on_click=lambda: st.session_state.pop("data_confirm_delete", None))
+data_view.positive_class_editor(entry, access.can_change())
 
 try:
     version, data_root = data_view.catalog_version(entry), str(paths.data_root())

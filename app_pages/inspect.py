@@ -67,6 +67,8 @@ if run.best_value is not None:
     summary.append(f"best epoch {best_epoch} ({run.monitor} {run.best_value:.4f})")
 if run.test_metrics.get("accuracy") is not None:
     summary.append(f"test accuracy {run.test_metrics['accuracy']:.4f}")
+if binary:
+    summary.append(markdown_text(evaluation.positive_class_note(run)))
 st.caption(" · ".join(summary))
 if run.status.is_active:
 
@@ -115,11 +117,14 @@ if len(val_epochs) > 1:
 else:
     chosen = val_epochs[0]
 threshold = None
+positive = run.positive_class  # two classes: sensitivity, the curves and the threshold are about it
+positive_index = class_names.index(positive) if binary else None
 if binary:
     seed("inspect_threshold", 0.5)  # the Youden button sets it too
     threshold = st.slider(
-        f"Decision threshold on P({markdown_text(class_names[1])})", 0.0, 1.0, step=0.01, key="inspect_threshold",
-        help="A sample is predicted as the second class when its probability reaches the threshold.",
+        f"Decision threshold on P({markdown_text(positive)})", 0.0, 1.0, step=0.01, key="inspect_threshold",
+        help=f"A sample is predicted as {markdown_text(positive)} (the positive class) when P({markdown_text(positive)}) "
+        "reaches the threshold.",
     )
 val = inspect_ui.evaluation_at(db_url, run_id, "val", chosen, threshold, version)
 
@@ -135,7 +140,7 @@ if binary and val.youden is not None:
     )
 true_counts = tuple(val.true_counts)
 st.plotly_chart(
-    inspect_ui.distribution_chart(db_url, run_id, tuple(class_names), threshold, version, true_counts),
+    inspect_ui.distribution_chart(db_url, run_id, tuple(class_names), threshold, version, true_counts, positive_index),
     key="inspect_distribution",
 )
 

@@ -66,6 +66,8 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--monitor", help="val_loss, val_accuracy or val_auc")
     group.add_argument("--val-fraction", type=float)
     group.add_argument("--test-fraction", type=float)
+    group.add_argument("--positive-class", metavar="CLASS",
+                       help="two-class datasets: the class sensitivity and the threshold are about (default: the dataset's)")
     group.add_argument("--seed", type=int)
     group.add_argument("--folds", type=int, metavar="K",
                        help="k-fold cross-validation: one run per fold, linked as a group (test split held out once)")
@@ -92,6 +94,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         ("data", "val_fraction"): args.val_fraction,
         ("data", "test_fraction"): args.test_fraction,
         ("data", "folds"): getattr(args, "folds", None),
+        ("data", "positive_class"): getattr(args, "positive_class", None),
         ("model", "architecture"): args.arch,
         ("model", "width_multiplier"): args.width,
         ("model", "dropout_rate"): args.dropout,

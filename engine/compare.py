@@ -366,8 +366,9 @@ def load(store: RunStore, run_ids: Sequence[int], with_tests: bool = True) -> Co
 
 
 def test_evaluation(store: RunStore, run: RunRecord) -> dict[str, float | None]:
-    """Balanced accuracy and, for two classes, sensitivity and specificity (of class 1) on the test split,
-    from the test predictions stored with the best weights; {} when the run has none.
+    """Balanced accuracy and, for two classes, sensitivity and specificity of the run's positive class
+    (``RunRecord.positive_class``) on the test split, from the test predictions stored with the best
+    weights; {} when the run has none.
 
     The same numbers as ``engine.evaluation.evaluate_run(store, run.id, "test")`` (a test checks it),
     from its confusion counts alone: the ROC / PR curves it also computes would cost most of a
@@ -386,9 +387,13 @@ def test_evaluation(store: RunStore, run: RunRecord) -> dict[str, float | None]:
         "balanced_accuracy": float(np.mean(recall[support > 0])),  # mean recall over classes present
         "epoch": int(stored["epoch"]),
     }
-    if num_classes == 2:
-        specificity = metrics.specificity(counts)[1]
-        result.update(sensitivity=float(recall[1]), specificity=None if np.isnan(specificity) else float(specificity))
+    positive = run.positive_class
+    if num_classes == 2 and positive is not None:
+        names = [str(name) for name in run.class_names] or ["0", "1"]
+        index = names.index(positive)
+        specificity = metrics.specificity(counts)[index]
+        result.update(sensitivity=float(recall[index]),
+                      specificity=None if np.isnan(specificity) else float(specificity))
     return result
 
 
@@ -474,6 +479,7 @@ def run_summary(comparison: Comparison, run: RunRecord, result_metric: str, at: 
         "test accuracy": run.test_metrics.get("accuracy"),
         "test AUC": run.test_metrics.get("auc"),
         "test balanced accuracy": test.get("balanced_accuracy"),
+        "positive class": run.positive_class,
         "test sensitivity": test.get("sensitivity"),
         "test specificity": test.get("specificity"),
         "parameters": run.num_params,
@@ -503,13 +509,21 @@ def summary_frame(comparison: Comparison, result_metric: str, at: str = "best",
             out.append({**members[0], "group": _cell(group.value), "runs": 1})
             continue
         row: dict[str, Any] = {"run": group.label, "run id": None, "group": _cell(group.value),
-                               "runs": len(members), "status": "", "monitor": members[0]["monitor"]}
+                               "runs": len(members), "status": "", "monitor": members[0]["monitor"],
+                               # Sensitivity means are over one positive class only when the members share it.
+                               "positive class": _shared_value([member["positive class"] for member in members])}
         for column in SUMMARY_NUMBERS:
             mean, std = group_stat([member[column] for member in members])
             row[column], row[f"{column} std"] = mean, std
         out.append(row)
     frame = pd.DataFrame(out)
     return frame.rename(columns={"result": result_column, "result std": f"{result_column} std"})
+
+
+def _shared_value(values: Sequence[Any]) -> Any:
+    """The one value every member has, or "mixed" when they differ."""
+    distinct = set(values)
+    return values[0] if len(distinct) == 1 else "mixed"
 
 
 def group_stat(values: Sequence[float | None]) -> tuple[float | None, float | None]:

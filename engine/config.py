@@ -53,6 +53,10 @@ class DataConfig:
     folds: int | None = None
     # The fold this run validates on (0..folds-1); set by launch for each run of a CV group.
     fold: int | None = None
+    # Two-class datasets: the class that sensitivity, ROC / PR and the decision threshold are
+    # about (e.g. "lesion"). None takes the dataset's positive class; the worker records the
+    # class it used here (engine/positive_class.py).
+    positive_class: str | None = None
 
 
 @dataclass
@@ -293,6 +297,12 @@ def _field_problems(config: RunConfig) -> list[Problem]:
         problems.append(
             Problem("data.options", f"data.options must be an object of dataset knobs, not {config.data.options!r}.")
         )
+    positive = config.data.positive_class
+    if positive is not None and (not isinstance(positive, str) or not positive or len(positive) > MAX_NAME_LENGTH
+                                 or any(_is_control(char) for char in positive)):
+        problems.append(Problem(
+            "data.positive_class", f"data.positive_class is {positive!r}; name one of the dataset's two classes."
+        ))
     if not isinstance(config.model.architecture, str) or not config.model.architecture:
         problems.append(
             Problem("model.architecture", f"model.architecture is {config.model.architecture!r}; name a preset.")

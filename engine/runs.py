@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine import positive_class
 from engine.config import RunConfig
 
 
@@ -115,6 +116,26 @@ RESUMABLE_STATUSES = frozenset({RunStatus.STOPPED, RunStatus.INTERRUPTED})
 CURRENT_LR_METRIC = "current_lr"
 EPOCH_TIME_METRIC = "epoch_time_s"
 SAMPLES_PER_S_METRIC = "samples_per_s"
+# Macro-averaged precision and recall over the classes present in the split (the mean per-class value;
+# macro recall equals balanced accuracy), from the argmax predictions: recorded as val_macro_* every
+# epoch and in the test metrics. Runs recorded before them carry Keras' thresholded precision /
+# recall instead (class 1 at P >= 0.5 for two classes, micro-averaged over one-hot outputs for more),
+# still shown under their own names, titled as such.
+MACRO_PRECISION_METRIC = "macro_precision"
+MACRO_RECALL_METRIC = "macro_recall"
+# What a metric's name alone does not say (keyed by the name without "val_").
+METRIC_NOTES = {
+    "precision": "Keras, thresholded at 0.5: class 1 or micro-averaged; older runs",
+    "recall": "Keras, thresholded at 0.5: class 1 or micro-averaged; older runs",
+}
+
+
+def metric_title(name: str) -> str:
+    """How pickers name a metric: its name, with a note where the name alone misleads
+    ("val_recall (Keras, thresholded at 0.5: ...)"); "val_macro_recall" says what it is."""
+    base = name[len("val_"):] if name.startswith("val_") else name
+    note = METRIC_NOTES.get(base)
+    return name if note is None else f"{name} ({note})"
 
 
 class TrialOutcome(enum.StrEnum):
@@ -216,6 +237,19 @@ class RunRecord:
         return self.config.model.architecture
 
     @property
+    def positive_class(self) -> str | None:
+        """The class this run's two-class numbers are for (sensitivity, ROC / PR, the threshold); None for
+        more classes. The one place a run's positive class is resolved (engine/positive_class.py): the
+        recorded data.positive_class, or the second class for runs recorded before it existed."""
+        names = [str(name) for name in self.class_names] or [str(index) for index in range(self.num_classes or 0)]
+        return positive_class.resolve(names, self.config.data.positive_class)
+
+    @property
+    def positive_class_chosen(self) -> bool:
+        """Whether the positive class was recorded with the run (False: an older run, the second class)."""
+        return self.positive_class is not None and self.config.data.positive_class == self.positive_class
+
+    @property
     def label(self) -> str:
         """"#12 my run": how pages name a run."""
         return f"#{self.id} {self.name}".strip()
@@ -245,6 +279,7 @@ class RunRecord:
             dataset=self.dataset,
             architecture=self.architecture,
             class_names=list(self.class_names),
+            positive_class=self.positive_class,
             tags=list(self.tags),
             split_sizes=dict(self.split_sizes),
             test_metrics=dict(self.test_metrics),
@@ -257,6 +292,9 @@ __all__ = [
     "CURRENT_LR_METRIC",
     "ENDED_STATUSES",
     "EPOCH_TIME_METRIC",
+    "MACRO_PRECISION_METRIC",
+    "MACRO_RECALL_METRIC",
+    "METRIC_NOTES",
     "RESUMABLE_STATUSES",
     "RunRecord",
     "RunStatus",
@@ -264,4 +302,5 @@ __all__ = [
     "SweepRecord",
     "TrialOutcome",
     "TrialRecord",
+    "metric_title",
 ]

@@ -9,7 +9,7 @@ Train page, ``jobs.launch``) validates here. Problems come back structured
 
 from __future__ import annotations
 
-from engine import datasets, models
+from engine import datasets, models, positive_class
 from engine.config import RunConfig
 from engine.errors import ConfigError, Problem
 
@@ -41,6 +41,12 @@ def problems(config: RunConfig) -> list[Problem]:
                 f"model.padding is {model.padding!r}; {model.architecture} always uses "
                 f"{' or '.join(repr(p) for p in paddings)} padding, so leave it unset.",
             ))
+    if dataset_known and data.positive_class is not None and "data.positive_class" not in fields_with_problems \
+            and not any(problem.field.startswith("data.options") for problem in found):
+        class_names = datasets.dataset_info(data.dataset, data.options)["class_names"]
+        sentence = positive_class.problem(class_names, data.positive_class)
+        if sentence:
+            found.append(Problem("data.positive_class", sentence))
     if not found:
         # Everything named is known and in range: can the preset take this dataset's volumes?
         info = datasets.dataset_info(data.dataset, data.options)

@@ -22,7 +22,7 @@ import streamlit as st
 
 from engine import compare
 from engine.errors import LabError
-from engine.runs import RunRecord, RunStatus
+from engine.runs import RunRecord, RunStatus, metric_title
 from engine.store import RunStore
 from ui import compare_figures, run_admin, tables
 from ui.inspect import confusion_figure
@@ -194,7 +194,7 @@ def view_options(comparison: compare.Comparison) -> ViewOptions:
     _seed("compare_at", "at", str, "best", lambda v: v in compare.RESULT_AT)
 
     first, second, third, fourth = st.columns([3, 3, 2, 3])
-    metric = first.selectbox("Curve metric", bases, key="compare_metric")
+    metric = first.selectbox("Curve metric", bases, key="compare_metric", format_func=metric_title)
     curves = second.multiselect("Curves", list(CURVE_PARTS), key="compare_curves",
                                 format_func=lambda p: {"train": "training", "val": "validation"}[p])
     axis = third.radio("x axis", compare.AXES, key="compare_axis", format_func=AXIS_LABELS.get, horizontal=True)
@@ -203,7 +203,7 @@ def view_options(comparison: compare.Comparison) -> ViewOptions:
     group = first.selectbox("Group by", [NO_GROUP, *fields], key="compare_group",
                             format_func=lambda f: f or "(no grouping)",
                             help="runs that share this config field's value: mean ± std")
-    result = second.selectbox("Result metric", names, key="compare_result",
+    result = second.selectbox("Result metric", names, key="compare_result", format_func=metric_title,
                               help="for the summary and the hyperparameter views")
     at = third.radio("Result taken at", compare.RESULT_AT, key="compare_at", format_func=AT_LABELS.get,
                      horizontal=True)

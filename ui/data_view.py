@@ -535,7 +535,43 @@ def column_pickers(preview: dict[str, Any]) -> None:
         show_error(error, "The columns were not changed: ")
 
 
-def run_import(source: str, name: str, options: datasets.ImportOptions) -> datasets.ImportResult:
+def positive_class_choice(class_names: Sequence[str], default: str | None, key: str) -> str | None:
+    """Two classes: a picker of the positive class, starting on ``default``; None (nothing drawn) otherwise."""
+    names = [str(name) for name in class_names]
+    if len(names) != 2:
+        return None
+    seed(key, default if default in names else names[1], lambda value: value in names)
+    return st.selectbox(
+        "Positive class", names, key=key,
+        help="The class sensitivity, specificity, ROC / PR and the decision threshold are about (the finding, e.g. "
+        "a lesion); guessed from the class names. Runs take it by default; the Train page can change it per run.",
+    )
+
+
+def positive_class_editor(entry: dict[str, Any], can_change: bool) -> None:
+    """A two-class dataset's positive class: changeable (and saved) for an imported one, stated for a built-in."""
+    name = entry["name"]
+    if not entry.get("imported"):
+        if entry.get("positive_class"):
+            st.text(f"Positive class: {entry['positive_class']} (the Train page can choose the other class per run)")
+        return
+    chosen = positive_class_choice(entry["class_names"], entry.get("positive_class"), f"data_positive_{name}")
+    if chosen is None or chosen == entry.get("positive_class"):
+        return
+    if st.button("Save the positive class", key="data_positive_save", disabled=not can_change):
+        try:
+            datasets.set_positive_class(name, chosen)
+        except ERRORS as error:
+            show_error(error)
+        else:
+            st.session_state["data_message"] = (
+                "success", f"{name}: the positive class is now {chosen} for runs launched from here on "
+                           "(runs already trained keep theirs).")
+            st.rerun()
+
+
+def run_import(source: str, name: str, options: datasets.ImportOptions,
+               positive_class: str | None = None) -> datasets.ImportResult:
     """``import_dataset`` with a progress bar; raises the engine's errors."""
     bar = st.progress(0.0, text="Starting the import...")
     last_update = 0.0
@@ -549,7 +585,8 @@ def run_import(source: str, name: str, options: datasets.ImportOptions) -> datas
                          text=f"{step.done}/{step.total} samples read, {step.skipped} skipped")
 
     try:
-        return datasets.import_dataset(source, name, options, progress=progress, check_splits=True)
+        return datasets.import_dataset(source, name, options, progress=progress, check_splits=True,
+                                       positive_class=positive_class)
     finally:
         bar.empty()
 

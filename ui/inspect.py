@@ -21,7 +21,7 @@ from engine import evaluation
 from engine.config import RunConfig
 from engine.evaluation import samples as evaluation_samples
 from engine.store import open_store
-from ui.text import plotly_text, plotly_texts
+from ui.text import markdown_text, plotly_text, plotly_texts
 
 CLASS_COLORS = qualitative.Plotly
 
@@ -54,7 +54,8 @@ def confusion_figure(
 
 
 def _curve_trace(curve, index: int, binary: bool) -> go.Scatter:
-    name = f"AUC {curve.auc:.3f}" if binary else f"{plotly_text(curve.class_name)} (AUC {curve.auc:.3f})"
+    # A binary run has one curve, of its positive class: the legend names it too.
+    name = f"{plotly_text(curve.class_name)} (AUC {curve.auc:.3f})"
     return go.Scatter(x=curve.x, y=curve.y, mode="lines", name=name, line=dict(color=class_color(index), width=2))
 
 
@@ -144,7 +145,7 @@ def operating_point(evaluation) -> tuple[tuple[float, float], tuple[float, float
     """
     if not evaluation.is_binary:
         return None
-    positive = evaluation.per_class[1]
+    positive = evaluation.per_class[evaluation.positive_index]
     tpr, precision = positive["recall"], positive["precision"]
     fpr = 1.0 - positive["specificity"]
     return (float(fpr), float(tpr)), (float(tpr), float(precision))
@@ -168,9 +169,10 @@ def stored_epochs(db_url: str, run_id: int, split: str, version: tuple) -> dict:
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def distribution(db_url: str, run_id: int, num_classes: int, threshold: float | None, version: tuple):
+def distribution(db_url: str, run_id: int, num_classes: int, threshold: float | None, version: tuple,
+                 positive_index: int | None = None):
     epochs = stored_epochs(db_url, run_id, "val", version)
-    return evaluation.class_distribution_by_epoch(epochs, num_classes, threshold)
+    return evaluation.class_distribution_by_epoch(epochs, num_classes, threshold, positive_index)
 
 
 @st.cache_resource(show_spinner="Loading the dataset...", max_entries=4)
@@ -206,8 +208,8 @@ def result_figures(db_url: str, run_id: int, split: str, epoch: int, threshold: 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
 def distribution_chart(db_url: str, run_id: int, class_names: tuple[str, ...], threshold: float | None,
-                       version: tuple, true_counts: tuple[int, ...]) -> go.Figure:
-    epochs, counts = distribution(db_url, run_id, len(class_names), threshold, version)
+                       version: tuple, true_counts: tuple[int, ...], positive_index: int | None = None) -> go.Figure:
+    epochs, counts = distribution(db_url, run_id, len(class_names), threshold, version, positive_index)
     return distribution_figure(epochs, counts, class_names, true_counts)
 
 
@@ -250,9 +252,11 @@ def show_results(result: evaluation.Evaluation, figures: dict[str, go.Figure | N
     auc = "-" if result.roc_auc is None else f"{result.roc_auc:.3f}"
     columns[2].metric("ROC AUC" if result.is_binary else "ROC AUC (macro OvR)", auc)
     if result.is_binary:
-        positive = result.per_class[1]
-        columns[3].metric("Sensitivity", f"{positive['recall']:.3f}")
-        columns[4].metric("Specificity", "-" if positive["specificity"] is None else f"{positive['specificity']:.3f}")
+        positive, negative = markdown_text(result.positive_class), markdown_text(result.negative_class)
+        columns[3].metric(f"Sensitivity ({positive})", f"{result.sensitivity:.3f}",
+                          help=f"The recall of {positive}, the positive class.")
+        columns[4].metric(f"Specificity ({positive})", "-" if result.specificity is None else f"{result.specificity:.3f}",
+                          help=f"The recall of {negative}, the other class.")
     else:
         columns[3].metric("Mean loss", "-" if result.mean_loss is None else f"{result.mean_loss:.3f}")
 
@@ -263,7 +267,8 @@ def show_results(result: evaluation.Evaluation, figures: dict[str, go.Figure | N
     )
     if result.youden is not None:
         right.caption(
-            f"Youden's J is highest at threshold {result.youden.threshold:.3f} "
+            f"Youden's J is highest at threshold {result.youden.threshold:.3f} on "
+            f"P({markdown_text(result.positive_class)}) "
             f"(sensitivity {result.youden.sensitivity:.3f}, specificity {result.youden.specificity:.3f})."
         )
     if figures["roc"] is not None:

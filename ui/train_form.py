@@ -82,6 +82,7 @@ def dataset_section(catalog: list[dict[str, Any]]) -> dict[str, Any]:
         for index, (knob, spec) in enumerate(knobs.items()):
             with columns[index % len(columns)]:
                 options[knob] = _option_widget(name, knob, spec)
+    positive_class = _positive_class_widget(name, entry)
     val_column, test_column, norm_column = st.columns(3)
     # A dataset's own validation / test split (3D MNIST, MedMNIST, an imported split column) is used as given:
     # its size is shown instead of a fraction, and the config records the share it is.
@@ -117,7 +118,24 @@ def dataset_section(catalog: list[dict[str, Any]]) -> dict[str, Any]:
         "test_fraction": float(test_fraction),
         "normalization": normalization,
         "folds": int(folds) if folds > 1 else None,
+        "positive_class": positive_class,
     }
+
+
+def _positive_class_widget(dataset: str, entry: dict[str, Any]) -> str | None:
+    """Two-class datasets: the run's positive class, starting on the dataset's; None for more classes."""
+    names = [str(name) for name in entry.get("class_names") or []]
+    if len(names) != 2:
+        return None
+    default = entry.get("positive_class") if entry.get("positive_class") in names else names[1]
+    key = f"train_positive_class_{dataset}"
+    if st.session_state.get(key) not in names:
+        st.session_state[key] = default
+    return st.selectbox(
+        "Positive class", names, key=key,
+        help=f"The class sensitivity, ROC / PR and the decision threshold are about; {markdown_text(default)} is "
+        "the dataset's.",
+    )
 
 
 def _option_widget(dataset: str, knob: str, spec: dict[str, Any]) -> Any:

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from engine import positive_class as positive
 from engine.datasets import cache, imported
 from engine.datasets.builtins import DATASETS, DatasetSpec, Option
 from engine.datasets.importing import (
@@ -59,6 +60,7 @@ __all__ = [
     "preview_import",
     "resample",
     "resolve_options",
+    "set_positive_class",
     "validate_dataset_name",
     "validate_options",
 ]
@@ -76,6 +78,7 @@ class Dataset:
     options: dict[str, Any]
     generation_seconds: float | None = None  # set when this call generated the data
     predefined_split: np.ndarray | None = None  # (N,) codes into splits.SPLIT_NAMES, -1 unassigned; imports only
+    positive_class: str | None = None  # two classes: the one sensitivity and the threshold are about
 
     @property
     def num_classes(self) -> int:
@@ -160,12 +163,19 @@ def dataset_info(name: str, options: dict[str, Any] | None = None) -> dict[str, 
         "description": spec.description,
         "num_classes": len(class_names),
         "class_names": class_names,
+        "positive_class": _builtin_positive_class(spec, class_names),
         "volume_shape": [edge, edge, edge, 1],
         "num_samples": spec.sample_count(resolved),
         "default_options": spec.defaults(),
         "options": {key: option.describe() for key, option in spec.options.items()},
         "cached": cache.is_cached(name, cache.fingerprint(name, resolved)),
     }
+
+
+def _builtin_positive_class(spec: DatasetSpec, class_names: list[str]) -> str | None:
+    if len(class_names) != 2:
+        return None
+    return spec.positive_class if spec.positive_class in class_names else positive.guess(class_names)
 
 
 def list_datasets() -> list[dict[str, Any]]:
@@ -203,6 +213,7 @@ def load_dataset(name: str, options: dict[str, Any] | None = None) -> Dataset:
         fingerprint=key,
         options=resolved,
         generation_seconds=seconds,
+        positive_class=_builtin_positive_class(spec, list(entry["meta"]["class_names"])),
     )
 
 
@@ -219,6 +230,7 @@ def _load_imported(name: str) -> Dataset:
         fingerprint=manifest["fingerprint"],
         options={},
         predefined_split=entry["split"],
+        positive_class=imported.positive_class_of(manifest),
     )
 
 
@@ -272,6 +284,11 @@ def make_fold_splits(dataset: Dataset, folds: int, fold: int, test_fraction: flo
 def validate_dataset_name(name: str) -> str:
     """``name`` when it may name a new imported dataset; DataError stating the rule otherwise."""
     return imported.validate_name(name, list(DATASETS))
+
+
+def set_positive_class(name: str, class_name: str) -> None:
+    """Make ``class_name`` the positive class of the imported dataset ``name`` (runs launched later default to it)."""
+    imported.set_positive_class(name, class_name)
 
 
 def delete_imported(name: str) -> None:

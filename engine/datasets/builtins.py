@@ -61,6 +61,8 @@ class DatasetSpec:
     volume_edge: Callable[[dict], int] = field(default=lambda options: int(options["size"]))
     # How many volumes the generator makes with these (resolved) options, known without generating.
     sample_count: Callable[[dict], int] = field(default=lambda options: int(options["num_samples"]))
+    # Two classes: the class sensitivity and the threshold are about; None guesses it from the names.
+    positive_class: str | None = None
 
     def defaults(self) -> dict[str, Any]:
         return {name: option.default for name, option in self.options.items()}
@@ -120,6 +122,7 @@ DATASETS: dict[str, DatasetSpec] = {
                 "seed": _seed_option(),
             },
             class_names=lambda options: ["healthy", "lesion"],
+            positive_class="lesion",
         ),
         DatasetSpec(
             name="shapes3d",

@@ -40,6 +40,8 @@ def add_parser(sub) -> None:
     p.add_argument("--y-key", help="HDF5 / NPZ: the array of labels")
     for role in ("id", "label", "group", "split"):
         p.add_argument(f"--{role}-column", help=f"the labels CSV's {role} column (default: guessed from names and values)")
+    p.add_argument("--positive-class", metavar="CLASS",
+                   help="two classes: the class sensitivity and the threshold are about (default: guessed from the names)")
     p.add_argument("--replace", action="store_true", help="replace an imported dataset of the same name")
     p.add_argument("--dry-run", action="store_true", help="show what would be imported; write nothing")
     p.add_argument("--json", action="store_true")
@@ -89,6 +91,8 @@ def _print_preview(preview) -> None:
         print(f"labels: {preview.labels_csv} (columns: {roles})")
     print(f"intensities: {preview.intensity}")
     print(f"samples: {preview.samples}; classes: {_counts(preview.classes)}")
+    if preview.positive_class is not None:
+        print(f"positive class (guessed from the names; --positive-class changes it): {preview.positive_class}")
     print(f"shapes: {_counts(preview.shapes)}")
     if preview.spacings:
         print(f"spacings: {_counts(preview.spacings)}")
@@ -114,12 +118,14 @@ def cmd_import(args) -> int:
             _print_preview(preview)
         return 0
     result = datasets.import_dataset(args.path, args.name, options, replace=args.replace, progress=_print_progress,
-                                     check_splits=True)
+                                     check_splits=True, positive_class=args.positive_class)
     if args.json:
         print(json.dumps(result.to_dict()))
         return 0
     shape = "x".join(map(str, result.volume_shape))
     print(f"imported {result.name}: {result.samples} samples of {shape}, classes: {_counts(result.classes)}")
+    if result.positive_class is not None:
+        print(f"positive class: {result.positive_class}")
     print(f"predefined splits: {_counts(result.splits)}; groups: {result.groups or '-'}; in {result.seconds:.1f} s")
     _print_skipped(result.skipped, result.unmatched_rows, result.notes)
     print(f"train on it: python -m engine train --dataset {result.name}")

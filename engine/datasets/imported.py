@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from engine import paths
+from engine import positive_class as positive
 from engine.errors import DataError
 
 MANIFEST = "manifest.json"
@@ -73,6 +74,7 @@ def info(name: str) -> dict[str, Any]:
         ),
         "num_classes": len(recorded["class_names"]),
         "class_names": list(recorded["class_names"]),
+        "positive_class": positive_class_of(recorded),
         "volume_shape": list(recorded["volume_shape"]),
         "default_options": {},
         "options": {},
@@ -89,6 +91,29 @@ def info(name: str) -> dict[str, Any]:
         "fingerprint": recorded["fingerprint"],
         "created_at": recorded["created_at"],
     }
+
+
+def positive_class_of(recorded: dict[str, Any]) -> str | None:
+    """The positive class a manifest records (imports from before it was recorded: guessed from the names)."""
+    class_names = [str(name) for name in recorded["class_names"]]
+    chosen = recorded.get("positive_class")
+    if len(class_names) != 2:
+        return None
+    return chosen if chosen in class_names else positive.guess(class_names)
+
+
+def set_positive_class(name: str, class_name: str) -> None:
+    """Record ``class_name`` as the positive class in the manifest (written whole, then renamed into place)."""
+    recorded = manifest(name)
+    sentence = positive.problem(recorded["class_names"], class_name, field="The positive class")
+    if sentence:
+        raise DataError(sentence)
+    recorded["positive_class"] = str(class_name)
+    path = folder(name) / MANIFEST
+    staging = path.with_name(f".{MANIFEST}.{os.getpid()}.tmp")
+    staging.write_text(json.dumps(recorded, indent=1), encoding="utf-8")
+    os.replace(staging, path)
+    os.utime(paths.imports_dir())  # the dashboard's catalog is keyed on the imports folder's time
 
 
 def load(name: str) -> dict[str, Any]:

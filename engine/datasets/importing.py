@@ -35,6 +35,7 @@ import numpy as np
 
 from engine import paths
 from engine.config import DataConfig
+from engine import positive_class as positive
 from engine.datasets import imported, labels as labels_module, preprocess, readers
 from engine.datasets.builtins import DATASETS
 from engine.datasets.splits import SPLIT_NAMES, UNASSIGNED, make_splits
@@ -174,6 +175,8 @@ class ImportPreview:
     # Why the class layout cannot be trained, each with what to do (import_dataset refuses them; a class too
     # small for the splits only with check_splits, as the CLI and the Data page ask).
     problems: list[str] = field(default_factory=list)
+    # Two classes: the positive class guessed from their names (import_dataset's positive_class changes it).
+    positive_class: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -193,6 +196,7 @@ class ImportResult:
     fingerprint: str
     seconds: float
     notes: list[str] = field(default_factory=list)
+    positive_class: str | None = None  # two classes: the one sensitivity and the threshold are about
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -515,9 +519,10 @@ def preview_import(source: str | os.PathLike, options: ImportOptions | None = No
             groups = {sample.group for sample in gathered.samples if sample.group is not None}
             resolved, intensity = _resolve_intensity(options, candidates)
             problems, _, split_notes = _problems(gathered)
+            classes = _counts(sample.label for sample in gathered.samples)
             return ImportPreview(
                 format=gathered.format, layout=gathered.layout, source=str(path), samples=len(candidates),
-                classes=_counts(sample.label for sample in gathered.samples),
+                classes=classes,
                 shapes=dict(Counter("x".join(map(str, _shown_axes(c, c.shape, options))) for c in candidates if c.shape)),
                 spacings=dict(Counter(" x ".join(f"{s:g}" for s in _shown_axes(c, c.spacing, options)) + " mm"
                                       for c in candidates if c.spacing)),
@@ -527,6 +532,7 @@ def preview_import(source: str | os.PathLike, options: ImportOptions | None = No
                 labels_csv=gathered.labels_csv.name if gathered.labels_csv else None, columns=gathered.columns,
                 csv_columns=gathered.csv_columns, modality=_modality(candidates), window=resolved.window,
                 normalization=resolved.normalization, intensity=intensity, problems=problems,
+                positive_class=positive.guess(list(classes)),
             )
         finally:
             gathered.close()
@@ -619,12 +625,14 @@ def import_dataset(
     progress: Callable[[ImportProgress], None] | None = None,
     cancel: Callable[[], bool] | None = None,
     check_splits: bool = False,
+    positive_class: str | None = None,
 ) -> ImportResult:
     """Import ``source`` (a folder, an HDF5 / NPZ file or a zip) as the dataset ``name``.
 
     ``progress`` is called after every sample; ``cancel`` is checked between
     samples and, when it returns True, the import stops (ImportCancelled) and
-    leaves nothing behind. Raises DataError / ConfigError with one sentence; among
+    leaves nothing behind. ``positive_class`` (two classes only) is recorded in the manifest;
+    None records the guess from the class names. Raises DataError / ConfigError with one sentence; among
     them the preview's first problem: one class or a class per sample, and with
     ``check_splits`` (the CLI and the Data page) a class too small for the splits.
     """
@@ -645,7 +653,8 @@ def import_dataset(
             gathered.notes.append(f"Intensities: {intensity}.")
             staging = _Staging(name)
             kept, skipped, notes = _read_samples(gathered, options, staging, progress, cancel)
-            result = _finish(name, path, gathered, options, staging, kept, skipped, notes, replace, started)
+            result = _finish(name, path, gathered, options, staging, kept, skipped, notes, replace, started,
+                             positive_class)
             staging = None  # renamed into place
             return result
         finally:
@@ -755,7 +764,8 @@ def _emptied_classes(gathered: _Gathered, kept: list[_Sample], skipped: dict[str
     return emptied
 
 
-def _finish(name, path, gathered, options, staging, kept, skipped, notes, replace, started) -> ImportResult:
+def _finish(name, path, gathered, options, staging, kept, skipped, notes, replace, started,
+            positive_class=None) -> ImportResult:
     if not kept:
         raise _nothing_left(gathered, skipped)
     class_names = labels_module.sort_classes({sample.label for sample in kept})
@@ -768,6 +778,10 @@ def _finish(name, path, gathered, options, staging, kept, skipped, notes, replac
         )
     for label, lost in emptied.items():
         notes.append(f"Class {label!r} lost every sample and is left out: {skip_summary(lost)}.")
+    sentence = positive.problem(class_names, positive_class, field="The positive class")
+    if sentence:
+        raise DataError(sentence)
+    chosen_positive = positive_class if positive_class is not None else positive.guess(class_names)
     staging.finish_volumes()
     y = np.asarray([class_names.index(sample.label) for sample in kept], dtype=np.int64)
     split = np.asarray([SPLIT_NAMES.index(s.split) if s.split else UNASSIGNED for s in kept], dtype=np.int8)
@@ -807,6 +821,7 @@ def _finish(name, path, gathered, options, staging, kept, skipped, notes, replac
         "options": options.to_dict(),
         "num_samples": len(kept), "volume_shape": list(staging.sample_shape), "class_names": class_names,
         "value_range": [staging.low, staging.high],
+        "positive_class": chosen_positive,
         "class_counts": class_counts, "splits": splits, "num_groups": len(distinct),
         "samples": [
             {"source": s.candidate.path, "label": s.label, "group": s.group, "split": s.split,
@@ -821,7 +836,7 @@ def _finish(name, path, gathered, options, staging, kept, skipped, notes, replac
         name=name, path=str(imported.folder(name)), samples=len(kept), classes=class_counts, splits=splits,
         groups=len(distinct), volume_shape=list(staging.sample_shape), skipped=skipped,
         unmatched_rows=gathered.unmatched_rows, fingerprint=fingerprint,
-        seconds=round(time.perf_counter() - started, 3), notes=notes,
+        seconds=round(time.perf_counter() - started, 3), notes=notes, positive_class=chosen_positive,
     )
 
 

@@ -121,7 +121,7 @@ def diagnose_facts(facts: RunFacts) -> list[Finding]:
                          learning_rate_problem=any(f.severity == Severity.PROBLEM for f in rate_findings)),
         history.overfitting(facts.history, config),
         *rate_findings,
-        predictions.collapse(facts.val_predictions, class_names),
+        predictions.collapse(facts.val_predictions, class_names, run.positive_class),
         predictions.batchnorm_gap(
             facts.checks, batch_size=config.training.batch_size, momentum=config.model.batchnorm_momentum,
             train_samples=run.split_sizes.get("train"),

@@ -32,8 +32,13 @@ def predicted_shares(labels: np.ndarray, probabilities: np.ndarray, num_classes:
             np.bincount(np.asarray(labels, dtype=np.int64), minlength=num_classes)[:num_classes] / n)
 
 
-def collapse(val: Mapping[int, Predictions], class_names: Sequence[str]) -> Finding | None:
-    """Epochs in which (nearly) every validation sample is predicted as one class."""
+def collapse(val: Mapping[int, Predictions], class_names: Sequence[str],
+             positive_class: str | None = None) -> Finding | None:
+    """Epochs in which (nearly) every validation sample is predicted as one class.
+
+    For a two-class run, ``positive_class`` (``RunRecord.positive_class``) adds its sensitivity to each epoch's
+    evidence, and to the title when the model collapsed onto the other class: it then finds no positive at all.
+    """
     num_classes = len(class_names)
     if not val or num_classes < 2:
         return None
@@ -45,11 +50,18 @@ def collapse(val: Mapping[int, Predictions], class_names: Sequence[str]) -> Find
         predicted, truth = predicted_shares(labels, probabilities, num_classes)
         top = int(np.argmax(predicted))
         accuracy = float(np.mean(np.asarray(probabilities).argmax(axis=1) == labels))
-        per_epoch.append({
+        row = {
             "epoch": epoch, "top_class": class_names[top], "top_share": float(predicted[top]),
             "label_share": float(truth[top]), "majority_share": float(truth.max()), "accuracy": accuracy,
             "collapsed": bool(predicted[top] >= COLLAPSE_SHARE and truth[top] <= COLLAPSE_LABEL_SHARE),
-        })
+        }
+        if positive_class is not None and num_classes == 2 and str(positive_class) in map(str, class_names):
+            index = [str(name) for name in class_names].index(str(positive_class))
+            positives = np.asarray(labels) == index
+            hits = np.asarray(probabilities).argmax(axis=1)[positives] == index
+            row.update(positive_class=str(positive_class),
+                       sensitivity=float(np.mean(hits)) if positives.any() else None)
+        per_epoch.append(row)
     collapsed = [row for row in per_epoch if row["collapsed"]]
     if not collapsed:
         return None
@@ -61,10 +73,14 @@ def collapse(val: Mapping[int, Predictions], class_names: Sequence[str]) -> Find
                          "which is what always answering one class scores")
     epochs_text = ", ".join(str(row["epoch"]) for row in collapsed)
     if last["collapsed"]:
+        missed = ""
+        if last.get("sensitivity") is not None and last["top_class"] != last["positive_class"]:
+            missed = (f"; the sensitivity for '{last['positive_class']}' (the positive class) is "
+                      f"{last['sensitivity']:.2f}")
         severity, title = Severity.PROBLEM, (
             f"Collapse onto one class: at epoch {last['epoch']} the model predicts '{last['top_class']}' for "
             f"{last['top_share']:.0%} of the validation samples, which hold {last['label_share']:.0%} of that class"
-            + majority_note)
+            + majority_note + missed)
     else:
         severity, title = Severity.NOTE, (
             f"The model predicted one class only in epoch(s) {epochs_text} and recovered afterwards" + majority_note)

@@ -30,7 +30,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     which.add_argument("--epoch", type=argtypes.epoch, metavar="N", help="the epoch to evaluate (default: the latest stored)")
     which.add_argument("--best", action="store_true", help="the best epoch (the test split always uses it)")
     parser.add_argument("--split", choices=SPLITS, default="val", help="val (every epoch) or test (best weights)")
-    parser.add_argument("--threshold", type=float, metavar="X", help="two-class runs: predict class 1 when P >= X")
+    parser.add_argument("--threshold", type=float, metavar="X", help="two-class runs: predict the positive class when P(positive class) >= X")
     parser.add_argument("--json", action="store_true", help="print one JSON object (with curve points)")
     parser.set_defaults(func=cmd_evaluate)
     return parser
@@ -59,11 +59,18 @@ def format_text(evaluation: "Evaluation") -> str:
     names = evaluation.class_names
     width = max(9, *(len(name) for name in names)) + 1
     split = "validation" if evaluation.split == "val" else evaluation.split
+    positive = evaluation.positive_class
     lines = [
         f"run {evaluation.run_id}, {split} split, epoch {evaluation.epoch}: {len(evaluation.labels)} samples"
-        + (f", threshold {evaluation.threshold:g}" if evaluation.threshold is not None else ""),
+        + (f", threshold {evaluation.threshold:g} on P({positive})" if evaluation.threshold is not None else ""),
         f"  accuracy {evaluation.accuracy:.4f}, balanced accuracy {evaluation.balanced_accuracy:.4f}, "
         f"mean loss {evaluation.mean_loss:.4f}" if evaluation.mean_loss is not None else "  no samples",
+    ]
+    if positive is not None:
+        lines.append(f"  {evaluation.positive_class_note}")
+        sensitivity, specificity = evaluation.sensitivity, evaluation.specificity
+        lines.append(f"  sensitivity ({positive}) {_number(sensitivity)}, specificity ({positive}) {_number(specificity)}")
+    lines += [
         "",
         "confusion matrix (rows: true, columns: predicted)",
         " " * width + "".join(f"{name:>{width}}" for name in names),
@@ -80,7 +87,7 @@ def format_text(evaluation: "Evaluation") -> str:
     lines.append("")
     if evaluation.roc:
         aucs = ", ".join(f"{curve.class_name} {curve.auc:.4f}" for curve in evaluation.roc)
-        label = "ROC AUC" if evaluation.is_binary else "ROC AUC (one-vs-rest)"
+        label = f"ROC AUC (positive class {positive})" if evaluation.is_binary else "ROC AUC (one-vs-rest)"
         lines.append(f"{label}: {aucs}" + ("" if evaluation.is_binary else f"; macro {evaluation.roc_auc:.4f}"))
         aps = ", ".join(f"{curve.class_name} {curve.auc:.4f}" for curve in evaluation.pr)
         lines.append(f"PR AUC (average precision): {aps}")
@@ -89,7 +96,7 @@ def format_text(evaluation: "Evaluation") -> str:
     if evaluation.youden is not None:
         y = evaluation.youden
         lines.append(
-            f"Youden's J best threshold {y.threshold:.4f}: J {y.j:.4f}, sensitivity {y.sensitivity:.4f}, "
+            f"Youden's J best threshold {y.threshold:.4f} on P({positive}): J {y.j:.4f}, sensitivity {y.sensitivity:.4f}, "
             f"specificity {y.specificity:.4f}"
         )
     return "\n".join(lines)

@@ -1,8 +1,9 @@
 """Classification metrics over one set of predictions (pure NumPy / scikit-learn).
 
 Every function takes plain arrays: integer ``labels`` (N,), class
-``probabilities`` (N, C) as stored by the run store, and for the binary case an
-optional decision ``threshold`` on P(class 1). The store-level entry points in
+``probabilities`` (N, C) as stored by the run store, and for the binary case the
+index of the positive class (engine/positive_class.py) and an optional decision
+``threshold`` on P(positive class). The store-level entry points in
 ``engine.evaluation.report`` build on these, so the CLI and the Inspect page
 show the same numbers.
 """
@@ -25,11 +26,15 @@ Probabilities = np.ndarray  # (N, C) class probabilities, rows summing to 1
 EPSILON = 1e-7
 
 
-def predicted_labels(probabilities: Probabilities, threshold: float | None = None) -> Labels:
-    """The predicted class of each sample: argmax, or P(class 1) >= threshold for two classes."""
+def predicted_labels(probabilities: Probabilities, threshold: float | None = None,
+                     positive_index: int | None = None) -> Labels:
+    """The predicted class of each sample: argmax, or for two classes with a ``threshold`` the positive
+    class when P(positive class) >= threshold and the other class otherwise."""
     probabilities = np.asarray(probabilities)
     if threshold is not None and probabilities.shape[1] == 2:
-        return (probabilities[:, 1] >= threshold).astype(np.int64)
+        if positive_index not in (0, 1):
+            raise ValueError("a two-class threshold needs the positive class (positive_index 0 or 1)")
+        return np.where(probabilities[:, positive_index] >= threshold, positive_index, 1 - positive_index).astype(np.int64)
     return np.argmax(probabilities, axis=1).astype(np.int64)
 
 
@@ -110,30 +115,34 @@ class Curve:
         return result
 
 
-def _curve_classes(labels: Labels, num_classes: int) -> list[int]:
+def _curve_classes(labels: Labels, num_classes: int, positive_index: int | None) -> list[int]:
     """The positive class of the binary curve, or every class one-vs-rest that has positives and negatives."""
-    candidates = [1] if num_classes == 2 else list(range(num_classes))
+    if num_classes == 2 and positive_index not in (0, 1):
+        raise ValueError("two-class curves need the positive class (positive_index 0 or 1)")
+    candidates = [positive_index] if num_classes == 2 else list(range(num_classes))
     return [c for c in candidates if 0 < np.sum(labels == c) < len(labels)]
 
 
-def roc_curves(labels: Labels, probabilities: Probabilities, class_names: Sequence[str]) -> list[Curve]:
-    """ROC curves: P(class 1) for two classes, one-vs-rest per class for more.
+def roc_curves(labels: Labels, probabilities: Probabilities, class_names: Sequence[str],
+               positive_index: int | None = None) -> list[Curve]:
+    """ROC curves: P(positive class) for two classes, one-vs-rest per class for more.
 
     Classes with no positive or no negative sample in ``labels`` have no curve.
     """
     labels = np.asarray(labels)
     curves = []
-    for c in _curve_classes(labels, len(class_names)):
+    for c in _curve_classes(labels, len(class_names), positive_index):
         fpr, tpr, thresholds = skm.roc_curve(labels == c, probabilities[:, c])
         curves.append(Curve(str(class_names[c]), fpr, tpr, thresholds, float(skm.auc(fpr, tpr))))
     return curves
 
 
-def pr_curves(labels: Labels, probabilities: Probabilities, class_names: Sequence[str]) -> list[Curve]:
+def pr_curves(labels: Labels, probabilities: Probabilities, class_names: Sequence[str],
+              positive_index: int | None = None) -> list[Curve]:
     """Precision-recall curves (same classes as ``roc_curves``); ``auc`` is the average precision."""
     labels = np.asarray(labels)
     curves = []
-    for c in _curve_classes(labels, len(class_names)):
+    for c in _curve_classes(labels, len(class_names), positive_index):
         precision, recall, thresholds = skm.precision_recall_curve(labels == c, probabilities[:, c])
         average_precision = skm.average_precision_score(labels == c, probabilities[:, c])
         curves.append(Curve(str(class_names[c]), recall, precision, thresholds, float(average_precision)))
@@ -153,15 +162,17 @@ class YoudenPoint:
     specificity: float
 
 
-def youden_threshold(labels: Labels, positive_probability: np.ndarray) -> YoudenPoint | None:
-    """The threshold on P(class 1) maximising Youden's J = sensitivity + specificity - 1.
+def youden_threshold(labels: Labels, positive_probability: np.ndarray, positive_index: int) -> YoudenPoint | None:
+    """The threshold on P(positive class) maximising Youden's J = sensitivity + specificity - 1.
 
-    None when the labels hold one class only (J is undefined).
+    ``positive_probability`` is P(positive class), ``positive_index`` the positive class's index in
+    ``labels``. None when the labels hold one class only (J is undefined).
     """
     labels = np.asarray(labels)
-    if not 0 < np.sum(labels == 1) < len(labels):
+    positive = labels == positive_index
+    if not 0 < np.sum(positive) < len(labels):
         return None
-    fpr, tpr, thresholds = skm.roc_curve(labels == 1, positive_probability)
+    fpr, tpr, thresholds = skm.roc_curve(positive, positive_probability)
     j = tpr - fpr
     best = int(np.argmax(j))
     # roc_curve's first threshold is +inf ("predict nothing positive").

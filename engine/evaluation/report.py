@@ -47,6 +47,10 @@ class Evaluation:
     pr: list[metrics.Curve]
     youden: metrics.YoudenPoint | None
     loss: np.ndarray  # per sample
+    # Two classes: the index of the positive class (engine/positive_class.py); None for more classes.
+    positive_index: int | None = None
+    # Whether the run recorded its positive class (False: an older run, whose numbers are for the second class).
+    positive_class_chosen: bool = True
     run_id: int | None = None
     split: str | None = None
     epoch: int | None = None
@@ -58,6 +62,30 @@ class Evaluation:
     @property
     def is_binary(self) -> bool:
         return self.num_classes == 2
+
+    @property
+    def positive_class(self) -> str | None:
+        """The class sensitivity, ROC / PR and the threshold are about (two classes); None for more."""
+        return None if self.positive_index is None else self.class_names[self.positive_index]
+
+    @property
+    def positive_class_note(self) -> str | None:
+        """"positive class: lesion" (see ``positive_class_note``); None for more classes."""
+        return _positive_note(self.positive_class, self.positive_class_chosen)
+
+    @property
+    def negative_class(self) -> str | None:
+        return None if self.positive_index is None else self.class_names[1 - self.positive_index]
+
+    @property
+    def sensitivity(self) -> float | None:
+        """Two classes: the recall of the positive class; None for more classes."""
+        return None if self.positive_index is None else self.per_class[self.positive_index]["recall"]
+
+    @property
+    def specificity(self) -> float | None:
+        """Two classes: the recall of the other class (None also when the split holds no negatives)."""
+        return None if self.positive_index is None else self.per_class[self.positive_index]["specificity"]
 
     @property
     def mean_loss(self) -> float | None:
@@ -85,12 +113,15 @@ class Evaluation:
             "epoch": self.epoch,
             "num_samples": int(len(self.labels)),
             "class_names": list(self.class_names),
+            "positive_class": self.positive_class,
             "threshold": self.threshold,
             "confusion_matrix": self.counts.tolist(),
             "confusion_matrix_normalized": np.round(self.normalized, 6).tolist(),
             "per_class": self.per_class,
             "accuracy": self.accuracy,
             "balanced_accuracy": self.balanced_accuracy,
+            "sensitivity": self.sensitivity,
+            "specificity": self.specificity,
             "mean_loss": self.mean_loss,
             "roc_auc": self.roc_auc,
             "pr_auc": self.pr_auc,
@@ -118,15 +149,26 @@ def evaluate_predictions(
     class_names: Sequence[str],
     threshold: float | None = None,
     sample_ids: np.ndarray | None = None,
+    *,
+    positive_class: str | None = None,
 ) -> Evaluation:
-    """Every metric for one set of predictions; ``threshold`` (binary only) replaces argmax."""
+    """Every metric for one set of predictions; ``threshold`` (binary only) on P(``positive_class``) replaces argmax.
+
+    Two classes need ``positive_class`` (one of ``class_names``): sensitivity, the curves and the
+    threshold are about it.
+    """
     class_names = [str(name) for name in class_names]
     _check_threshold(threshold, len(class_names))
+    binary = len(class_names) == 2
+    positive_index = None
+    if binary:
+        if positive_class is None or str(positive_class) not in class_names:
+            raise ValueError(f"two-class metrics need the positive class, one of {class_names}; got {positive_class!r}")
+        positive_index = class_names.index(str(positive_class))
     labels = np.asarray(labels, dtype=np.int64)
     probabilities = np.asarray(probabilities, dtype=np.float64)
-    predicted = metrics.predicted_labels(probabilities, threshold)
+    predicted = metrics.predicted_labels(probabilities, threshold, positive_index)
     counts = metrics.confusion_counts(labels, predicted, len(class_names))
-    binary = len(class_names) == 2
     return Evaluation(
         class_names=class_names,
         sample_ids=np.arange(len(labels)) if sample_ids is None else np.asarray(sample_ids),
@@ -139,10 +181,11 @@ def evaluate_predictions(
         per_class=metrics.per_class_rows(labels, predicted, class_names),
         accuracy=float(np.mean(predicted == labels)) if len(labels) else float("nan"),
         balanced_accuracy=metrics.balanced_accuracy(labels, predicted) if len(labels) else float("nan"),
-        roc=metrics.roc_curves(labels, probabilities, class_names),
-        pr=metrics.pr_curves(labels, probabilities, class_names),
-        youden=metrics.youden_threshold(labels, probabilities[:, 1]) if binary else None,
+        roc=metrics.roc_curves(labels, probabilities, class_names, positive_index),
+        pr=metrics.pr_curves(labels, probabilities, class_names, positive_index),
+        youden=metrics.youden_threshold(labels, probabilities[:, positive_index], positive_index) if binary else None,
         loss=metrics.per_sample_loss(labels, probabilities),
+        positive_index=positive_index,
     )
 
 
@@ -206,10 +249,26 @@ def evaluate_run(
     chosen = resolve_epoch(store, run, split, epoch, best)
     stored = store.get_predictions(run_id, split, chosen)
     evaluation = evaluate_predictions(
-        stored["labels"], stored["probabilities"], class_names, threshold, sample_ids=stored["sample_ids"]
+        stored["labels"], stored["probabilities"], class_names, threshold, sample_ids=stored["sample_ids"],
+        positive_class=run.positive_class,
     )
     evaluation.run_id, evaluation.split, evaluation.epoch = int(run_id), split, int(stored["epoch"])
+    evaluation.positive_class_chosen = run.positive_class_chosen or run.positive_class is None
     return evaluation
+
+
+def _positive_note(name: str | None, chosen: bool) -> str | None:
+    if name is None:
+        return None
+    if chosen:
+        return f"positive class: {name}"
+    return f"positive class: {name} (the second class: this run was recorded before positive classes were chosen)"
+
+
+def positive_class_note(run: RunRecord) -> str | None:
+    """The words pages and the CLI show for a two-class run: which class is positive, and for an older run
+    that it is the second class because the run recorded none; None for more classes."""
+    return _positive_note(run.positive_class, run.positive_class_chosen)
 
 
 def stored_epochs(store, run_id: int, split: str = "val") -> dict[int, dict[str, np.ndarray]]:
@@ -218,13 +277,19 @@ def stored_epochs(store, run_id: int, split: str = "val") -> dict[int, dict[str,
 
 
 def class_distribution_by_epoch(
-    epochs: dict[int, dict[str, np.ndarray]], num_classes: int, threshold: float | None = None
+    epochs: dict[int, dict[str, np.ndarray]], num_classes: int, threshold: float | None = None,
+    positive_index: int | None = None,
 ) -> tuple[list[int], np.ndarray]:
-    """(epoch numbers, (E, C) counts of predicted classes): a collapse onto one class shows as one row."""
+    """(epoch numbers, (E, C) counts of predicted classes): a collapse onto one class shows as one row.
+
+    A two-class ``threshold`` is on P(class ``positive_index``).
+    """
     numbers = sorted(epochs)
     counts = np.array(
         [
-            metrics.class_distribution(metrics.predicted_labels(epochs[e]["probabilities"], threshold), num_classes)
+            metrics.class_distribution(
+                metrics.predicted_labels(epochs[e]["probabilities"], threshold, positive_index), num_classes
+            )
             for e in numbers
         ],
         dtype=np.int64,

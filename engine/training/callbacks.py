@@ -28,6 +28,7 @@ from engine import checkpoints
 from engine.errors import DuplicateMetrics
 from engine.runs import CURRENT_LR_METRIC, EPOCH_TIME_METRIC, SAMPLES_PER_S_METRIC
 from engine.store import RunStore
+from engine.training import recipe
 from engine.training.pipeline import probabilities_from_outputs
 
 # At most this many per-batch rows (loss + accuracy) per second go to the store, besides each
@@ -167,6 +168,8 @@ class StoreRecorder(keras.callbacks.Callback):
         self.store.save_predictions(
             self.run_id, epoch_number, "val", self.val_sample_ids, self.val_labels, probabilities
         )
+        logs.update({f"val_{name}": value
+                     for name, value in recipe.macro_precision_recall(self.val_labels, probabilities).items()})
 
         # Checkpoints first (each atomically), then the store: a crash between the two leaves a
         # checkpoint one epoch ahead at worst, never a missing or half-written one.

@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from engine import checkpoints, datasets, models, paths
+from engine import checkpoints, datasets, models, paths, positive_class
 from engine.config import RunConfig
-from engine.errors import LabError, RunFailed
+from engine.errors import DataError, LabError, RunFailed
 from engine.runs import RunRecord, RunStatus
 from engine.store import RunStore
 
@@ -77,6 +77,7 @@ def prepare_data(config: RunConfig, run_dir: Path, store: RunStore, run_id: int)
         num_classes=dataset.num_classes,
         class_names=list(dataset.class_names),
         split_sizes={"train": len(splits.train), "val": len(splits.val), "test": len(splits.test)},
+        **_recorded_positive_class(config, dataset),
     )
 
     def take(indices: np.ndarray) -> tuple[VolumeRows, np.ndarray]:
@@ -98,6 +99,21 @@ def prepare_data(config: RunConfig, run_dir: Path, store: RunStore, run_id: int)
         class_names=list(dataset.class_names),
         volume_shape=tuple(dataset.volume_shape),
     )
+
+
+def _recorded_positive_class(config: RunConfig, dataset: datasets.Dataset) -> dict[str, Any]:
+    """{"config": the config with data.positive_class filled in} when the run took the dataset's, else {}.
+
+    Recorded with the class names, so every number computed for the run later names the class it is for.
+    """
+    sentence = positive_class.problem(dataset.class_names, config.data.positive_class)
+    if sentence:
+        raise DataError(sentence)
+    if dataset.num_classes != 2 or config.data.positive_class is not None:
+        return {}
+    recorded = config.copy()
+    recorded.data.positive_class = dataset.positive_class or positive_class.guess(dataset.class_names)
+    return {"config": recorded}
 
 
 def _set_determinism(seed: int) -> None:
@@ -310,7 +326,7 @@ def _batchnorm_check(store, run_id, model, data: PreparedData, batch_size: int, 
 
 def _evaluate_test(store, run_id, model, best_path, data: PreparedData, config: RunConfig, recorder) -> None:
     """Evaluate the best weights on the test split; store metrics and per-sample predictions."""
-    from engine.training import pipeline
+    from engine.training import pipeline, recipe
 
     training = config.training
     if checkpoints.usable(best_path):
@@ -324,6 +340,7 @@ def _evaluate_test(store, run_id, model, best_path, data: PreparedData, config: 
     epoch = recorder.best_epoch or recorder.epochs_completed or 0
     store.save_predictions(run_id, epoch, "test", data.test_ids, data.y_test, probabilities)
     test_metrics = {name: float(value) for name, value in results.items()}
+    test_metrics.update(recipe.macro_precision_recall(data.y_test, probabilities))
     test_metrics["epoch"] = epoch
     store.log_metrics(
         run_id, [{"kind": "test", "epoch": epoch, "name": name, "value": value} for name, value in test_metrics.items()]

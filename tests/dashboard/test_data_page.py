@@ -310,3 +310,35 @@ def test_text_helpers_show_user_strings_literally():
     assert data_view.default_dataset_name("My scans (2).zip") == "My-scans-2"
     assert data_view.default_dataset_name("...") == "imported"
     assert data_view.parse_shape("32x64 64") == (32, 64, 64) and data_view.parse_shape(" ") is None
+
+
+def test_the_positive_class_is_guessed_in_the_preview_and_changeable_after_the_import(data_page):
+    pending = data_view.prepare_preview([("lesions.zip", nifti_zip(per_class=3, junk=False))], None, FORM_DEFAULTS)
+    assert pending["preview"]["positive_class"] == "lesion"
+    at = data_page(data_pending=pending, data_name="lesions")
+    picker = at.selectbox(key="data_positive_class")
+    assert picker.label == "Positive class" and picker.value == "lesion" and picker.options == ["healthy", "lesion"]
+    at.button(key="data_import").click().run()
+    no_exceptions(at)
+    assert datasets.dataset_info("lesions")["positive_class"] == "lesion"
+
+    # Browsing the import: the same picker, saved with a button.
+    editor = at.selectbox(key="data_positive_lesions")
+    assert editor.value == "lesion" and not [b for b in at.button if b.key == "data_positive_save"]
+    editor.set_value("healthy").run()
+    at.button(key="data_positive_save").click().run()
+    no_exceptions(at)
+    assert datasets.dataset_info("lesions")["positive_class"] == "healthy"
+    assert "the positive class is now healthy" in plain(at.success[0].value)
+
+    # The Train form starts on the dataset's positive class and puts it in the config.
+    at.switch_page("app_pages/train.py")
+    at.run()
+    at.selectbox(key="train_dataset").set_value("lesions").run()
+    no_exceptions(at)
+    assert at.selectbox(key="train_positive_class_lesions").value == "healthy"
+
+
+def test_a_builtin_states_its_positive_class(data_page):
+    at = data_page("phantom_lesions")
+    assert "Positive class: lesion" in "\n".join(t.value for t in at.text)

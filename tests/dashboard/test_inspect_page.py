@@ -16,6 +16,7 @@ from engine import evaluation, paths
 from engine.runs import RunStatus
 from engine.store import open_store
 from tests.evaluation.synthetic import make_run
+from ui.text import unescape_markdown
 
 PAGE = str(Path(__file__).resolve().parents[2] / "app_pages" / "inspect.py")
 TIMEOUT_S = 60
@@ -72,6 +73,24 @@ def test_run_without_epochs_shows_a_hint(inspect_store):
     assert at.selectbox(key="inspect_run").value == 1
 
 
+def test_a_lesion_normal_run_says_lesion_is_positive(inspect_store):
+    run_id = make_run(inspect_store, num_classes=2, val_size=40, test_size=30, epochs=2,
+                      class_names=["lesion", "normal"], positive_class="lesion")
+    at = page()
+    at.query_params["run"] = str(run_id)
+    at.run()
+    assert not at.exception
+    assert unescape_markdown(at.caption[0].value).endswith("positive class: lesion")
+    assert at.slider(key="inspect_threshold").label == "Decision threshold on P(lesion)"
+    labels = [metric.label for metric in at.metric]
+    assert "Sensitivity (lesion)" in labels and "Specificity (lesion)" in labels
+    result = evaluation.evaluate_run(inspect_store, run_id, "val", 2, threshold=0.5)
+    shown = next(metric.value for metric in at.metric if metric.label == "Sensitivity (lesion)")
+    assert float(shown) == pytest.approx(result.per_class[0]["recall"], abs=5e-4)  # lesion's recall
+    at.slider(key="inspect_threshold").set_value(0.0).run()  # P(lesion) >= 0: everything is lesion
+    assert next(metric.value for metric in at.metric if metric.label == "Sensitivity (lesion)") == "1.000"
+
+
 def test_binary_run_end_to_end(inspect_store):
     run_id = make_run(inspect_store, num_classes=2, val_size=40, test_size=30, epochs=4)
     test_ids = inspect_store.get_predictions(run_id, "test")["sample_ids"]
@@ -97,7 +116,10 @@ def test_binary_run_end_to_end(inspect_store):
     metrics = {}
     for metric in at.metric:  # the validation block comes first
         metrics.setdefault(metric.label, metric.value)
-    assert float(metrics["Sensitivity"]) + float(metrics["Specificity"]) - 1 == pytest.approx(youden.j, abs=0.05)
+    # An old run (no positive class recorded): its numbers are for the second class, and say so.
+    assert float(metrics["Sensitivity (right)"]) + float(metrics["Specificity (right)"]) - 1 == pytest.approx(
+        youden.j, abs=0.05)
+    assert "positive class: right (the second class" in unescape_markdown(at.caption[0].value)
 
     at.checkbox(key="inspect_misclassified").check().run()
     table = samples_table(at)

@@ -95,6 +95,12 @@ def test_a_model_that_predicts_one_class_is_a_collapse_and_its_accuracy_is_the_m
     last = finding.evidence["per_epoch"][-1]
     assert last["top_class"] == "healthy" and last["top_share"] == 1.0 and last["label_share"] == 0.6
     assert last["accuracy"] == pytest.approx(0.6) and "equals the share" in finding.title
+    # Without a positive class nothing is said of sensitivity; with lesion positive, it is 0 (never predicted).
+    assert "sensitivity" not in last and "sensitivity" not in finding.title
+    with_positive = predictions.collapse(val, ["healthy", "lesion"], "lesion")
+    assert with_positive.evidence["per_epoch"][-1]["sensitivity"] == 0.0
+    assert with_positive.title.endswith("the sensitivity for 'lesion' (the positive class) is 0.00")
+    assert "sensitivity for" not in predictions.collapse(val, ["healthy", "lesion"], "healthy").title
     # The chance finding reads the same 60 % against its majority baseline.
     chance = predictions.chance(val, 2, [60, 40], 2)
     assert chance.severity == Severity.WARNING and chance.evidence["majority_baseline"] == 0.6

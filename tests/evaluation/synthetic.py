@@ -28,11 +28,14 @@ def make_run(
     dataset_size: int | None = None,
     volume_size: int = 8,
     status: RunStatus = RunStatus.FINISHED,
+    class_names: list[str] | None = None,
+    positive_class: str | None = None,
 ) -> int:
     """A run on shapes3d (2 classes) or a renamed 3+-class set with stored val predictions every epoch and test ones.
 
     The run's dataset config is a real shapes3d config whose sample ids cover
-    the stored ones, so the sample viewer can load volumes.
+    the stored ones, so the sample viewer can load volumes. ``class_names`` renames the classes;
+    ``positive_class`` is recorded as data.positive_class (None: a run from before the field).
     """
     rng = np.random.default_rng(seed)
     total = dataset_size or (val_size + test_size)
@@ -40,8 +43,10 @@ def make_run(
     config.data.dataset = "shapes3d"
     config.data.options = {"num_samples": int(total), "size": int(volume_size), "mode": "location"}
     config.training.epochs = epochs
+    config.data.positive_class = positive_class
     run_id = store.create_run(config, status=status)
-    class_names = ["left", "right"] if num_classes == 2 else [f"class{i}" for i in range(num_classes)]
+    if class_names is None:
+        class_names = ["left", "right"] if num_classes == 2 else [f"class{i}" for i in range(num_classes)]
     ids = rng.permutation(total)
     val_ids, test_ids = ids[:val_size], ids[val_size : val_size + test_size]
     val_labels = rng.integers(0, num_classes, val_size)

@@ -71,7 +71,7 @@ def test_binary_threshold_and_youden(store):
 def test_one_class_split_has_no_curves():
     labels = np.zeros(10, dtype=int)
     probabilities = np.tile([0.3, 0.7], (10, 1))
-    result = evaluation.evaluate_predictions(labels, probabilities, ["a", "b"])
+    result = evaluation.evaluate_predictions(labels, probabilities, ["a", "b"], positive_class="b")
     assert result.roc == [] and result.youden is None and result.roc_auc is None
     assert result.counts.tolist() == [[0, 10], [0, 0]]
     assert result.per_class[0]["specificity"] is None  # no negatives of class a
