@@ -11,9 +11,11 @@ Conventions, each decided once here:
   the first). A *result metric* is taken at that epoch, or at the last epoch
   when asked (``at="last"``).
 - A *group* is the runs that share one value of a config field (as W&B's
-  "group by"). Its curves and table cells are the mean and the population
-  standard deviation (NumPy's default, ddof=0) over its runs; a group of one
-  run is shown as that run.
+  "group by"). Its curves and table cells are the mean and the sample
+  standard deviation (ddof=1) over its runs, and its result has a 95 %
+  interval within the metric's range: ``engine.statistics.metric_estimate``,
+  the same numbers as ``python -m engine group`` and the Runs page. A group
+  of one run is shown as that run.
 - Curves are downsampled for drawing only (``downsample``); tables always read
   the whole history.
 """
@@ -29,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from engine import statistics
 from engine.config import RunConfig
 from engine.errors import LabError
 from engine.runs import SAMPLES_PER_S_METRIC, RunRecord, RunStatus
@@ -321,7 +324,8 @@ def group_runs(runs: Sequence[RunRecord], field_name: str) -> list[Group]:
 def group_band(curves: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(x, mean, std) over the runs' curves, aligned by epoch: at each epoch that any run reached, the
-    mean and population std (ddof=0) over the runs that reached it; x is the mean of their x."""
+    mean and sample std (ddof=1; 0 where one run reached it) over the runs that reached it; x is the mean of
+    their x."""
     by_epoch: dict[float, list[tuple[float, float]]] = {}
     for x, y, epochs in curves:
         for xi, yi, epoch in zip(x, y, epochs):
@@ -329,7 +333,8 @@ def group_band(curves: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]
     epochs = sorted(by_epoch)
     xs = np.array([np.mean([p[0] for p in by_epoch[e]]) for e in epochs], dtype=float)
     means = np.array([np.mean([p[1] for p in by_epoch[e]]) for e in epochs], dtype=float)
-    stds = np.array([np.std([p[1] for p in by_epoch[e]]) for e in epochs], dtype=float)
+    stds = np.array([np.std([p[1] for p in by_epoch[e]], ddof=1) if len(by_epoch[e]) > 1 else 0.0
+                     for e in epochs], dtype=float)
     return xs, means, stds
 
 
@@ -486,7 +491,8 @@ def run_summary(comparison: Comparison, run: RunRecord, result_metric: str, at: 
 def summary_frame(comparison: Comparison, result_metric: str, at: str = "best",
                   group_by: str | None = None) -> pd.DataFrame:
     """The summary table: one row per run, or with ``group_by`` one row per group of two or more runs
-    (numbers are the group's mean, with a "<column> std" column next to each) and one per lone run.
+    (numbers are the group's mean, with a "<column> std" column next to each, and for the result its
+    interval in "<result> low" / "<result> high" / "<result> clipped") and one per lone run.
 
     The "result" column is ``result_metric`` at each run's best (or last) epoch; it is renamed
     "<metric> @ best" / "@ last" so the choice shows in the table and the CSV.
@@ -505,19 +511,29 @@ def summary_frame(comparison: Comparison, result_metric: str, at: str = "best",
         row: dict[str, Any] = {"run": group.label, "run id": None, "group": _cell(group.value),
                                "runs": len(members), "status": "", "monitor": members[0]["monitor"]}
         for column in SUMMARY_NUMBERS:
-            mean, std = group_stat([member[column] for member in members])
-            row[column], row[f"{column} std"] = mean, std
+            metric = result_metric if column == "result" else column
+            estimate = group_estimate(metric, [member[column] for member in members])
+            row[column] = estimate.mean if estimate else None
+            row[f"{column} std"] = estimate.std if estimate else None
+            if column == "result":
+                row["result low"] = estimate.low if estimate else None
+                row["result high"] = estimate.high if estimate else None
+                row["result clipped"] = bool(estimate and estimate.clipped)
         out.append(row)
     frame = pd.DataFrame(out)
-    return frame.rename(columns={"result": result_column, "result std": f"{result_column} std"})
+    return frame.rename(columns={name: name.replace("result", result_column, 1) for name in frame.columns
+                                 if name.startswith("result")})
+
+
+def group_estimate(metric: str, values: Sequence[float | None]) -> statistics.Estimate | None:
+    """Mean, sample std and interval (within ``metric``'s range) over the values that are numbers."""
+    return statistics.metric_estimate(metric, [value for value in values if _finite(value)])
 
 
 def group_stat(values: Sequence[float | None]) -> tuple[float | None, float | None]:
-    """(mean, population std) over the values that are numbers; (None, None) when none is."""
-    numbers = np.array([value for value in values if _finite(value)], dtype=float)
-    if not len(numbers):
-        return None, None
-    return float(np.mean(numbers)), float(np.std(numbers))
+    """(mean, sample std) over the values that are numbers (std None for one); (None, None) when none is."""
+    estimate = statistics.estimate([value for value in values if _finite(value)])
+    return (None, None) if estimate is None else (estimate.mean, estimate.std)
 
 
 def hyperparameter_frame(comparison: Comparison, result_metric: str, at: str = "best") -> pd.DataFrame:
@@ -542,6 +558,6 @@ __all__ = [
     "AXES", "Comparison", "CompareError", "Group", "RESULT_AT", "RunFilter",
     "Series", "best_epoch", "config_fields", "curve_series", "default_result_metric", "config_table", "confusion_epoch", "curve", "curve_metrics",
     "differing_fields", "downsample", "field_value", "filter_runs", "flat_config", "group_band", "group_runs",
-    "group_stat", "hyperparameter_frame", "load", "lower_is_better", "metric_names", "monitor_of",
+    "group_estimate", "group_stat", "hyperparameter_frame", "load", "lower_is_better", "metric_names", "monitor_of",
     "result_epoch", "run_summary", "smooth", "summary_frame", "test_evaluation", "value_at",
 ]

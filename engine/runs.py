@@ -115,6 +115,9 @@ RESUMABLE_STATUSES = frozenset({RunStatus.STOPPED, RunStatus.INTERRUPTED})
 CURRENT_LR_METRIC = "current_lr"
 EPOCH_TIME_METRIC = "epoch_time_s"
 SAMPLES_PER_S_METRIC = "samples_per_s"
+# Every learning-rate range test (lr-find) is recorded as a run with this tag; the Runs page hides them
+# unless asked.
+LR_FIND_TAG = "lr-find"
 
 
 class TrialOutcome(enum.StrEnum):
@@ -220,6 +223,11 @@ class RunRecord:
         """"#12 my run": how pages name a run."""
         return f"#{self.id} {self.name}".strip()
 
+    @property
+    def is_lr_find(self) -> bool:
+        """Whether this run is a learning-rate range test rather than a training run."""
+        return LR_FIND_TAG in self.tags
+
     def duration(self, now: float | None = None) -> float | None:
         """Seconds from start to finish (or to now while the run is active); None before it started."""
         if not self.started_at:
@@ -257,6 +265,7 @@ __all__ = [
     "CURRENT_LR_METRIC",
     "ENDED_STATUSES",
     "EPOCH_TIME_METRIC",
+    "LR_FIND_TAG",
     "RESUMABLE_STATUSES",
     "RunRecord",
     "RunStatus",

@@ -99,7 +99,7 @@ def test_summary_has_test_metrics_parameters_and_throughput(store):
     assert row["samples/s"] == pytest.approx(np.mean([r["samples_per_s"] for r in history]))
 
 
-def test_group_statistics_equal_numpy_mean_and_std(store):
+def test_group_statistics_equal_numpy_mean_and_sample_std(store):
     ids = _runs(store, count=8, epochs=20)  # learning rates: 1e-4 for runs 0-3, 3e-4 for runs 4-7
     comparison = compare.load(store, ids)
     frame = compare.summary_frame(comparison, "val_accuracy", "best", group_by="training.learning_rate")
@@ -108,13 +108,16 @@ def test_group_statistics_equal_numpy_mean_and_std(store):
         per_run = compare.summary_frame(compare.load(store, members), "val_accuracy", "best")
         for column in ("val_accuracy @ best", "best value", "test accuracy", "wall time (s)"):
             assert frame[column][group_index] == pytest.approx(np.mean(per_run[column]))
-            assert frame[f"{column} std"][group_index] == pytest.approx(np.std(per_run[column]))
+            assert frame[f"{column} std"][group_index] == pytest.approx(np.std(per_run[column], ddof=1))
+        result = frame["val_accuracy @ best"][group_index]
+        assert 0.0 <= frame["val_accuracy @ best low"][group_index] <= result
+        assert result <= frame["val_accuracy @ best high"][group_index] <= 1.0
     # The curve band: mean and std over the runs at each epoch.
     series = compare.curve_series(comparison, "accuracy", training=False, group_by="training.learning_rate")
     assert [s.run_ids for s in series] == [tuple(ids[:4]), tuple(ids[4:])]
     stacked = np.array([[row["val_accuracy"] for row in store.epoch_history(i)] for i in ids[:4]])
     np.testing.assert_allclose(series[0].y, stacked.mean(axis=0))
-    np.testing.assert_allclose(series[0].std, stacked.std(axis=0))
+    np.testing.assert_allclose(series[0].std, stacked.std(axis=0, ddof=1))
 
 
 def test_a_group_of_one_run_is_shown_as_the_run(store):
