@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from engine import statistics
-from engine.config import RunConfig
+from engine.config import PRESET_KNOBS, RunConfig
 from engine.errors import LabError
 from engine.runs import SAMPLES_PER_S_METRIC, RunRecord, RunStatus
 from engine.store import RunStore
@@ -72,6 +72,39 @@ def flat_config(config: RunConfig) -> dict[str, Any]:
     return out
 
 
+PRESET_MARK = "(preset)"
+
+
+def preset_fields(config: RunConfig) -> set[str]:
+    """The dotted model fields whose value this config leaves to its preset (None in the config)."""
+    return {f"model.{knob}" for knob in PRESET_KNOBS if getattr(config.model, knob) is None}
+
+
+def effective_config(config: RunConfig) -> dict[str, Any]:
+    """``flat_config`` with every knob the preset decides replaced by the preset's value, so a table or a
+    plot shows what the model was built with ("model.dropout_rate": 0.0, not None); ``preset_fields`` says
+    which of them came from the preset."""
+    from engine.models import registry  # plain Python: the presets' reference values
+
+    flat = flat_config(config)
+    try:
+        defaults = registry.get_spec(config.model.architecture).defaults
+    except LabError:
+        return flat  # an unknown preset (a run from an older lab): leave its fields as recorded
+    for name in preset_fields(config):
+        knob = name.split(".", 1)[1]
+        if knob in defaults:
+            flat[name] = defaults[knob]
+    return flat
+
+
+def effective_cell(config: RunConfig, name: str) -> str:
+    """A field's effective value as table text: "0.3 (preset)" when the preset decided it, "0" otherwise."""
+    value = effective_config(config).get(name)
+    text = _cell(value) if value is not None else ""
+    return f"{text} {PRESET_MARK}" if name in preset_fields(config) else text
+
+
 def _key(value: Any) -> str:
     """A canonical text for comparing and grouping values (1 and 1.0 are the same value)."""
     if isinstance(value, float) and value.is_integer():
@@ -88,37 +121,39 @@ def config_fields(runs: Sequence[RunRecord]) -> list[str]:
 
 
 def differing_fields(runs: Sequence[RunRecord]) -> list[str]:
-    """The config fields whose values are not the same in every one of ``runs``."""
-    flats = [flat_config(run.config) for run in runs]
+    """The config fields whose effective values (a preset's default filled in) are not the same in every
+    one of ``runs``."""
+    flats = [effective_config(run.config) for run in runs]
     return [name for name in config_fields(runs) if len({_key(flat.get(name)) for flat in flats}) > 1]
 
 
 def config_table(runs: Sequence[RunRecord], only_differences: bool = False) -> tuple[pd.DataFrame, list[str]]:
     """(table with one row per config field and one column per run label, the differing fields).
 
-    Cells are text (None shows as "preset default" where a preset decides).
+    Cells are text: the effective value, marked "(preset)" where the preset decided it ("0.3 (preset)").
     """
     differing = differing_fields(runs)
     names = differing if only_differences else config_fields(runs)
     columns = {}
     for run in runs:
-        flat = flat_config(run.config)
-        columns[run.label] = [_cell(flat.get(name, "")) for name in names]
+        flat, from_preset = effective_config(run.config), preset_fields(run.config)
+        columns[run.label] = [_cell(flat.get(name, "")) + (f" {PRESET_MARK}" if name in from_preset else "")
+                              for name in names]
     frame = pd.DataFrame(columns, index=pd.Index(names, name="field"))
     return frame, differing
 
 
 def _cell(value: Any) -> str:
     if value is None:
-        return "preset default"
+        return "none"  # a field left unset (data.folds without CV); a preset's knob is filled in before
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
 
 
 def field_value(run: RunRecord, name: str) -> Any:
-    """The value of a dotted config field of ``run`` (None when the run has no such field)."""
-    return flat_config(run.config).get(name)
+    """The effective value of a dotted config field of ``run`` (None when the run has no such field)."""
+    return effective_config(run.config).get(name)
 
 
 # ----------------------------------------------------------------- filters
@@ -137,8 +172,10 @@ class RunFilter:
     value: str = ""  # ... and the value it must have (numbers compare as numbers, text without case)
 
 
-def _value_matches(value: Any, wanted: str) -> bool:
+def _value_matches(value: Any, wanted: str, from_preset: bool = False) -> bool:
     wanted = wanted.strip()
+    if from_preset and wanted.lower() in ("preset", "preset default", PRESET_MARK):
+        return True
     if value is None:
         return wanted.lower() in ("", "none", "null", "preset default")
     try:
@@ -169,8 +206,9 @@ def filter_runs(runs: Iterable[RunRecord], run_filter: RunFilter) -> list[RunRec
         if run_filter.created_before is not None and run.created_at > run_filter.created_before:
             continue
         if run_filter.field and run_filter.value.strip():
-            flat = flat_config(run.config)
-            if run_filter.field not in flat or not _value_matches(flat[run_filter.field], run_filter.value):
+            flat = effective_config(run.config)
+            if run_filter.field not in flat or not _value_matches(
+                    flat[run_filter.field], run_filter.value, run_filter.field in preset_fields(run.config)):
                 continue
         kept.append(run)
     return kept
@@ -537,16 +575,24 @@ def group_stat(values: Sequence[float | None]) -> tuple[float | None, float | No
 
 
 def hyperparameter_frame(comparison: Comparison, result_metric: str, at: str = "best") -> pd.DataFrame:
-    """One row per run: its label, every config field that differs between the runs, and the result."""
+    """One row per run: its label, the effective value of every config field that differs between the runs
+    (a preset's default filled in, so no run drops out of a plot), and the result.
+
+    ``frame.attrs["from_preset"]`` maps each field to one bool per row: whether the preset decided it.
+    """
     fields = differing_fields(comparison.runs)
-    rows = []
+    rows, from_preset = [], {name: [] for name in fields}
     for run in comparison.runs:
         history = comparison.histories.get(run.id, [])
-        flat = flat_config(run.config)
+        flat, preset = effective_config(run.config), preset_fields(run.config)
         row = {"run id": run.id, "run": run.label, **{name: flat.get(name) for name in fields}}
         row[result_metric] = value_at(history, result_metric, result_epoch(history, monitor_of(run), at))
         rows.append(row)
-    return pd.DataFrame(rows, columns=["run id", "run", *fields, result_metric])
+        for name in fields:
+            from_preset[name].append(name in preset)
+    frame = pd.DataFrame(rows, columns=["run id", "run", *fields, result_metric])
+    frame.attrs["from_preset"] = from_preset
+    return frame
 
 
 def confusion_epoch(comparison: Comparison, run: RunRecord, at: str = "best") -> int | None:
@@ -557,7 +603,8 @@ def confusion_epoch(comparison: Comparison, run: RunRecord, at: str = "best") ->
 __all__ = [
     "AXES", "Comparison", "CompareError", "Group", "RESULT_AT", "RunFilter",
     "Series", "best_epoch", "config_fields", "curve_series", "default_result_metric", "config_table", "confusion_epoch", "curve", "curve_metrics",
-    "differing_fields", "downsample", "field_value", "filter_runs", "flat_config", "group_band", "group_runs",
+    "differing_fields", "downsample", "effective_cell", "effective_config", "PRESET_MARK",
+    "preset_fields", "field_value", "filter_runs", "flat_config", "group_band", "group_runs",
     "group_estimate", "group_stat", "hyperparameter_frame", "load", "lower_is_better", "metric_names", "monitor_of",
     "result_epoch", "run_summary", "smooth", "summary_frame", "test_evaluation", "value_at",
 ]

@@ -88,15 +88,20 @@ def scatter_figure(frame: pd.DataFrame, field: str, result_metric: str, result_t
                    colors: Mapping[int, str]) -> go.Figure:
     """One point per run: a config field against the result metric, in the run's colour."""
     figure = go.Figure()
-    for _, row in frame.iterrows():
+    # Effective values: a knob the preset decided is drawn at the preset's value, as an open marker.
+    from_preset = frame.attrs.get("from_preset", {}).get(field, [False] * len(frame))
+    for (_, row), preset in zip(frame.iterrows(), from_preset):
         if pd.isna(row[result_metric]):
             continue
         label = plotly_text(row["run"])
+        mark = " (preset)" if preset else ""
         figure.add_trace(go.Scatter(
             x=[row[field] if isinstance(row[field], (int, float)) else plotly_text(row[field])],
             y=[row[result_metric]], mode="markers", name=label, showlegend=False,
-            marker=dict(color=colors.get(int(row["run id"]), run_color(0)), size=11, line=dict(width=1, color="white")),
-            hovertemplate=f"{label}<br>{plotly_text(field)} %{{x}}<br>%{{y:.4g}}<extra></extra>",
+            marker=dict(color=colors.get(int(row["run id"]), run_color(0)), size=11,
+                        line=dict(width=2) if preset else dict(width=1, color="white"),
+                        symbol="circle-open" if preset else "circle"),
+            hovertemplate=f"{label}<br>{plotly_text(field)} %{{x}}{mark}<br>%{{y:.4g}}<extra></extra>",
         ))
     numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in frame[field].dropna())
     figure.update_layout(height=360, margin=dict(t=30, b=40, l=60, r=10), xaxis_title=plotly_text(field),

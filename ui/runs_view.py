@@ -106,7 +106,7 @@ def group_frame(rows: Sequence[dict]) -> pd.DataFrame:
     interval = f"{statistics.CONFIDENCE:.0%} CI"
     return pd.DataFrame([{
         "group": row["group"] + (f" trial {row['trial']}" if row["trial"] is not None else ""),
-        "runs": f"{row['finished']}/{row['runs']} finished",
+        "runs": f"{row['completed']}/{row['runs']} {RunStatus.FINISHED.label}",
         "metric": row["metric"],
         "mean ± std": row["estimate"].mean_std_text(),
         interval: row["estimate"].interval_text(),

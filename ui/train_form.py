@@ -21,7 +21,7 @@ from ui.text import markdown_text
 LEARNING_RATES = tuple(m * 10.0**e for e in range(-6, 0) for m in (1, 2, 5)) + (1.0,)
 LIMITS = cfg.LIMITS
 # Model knobs whose None means "the preset's reference value".
-PRESET_KNOBS = ("dropout_rate", "batchnorm", "l2", "kernel_initializer", "padding")
+PRESET_KNOBS = cfg.PRESET_KNOBS
 DATA_DEFAULTS = cfg.DataConfig()
 MODEL_DEFAULTS = cfg.ModelConfig()
 TRAINING_DEFAULTS = cfg.TrainingConfig()

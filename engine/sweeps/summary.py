@@ -93,7 +93,7 @@ RUNS_PAGE_METRICS = ("val_accuracy", "val_loss", "test_accuracy", "test_auc")
 
 def group_rows(store: RunStore, runs: Sequence[RunRecord]) -> list[dict[str, Any]]:
     """One row per (group, metric) for the groups of two or more runs among ``runs`` (a CV group, a seed
-    group, a sweep trial's folds): {"group", "trial", "runs", "finished", "metric", "estimate"} with the
+    group, a sweep trial's folds): {"group", "trial", "runs", "completed" (finished runs), "metric", "estimate"} with the
     same numbers as ``group_summary`` (the CLI) and the Compare page's grouping."""
     by_group: dict[str, list[RunRecord]] = {}
     for run in runs:
@@ -110,7 +110,7 @@ def group_rows(store: RunStore, runs: Sequence[RunRecord]) -> list[dict[str, Any
                 if metric in summary:
                     rows.append({
                         "group": group, "trial": trial, "runs": len(repetition),
-                        "finished": sum(run.status == RunStatus.FINISHED for run in repetition),
+                        "completed": sum(run.status == RunStatus.FINISHED for run in repetition),
                         "metric": metric, "estimate": statistics.Estimate(**summary[metric]),
                     })
     return rows
