@@ -74,13 +74,7 @@ def _catalog_choice(label: str, catalog: list[dict[str, Any]], key: str, preferr
 def dataset_section(catalog: list[dict[str, Any]]) -> dict[str, Any]:
     """Dataset, its generator knobs, the split and normalisation -> the ``data`` section."""
     name, entry = _catalog_choice("Dataset", catalog, "train_dataset", DATA_DEFAULTS.dataset)
-    options: dict[str, Any] = {}
-    knobs = entry.get("options") or {}
-    if knobs:
-        columns = st.columns(min(3, len(knobs)))
-        for index, (knob, spec) in enumerate(knobs.items()):
-            with columns[index % len(columns)]:
-                options[knob] = _option_widget(name, knob, spec)
+    options = dataset_options(name, entry)
     val_column, test_column, norm_column = st.columns(3)
     val_fraction = val_column.number_input(
         "Validation fraction", key=_default("train_val_fraction", DATA_DEFAULTS.val_fraction),
@@ -108,12 +102,25 @@ def dataset_section(catalog: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _option_widget(dataset: str, knob: str, spec: dict[str, Any]) -> Any:
+def dataset_options(dataset: str, entry: dict[str, Any], prefix: str = "train") -> dict[str, Any]:
+    """The dataset's generator knobs as widgets (up to three a row) -> ``data.options``. The Train and
+    Sweeps pages use these same widgets; ``prefix`` starts their keys (``sweeps_option_shapes3d_size``)."""
+    options: dict[str, Any] = {}
+    knobs = entry.get("options") or {}
+    if knobs:
+        columns = st.columns(min(3, len(knobs)))
+        for index, (knob, spec) in enumerate(knobs.items()):
+            with columns[index % len(columns)]:
+                options[knob] = _option_widget(dataset, knob, spec, prefix)
+    return options
+
+
+def _option_widget(dataset: str, knob: str, spec: dict[str, Any], prefix: str = "train") -> Any:
     """One dataset knob: a choice, a whole number, a number or a flag (bounds from the engine).
 
     Keyed by dataset too: two datasets' knobs of the same name are different widgets.
     """
-    key = f"train_option_{dataset}_{knob}"
+    key = f"{prefix}_option_{dataset}_{knob}"
     default = spec.get("default")
     label = spec.get("label") or knob.replace("_", " ").capitalize()
     help_text = spec.get("help")
