@@ -17,7 +17,7 @@ from typing import Any
 from engine import argtypes, statistics
 from engine.config import OPTIMIZERS, RunConfig
 from engine.errors import ConfigError, LabError
-from engine.runs import CURRENT_LR_METRIC, EPOCH_TIME_METRIC, RunRecord, RunStatus
+from engine.runs import CURRENT_LR_METRIC, EPOCH_TIME_METRIC, RunRecord, RunStatus, fold_label
 
 
 class _Parser(argparse.ArgumentParser):
@@ -218,7 +218,7 @@ def _train_one(config: RunConfig, args, group: str | None) -> int:
         run_id, pid=os.getpid(), host=socket.gethostname(), slot=FOREGROUND_SLOT, started_at=now, heartbeat_at=now
     )
     if not args.json:
-        fold = f", fold {config.data.fold + 1}/{config.data.folds}" if config.data.folds else ""
+        fold = f", fold {fold_label(config)}" if fold_label(config) else ""
         print(f"run {run_id}: {config.model.architecture} on {config.data.dataset}, {config.training.epochs} epochs{fold}")
     verbose = 1 if sys.stdout.isatty() and not args.json else 2
     test_hooks = hooks.from_environment()

@@ -34,7 +34,7 @@ import pandas as pd
 from engine import statistics
 from engine.config import PRESET_KNOBS, RunConfig
 from engine.errors import LabError
-from engine.runs import SAMPLES_PER_S_METRIC, RunRecord, RunStatus
+from engine.runs import SAMPLES_PER_S_METRIC, RunRecord, RunStatus, fold_label
 from engine.store import RunStore
 
 History = list[dict[str, Any]]  # [{"epoch": 1, "loss": ..., "val_loss": ..., "_wall_time": t}, ...]
@@ -137,6 +137,8 @@ def config_table(runs: Sequence[RunRecord], only_differences: bool = False) -> t
     columns = {}
     for run in runs:
         flat, from_preset = effective_config(run.config), preset_fields(run.config)
+        if flat.get("data.fold") is not None:
+            flat["data.fold"] = fold_label(run.config)  # "1/3", as folds are numbered wherever shown
         columns[run.label] = [_cell(flat.get(name, "")) + (f" {PRESET_MARK}" if name in from_preset else "")
                               for name in names]
     frame = pd.DataFrame(columns, index=pd.Index(names, name="field"))
@@ -147,7 +149,7 @@ def _cell(value: Any) -> str:
     if value is None:
         return "none"  # a field left unset (data.folds without CV); a preset's knob is filled in before
     if isinstance(value, float):
-        return f"{value:g}"
+        return f"{value:.4g}"  # 4 significant digits, as the summary and the Sweeps page show numbers
     return str(value)
 
 

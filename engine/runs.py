@@ -120,6 +120,13 @@ SAMPLES_PER_S_METRIC = "samples_per_s"
 LR_FIND_TAG = "lr-find"
 
 
+def fold_label(config: RunConfig) -> str | None:
+    """"1/3" for the first of three folds: folds are numbered from 1 wherever they are shown (pages, CLI,
+    run names); the config keeps its 0-based ``data.fold``. None outside cross-validation."""
+    data = config.data
+    return None if data.fold is None or not data.folds else f"{data.fold + 1}/{data.folds}"
+
+
 class TrialOutcome(enum.StrEnum):
     """How a sweep's trial (one configuration, one run per fold) ended, as told to its search."""
 
@@ -264,6 +271,7 @@ __all__ = [
     "ACTIVE_STATUSES",
     "CURRENT_LR_METRIC",
     "ENDED_STATUSES",
+    "fold_label",
     "EPOCH_TIME_METRIC",
     "LR_FIND_TAG",
     "RESUMABLE_STATUSES",

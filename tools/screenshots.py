@@ -32,6 +32,8 @@ CHROMIUM = "/usr/bin/chromium"
 # Every tiny run: small enough to train in seconds on a CPU, real enough that every page has content.
 TINY = ["--dataset", "shapes3d", "--option", "num_samples=36", "--option", "size=12", "--arch", "tutorial3d",
         "--width", "0.25", "--epochs", "2", "--batch-size", "8"]
+# The tallest screenshot (px): longer pages are cut here.
+MAX_HEIGHT = 6000
 PAGES = ("home", "data", "train", "runs", "inspect", "compare", "sweeps")
 
 
@@ -102,8 +104,15 @@ def shoot(url: str, ids: dict[str, list[int]], out: Path, widths: list[int], pag
                     page.wait_for_selector("h1", timeout=60_000)
                     wait_for_app(page)
                     page.wait_for_timeout(1500)  # Plotly draws after the script run ends
+                    # Streamlit scrolls its main container, not the document: grow the window to its height.
+                    height = page.evaluate(
+                        "() => Math.max(...[...document.querySelectorAll('[data-testid=stMain], "
+                        "[data-testid=stAppViewContainer], section.main')].map(e => e.scrollHeight), 1000)")
+                    page.set_viewport_size({"width": width, "height": min(int(height) + 40, MAX_HEIGHT)})
+                    page.wait_for_timeout(1000)
                     path = out / f"{name}-{width}.png"
                     page.screenshot(path=str(path), full_page=True)
+                    page.set_viewport_size({"width": width, "height": 1000})
                     saved.append(path)
                     print(path, flush=True)
                 page.close()

@@ -78,9 +78,9 @@ def parallel_figure(frame: pd.DataFrame, fields: Sequence[str], result_metric: s
     figure = go.Figure(go.Parcoords(
         # Coloured by the result; its own axis (the last) is the scale, so no colour bar.
         line=dict(color=[float(v) for v in rows[result_metric]], colorscale="Viridis", showscale=False),
-        dimensions=dimensions,
+        dimensions=dimensions, labelangle=-20, labelside="top",  # long field names would overlap when flat
     ))
-    figure.update_layout(height=380, margin=dict(t=60, b=30, l=80, r=60))
+    figure.update_layout(height=400, margin=dict(t=90, b=30, l=80, r=60))
     return figure
 
 

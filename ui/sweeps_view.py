@@ -146,29 +146,42 @@ def trials_frame(report: dict[str, Any]) -> pd.DataFrame:
 
 
 def parallel_figure(report: dict[str, Any]) -> go.Figure | None:
-    """Parallel coordinates: one line per ended trial through its parameters to its objective."""
+    """Parallel coordinates: one line per ended trial through its parameters to its objective.
+
+    Every axis increases upwards. A log-scale parameter is drawn on log10 but labelled with its own
+    values (1e-4, 1e-3); the objective's axis says which way is better, and the colour is the same
+    for both directions: yellow for the better trials.
+    """
     trials = [t for t in report["trials"] if t["value"] is not None]
     if not trials:
         return None
     dimensions = []
     for path in report["space"]:
         values = [t["params"].get(path) for t in trials]
+        label = path
         if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-            log = report["space"][path].get("log")
-            shown = [math.log10(v) if log and v > 0 else v for v in values]
-            dimensions.append({"label": f"log10 {path}" if log else path, "values": shown})
+            if report["space"][path].get("log") and all(v > 0 for v in values):
+                logs = [math.log10(v) for v in values]
+                decades = list(range(math.floor(min(logs)), math.ceil(max(logs)) + 1))
+                dimensions.append({"label": label, "values": logs, "tickvals": decades,
+                                   "ticktext": [f"1e{d}" for d in decades],
+                                   "range": [min(decades), max(decades)]})
+            else:
+                dimensions.append({"label": label, "values": values, "tickformat": ".3~g"})
         else:
             labels = sorted({str(v) for v in values})
-            dimensions.append({"label": path, "values": [labels.index(str(v)) for v in values],
+            dimensions.append({"label": label, "values": [labels.index(str(v)) for v in values],
                                "tickvals": list(range(len(labels))), "ticktext": labels})
     objective = [t["value"] for t in trials]
-    dimensions.append({"label": report["metric"], "values": objective})
+    better = "lower" if report["direction"] == "minimize" else "higher"
+    dimensions.append({"label": f"{report['metric']} ({better} is better)", "values": objective,
+                       "tickformat": ".3~g"})
     figure = go.Figure(go.Parcoords(
-        line={"color": objective, "colorscale": "Viridis", "showscale": True,
+        line={"color": objective, "colorscale": "Viridis", "showscale": False,
               "reversescale": report["direction"] == "minimize"},
-        dimensions=dimensions,
+        dimensions=dimensions, labelangle=-20, labelside="top",  # long paths would overlap when flat
     ))
-    figure.update_layout(height=360, margin={"l": 60, "r": 40, "t": 50, "b": 20})
+    figure.update_layout(height=380, margin={"l": 60, "r": 60, "t": 80, "b": 30})
     return figure
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from engine import statistics
 from engine.errors import LabError
-from engine.runs import CURRENT_LR_METRIC, EPOCH_TIME_METRIC, SAMPLES_PER_S_METRIC, RunRecord, RunStatus
+from engine.runs import CURRENT_LR_METRIC, EPOCH_TIME_METRIC, SAMPLES_PER_S_METRIC, RunRecord, RunStatus, fold_label
 from engine.store import RunStore
 
 # Per-epoch rows that describe the machine, not the model: left out of summaries.
@@ -47,12 +47,6 @@ def repetition_sets(runs: Sequence[RunRecord]) -> dict[int | None, list[RunRecor
     return sets
 
 
-def fold_label(run: RunRecord) -> str | None:
-    """"1/3" for the first of three folds (1-based, as every page and the CLI number folds); None outside CV."""
-    data = run.config.data
-    return None if data.fold is None or not data.folds else f"{data.fold + 1}/{data.folds}"
-
-
 def configuration_summary(store: RunStore, runs: Sequence[RunRecord]) -> dict[str, Any]:
     """One configuration's runs: each fold's metrics at its best epoch, mean ± std of every metric, curves.
 
@@ -67,7 +61,7 @@ def configuration_summary(store: RunStore, runs: Sequence[RunRecord]) -> dict[st
             if name != "epoch":
                 metrics[f"test_{name}"] = value
         folds.append({
-            "run_id": run.id, "fold": run.config.data.fold, "fold_label": fold_label(run),
+            "run_id": run.id, "fold": run.config.data.fold, "fold_label": fold_label(run.config),
             "seed": run.config.training.seed,
             "status": run.status.value, "epochs_done": run.epochs_done, "best_epoch": row.get("epoch"),
             "metrics": metrics, "curve": history,
@@ -130,5 +124,5 @@ def group_summary(store: RunStore, group: str) -> dict[str, Any]:
     }
 
 
-__all__ = ["RUNS_PAGE_METRICS", "best_epoch_row", "best_value", "configuration_summary", "estimates", "fold_label",
+__all__ = ["RUNS_PAGE_METRICS", "best_epoch_row", "best_value", "configuration_summary", "estimates",
            "group_rows", "group_summary", "repetition_sets"]

@@ -102,3 +102,11 @@ def test_lr_find_runs_are_hidden_from_runs_until_asked_for(app, store, make_run)
     at.toggle(key="runs_show_lr_find").set_value(True).run()
     table = next(d.value for d in at.dataframe if "epoch" in d.value.columns)
     assert sorted(table["id"]) == sorted([shown, hidden])
+
+
+def test_folds_are_numbered_from_one_in_the_config_table_too(store):
+    from engine import compare
+
+    ids = _cv_group(store)
+    table, _ = compare.config_table(compare.load(store, ids).runs)
+    assert table.loc["data.fold"].tolist() == ["1/3", "2/3", "3/3"]
