@@ -110,6 +110,10 @@ def shoot(url: str, ids: dict[str, list[int]], out: Path, widths: list[int], pag
                         "[data-testid=stAppViewContainer], section.main')].map(e => e.scrollHeight), 1000)")
                     page.set_viewport_size({"width": width, "height": min(int(height) + 40, MAX_HEIGHT)})
                     page.wait_for_timeout(1000)
+                    wait_for_app(page)
+                    page.wait_for_function("() => !document.querySelector('[data-testid=stSkeleton]')",
+                                           timeout=120_000)
+                    page.wait_for_timeout(1500)
                     path = out / f"{name}-{width}.png"
                     page.screenshot(path=str(path), full_page=True)
                     page.set_viewport_size({"width": width, "height": 1000})
