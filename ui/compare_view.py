@@ -261,7 +261,13 @@ def summary_display(frame: pd.DataFrame) -> pd.DataFrame:
         out[column] = cells
         if f"{column} low" in frame.columns:
             out[INTERVAL_COLUMN] = [_interval(frame, column, index) for index in shown.index]
-    return out
+    # What a reader compares comes first (the result and its interval); the run's status and monitor,
+    # which say how to read the row, go last, so the table's first screenful holds the numbers.
+    last = [column for column in ("status", "monitor") if column in out.columns]
+    first = [column for column in out.columns if column in ("run", "runs")]
+    results = [column for column in out.columns if " @ " in column or column == INTERVAL_COLUMN]
+    middle = [column for column in out.columns if column not in (*first, *results, *last)]
+    return out[first + results + middle + last]
 
 
 INTERVAL_COLUMN = f"{statistics.CONFIDENCE:.0%} CI"
@@ -294,7 +300,7 @@ def _summary(comparison: compare.Comparison, options: ViewOptions) -> None:
            if options.group_by else "")
     )
     st.dataframe(summary_display(frame), key="compare_summary", hide_index=True,
-                 column_config={"run": st.column_config.TextColumn("run", width="large", pinned=True)})
+                 column_config={"run": st.column_config.TextColumn("run", width="medium", pinned=True)})
     st.download_button("Download CSV", frame.to_csv(index=False), file_name="compare-summary.csv", mime="text/csv",
                        key="compare_csv", icon=":material/download:")
 

@@ -10,9 +10,10 @@ import pandas as pd
 from engine import compare
 from engine.runs import RunRecord, RunStatus
 
+# Progress and result before the knobs: at 1280 px the right-hand columns are behind a scroll.
 TABLE_COLUMNS = (
-    "id", "name", "status", "dataset", "architecture", "optimizer", "initial lr", "batch", "dropout", "epoch", "best",
-    "duration",
+    "id", "name", "status", "epoch", "best", "duration", "dataset", "architecture", "optimizer", "initial lr", "batch",
+    "dropout",
 )
 
 

@@ -15,6 +15,7 @@ import streamlit as st
 
 from engine import config as cfg
 from engine.errors import Problem
+from ui import tables
 from ui.text import markdown_text
 
 # Learning rates offered on the log-scale slider (within LIMITS["training.learning_rate"]).
@@ -273,6 +274,24 @@ def training_section() -> dict[str, Any]:
         step=50, **_bounds("training.max_saliency_samples"),
     ))
     return values
+
+
+# A metric value longer than this is cut ("16×…") in a third of the preview column at 1280 px.
+SHORT_METRIC_CHARS = 5
+
+
+def dataset_metrics(num_samples: int, volume_shape, num_classes: int) -> None:
+    """Samples, volume and classes as metrics; a long volume ("64×128×128") gets a row of its own."""
+    shape = tables.format_shape(volume_shape)
+    help_text = "Depth × height × width in voxels (and channels, when more than one)."
+    if len(shape) <= SHORT_METRIC_CHARS:
+        count_column, shape_column, class_column = st.columns(3)
+        shape_column.metric("Volume", shape, help=help_text)
+    else:
+        count_column, class_column = st.columns(2)
+        st.metric("Volume", shape, help=help_text)
+    count_column.metric("Samples", num_samples)
+    class_column.metric("Classes", num_classes)
 
 
 def section_of(problem: Problem) -> str:
