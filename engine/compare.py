@@ -587,6 +587,8 @@ def hyperparameter_frame(comparison: Comparison, result_metric: str, at: str = "
     for run in comparison.runs:
         history = comparison.histories.get(run.id, [])
         flat, preset = effective_config(run.config), preset_fields(run.config)
+        if flat.get("data.fold") is not None:
+            flat["data.fold"] += 1  # folds are numbered from 1 wherever they are shown (engine.runs.fold_label)
         row = {"run id": run.id, "run": run.label, **{name: flat.get(name) for name in fields}}
         row[result_metric] = value_at(history, result_metric, result_epoch(history, monitor_of(run), at))
         rows.append(row)

@@ -110,3 +110,5 @@ def test_folds_are_numbered_from_one_in_the_config_table_too(store):
     ids = _cv_group(store)
     table, _ = compare.config_table(compare.load(store, ids).runs)
     assert table.loc["data.fold"].tolist() == ["1/3", "2/3", "3/3"]
+    frame = compare.hyperparameter_frame(compare.load(store, ids), "val_accuracy")
+    assert frame["data.fold"].tolist() == [1, 2, 3]
