@@ -30,7 +30,8 @@ if not sweeps:
             "slots execute, so it goes on when this page is closed.", icon=":material/info:")
     st.stop()
 
-labels = {s.id: f"#{s.id} {s.name or s.group}" + ("" if s.finished_at else " (in progress)") for s in sweeps}
+# No state in the labels: a selectbox keeps showing the label it was drawn with; the live part says it.
+labels = {s.id: f"#{s.id} {s.name or s.group}" for s in sweeps}
 sweep_id = st.selectbox("Sweep", list(labels), format_func=labels.get, key="sweeps_selected")
 in_progress = store.get_sweep(sweep_id).finished_at is None
 
@@ -39,7 +40,9 @@ in_progress = store.get_sweep(sweep_id).finished_at is None
 def progress() -> None:
     report = control.status(store, sweep_id)
     if report["done"] == in_progress:
-        st.rerun(scope="app")  # the last trial ended: "(in progress)" and the Stop button go at once
+        st.rerun(scope="app")  # the last trial ended: the Stop button goes at once
+    st.badge("in progress" if in_progress else "ended", color="blue" if in_progress else "green",
+             icon=":material/hourglass_top:" if in_progress else ":material/check:")
     done, running, pruned, failed = st.columns(4)
     done.metric("Trials done", f"{report['trials_done']}/{report['trials_total']}")
     running.metric("Running", report["trials_running"])

@@ -62,7 +62,7 @@ def _dimension(label: str, values: Sequence[Any]) -> dict[str, Any]:
     """A parallel-coordinates axis: numbers as they are, anything else as categories."""
     numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
     if numeric:
-        return dict(label=plotly_text(label), values=[float(v) for v in values], tickformat=".3~g")
+        return dict(label=plotly_text(label), values=[float(v) for v in values], tickformat=".4~g")
     categories = sorted({str(v) for v in values})
     codes = [categories.index(str(v)) for v in values]
     return dict(label=plotly_text(label), values=codes, tickvals=list(range(len(categories))),
@@ -74,7 +74,7 @@ def parallel_figure(frame: pd.DataFrame, fields: Sequence[str], result_metric: s
     rows = frame[frame[result_metric].notna()]
     dimensions = [_dimension(name, list(rows[name])) for name in fields]
     dimensions.append(dict(label=plotly_text(result_title), values=[float(v) for v in rows[result_metric]],
-                           tickformat=".3~g"))
+                           tickformat=".4~g"))
     figure = go.Figure(go.Parcoords(
         # Coloured by the result; its own axis (the last) is the scale, so no colour bar.
         line=dict(color=[float(v) for v in rows[result_metric]], colorscale="Viridis", showscale=False),

@@ -167,7 +167,7 @@ def parallel_figure(report: dict[str, Any]) -> go.Figure | None:
                                    "ticktext": [f"1e{d}" for d in decades],
                                    "range": [min(decades), max(decades)]})
             else:
-                dimensions.append({"label": label, "values": values, "tickformat": ".3~g"})
+                dimensions.append({"label": label, "values": values, "tickformat": ".4~g"})
         else:
             labels = sorted({str(v) for v in values})
             dimensions.append({"label": label, "values": [labels.index(str(v)) for v in values],
@@ -175,7 +175,7 @@ def parallel_figure(report: dict[str, Any]) -> go.Figure | None:
     objective = [t["value"] for t in trials]
     better = "lower" if report["direction"] == "minimize" else "higher"
     dimensions.append({"label": f"{report['metric']} ({better} is better)", "values": objective,
-                       "tickformat": ".3~g"})
+                       "tickformat": ".4~g"})
     figure = go.Figure(go.Parcoords(
         line={"color": objective, "colorscale": "Viridis", "showscale": False,
               "reversescale": report["direction"] == "minimize"},
