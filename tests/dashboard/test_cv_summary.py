@@ -80,18 +80,6 @@ def test_runs_compare_and_the_cli_show_the_same_mean_std_and_interval(app, store
     assert summary["95% CI"].iloc[0] == expected_interval
 
 
-def test_an_interval_of_a_fraction_never_leaves_zero_to_one():
-    from engine import statistics
-
-    for values in ((0.99, 1.0, 0.9), (0.01, 0.0, 0.2), (0.5, 0.6, 0.55)):
-        estimate = statistics.metric_estimate("val_accuracy", values)
-        assert 0.0 <= estimate.low <= estimate.mean <= estimate.high <= 1.0
-    assert statistics.metric_estimate("test AUC", (0.99, 1.0, 0.9)).clipped
-    assert not statistics.metric_estimate("val_loss", (0.99, 1.0, 0.9)).clipped  # a loss has no upper bound
-    assert statistics.metric_estimate("val_loss", (0.99, 1.0, 0.9)).high > 1.0
-    assert statistics.metric_bounds("val_accuracy @ best") == (0.0, 1.0)
-
-
 def test_lr_find_runs_are_hidden_from_runs_until_asked_for(app, store, make_run):
     shown = make_run("finished", epochs_done=2, name="a training run")
     hidden = make_run("finished", epochs_done=0, name="lr-find shapes3d tutorial3d")
