@@ -15,8 +15,7 @@ jobs.reconcile(store)  # a dead worker's trial becomes interrupted (resume it on
 control.advance_all(store)  # ... and ended trials are told, the next ones queued
 
 with st.expander("New sweep", expanded=not store.list_sweeps()):
-    spec = sweeps_view.spec_form([d["name"] for d in cached.dataset_catalog()],
-                                 [a["name"] for a in cached.arch_catalog()])
+    spec = sweeps_view.spec_form(cached.dataset_catalog(), [a["name"] for a in cached.arch_catalog()])
     if st.button("Start sweep", key="sweeps_start", type="primary", icon=":material/play_arrow:"):
         try:
             if not access.can_change():
@@ -31,13 +30,19 @@ if not sweeps:
             "slots execute, so it goes on when this page is closed.", icon=":material/info:")
     st.stop()
 
-labels = {s.id: f"#{s.id} {s.name or s.group}" + ("" if s.finished_at else " (in progress)") for s in sweeps}
+# No state in the labels: a selectbox keeps showing the label it was drawn with; the live part says it.
+labels = {s.id: f"#{s.id} {s.name or s.group}" for s in sweeps}
 sweep_id = st.selectbox("Sweep", list(labels), format_func=labels.get, key="sweeps_selected")
+in_progress = store.get_sweep(sweep_id).finished_at is None
 
 
-@st.fragment(run_every=2.0 if store.get_sweep(sweep_id).finished_at is None else None)
+@st.fragment(run_every=sweeps_view.REFRESH_S if in_progress else None)
 def progress() -> None:
     report = control.status(store, sweep_id)
+    if report["done"] == in_progress:
+        st.rerun(scope="app")  # the last trial ended: the Stop button goes at once
+    st.badge("in progress" if in_progress else "ended", color="blue" if in_progress else "green",
+             icon=":material/hourglass_top:" if in_progress else ":material/check:")
     done, running, pruned, failed = st.columns(4)
     done.metric("Trials done", f"{report['trials_done']}/{report['trials_total']}")
     running.metric("Running", report["trials_running"])
@@ -45,12 +50,9 @@ def progress() -> None:
     failed.metric("Failed", report["trials_failed"])
     best = report["best"]
     if best:
-        estimate = best["estimate"] or {}
-        interval = (f" ± {estimate['std']:.4f} (95% CI {estimate['low']:.4f}–{estimate['high']:.4f}, "
-                    f"{estimate['n']} folds)" if estimate.get("std") is not None else "")
-        st.success(f"Best so far: trial {best['trial']}, {report['metric']} {best['value']:.4f}{interval}",
+        st.success(f"Best so far: trial {best['trial']}, {report['metric']} {sweeps_view.best_text(best)}",
                    icon=":material/trophy:")
-        st.json(best["params"], expanded=True)
+        st.caption(markdown_text(sweeps_view.params_text(best["params"])))
     if report["comparison"]:
         st.caption(f"Best vs runner-up (trial {report['comparison']['runner_up_trial']}): "
                    f"{report['comparison']['text']}")
@@ -83,6 +85,6 @@ if launch_column.button("Launch the best configuration as a run", key="sweeps_la
         else:
             st.switch_page("app_pages/runs.py", query_params={"runs": str(run_id)})
 if stop_column.button("Stop the sweep", key="sweeps_stop", icon=":material/stop_circle:",
-                      disabled=store.get_sweep(sweep_id).finished_at is not None or not access.can_change()):
+                      disabled=not in_progress or not access.can_change()):
     control.stop(sweep_id, store=store)
     st.rerun()

@@ -84,10 +84,7 @@ with preview_column:
         preview_key = json.dumps([data["dataset"], data["options"]], sort_keys=True)
         asked = st.session_state.get("_train_preview_asked", set())
         if not facts["auto_preview"] and preview_key not in asked:
-            count_column, shape_column, class_column = st.columns(3)
-            count_column.metric("Samples", facts["num_samples"])
-            shape_column.metric("Volume", tables.format_shape(facts["volume_shape"]))
-            class_column.metric("Classes", facts["num_classes"])
+            train_form.dataset_metrics(facts["num_samples"], facts["volume_shape"], facts["num_classes"])
             st.caption(
                 f"About {tables.format_bytes(facts['estimated_bytes'])} once generated "
                 f"(classes: {markdown_text(', '.join(map(str, facts['class_names'])))}). "
@@ -101,11 +98,7 @@ with preview_column:
     if preview_error:
         st.error(markdown_text(preview_error))
     elif preview is not None:
-        count_column, shape_column, class_column = st.columns(3)
-        count_column.metric("Samples", preview["num_samples"])
-        shape_column.metric("Volume", tables.format_shape(preview["volume_shape"]),
-                            help="Depth × height × width in voxels (and channels, when more than one).")
-        class_column.metric("Classes", preview["num_classes"])
+        train_form.dataset_metrics(preview["num_samples"], preview["volume_shape"], preview["num_classes"])
         st.plotly_chart(
             figures.class_balance_figure([plotly_text(c) for c in preview["class_names"]], preview["class_counts"]),
             key="train_class_balance", config={"displayModeBar": False},

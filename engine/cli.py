@@ -14,10 +14,10 @@ import time
 from datetime import datetime
 from typing import Any
 
-from engine import argtypes
+from engine import argtypes, statistics
 from engine.config import OPTIMIZERS, RunConfig
 from engine.errors import ConfigError, LabError
-from engine.runs import CURRENT_LR_METRIC, EPOCH_TIME_METRIC, RunRecord, RunStatus
+from engine.runs import CURRENT_LR_METRIC, EPOCH_TIME_METRIC, RunRecord, RunStatus, fold_label
 
 
 class _Parser(argparse.ArgumentParser):
@@ -221,7 +221,7 @@ def _train_one(config: RunConfig, args, group: str | None) -> int:
         run_id, pid=os.getpid(), host=socket.gethostname(), slot=FOREGROUND_SLOT, started_at=now, heartbeat_at=now
     )
     if not args.json:
-        fold = f", fold {config.data.fold + 1}/{config.data.folds}" if config.data.folds else ""
+        fold = f", fold {fold_label(config)}" if fold_label(config) else ""
         print(f"run {run_id}: {config.model.architecture} on {config.data.dataset}, {config.training.epochs} epochs{fold}")
     verbose = 1 if sys.stdout.isatty() and not args.json else 2
     test_hooks = hooks.from_environment()
@@ -378,14 +378,13 @@ def _print_group(group: str) -> None:
         print(f"group {group}" + (f", trial {trial}" if trial is not None else "") +
               f": {len(configuration['folds'])} run(s)")
         for fold in configuration["folds"]:
-            where = f"fold {fold['fold']}" if fold["fold"] is not None else f"seed {fold['seed']}"
+            where = f"fold {fold['fold_label']}" if fold["fold_label"] else f"seed {fold['seed']}"
             values = ", ".join(f"{name} {value:.4f}" for name, value in sorted(fold["metrics"].items()))
             print(f"  run {fold['run_id']:>4} {where:<8} {fold['status']:<11} best epoch {fold['best_epoch']}: {values}")
-        for name, estimate in configuration["summary"].items():
-            std = f" ± {estimate['std']:.4f}" if estimate["std"] is not None else ""
-            interval = (f"  (95% CI {estimate['low']:.4f}–{estimate['high']:.4f})"
-                        if estimate["low"] is not None else "")
-            print(f"  {name:<16} {estimate['mean']:.4f}{std}{interval}")
+        for name, values in configuration["summary"].items():
+            estimate = statistics.Estimate(**values)
+            interval = f"  ({statistics.CONFIDENCE:.0%} CI {estimate.interval_text()})" if estimate.low is not None else ""
+            print(f"  {name:<16} {estimate.mean_std_text()}{interval}")
 
 
 def cmd_group(args) -> int:
@@ -448,7 +447,7 @@ def _sweep_text(report: dict[str, Any]) -> str:
     best = report["best"]
     if best is not None:
         estimate = best["estimate"]
-        interval = (f" ± {estimate['std']:.4f}, 95% CI {estimate['low']:.4f}–{estimate['high']:.4f} over "
+        interval = (f" ± {estimate['std']:.4f}, 95% CI {statistics.Estimate(**estimate).interval_text()} over "
                     f"{estimate['n']} folds" if estimate and estimate["std"] is not None else "")
         lines.append(f"best: trial {best['trial']} {report['metric']} {best['value']:.4f}{interval}; params "
                      + json.dumps(best["params"]))

@@ -11,9 +11,11 @@ Conventions, each decided once here:
   the first). A *result metric* is taken at that epoch, or at the last epoch
   when asked (``at="last"``).
 - A *group* is the runs that share one value of a config field (as W&B's
-  "group by"). Its curves and table cells are the mean and the population
-  standard deviation (NumPy's default, ddof=0) over its runs; a group of one
-  run is shown as that run.
+  "group by"). Its curves and table cells are the mean and the sample
+  standard deviation (ddof=1) over its runs, and its result has a 95 %
+  interval within the metric's range: ``engine.statistics.metric_estimate``,
+  the same numbers as ``python -m engine group`` and the Runs page. A group
+  of one run is shown as that run.
 - Curves are downsampled for drawing only (``downsample``); tables always read
   the whole history.
 """
@@ -29,9 +31,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from engine.config import RunConfig
+from engine import statistics
+from engine.config import PRESET_KNOBS, RunConfig
 from engine.errors import LabError
-from engine.runs import SAMPLES_PER_S_METRIC, RunRecord, RunStatus
+from engine.runs import SAMPLES_PER_S_METRIC, RunRecord, RunStatus, fold_label
 from engine.store import RunStore
 
 History = list[dict[str, Any]]  # [{"epoch": 1, "loss": ..., "val_loss": ..., "_wall_time": t}, ...]
@@ -69,6 +72,39 @@ def flat_config(config: RunConfig) -> dict[str, Any]:
     return out
 
 
+PRESET_MARK = "(preset)"
+
+
+def preset_fields(config: RunConfig) -> set[str]:
+    """The dotted model fields whose value this config leaves to its preset (None in the config)."""
+    return {f"model.{knob}" for knob in PRESET_KNOBS if getattr(config.model, knob) is None}
+
+
+def effective_config(config: RunConfig) -> dict[str, Any]:
+    """``flat_config`` with every knob the preset decides replaced by the preset's value, so a table or a
+    plot shows what the model was built with ("model.dropout_rate": 0.0, not None); ``preset_fields`` says
+    which of them came from the preset."""
+    from engine.models import registry  # plain Python: the presets' reference values
+
+    flat = flat_config(config)
+    try:
+        defaults = registry.get_spec(config.model.architecture).defaults
+    except LabError:
+        return flat  # an unknown preset (a run from an older lab): leave its fields as recorded
+    for name in preset_fields(config):
+        knob = name.split(".", 1)[1]
+        if knob in defaults:
+            flat[name] = defaults[knob]
+    return flat
+
+
+def effective_cell(config: RunConfig, name: str) -> str:
+    """A field's effective value as table text: "0.3 (preset)" when the preset decided it, "0" otherwise."""
+    value = effective_config(config).get(name)
+    text = _cell(value) if value is not None else ""
+    return f"{text} {PRESET_MARK}" if name in preset_fields(config) else text
+
+
 def _key(value: Any) -> str:
     """A canonical text for comparing and grouping values (1 and 1.0 are the same value)."""
     if isinstance(value, float) and value.is_integer():
@@ -85,37 +121,41 @@ def config_fields(runs: Sequence[RunRecord]) -> list[str]:
 
 
 def differing_fields(runs: Sequence[RunRecord]) -> list[str]:
-    """The config fields whose values are not the same in every one of ``runs``."""
-    flats = [flat_config(run.config) for run in runs]
+    """The config fields whose effective values (a preset's default filled in) are not the same in every
+    one of ``runs``."""
+    flats = [effective_config(run.config) for run in runs]
     return [name for name in config_fields(runs) if len({_key(flat.get(name)) for flat in flats}) > 1]
 
 
 def config_table(runs: Sequence[RunRecord], only_differences: bool = False) -> tuple[pd.DataFrame, list[str]]:
     """(table with one row per config field and one column per run label, the differing fields).
 
-    Cells are text (None shows as "preset default" where a preset decides).
+    Cells are text: the effective value, marked "(preset)" where the preset decided it ("0.3 (preset)").
     """
     differing = differing_fields(runs)
     names = differing if only_differences else config_fields(runs)
     columns = {}
     for run in runs:
-        flat = flat_config(run.config)
-        columns[run.label] = [_cell(flat.get(name, "")) for name in names]
+        flat, from_preset = effective_config(run.config), preset_fields(run.config)
+        if flat.get("data.fold") is not None:
+            flat["data.fold"] = fold_label(run.config)  # "1/3", as folds are numbered wherever shown
+        columns[run.label] = [_cell(flat.get(name, "")) + (f" {PRESET_MARK}" if name in from_preset else "")
+                              for name in names]
     frame = pd.DataFrame(columns, index=pd.Index(names, name="field"))
     return frame, differing
 
 
 def _cell(value: Any) -> str:
     if value is None:
-        return "preset default"
+        return "none"  # a field left unset (data.folds without CV); a preset's knob is filled in before
     if isinstance(value, float):
-        return f"{value:g}"
+        return f"{value:.4g}"  # 4 significant digits, as the summary and the Sweeps page show numbers
     return str(value)
 
 
 def field_value(run: RunRecord, name: str) -> Any:
-    """The value of a dotted config field of ``run`` (None when the run has no such field)."""
-    return flat_config(run.config).get(name)
+    """The effective value of a dotted config field of ``run`` (None when the run has no such field)."""
+    return effective_config(run.config).get(name)
 
 
 # ----------------------------------------------------------------- filters
@@ -134,8 +174,10 @@ class RunFilter:
     value: str = ""  # ... and the value it must have (numbers compare as numbers, text without case)
 
 
-def _value_matches(value: Any, wanted: str) -> bool:
+def _value_matches(value: Any, wanted: str, from_preset: bool = False) -> bool:
     wanted = wanted.strip()
+    if from_preset and wanted.lower() in ("preset", "preset default", PRESET_MARK):
+        return True
     if value is None:
         return wanted.lower() in ("", "none", "null", "preset default")
     try:
@@ -166,8 +208,9 @@ def filter_runs(runs: Iterable[RunRecord], run_filter: RunFilter) -> list[RunRec
         if run_filter.created_before is not None and run.created_at > run_filter.created_before:
             continue
         if run_filter.field and run_filter.value.strip():
-            flat = flat_config(run.config)
-            if run_filter.field not in flat or not _value_matches(flat[run_filter.field], run_filter.value):
+            flat = effective_config(run.config)
+            if run_filter.field not in flat or not _value_matches(
+                    flat[run_filter.field], run_filter.value, run_filter.field in preset_fields(run.config)):
                 continue
         kept.append(run)
     return kept
@@ -321,7 +364,8 @@ def group_runs(runs: Sequence[RunRecord], field_name: str) -> list[Group]:
 def group_band(curves: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(x, mean, std) over the runs' curves, aligned by epoch: at each epoch that any run reached, the
-    mean and population std (ddof=0) over the runs that reached it; x is the mean of their x."""
+    mean and sample std (ddof=1; 0 where one run reached it) over the runs that reached it; x is the mean of
+    their x."""
     by_epoch: dict[float, list[tuple[float, float]]] = {}
     for x, y, epochs in curves:
         for xi, yi, epoch in zip(x, y, epochs):
@@ -329,7 +373,8 @@ def group_band(curves: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]
     epochs = sorted(by_epoch)
     xs = np.array([np.mean([p[0] for p in by_epoch[e]]) for e in epochs], dtype=float)
     means = np.array([np.mean([p[1] for p in by_epoch[e]]) for e in epochs], dtype=float)
-    stds = np.array([np.std([p[1] for p in by_epoch[e]]) for e in epochs], dtype=float)
+    stds = np.array([np.std([p[1] for p in by_epoch[e]], ddof=1) if len(by_epoch[e]) > 1 else 0.0
+                     for e in epochs], dtype=float)
     return xs, means, stds
 
 
@@ -492,7 +537,8 @@ def run_summary(comparison: Comparison, run: RunRecord, result_metric: str, at: 
 def summary_frame(comparison: Comparison, result_metric: str, at: str = "best",
                   group_by: str | None = None) -> pd.DataFrame:
     """The summary table: one row per run, or with ``group_by`` one row per group of two or more runs
-    (numbers are the group's mean, with a "<column> std" column next to each) and one per lone run.
+    (numbers are the group's mean, with a "<column> std" column next to each, and for the result its
+    interval in "<result> low" / "<result> high" / "<result> clipped") and one per lone run.
 
     The "result" column is ``result_metric`` at each run's best (or last) epoch; it is renamed
     "<metric> @ best" / "@ last" so the choice shows in the table and the CSV.
@@ -513,11 +559,23 @@ def summary_frame(comparison: Comparison, result_metric: str, at: str = "best",
                                # Sensitivity means are over one positive class only when the members share it.
                                "positive class": _shared_value([member["positive class"] for member in members])}
         for column in SUMMARY_NUMBERS:
-            mean, std = group_stat([member[column] for member in members])
-            row[column], row[f"{column} std"] = mean, std
+            metric = result_metric if column == "result" else column
+            estimate = group_estimate(metric, [member[column] for member in members])
+            row[column] = estimate.mean if estimate else None
+            row[f"{column} std"] = estimate.std if estimate else None
+            if column == "result":
+                row["result low"] = estimate.low if estimate else None
+                row["result high"] = estimate.high if estimate else None
+                row["result clipped"] = bool(estimate and estimate.clipped)
         out.append(row)
     frame = pd.DataFrame(out)
-    return frame.rename(columns={"result": result_column, "result std": f"{result_column} std"})
+    return frame.rename(columns={name: name.replace("result", result_column, 1) for name in frame.columns
+                                 if name.startswith("result")})
+
+
+def group_estimate(metric: str, values: Sequence[float | None]) -> statistics.Estimate | None:
+    """Mean, sample std and interval (within ``metric``'s range) over the values that are numbers."""
+    return statistics.metric_estimate(metric, [value for value in values if _finite(value)])
 
 
 def _shared_value(values: Sequence[Any]) -> Any:
@@ -527,24 +585,32 @@ def _shared_value(values: Sequence[Any]) -> Any:
 
 
 def group_stat(values: Sequence[float | None]) -> tuple[float | None, float | None]:
-    """(mean, population std) over the values that are numbers; (None, None) when none is."""
-    numbers = np.array([value for value in values if _finite(value)], dtype=float)
-    if not len(numbers):
-        return None, None
-    return float(np.mean(numbers)), float(np.std(numbers))
+    """(mean, sample std) over the values that are numbers (std None for one); (None, None) when none is."""
+    estimate = statistics.estimate([value for value in values if _finite(value)])
+    return (None, None) if estimate is None else (estimate.mean, estimate.std)
 
 
 def hyperparameter_frame(comparison: Comparison, result_metric: str, at: str = "best") -> pd.DataFrame:
-    """One row per run: its label, every config field that differs between the runs, and the result."""
+    """One row per run: its label, the effective value of every config field that differs between the runs
+    (a preset's default filled in, so no run drops out of a plot), and the result.
+
+    ``frame.attrs["from_preset"]`` maps each field to one bool per row: whether the preset decided it.
+    """
     fields = differing_fields(comparison.runs)
-    rows = []
+    rows, from_preset = [], {name: [] for name in fields}
     for run in comparison.runs:
         history = comparison.histories.get(run.id, [])
-        flat = flat_config(run.config)
+        flat, preset = effective_config(run.config), preset_fields(run.config)
+        if flat.get("data.fold") is not None:
+            flat["data.fold"] += 1  # folds are numbered from 1 wherever they are shown (engine.runs.fold_label)
         row = {"run id": run.id, "run": run.label, **{name: flat.get(name) for name in fields}}
         row[result_metric] = value_at(history, result_metric, result_epoch(history, monitor_of(run), at))
         rows.append(row)
-    return pd.DataFrame(rows, columns=["run id", "run", *fields, result_metric])
+        for name in fields:
+            from_preset[name].append(name in preset)
+    frame = pd.DataFrame(rows, columns=["run id", "run", *fields, result_metric])
+    frame.attrs["from_preset"] = from_preset
+    return frame
 
 
 def confusion_epoch(comparison: Comparison, run: RunRecord, at: str = "best") -> int | None:
@@ -555,7 +621,8 @@ def confusion_epoch(comparison: Comparison, run: RunRecord, at: str = "best") ->
 __all__ = [
     "AXES", "Comparison", "CompareError", "Group", "RESULT_AT", "RunFilter",
     "Series", "best_epoch", "config_fields", "curve_series", "default_result_metric", "config_table", "confusion_epoch", "curve", "curve_metrics",
-    "differing_fields", "downsample", "field_value", "filter_runs", "flat_config", "group_band", "group_runs",
-    "group_stat", "hyperparameter_frame", "load", "lower_is_better", "metric_names", "monitor_of",
+    "differing_fields", "downsample", "effective_cell", "effective_config", "PRESET_MARK",
+    "preset_fields", "field_value", "filter_runs", "flat_config", "group_band", "group_runs",
+    "group_estimate", "group_stat", "hyperparameter_frame", "load", "lower_is_better", "metric_names", "monitor_of",
     "result_epoch", "run_summary", "smooth", "summary_frame", "test_evaluation", "value_at",
 ]

@@ -62,7 +62,8 @@ def cmd_compare(args) -> int:
         }))
         return 0
     print(f"{metric} at each run's {args.at} epoch" + (f", grouped by {args.group_by}" if args.group_by else "")
-          + " (groups: mean, with std in the next column)" * bool(args.group_by))
+          + " (groups: mean, with the sample std and the result's 95% interval in the next columns)"
+          * bool(args.group_by))
     shown = summary.drop(columns=["run id"]).set_index("run")
     with pd.option_context("display.width", 200, "display.max_columns", None, "display.float_format", "{:.4g}".format):
         print(shown.to_string(na_rep="-"))

@@ -77,6 +77,11 @@ class ModelConfig:
     padding: str | None = None
 
 
+# The ModelConfig knobs whose None means "the preset's reference value" (tables show that value,
+# marked "(preset)": engine.compare.effective_config).
+PRESET_KNOBS = ("dropout_rate", "batchnorm", "l2", "kernel_initializer", "padding")
+
+
 @dataclass
 class TrainingConfig:
     epochs: int = 10

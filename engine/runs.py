@@ -136,6 +136,16 @@ def metric_title(name: str) -> str:
     base = name[len("val_"):] if name.startswith("val_") else name
     note = METRIC_NOTES.get(base)
     return name if note is None else f"{name} ({note})"
+# Every learning-rate range test (lr-find) is recorded as a run with this tag; the Runs page hides them
+# unless asked.
+LR_FIND_TAG = "lr-find"
+
+
+def fold_label(config: RunConfig) -> str | None:
+    """"1/3" for the first of three folds: folds are numbered from 1 wherever they are shown (pages, CLI,
+    run names); the config keeps its 0-based ``data.fold``. None outside cross-validation."""
+    data = config.data
+    return None if data.fold is None or not data.folds else f"{data.fold + 1}/{data.folds}"
 
 
 class TrialOutcome(enum.StrEnum):
@@ -254,6 +264,11 @@ class RunRecord:
         """"#12 my run": how pages name a run."""
         return f"#{self.id} {self.name}".strip()
 
+    @property
+    def is_lr_find(self) -> bool:
+        """Whether this run is a learning-rate range test rather than a training run."""
+        return LR_FIND_TAG in self.tags
+
     def duration(self, now: float | None = None) -> float | None:
         """Seconds from start to finish (or to now while the run is active); None before it started."""
         if not self.started_at:
@@ -291,10 +306,12 @@ __all__ = [
     "ACTIVE_STATUSES",
     "CURRENT_LR_METRIC",
     "ENDED_STATUSES",
+    "fold_label",
     "EPOCH_TIME_METRIC",
     "MACRO_PRECISION_METRIC",
     "MACRO_RECALL_METRIC",
     "METRIC_NOTES",
+    "LR_FIND_TAG",
     "RESUMABLE_STATUSES",
     "RunRecord",
     "RunStatus",

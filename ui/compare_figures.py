@@ -62,7 +62,7 @@ def _dimension(label: str, values: Sequence[Any]) -> dict[str, Any]:
     """A parallel-coordinates axis: numbers as they are, anything else as categories."""
     numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
     if numeric:
-        return dict(label=plotly_text(label), values=[float(v) for v in values], tickformat=".3~g")
+        return dict(label=plotly_text(label), values=[float(v) for v in values], tickformat=".4~g")
     categories = sorted({str(v) for v in values})
     codes = [categories.index(str(v)) for v in values]
     return dict(label=plotly_text(label), values=codes, tickvals=list(range(len(categories))),
@@ -74,13 +74,13 @@ def parallel_figure(frame: pd.DataFrame, fields: Sequence[str], result_metric: s
     rows = frame[frame[result_metric].notna()]
     dimensions = [_dimension(name, list(rows[name])) for name in fields]
     dimensions.append(dict(label=plotly_text(result_title), values=[float(v) for v in rows[result_metric]],
-                           tickformat=".3~g"))
+                           tickformat=".4~g"))
     figure = go.Figure(go.Parcoords(
         # Coloured by the result; its own axis (the last) is the scale, so no colour bar.
         line=dict(color=[float(v) for v in rows[result_metric]], colorscale="Viridis", showscale=False),
-        dimensions=dimensions,
+        dimensions=dimensions, labelangle=-20, labelside="top",  # long field names would overlap when flat
     ))
-    figure.update_layout(height=380, margin=dict(t=60, b=30, l=80, r=60))
+    figure.update_layout(height=400, margin=dict(t=90, b=30, l=80, r=60))
     return figure
 
 
@@ -88,15 +88,20 @@ def scatter_figure(frame: pd.DataFrame, field: str, result_metric: str, result_t
                    colors: Mapping[int, str]) -> go.Figure:
     """One point per run: a config field against the result metric, in the run's colour."""
     figure = go.Figure()
-    for _, row in frame.iterrows():
+    # Effective values: a knob the preset decided is drawn at the preset's value, as an open marker.
+    from_preset = frame.attrs.get("from_preset", {}).get(field, [False] * len(frame))
+    for (_, row), preset in zip(frame.iterrows(), from_preset):
         if pd.isna(row[result_metric]):
             continue
         label = plotly_text(row["run"])
+        mark = " (preset)" if preset else ""
         figure.add_trace(go.Scatter(
             x=[row[field] if isinstance(row[field], (int, float)) else plotly_text(row[field])],
             y=[row[result_metric]], mode="markers", name=label, showlegend=False,
-            marker=dict(color=colors.get(int(row["run id"]), run_color(0)), size=11, line=dict(width=1, color="white")),
-            hovertemplate=f"{label}<br>{plotly_text(field)} %{{x}}<br>%{{y:.4g}}<extra></extra>",
+            marker=dict(color=colors.get(int(row["run id"]), run_color(0)), size=11,
+                        line=dict(width=2) if preset else dict(width=1, color="white"),
+                        symbol="circle-open" if preset else "circle"),
+            hovertemplate=f"{label}<br>{plotly_text(field)} %{{x}}{mark}<br>%{{y:.4g}}<extra></extra>",
         ))
     numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in frame[field].dropna())
     figure.update_layout(height=360, margin=dict(t=30, b=40, l=60, r=10), xaxis_title=plotly_text(field),

@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from engine import compare
+from engine import compare, statistics
 from engine.errors import LabError
 from engine.runs import RunRecord, RunStatus, metric_title
 from engine.store import RunStore
@@ -245,9 +245,11 @@ SUMMARY_FORMATS = {"runs": "{:.0f}", "parameters": "{:,.0f}", "epochs": "{:.0f}"
 
 
 def summary_display(frame: pd.DataFrame) -> pd.DataFrame:
-    """The summary as text cells: numbers rounded, a group's "mean ± std" in one cell."""
-    # The std columns go into their mean's cell; the group's value is in its label ("field = value (n runs)").
-    shown = frame.drop(columns=[c for c in frame.columns if c.endswith(" std") or c in ("run id", "group")])
+    """The summary as text cells: numbers rounded, a group's "mean ± std" in one cell, and next to the
+    result its interval ("95% CI", clipped to the metric's range and saying so)."""
+    # The std / interval columns go into their mean's cells; the group's value is in its label.
+    extra = (" std", " low", " high", " clipped")
+    shown = frame.drop(columns=[c for c in frame.columns if c.endswith(extra) or c in ("run id", "group")])
     out = pd.DataFrame(index=shown.index)
     for column in shown.columns:
         fmt = SUMMARY_FORMATS.get(column, "{:.4f}")
@@ -257,7 +259,28 @@ def summary_display(frame: pd.DataFrame) -> pd.DataFrame:
             cells.append(_number(value, fmt) + (f" ± {_number(std, fmt)}" if pd.notna(std) and pd.notna(value)
                                                 and not isinstance(value, str) else ""))
         out[column] = cells
-    return out
+        if f"{column} low" in frame.columns:
+            out[INTERVAL_COLUMN] = [_interval(frame, column, index) for index in shown.index]
+    # What a reader compares comes first (the result and its interval); the run's status and monitor,
+    # which say how to read the row, go last, so the table's first screenful holds the numbers.
+    last = [column for column in ("status", "monitor") if column in out.columns]
+    first = [column for column in out.columns if column in ("run", "runs")]
+    results = [column for column in out.columns if " @ " in column or column == INTERVAL_COLUMN]
+    middle = [column for column in out.columns if column not in (*first, *results, *last)]
+    return out[first + results + middle + last]
+
+
+INTERVAL_COLUMN = f"{statistics.CONFIDENCE:.0%} CI"
+
+
+def _interval(frame: pd.DataFrame, column: str, index: Any) -> str:
+    low, high = frame[f"{column} low"][index], frame[f"{column} high"][index]
+    if pd.isna(low) or pd.isna(high):
+        return ""
+    estimate = statistics.Estimate(float(frame[column][index]), float(frame[f"{column} std"][index]),
+                                   int(frame["runs"][index]), float(low), float(high),
+                                   bool(frame[f"{column} clipped"][index]))
+    return estimate.interval_text()
 
 
 def _number(value: Any, fmt: str) -> str:
@@ -272,10 +295,12 @@ def _summary(comparison: compare.Comparison, options: ViewOptions) -> None:
     st.caption(
         f"Result: {markdown_text(options.result_metric)} at each run's {AT_LABELS[options.at]}. "
         "Test metrics: the best weights on the test split, as recorded. "
-        + ("Groups of two or more runs: mean ± std (population) over their runs." if options.group_by else "")
+        + ("Groups of two or more runs: mean ± sample std over their runs, and the result's "
+           f"{INTERVAL_COLUMN} (Student t; a fraction's interval is clipped to [0, 1] and says so)."
+           if options.group_by else "")
     )
     st.dataframe(summary_display(frame), key="compare_summary", hide_index=True,
-                 column_config={"run": st.column_config.TextColumn("run", width="large", pinned=True)})
+                 column_config={"run": st.column_config.TextColumn("run", width="medium", pinned=True)})
     st.download_button("Download CSV", frame.to_csv(index=False), file_name="compare-summary.csv", mime="text/csv",
                        key="compare_csv", icon=":material/download:")
 

@@ -25,8 +25,13 @@ TRAIN_COLOR, VAL_COLOR, MARK_COLOR = "#1f77b4", "#d62728", "#6b7280"
 
 
 def _layout(figure: go.Figure, title: str, height: int = 280) -> go.Figure:
-    figure.update_layout(title=plotly_text(title), height=height, margin=dict(t=40, b=40, l=50, r=10),
-                         legend=dict(orientation="h", y=-0.25))
+    # The legend sits between the title and the plot, so it never covers the x axis' title; the axes
+    # reserve room for their tick labels and titles (automargin) instead of a fixed margin that cut them.
+    figure.update_layout(title=dict(text=plotly_text(title), y=0.98, yanchor="top"), height=height + 40,
+                         margin=dict(t=80, b=10, l=10, r=10),
+                         legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0))
+    figure.update_xaxes(automargin=True)
+    figure.update_yaxes(automargin=True)
     return figure
 
 
@@ -94,10 +99,11 @@ def chance_figure(finding: Finding) -> go.Figure:
                      arrayminus=[accuracy - evidence["interval_low"]]),
         name=f"{accuracy:.1%} (95% interval, {evidence['samples']} samples)",
     ))
-    for name, value, dash in (("majority class", evidence["majority_baseline"], "dash"),
-                              ("stratified random", evidence["stratified_baseline"], "dot")):
+    # One label left of its line, the other right of it: the two baselines are often the same number.
+    for name, value, dash, side in (("majority class", evidence["majority_baseline"], "dash", "top left"),
+                                    ("stratified random", evidence["stratified_baseline"], "dot", "top right")):
         figure.add_vline(x=value, line=dict(color=MARK_COLOR, dash=dash),
-                         annotation_text=f"{name} {value:.0%}", annotation_position="top")
+                         annotation_text=f"{name} {value:.0%}", annotation_position=side)
     figure.update_xaxes(title="accuracy", range=[0, 1.02], tickformat=".0%")
     figure.update_yaxes(visible=False)
     return _layout(figure, "Validation accuracy against chance", 220)

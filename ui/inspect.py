@@ -8,6 +8,7 @@ wrap ``engine.evaluation`` calls in ``st.cache_data``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -110,6 +111,10 @@ def distribution_figure(epochs: Sequence[int], counts: np.ndarray, class_names: 
     return figure
 
 
+# Legend entries per row under the prediction-history figure.
+HISTORY_LEGEND_COLUMNS = 3
+
+
 def history_figure(epochs: Sequence[int], probabilities: np.ndarray, class_names: Sequence[str],
                    true_index: int, marker_epoch: int | None = None) -> go.Figure:
     """One sample's class probabilities across epochs; the true class is the thick line."""
@@ -125,9 +130,15 @@ def history_figure(epochs: Sequence[int], probabilities: np.ndarray, class_names
         )
     if marker_epoch is not None:
         figure.add_vline(x=marker_epoch, line_dash="dot", line_color="gray")
-    figure.update_layout(title="Prediction history (validation)", height=260, margin=dict(t=40, b=10, l=10, r=10))
-    figure.update_xaxes(title="epoch")
-    figure.update_yaxes(title="probability", range=[0, 1.02])
+    # The legend goes above the plot, a few classes a row: on the right it took most of the narrow
+    # column and, with ten classes, ran past the figure's height.
+    legend_rows = math.ceil(len(class_names) / HISTORY_LEGEND_COLUMNS)
+    figure.update_layout(title=dict(text="Prediction history (validation)", y=0.99, yanchor="top"),
+                         height=260 + 22 * legend_rows, margin=dict(t=40 + 22 * legend_rows, b=10, l=10, r=10),
+                         legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0,
+                                     entrywidth=1 / HISTORY_LEGEND_COLUMNS, entrywidthmode="fraction"))
+    figure.update_xaxes(title="epoch", automargin=True)
+    figure.update_yaxes(title="probability", range=[0, 1.02], automargin=True)
     return figure
 
 

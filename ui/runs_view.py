@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from dataclasses import dataclass
 
+import pandas as pd
 import streamlit as st
 
-from engine import jobs
+from engine import jobs, statistics
 from engine.errors import LabError
 from engine.runs import RunRecord, RunStatus
 from engine.store import RunStore
@@ -18,16 +20,28 @@ from ui.text import markdown_text
 
 # Seconds between live refreshes while a selected run is queued or running.
 LIVE_REFRESH_S = 1.0
-# Seconds between refreshes of the runs table while any run is active.
-TABLE_REFRESH_S = 3.0
+# Seconds between refreshes of the runs table while any run is active: the live panel's, so the table's
+# "epoch" column never shows an older read than the run card beside it (at 3 s it lagged by an epoch).
+TABLE_REFRESH_S = LIVE_REFRESH_S
 # Worker log lines shown per run.
 LOG_LINES = 50
 QUERY_KEY = "runs"
 PICK_KEY = "_runs_table_pick"
 
 
+@dataclass(frozen=True)
+class Listing:
+    """Which runs the page lists: archived ones or not (None: all), lr-find range tests or not."""
+
+    archived: bool | None = False
+    lr_find: bool = False
+
+    def runs(self, store: RunStore) -> list[RunRecord]:
+        return [run for run in store.list_runs(archived=self.archived) if self.lr_find or not run.is_lr_find]
+
+
 def runs_table(store: RunStore, runs: Sequence[RunRecord], selected: Sequence[int],
-               archived: bool | None = False) -> None:
+               listing: Listing = Listing()) -> None:
     """Draw the table (with the selected runs ticked); refreshes itself while any run is active.
 
     Ticking or unticking rows changes the selection: the table hands the new ids
@@ -44,7 +58,7 @@ def runs_table(store: RunStore, runs: Sequence[RunRecord], selected: Sequence[in
         fresh = runs
         if st.session_state.get("_runs_table_drawn"):
             jobs.reconcile(store)
-            fresh = store.list_runs(archived=archived)
+            fresh = listing.runs(store)
             if {run.id: run.status for run in fresh} != statuses:
                 st.rerun(scope="app")  # a run started, ended or appeared: redraw buttons and panels too
         st.session_state["_runs_table_drawn"] = True
@@ -69,6 +83,34 @@ def runs_table(store: RunStore, runs: Sequence[RunRecord], selected: Sequence[in
 
     st.session_state["_runs_table_drawn"] = False
     table()
+
+
+def group_summaries(store: RunStore, runs: Sequence[RunRecord]) -> None:
+    """Each fold / seed group among the listed runs: its metrics' mean ± sample std and interval, the same
+    numbers as ``python -m engine group`` and Compare's "group by" (engine.sweeps.summary.group_rows)."""
+    from engine.sweeps import summary
+
+    rows = summary.group_rows(store, runs)
+    if not rows:
+        return
+    with st.expander(f"Cross-validation and seed groups ({len({(r['group'], r['trial']) for r in rows})})",
+                     expanded=True, icon=":material/functions:"):
+        st.dataframe(group_frame(rows), key="runs_groups", hide_index=True)
+        st.caption(f"Each metric at each run's best epoch: mean ± sample std over the group's runs, and its "
+                   f"{statistics.CONFIDENCE:.0%} interval (Student t; a fraction's interval is clipped to [0, 1] "
+                   "and says so).")
+
+
+def group_frame(rows: Sequence[dict]) -> pd.DataFrame:
+    """The group summary as text cells (as ``python -m engine group`` prints them)."""
+    interval = f"{statistics.CONFIDENCE:.0%} CI"
+    return pd.DataFrame([{
+        "group": row["group"] + (f" trial {row['trial']}" if row["trial"] is not None else ""),
+        "runs": f"{row['completed']}/{row['runs']} {RunStatus.FINISHED.label}",
+        "metric": row["metric"],
+        "mean ± std": row["estimate"].mean_std_text(),
+        interval: row["estimate"].interval_text(),
+    } for row in rows], columns=["group", "runs", "metric", "mean ± std", interval])
 
 
 def selection(runs: Sequence[RunRecord]) -> list[int]:

@@ -2,40 +2,49 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from engine import statistics
 from engine.config import RunConfig
 from engine.sweeps.spec import METHODS, METRICS
+from ui import train_form
 
 BATCH_SIZES = (4, 8, 16, 32, 64)
+# Seconds between refreshes of the progress while a sweep runs (as the Runs page's live panel).
+REFRESH_S = 2.0
 
 
-def spec_form(dataset_names: Sequence[str], arch_names: Sequence[str]) -> dict[str, Any]:
-    """The widgets of a new sweep; returns the raw spec dict (checked by the engine, not here)."""
+def spec_form(dataset_catalog: Sequence[dict[str, Any]], arch_names: Sequence[str]) -> dict[str, Any]:
+    """The widgets of a new sweep; returns the raw spec dict (checked by the engine, not here).
+
+    The dataset's knobs are the Train page's widgets (ui.train_form.dataset_options), keyed ``sweeps_``.
+    """
     defaults = RunConfig()
+    by_name = {entry["name"]: entry for entry in dataset_catalog}
+    name_column, dataset_column, arch_column = st.columns(3)
+    name = name_column.text_input("Name", key="sweeps_name", placeholder="optional")
+    datasets = list(by_name)
+    dataset = dataset_column.selectbox(
+        "Dataset", datasets, key="sweeps_dataset", format_func=lambda n: f"{by_name[n]['title']} ({n})",
+        index=datasets.index(defaults.data.dataset) if defaults.data.dataset in datasets else 0)
+    names = list(arch_names)
+    default_arch = defaults.model.architecture
+    architecture = arch_column.selectbox("Architecture", names, key="sweeps_arch",
+                                         index=names.index(default_arch) if default_arch in names else 0)
+    options = train_form.dataset_options(dataset, by_name[dataset], prefix="sweeps")
     left, middle, right = st.columns(3)
     with left:
-        name = st.text_input("Name", key="sweeps_name", placeholder="optional")
-        datasets = list(dataset_names)
-        dataset = st.selectbox("Dataset", datasets, key="sweeps_dataset",
-                               index=datasets.index(defaults.data.dataset) if defaults.data.dataset in datasets else 0)
-        options_text = st.text_input("Dataset options (JSON)", value="{}", key="sweeps_options",
-                                     help='Knobs of the dataset, e.g. {"num_samples": 300}.')
-        names = list(arch_names)
-        default_arch = defaults.model.architecture
-        architecture = st.selectbox("Architecture", names, key="sweeps_arch",
-                                    index=names.index(default_arch) if default_arch in names else 0)
         width = st.number_input("Width multiplier", 0.05, 8.0, 1.0, 0.05, key="sweeps_width")
-    with middle:
         epochs = st.number_input("Epochs per trial", 1, 1000, 5, key="sweeps_epochs")
         batch_size = st.number_input("Batch size", 1, 4096, defaults.training.batch_size, key="sweeps_batch")
+    with middle:
         folds = st.number_input("Folds (cross-validation; 1 = one validation split)", 1, 20, 1, key="sweeps_folds")
         method = st.selectbox("Method", METHODS, index=METHODS.index("optuna"), key="sweeps_method",
                               help="optuna: TPE sampler with median pruning of weak trials.")
@@ -62,10 +71,6 @@ def spec_form(dataset_names: Sequence[str], arch_names: Sequence[str]) -> dict[s
         batch_sizes = st.multiselect("Batch sizes to try", BATCH_SIZES, key="sweeps_batch_choices")
         if batch_sizes:
             space["training.batch_size"] = {"choices": list(batch_sizes)}
-    try:
-        options = json.loads(options_text or "{}")
-    except json.JSONDecodeError:
-        options = options_text  # the engine names the field and the fix
     base = {
         "name": name,
         "data": {"dataset": dataset, "options": options, "folds": int(folds) if folds > 1 else None},
@@ -87,43 +92,96 @@ def _range(low: float, high: float, log: bool, method: str, points: int) -> dict
     return {"values": [float(f"{v:.3g}") for v in values]}
 
 
-def trials_frame(report: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per trial: outcome, objective (mean ± std over folds), parameters, runs."""
+MISSING = "–"  # as the Compare summary shows a missing number
+
+
+def number_text(value: Any) -> str:
+    """A parameter or metric as the tables show it: "–" for none, 4 significant digits (0.000316, 0.3)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return MISSING
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def objective_text(trial: dict[str, Any]) -> str:
+    """The trial's objective: the mean ± sample std over its folds (as engine group prints it), else its
+    value; "–" while it has none."""
+    estimate = trial["estimate"]
+    if estimate and estimate.get("std") is not None:
+        return statistics.Estimate(**estimate).mean_std_text()
+    value = trial["value"] if trial["value"] is not None else (estimate or {}).get("mean")
+    return MISSING if value is None else f"{value:.4f}"
+
+
+def best_text(best: dict[str, Any]) -> str:
+    """"0.8123 ± 0.0210 (95% CI 0.7601–0.8645, 3 folds)", or the value alone for one fold."""
+    estimate = best["estimate"]
+    if not estimate or estimate.get("std") is None:
+        return f"{best['value']:.4f}"
+    described = statistics.Estimate(**estimate)
+    return (f"{described.mean_std_text()} ({statistics.CONFIDENCE:.0%} CI {described.interval_text()}, "
+            f"{described.n} folds)")
+
+
+def params_text(params: dict[str, Any]) -> str:
+    """"training.learning_rate 0.000316, model.dropout_rate 0.3"."""
+    return ", ".join(f"{path} {number_text(value)}" for path, value in params.items())
+
+
+def trials_frame(report: dict[str, Any]) -> pd.DataFrame:
+    """One row per trial, as text: outcome, objective (mean ± std over folds), its interval, parameters,
+    runs. Numbers as on Train and Compare (4 significant digits, "–" where there is none)."""
+    interval = f"{statistics.CONFIDENCE:.0%} CI"
     rows = []
     for trial in report["trials"]:
-        estimate = trial["estimate"] or {}
-        row = {"trial": trial["trial"], "outcome": trial["outcome"] or "open",
-               report["metric"]: trial["value"] if trial["value"] is not None else estimate.get("mean"),
-               "± std": estimate.get("std"), "runs": ", ".join(map(str, trial["run_ids"]))}
-        row.update({path: value for path, value in trial["params"].items()})
+        estimate = trial["estimate"]
+        row = {"trial": str(trial["trial"]), "outcome": trial["outcome"] or "open",
+               report["metric"]: objective_text(trial),
+               interval: (statistics.Estimate(**estimate).interval_text() or MISSING) if estimate else MISSING}
+        row.update({path: number_text(trial["params"].get(path)) for path in report["space"]})
+        row["runs"] = ", ".join(map(str, trial["run_ids"]))
         rows.append(row)
-    return rows
+    return pd.DataFrame(rows, columns=["trial", "outcome", report["metric"], interval, *report["space"], "runs"])
 
 
 def parallel_figure(report: dict[str, Any]) -> go.Figure | None:
-    """Parallel coordinates: one line per ended trial through its parameters to its objective."""
+    """Parallel coordinates: one line per ended trial through its parameters to its objective.
+
+    Every axis increases upwards. A log-scale parameter is drawn on log10 but labelled with its own
+    values (1e-4, 1e-3); the objective's axis says which way is better, and the colour is the same
+    for both directions: yellow for the better trials.
+    """
     trials = [t for t in report["trials"] if t["value"] is not None]
     if not trials:
         return None
     dimensions = []
     for path in report["space"]:
         values = [t["params"].get(path) for t in trials]
+        label = path
         if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-            log = report["space"][path].get("log")
-            shown = [math.log10(v) if log and v > 0 else v for v in values]
-            dimensions.append({"label": f"log10 {path}" if log else path, "values": shown})
+            if report["space"][path].get("log") and all(v > 0 for v in values):
+                logs = [math.log10(v) for v in values]
+                decades = list(range(math.floor(min(logs)), math.ceil(max(logs)) + 1))
+                dimensions.append({"label": label, "values": logs, "tickvals": decades,
+                                   "ticktext": [f"1e{d}" for d in decades],
+                                   "range": [min(decades), max(decades)]})
+            else:
+                dimensions.append({"label": label, "values": values, "tickformat": ".4~g"})
         else:
             labels = sorted({str(v) for v in values})
-            dimensions.append({"label": path, "values": [labels.index(str(v)) for v in values],
+            dimensions.append({"label": label, "values": [labels.index(str(v)) for v in values],
                                "tickvals": list(range(len(labels))), "ticktext": labels})
     objective = [t["value"] for t in trials]
-    dimensions.append({"label": report["metric"], "values": objective})
+    better = "lower" if report["direction"] == "minimize" else "higher"
+    dimensions.append({"label": f"{report['metric']} ({better} is better)", "values": objective,
+                       "tickformat": ".4~g"})
     figure = go.Figure(go.Parcoords(
-        line={"color": objective, "colorscale": "Viridis", "showscale": True,
+        line={"color": objective, "colorscale": "Viridis", "showscale": False,
               "reversescale": report["direction"] == "minimize"},
-        dimensions=dimensions,
+        dimensions=dimensions, labelangle=-20, labelside="top",  # long paths would overlap when flat
     ))
-    figure.update_layout(height=360, margin={"l": 60, "r": 40, "t": 50, "b": 20})
+    figure.update_layout(height=380, margin={"l": 60, "r": 60, "t": 80, "b": 30})
     return figure
 
 
@@ -138,4 +196,5 @@ def importance_figure(importances: dict[str, float]) -> go.Figure | None:
     return figure
 
 
-__all__ = ["importance_figure", "parallel_figure", "spec_form", "trials_frame"]
+__all__ = ["best_text", "importance_figure", "number_text", "objective_text", "parallel_figure", "params_text", "spec_form",
+           "trials_frame"]

@@ -7,11 +7,13 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from engine import compare
 from engine.runs import RunRecord, RunStatus
 
+# Progress and result before the knobs: at 1280 px the right-hand columns are behind a scroll.
 TABLE_COLUMNS = (
-    "id", "name", "status", "dataset", "architecture", "optimizer", "initial lr", "batch", "dropout", "epoch", "best",
-    "duration",
+    "id", "name", "status", "epoch", "best", "duration", "dataset", "architecture", "optimizer", "initial lr", "batch",
+    "dropout",
 )
 
 
@@ -39,7 +41,6 @@ def runs_frame(runs: Sequence[RunRecord], now: float | None = None) -> pd.DataFr
     now = time.time() if now is None else now
     rows = []
     for run in runs:
-        dropout = run.config.model.dropout_rate
         rows.append(
             {
                 "id": run.id,
@@ -50,7 +51,7 @@ def runs_frame(runs: Sequence[RunRecord], now: float | None = None) -> pd.DataFr
                 "optimizer": run.config.training.optimizer,
                 "initial lr": run.config.training.learning_rate,
                 "batch": run.config.training.batch_size,
-                "dropout": "preset" if dropout is None else f"{dropout:g}",
+                "dropout": compare.effective_cell(run.config, "model.dropout_rate"),  # "0.3 (preset)"
                 "epoch": f"{run.epochs_done}/{run.epochs_total}",
                 "best": best_text(run),
                 "duration": format_duration(run.duration(now)),

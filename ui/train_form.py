@@ -16,13 +16,14 @@ import streamlit as st
 from engine import config as cfg
 from engine import datasets
 from engine.errors import Problem
+from ui import tables
 from ui.text import markdown_text
 
 # Learning rates offered on the log-scale slider (within LIMITS["training.learning_rate"]).
 LEARNING_RATES = tuple(m * 10.0**e for e in range(-6, 0) for m in (1, 2, 5)) + (1.0,)
 LIMITS = cfg.LIMITS
 # Model knobs whose None means "the preset's reference value".
-PRESET_KNOBS = ("dropout_rate", "batchnorm", "l2", "kernel_initializer", "padding")
+PRESET_KNOBS = cfg.PRESET_KNOBS
 DATA_DEFAULTS = cfg.DataConfig()
 MODEL_DEFAULTS = cfg.ModelConfig()
 TRAINING_DEFAULTS = cfg.TrainingConfig()
@@ -75,13 +76,7 @@ def _catalog_choice(label: str, catalog: list[dict[str, Any]], key: str, preferr
 def dataset_section(catalog: list[dict[str, Any]]) -> dict[str, Any]:
     """Dataset, its generator knobs, the split and normalisation -> the ``data`` section."""
     name, entry = _catalog_choice("Dataset", catalog, "train_dataset", DATA_DEFAULTS.dataset)
-    options: dict[str, Any] = {}
-    knobs = entry.get("options") or {}
-    if knobs:
-        columns = st.columns(min(3, len(knobs)))
-        for index, (knob, spec) in enumerate(knobs.items()):
-            with columns[index % len(columns)]:
-                options[knob] = _option_widget(name, knob, spec)
+    options = dataset_options(name, entry)
     positive_class = _positive_class_widget(name, entry)
     val_column, test_column, norm_column = st.columns(3)
     # A dataset's own validation / test split (3D MNIST, MedMNIST, an imported split column) is used as given:
@@ -138,12 +133,25 @@ def _positive_class_widget(dataset: str, entry: dict[str, Any]) -> str | None:
     )
 
 
-def _option_widget(dataset: str, knob: str, spec: dict[str, Any]) -> Any:
+def dataset_options(dataset: str, entry: dict[str, Any], prefix: str = "train") -> dict[str, Any]:
+    """The dataset's generator knobs as widgets (up to three a row) -> ``data.options``. The Train and
+    Sweeps pages use these same widgets; ``prefix`` starts their keys (``sweeps_option_shapes3d_size``)."""
+    options: dict[str, Any] = {}
+    knobs = entry.get("options") or {}
+    if knobs:
+        columns = st.columns(min(3, len(knobs)))
+        for index, (knob, spec) in enumerate(knobs.items()):
+            with columns[index % len(columns)]:
+                options[knob] = _option_widget(dataset, knob, spec, prefix)
+    return options
+
+
+def _option_widget(dataset: str, knob: str, spec: dict[str, Any], prefix: str = "train") -> Any:
     """One dataset knob: a choice, a whole number, a number or a flag (bounds from the engine).
 
     Keyed by dataset too: two datasets' knobs of the same name are different widgets.
     """
-    key = f"train_option_{dataset}_{knob}"
+    key = f"{prefix}_option_{dataset}_{knob}"
     default = spec.get("default")
     label = spec.get("label") or knob.replace("_", " ").capitalize()
     help_text = spec.get("help")
@@ -296,6 +304,24 @@ def training_section() -> dict[str, Any]:
         step=50, **_bounds("training.max_saliency_samples"),
     ))
     return values
+
+
+# A metric value longer than this is cut ("16×…") in a third of the preview column at 1280 px.
+SHORT_METRIC_CHARS = 5
+
+
+def dataset_metrics(num_samples: int, volume_shape, num_classes: int) -> None:
+    """Samples, volume and classes as metrics; a long volume ("64×128×128") gets a row of its own."""
+    shape = tables.format_shape(volume_shape)
+    help_text = "Depth × height × width in voxels (and channels, when more than one)."
+    if len(shape) <= SHORT_METRIC_CHARS:
+        count_column, shape_column, class_column = st.columns(3)
+        shape_column.metric("Volume", shape, help=help_text)
+    else:
+        count_column, class_column = st.columns(2)
+        st.metric("Volume", shape, help=help_text)
+    count_column.metric("Samples", num_samples)
+    class_column.metric("Classes", num_classes)
 
 
 def section_of(problem: Problem) -> str:

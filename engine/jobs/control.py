@@ -29,7 +29,7 @@ from engine.config import RunConfig
 from engine.errors import RunStateError
 from engine.jobs import admission, liveness, processes, standby
 from engine.jobs.devices import slots
-from engine.runs import RESUMABLE_STATUSES, RunRecord, RunStatus
+from engine.runs import ENDED_STATUSES, RESUMABLE_STATUSES, RunRecord, RunStatus
 from engine.store import RunStore, open_store
 from engine.sweeps import folds
 
@@ -167,20 +167,27 @@ def silent_runs(store: RunStore, now: float | None = None) -> list[tuple[RunReco
 
 
 def _leave_to_standby(store: RunStore, slot: str) -> bool:
-    """Whether the slot's live standby should get the next queued run; retires one that is hung."""
+    """Whether the slot's live standby should get the next queued run; retires one that is hung.
+
+    A standby can claim only while its slot is free, so the time a run waited for a busy slot (folds
+    queued behind the one training on the single CPU slot) never counts against it: its wait starts
+    when the run was queued or when the slot last came free, whichever is later.
+    """
     pid = standby.live_standby(slot)
     if pid is None:
         return False
     waiting = store.list_runs(statuses=[RunStatus.QUEUED])
     if not waiting:
         return True
-    queued_at = min(run.queued_at or run.created_at for run in waiting)
+    if any(run.slot == slot for run in store.list_runs(statuses=[RunStatus.RUNNING])):
+        return True  # busy: no worker could take a run now, standby or cold
+    claimable_since = max(min(run.queued_at or run.created_at for run in waiting), _slot_free_since(store, slot))
     grace = STANDBY_CLAIM_GRACE_S if standby.warm_standby(slot) == pid else STANDBY_START_GRACE_S
-    waited = time.time() - queued_at
+    waited = time.time() - claimable_since
     suspended = processes.is_suspended(pid)
     if waited <= grace and not suspended:
         return True
-    how = "is suspended" if suspended else f"has not claimed a run queued {waited:.0f} s ago"
+    how = "is suspended" if suspended else f"has not claimed a run claimable for {waited:.0f} s"
     log.warning("the standby of slot %s (pid %s) %s; retiring it", slot, pid, how)
     standby.retire(slot, pid)
     oldest = min(waiting, key=lambda run: run.queued_at or run.created_at)
@@ -188,6 +195,17 @@ def _leave_to_standby(store: RunStore, slot: str) -> bool:
         oldest.id, f"the warm standby (pid {pid}) {how}: it was ended and a cold worker takes the slot", "warning"
     )
     return False
+
+
+# How many of the newest ended runs are read to find when a slot came free (runs end on a slot in queue
+# order, so the last one to end there is among the newest).
+_RECENT_ENDED_RUNS = 50
+
+
+def _slot_free_since(store: RunStore, slot: str) -> float:
+    """When the last run on ``slot`` ended (0 when none is known)."""
+    ended = store.list_runs(statuses=list(ENDED_STATUSES), limit=_RECENT_ENDED_RUNS)
+    return max((run.finished_at or 0.0 for run in ended if run.slot == slot), default=0.0)
 
 
 def stop(

@@ -221,7 +221,7 @@ def status(store: RunStore, sweep_id: int) -> dict[str, Any]:
     for record in store.list_trials(sweep_id):
         members = sorted((r for r in runs if r.trial == record.trial), key=lambda r: (r.config.data.fold or 0, r.id))
         values = trial_values(store, members, spec)
-        estimate = statistics.estimate(values)
+        estimate = statistics.metric_estimate(spec.metric, values)
         trials.append({
             "trial": record.trial, "params": dict(record.params or {}),
             "outcome": record.outcome.value if record.outcome else None, "value": record.value,

@@ -12,7 +12,7 @@ from typing import Any
 
 from engine import statistics
 from engine.errors import LabError
-from engine.runs import CURRENT_LR_METRIC, EPOCH_TIME_METRIC, SAMPLES_PER_S_METRIC, RunRecord
+from engine.runs import CURRENT_LR_METRIC, EPOCH_TIME_METRIC, SAMPLES_PER_S_METRIC, RunRecord, RunStatus, fold_label
 from engine.store import RunStore
 
 # Per-epoch rows that describe the machine, not the model: left out of summaries.
@@ -48,7 +48,10 @@ def repetition_sets(runs: Sequence[RunRecord]) -> dict[int | None, list[RunRecor
 
 
 def configuration_summary(store: RunStore, runs: Sequence[RunRecord]) -> dict[str, Any]:
-    """One configuration's runs: each fold's metrics at its best epoch, mean ± std of every metric, curves."""
+    """One configuration's runs: each fold's metrics at its best epoch, mean ± std of every metric, curves.
+
+    ``fold`` is the config's 0-based fold index; ``fold_label`` the 1-based "1/3" that is shown.
+    """
     folds, values_by_metric = [], {}
     for run in runs:
         history = store.epoch_history(run.id)
@@ -58,18 +61,53 @@ def configuration_summary(store: RunStore, runs: Sequence[RunRecord]) -> dict[st
             if name != "epoch":
                 metrics[f"test_{name}"] = value
         folds.append({
-            "run_id": run.id, "fold": run.config.data.fold, "seed": run.config.training.seed,
+            "run_id": run.id, "fold": run.config.data.fold, "fold_label": fold_label(run.config),
+            "seed": run.config.training.seed,
             "status": run.status.value, "epochs_done": run.epochs_done, "best_epoch": row.get("epoch"),
             "metrics": metrics, "curve": history,
         })
         for name, value in metrics.items():
             values_by_metric.setdefault(name, []).append(value)
-    summary = {
-        name: estimate.to_dict()
-        for name, values in sorted(values_by_metric.items())
-        if (estimate := statistics.estimate(values)) is not None
-    }
+    summary = {name: estimate.to_dict() for name, estimate in estimates(values_by_metric).items()}
     return {"run_ids": [run.id for run in runs], "folds": folds, "summary": summary}
+
+
+def estimates(values_by_metric: dict[str, list[float | None]]) -> dict[str, statistics.Estimate]:
+    """Mean ± sample std and interval (within the metric's range) of every metric, by name."""
+    return {
+        name: estimate
+        for name, values in sorted(values_by_metric.items())
+        if (estimate := statistics.metric_estimate(name, values)) is not None
+    }
+
+
+# The metrics the Runs page summarises per group (those recorded), after the runs' monitored metric.
+RUNS_PAGE_METRICS = ("val_accuracy", "val_loss", "test_accuracy", "test_auc")
+
+
+def group_rows(store: RunStore, runs: Sequence[RunRecord]) -> list[dict[str, Any]]:
+    """One row per (group, metric) for the groups of two or more runs among ``runs`` (a CV group, a seed
+    group, a sweep trial's folds): {"group", "trial", "runs", "completed" (finished runs), "metric", "estimate"} with the
+    same numbers as ``group_summary`` (the CLI) and the Compare page's grouping."""
+    by_group: dict[str, list[RunRecord]] = {}
+    for run in runs:
+        if run.group:
+            by_group.setdefault(run.group, []).append(run)
+    rows = []
+    for group, members in by_group.items():
+        for trial, repetition in repetition_sets(members).items():
+            if len(repetition) < 2:
+                continue
+            summary = configuration_summary(store, repetition)["summary"]
+            monitor = repetition[0].monitor or repetition[0].config.training.monitor
+            for metric in dict.fromkeys((monitor, *RUNS_PAGE_METRICS)):
+                if metric in summary:
+                    rows.append({
+                        "group": group, "trial": trial, "runs": len(repetition),
+                        "completed": sum(run.status == RunStatus.FINISHED for run in repetition),
+                        "metric": metric, "estimate": statistics.Estimate(**summary[metric]),
+                    })
+    return rows
 
 
 def group_summary(store: RunStore, group: str) -> dict[str, Any]:
@@ -86,4 +124,5 @@ def group_summary(store: RunStore, group: str) -> dict[str, Any]:
     }
 
 
-__all__ = ["best_epoch_row", "best_value", "configuration_summary", "group_summary", "repetition_sets"]
+__all__ = ["RUNS_PAGE_METRICS", "best_epoch_row", "best_value", "configuration_summary", "estimates",
+           "group_rows", "group_summary", "repetition_sets"]

@@ -25,12 +25,9 @@ from engine.config import RunConfig
 from engine.doctor import lr_range
 from engine.doctor.findings import CHECK_KIND, LR_FIND_FILE, LR_FIND_SUGGESTION
 from engine.jobs.devices import FOREGROUND_SLOT
-from engine.runs import RunStatus
+from engine.runs import LR_FIND_TAG, RunStatus
 from engine.store import RunStore
 from engine.store.heartbeat import Heartbeat
-
-# Every range test's run carries this tag.
-LR_FIND_TAG = "lr-find"
 
 DEFAULT_MIN_LR, DEFAULT_MAX_LR, DEFAULT_STEPS = lr_range.DEFAULT_MIN_LR, lr_range.DEFAULT_MAX_LR, lr_range.DEFAULT_STEPS
 

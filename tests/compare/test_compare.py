@@ -99,7 +99,7 @@ def test_summary_has_test_metrics_parameters_and_throughput(store):
     assert row["samples/s"] == pytest.approx(np.mean([r["samples_per_s"] for r in history]))
 
 
-def test_group_statistics_equal_numpy_mean_and_std(store):
+def test_group_statistics_equal_numpy_mean_and_sample_std(store):
     ids = _runs(store, count=8, epochs=20)  # learning rates: 1e-4 for runs 0-3, 3e-4 for runs 4-7
     comparison = compare.load(store, ids)
     frame = compare.summary_frame(comparison, "val_accuracy", "best", group_by="training.learning_rate")
@@ -108,13 +108,16 @@ def test_group_statistics_equal_numpy_mean_and_std(store):
         per_run = compare.summary_frame(compare.load(store, members), "val_accuracy", "best")
         for column in ("val_accuracy @ best", "best value", "test accuracy", "wall time (s)"):
             assert frame[column][group_index] == pytest.approx(np.mean(per_run[column]))
-            assert frame[f"{column} std"][group_index] == pytest.approx(np.std(per_run[column]))
+            assert frame[f"{column} std"][group_index] == pytest.approx(np.std(per_run[column], ddof=1))
+        result = frame["val_accuracy @ best"][group_index]
+        assert 0.0 <= frame["val_accuracy @ best low"][group_index] <= result
+        assert result <= frame["val_accuracy @ best high"][group_index] <= 1.0
     # The curve band: mean and std over the runs at each epoch.
     series = compare.curve_series(comparison, "accuracy", training=False, group_by="training.learning_rate")
     assert [s.run_ids for s in series] == [tuple(ids[:4]), tuple(ids[4:])]
     stacked = np.array([[row["val_accuracy"] for row in store.epoch_history(i)] for i in ids[:4]])
     np.testing.assert_allclose(series[0].y, stacked.mean(axis=0))
-    np.testing.assert_allclose(series[0].std, stacked.std(axis=0))
+    np.testing.assert_allclose(series[0].std, stacked.std(axis=0, ddof=1))
 
 
 def test_a_group_of_one_run_is_shown_as_the_run(store):
@@ -227,3 +230,42 @@ def test_archive_hides_a_run_from_default_lists(store):
     assert [r.id for r in store.list_runs(archived=False)] == [ids[1]]
     assert store.get_run(ids[0]).archived
     assert json.loads(json.dumps(store.get_run(ids[0]).to_dict(), default=str))["tags"] == []
+
+
+# ------------------------------------------------------- preset defaults
+def _dropout_runs(store):
+    """Three tutorial3d runs: dropout left to the preset (0.0), 0.2 and 0.5."""
+    ids = []
+    for index, dropout in enumerate((None, 0.2, 0.5)):
+        config = synthetic_config(index, 5)
+        config.model.architecture, config.model.dropout_rate = "tutorial3d", dropout
+        ids.append(add_synthetic_run(store, config, seed=index))
+    return ids
+
+
+def test_a_knob_the_preset_decides_shows_its_value_marked_preset_and_stays_in_the_scatter(store):
+    from ui import compare_figures, tables
+
+    ids = _dropout_runs(store)
+    comparison = compare.load(store, ids)
+    frame = compare.hyperparameter_frame(comparison, "val_accuracy")
+    assert list(frame["model.dropout_rate"]) == [0.0, 0.2, 0.5]  # the effective value, not None
+    assert frame.attrs["from_preset"]["model.dropout_rate"] == [True, False, False]
+    figure = compare_figures.scatter_figure(frame, "model.dropout_rate", "val_accuracy", "val_accuracy @ best",
+                                            compare_figures.run_colors(ids))
+    assert [trace.x[0] for trace in figure.data] == [0.0, 0.2, 0.5]  # 3 points of 3
+    assert "(preset)" in figure.data[0].hovertemplate and "(preset)" not in figure.data[1].hovertemplate
+    table, differing = compare.config_table(comparison.runs)
+    assert list(table.loc["model.dropout_rate"]) == ["0 (preset)", "0.2", "0.5"]
+    assert table.loc["model.batchnorm"].tolist() == ["False (preset)"] * 3  # every knob, effective
+    assert table.loc["data.folds"].tolist() == ["none"] * 3  # an unset field is not a "preset default"
+    assert list(tables.runs_frame(comparison.runs)["dropout"]) == ["0 (preset)", "0.2", "0.5"]
+    # An explicit 0 is not the preset's: it is shown as the value the user chose.
+    explicit = synthetic_config(9, 5)
+    explicit.model.architecture, explicit.model.dropout_rate = "tutorial3d", 0.0
+    run = store.get_run(add_synthetic_run(store, explicit))
+    assert compare.effective_cell(run.config, "model.dropout_rate") == "0"
+    # Filters and groups see the effective value: the preset's 0 and an explicit 0 are one group.
+    assert [len(g.run_ids) for g in compare.group_runs(comparison.runs + [run], "model.dropout_rate")] == [2, 1, 1]
+    assert [r.id for r in compare.filter_runs(comparison.runs, compare.RunFilter(field="model.dropout_rate",
+                                                                                   value="preset"))] == ids[:1]

@@ -46,7 +46,7 @@ def test_runs_frame_rows(lab_home):
     frame = tables.runs_frame([store.get_run(run_id)])
     row = frame.iloc[0].to_dict()
     assert row["status"] == "✓ finished" and row["epoch"] == "3/5" and row["dataset"] == "shapes3d"
-    assert row["best"] == "val_loss 0.4 @ 3" and row["dropout"] == "preset" and row["duration"] == "35s"
+    assert row["best"] == "val_loss 0.4 @ 3" and row["dropout"] == "0 (preset)" and row["duration"] == "35s"
     assert "background-color" in tables.status_style(row["status"])
 
 

@@ -6,6 +6,7 @@ curve, no TensorFlow); the page never trains.
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -32,8 +33,9 @@ def fake_workers(monkeypatch, lab_home):
 
 
 def _form(at, **values):
-    at.selectbox(key="sweeps_dataset").select("shapes3d")
-    at.text_input(key="sweeps_options").input('{"num_samples": 48}')
+    at.selectbox(key="sweeps_dataset").select("shapes3d").run()
+    # The dataset's knobs are the Train page's widgets, not JSON.
+    at.number_input(key="sweeps_option_shapes3d_num_samples").set_value(48)
     at.selectbox(key="sweeps_arch").select("tutorial3d")
     at.number_input(key="sweeps_width").set_value(0.25)
     at.number_input(key="sweeps_epochs").set_value(values.get("epochs", 4))
@@ -66,6 +68,14 @@ def test_an_optuna_sweep_from_the_page_runs_on_the_slots_and_its_best_launches(a
     assert [m.value for m in at.metric][:3] == ["6/6", "0", str(report["trials_pruned"])]
     assert "Best so far: trial" in page_text(at)
     assert at.get("plotly_chart"), "no parallel coordinates"
+    # Ended: the state reads "ended", Stop disabled; the table in the Train / Compare formats.
+    assert "ended" in page_text(at) and "in progress" not in page_text(at)
+    assert at.button(key="sweeps_stop").disabled
+    table = next(d.value for d in at.dataframe if "outcome" in d.value.columns)
+    cells = [str(cell) for cell in table.to_numpy().ravel()]
+    assert "None" not in cells and "nan" not in cells
+    assert not any(re.search(r"\d{7,}", cell) for cell in cells), cells  # 4 significant digits, not 17
+    assert store.list_runs()[0].config.data.options["num_samples"] == 48
 
     at.button(key="sweeps_launch_best").click().run()
     best = store.list_runs(limit=1)[0]

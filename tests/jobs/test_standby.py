@@ -230,3 +230,27 @@ def test_a_warm_standby_that_does_not_claim_in_time_is_retired(standby_on, store
             os.kill(pid, signal.SIGCONT)
         except ProcessLookupError:
             pass
+
+
+def test_a_run_waiting_for_a_busy_slot_never_counts_against_the_standby(standby_on, store, monkeypatch):
+    """Folds queued behind the one training on the single slot waited 40 s, and the standby was retired
+    with "has not claimed a run queued 40 s ago" when the slot came free. The wait for a busy slot is not
+    the standby's: it keeps the slot, and claims the next fold once the slot is free."""
+    _fake(monkeypatch)
+    pid = jobs.ensure_standby(store)
+    wait_for(lambda: standby.warm_standby("cpu") == pid, 30, "the standby to be ready")
+    # A fold training on the only slot (another host with a fresh heartbeat: nothing here checks its pid).
+    busy = store.create_run(tiny_config())
+    store.transition(busy, RunStatus.RUNNING, from_statuses=[RunStatus.QUEUED], slot="cpu", host="another-host",
+                     heartbeat_at=time.time(), started_at=time.time() - 50)
+    waiting = store.create_run(tiny_config())
+    store.update_run(waiting, queued_at=time.time() - 10 * jobs.control.STANDBY_CLAIM_GRACE_S)
+    assert jobs.schedule(store) == []  # the slot is busy: nothing starts, and the standby stays
+    assert standby.warm_standby("cpu") == pid
+    # The busy fold ends now; its worker's schedule leaves the next fold to the standby.
+    store.transition(busy, RunStatus.FINISHED, from_statuses=[RunStatus.RUNNING], finished_at=time.time())
+    assert jobs.schedule(store) == []
+    run = wait_ended(store, waiting, 30)
+    assert run.status == RunStatus.FINISHED and run.pid == pid  # the warm standby trained it
+    messages = [event["message"] for event in store.get_events(waiting)]
+    assert not any("has not claimed" in message for message in messages), messages

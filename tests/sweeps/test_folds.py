@@ -119,9 +119,11 @@ def test_three_fold_cv_of_a_tiny_model_from_the_cli(jobs_lab):
     group = next(iter(groups))
     report = json.loads(_cli("group", group, "--json").stdout)
     [configuration] = report["configurations"]
-    assert [f["fold"] for f in configuration["folds"]] == [0, 1, 2]
+    assert [f["fold"] for f in configuration["folds"]] == [0, 1, 2]  # the config's index ...
+    assert [f["fold_label"] for f in configuration["folds"]] == ["1/3", "2/3", "3/3"]  # ... and as shown
     assert all(len(f["curve"]) == 2 for f in configuration["folds"])  # per-fold curves
     accuracy = configuration["summary"]["val_accuracy"]
     assert accuracy["n"] == 3 and accuracy["std"] is not None and accuracy["low"] <= accuracy["mean"] <= accuracy["high"]
     text = _cli("group", group).stdout
     assert "val_accuracy" in text and "±" in text
+    assert "fold 1/3" in text and "fold 3/3" in text and "fold 0 " not in text  # numbered as on the pages
