@@ -11,6 +11,7 @@ before anything is recorded.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 from engine import datasets, settings
@@ -18,6 +19,10 @@ from engine.config import RunConfig
 from engine.errors import LabError
 from engine.runs import ACTIVE_STATUSES, RunRecord
 from engine.store import RunStore
+from engine.store.base import Admission, AdmissionView
+
+# The window of the daily quota (runs launched, minutes trained), in seconds.
+QUOTA_WINDOW_S = 24 * 3600
 
 
 class DemoLimitError(LabError):
@@ -30,23 +35,75 @@ class NotYourRunError(LabError):
 
 def check_launch(configs: Sequence[RunConfig], owner: str | None, store: RunStore,
                  caps: settings.DemoCaps | None = None) -> None:
-    """Raise ``DemoLimitError`` when queueing ``configs`` for ``owner`` would exceed a cap."""
+    """Raise ``DemoLimitError`` when queueing ``configs`` for ``owner`` would exceed a cap, as things stand
+    now. ``jobs.launch`` checks the configs here and the counts again with ``admission``, inside the
+    transaction that records the runs (a check made before it could be overtaken by a launch in between)."""
     caps = caps or settings.demo_caps()
     for config in configs:
         _check_config(config, caps)
-    active = store.list_runs(statuses=ACTIVE_STATUSES)
-    new = len(configs)
-    mine = sum(1 for run in active if owner is not None and run.owner == owner)
-    if mine + new > caps.max_active_runs_per_session:
+    admission(owner, len(configs), caps)(_ListedView(store))
+
+
+def admission(owner: str | None, new: int, caps: settings.DemoCaps | None = None, *,
+              action: str = "launch", now: float | None = None) -> Admission:
+    """The count checks of a launch or resume of ``new`` runs by ``owner``, for ``RunStore.create_runs`` /
+    ``requeue`` to call inside the one transaction that also records them (so N launches at once never
+    exceed a cap): active runs per visitor and in total, and the visitor's daily quota."""
+    caps = caps or settings.demo_caps()
+
+    def admit(view: AdmissionView) -> None:
+        owners = view.active_owners()
+        mine = sum(1 for run_owner in owners if owner is not None and run_owner == owner)
+        if mine + new > caps.max_active_runs_per_session:
+            raise DemoLimitError(
+                f"This demo lets one session have at most {caps.max_active_runs_per_session} runs queued or "
+                f"running; you have {mine} and this {action} adds {new}. Wait for one to end or stop one, then "
+                f"{action} again."
+            )
+        if len(owners) + new > caps.max_active_runs_total:
+            raise DemoLimitError(
+                f"This demo runs at most {caps.max_active_runs_total} runs at a time for all visitors together, "
+                f"and {len(owners)} are queued or running; try again in a few minutes."
+            )
+        if owner is not None:
+            _check_daily_quota(view, owner, new if action == "launch" else 0, caps,
+                               time.time() if now is None else now)
+
+    return admit
+
+
+def _check_daily_quota(view: AdmissionView, owner: str, new: int, caps: settings.DemoCaps, now: float) -> None:
+    """A visitor's runs launched and minutes trained in the last 24 hours (a resume adds no launch)."""
+    since = now - QUOTA_WINDOW_S
+    runs = view.owner_runs_since(owner, since)
+    launched = sum(1 for created_at, _started, _finished in runs if created_at >= since)
+    if new and launched + new > caps.max_runs_per_day:
         raise DemoLimitError(
-            f"This demo lets one session have at most {caps.max_active_runs_per_session} runs queued or running; "
-            f"you have {mine} and this launch adds {new}. Wait for one to end or stop one, then launch again."
+            f"This demo lets one visitor launch at most {caps.max_runs_per_day} runs a day; you have launched "
+            f"{launched} in the last 24 hours. Try again tomorrow, or resume one of your runs."
         )
-    if len(active) + new > caps.max_active_runs_total:
+    trained_s = sum(max(0.0, (finished or now) - max(started, since)) for _c, started, finished in runs
+                    if started is not None)
+    if trained_s >= caps.max_training_minutes_per_day * 60:
         raise DemoLimitError(
-            f"This demo runs at most {caps.max_active_runs_total} runs at a time for all visitors together, and "
-            f"{len(active)} are queued or running; try again in a few minutes."
+            f"This demo trains at most {caps.max_training_minutes_per_day:g} minutes a day per visitor; your "
+            f"runs have trained {trained_s / 60:.0f} minutes in the last 24 hours. Try again tomorrow."
         )
+
+
+class _ListedView(AdmissionView):
+    """The admission reads through ``list_runs``, outside a transaction: an early refusal only."""
+
+    def __init__(self, store: RunStore):
+        self._store = store
+
+    def active_owners(self) -> list[str | None]:
+        return [run.owner for run in self._store.list_runs(statuses=ACTIVE_STATUSES)]
+
+    def owner_runs_since(self, owner: str, since: float) -> list[tuple[float, float | None, float | None]]:
+        return [(run.created_at, run.started_at, run.finished_at) for run in self._store.list_runs()
+                if run.owner == owner and (run.created_at >= since or run.finished_at is None
+                                            or run.finished_at >= since)]
 
 
 def _check_config(config: RunConfig, caps: settings.DemoCaps) -> None:
@@ -98,4 +155,4 @@ def limits_text(caps: settings.DemoCaps | None = None) -> str:
     )
 
 
-__all__ = ["DemoLimitError", "NotYourRunError", "check_launch", "check_owner", "check_upload", "limits_text"]
+__all__ = ["DemoLimitError", "NotYourRunError", "admission", "check_launch", "check_owner", "check_upload", "limits_text"]

@@ -104,12 +104,13 @@ def launch_group(
             admission.check_fits(config)
     slots()  # a bad CONV3D_LAB_SLOTS (or CONV3D_LAB_WORKER_NICE) is reported before anything is recorded
     processes.worker_nice()
-    run_ids = []
-    for config in configs:
-        run_id = store.create_run(config, status=RunStatus.QUEUED, group=group, trial=trial, owner=owner)
-        where = f" ({group}" + (f", trial {trial}" if trial is not None else "") + ")" if group else ""
+    # On a demo the caps are counted again inside the one transaction that records the runs, so
+    # launches at the same moment (other processes, other dashboards) cannot all pass the count.
+    admit = demo.admission(owner, len(configs)) if settings.demo_mode(demo_mode) else None
+    run_ids = store.create_runs(configs, group=group, trial=trial, owner=owner, admit=admit)
+    where = f" ({group}" + (f", trial {trial}" if trial is not None else "") + ")" if group else ""
+    for run_id in run_ids:
         store.log_event(run_id, f"{RunStatus.QUEUED.label}{where}: waiting for a free slot")
-        run_ids.append(run_id)
     schedule(store)
     return run_ids
 
@@ -298,7 +299,8 @@ def resume(run_id: int, *, store: RunStore | None = None, owner: str | None = No
     The worker reloads ``last.keras`` (weights and optimizer state), drops
     anything recorded after that epoch, and appends to the same history.
     Raises ``RunStateError`` for any other status, and on a hosted demo
-    ``NotYourRunError`` for a run another ``owner`` launched.
+    ``NotYourRunError`` for a run another ``owner`` launched, and ``DemoLimitError`` when queueing it
+    again would exceed the active-run caps or the visitor's daily training minutes (engine/demo.py).
     """
     store = store or open_store()
     run = store.get_run(run_id)
@@ -313,10 +315,13 @@ def resume(run_id: int, *, store: RunStore | None = None, owner: str | None = No
                 f"Run {run_id} cannot be resumed after epoch {run.epochs_done}: its checkpoint {last} {why}. "
                 "Launch a new run with the same configuration instead."
             )
-    moved = store.transition(
+    # A resumed run is queued again: on a demo it counts against the same caps as a launch, checked
+    # in the transaction that queues it.
+    admit = demo.admission(owner, 1, action="resume") if settings.demo_mode(demo_mode) else None
+    moved = store.requeue(
         run_id,
-        RunStatus.QUEUED,
         from_statuses=RESUMABLE_STATUSES,
+        admit=admit,
         queued_at=time.time(),
         resume_from_epoch=run.epochs_done,
         stop_requested=False,
