@@ -207,7 +207,7 @@ def _train_one(config: RunConfig, args, group: str | None) -> int:
     import socket
 
     from engine.jobs.devices import FOREGROUND_SLOT
-    from engine.store import open_store
+    from engine.store import journal, open_store
     from engine.store.heartbeat import Heartbeat
     from engine.training import execute_run, hooks
 
@@ -228,6 +228,8 @@ def _train_one(config: RunConfig, args, group: str | None) -> int:
     except KeyboardInterrupt:
         print(f"run {run_id} stopped.", file=sys.stderr)
         return 130
+    finally:
+        journal.run_ended(store, run_id)  # the folder copy of its outcome, and a backup that holds it
     run = store.get_run(run_id)
     if run.pid != os.getpid():
         print(

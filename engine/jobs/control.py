@@ -30,7 +30,7 @@ from engine.errors import RunStateError
 from engine.jobs import admission, liveness, processes, standby
 from engine.jobs.devices import slots
 from engine.runs import RESUMABLE_STATUSES, RunRecord, RunStatus
-from engine.store import RunStore, open_store
+from engine.store import RunStore, journal, open_store
 from engine.sweeps import folds
 
 log = logging.getLogger(__name__)
@@ -259,6 +259,7 @@ def escalate_stop(store: RunStore, run_id: int, grace_s: float = DEFAULT_STOP_GR
         error=f"Stopped: the worker did not stop within {grace_s:g} s and {how}; the epochs recorded so far are kept.",
     ):
         store.log_event(run_id, f"run stopped (worker {how})", "warning")
+        journal.run_ended(store, run_id)  # the worker could not write its folder copy itself
         schedule(store)  # a killed worker cannot start the next queued run itself
     return store.get_run(run_id).status
 

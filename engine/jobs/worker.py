@@ -38,7 +38,7 @@ from engine.jobs import liveness, processes
 from engine.jobs.control import schedule
 from engine.jobs.standby import ensure_standby
 from engine.runs import RunStatus
-from engine.store import RunStore, open_store
+from engine.store import RunStore, journal, open_store
 from engine.store.heartbeat import Heartbeat
 
 log = logging.getLogger(__name__)
@@ -72,6 +72,7 @@ def work_claimed(store: RunStore, run_id: int, *, via: str | None = None, unbloc
     """Be the worker of claimed run ``run_id`` in this process (a fresh worker, or a warm standby
     that has just claimed it, with SIGTERM blocked: ``unblock_sigterm``); returns the exit code."""
     store.update_run(run_id, pid=os.getpid(), host=socket.gethostname(), heartbeat_at=time.time())
+    journal.save(store, run_id)  # its folder holds its config and record from the start
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     exit_code = 1
     try:
@@ -109,6 +110,7 @@ def work_claimed(store: RunStore, run_id: int, *, via: str | None = None, unbloc
     finally:
         # The run has its outcome; a late SIGTERM must not cut the hand-over to the next run short.
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        journal.run_ended(store, run_id)  # the folder copy of its outcome, and a backup that holds it
         try:
             # A sweep's trial may have ended with this run: tell its search, queue the next trial.
             from engine.sweeps import control as sweep_control

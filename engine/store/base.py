@@ -71,6 +71,11 @@ class RunStore(abc.ABC):
         (a resume counts against the same caps as a launch); True when the run moved."""
 
     @abc.abstractmethod
+    def restore_run(self, fields: dict[str, Any], metrics: Iterable[MetricRow]) -> None:
+        """Record a run under its own id (``fields["id"]``) with its metric rows, replacing any run of that
+        id, in one transaction: a run recovered from its folder (engine/store/journal.py)."""
+
+    @abc.abstractmethod
     def get_run(self, run_id: int) -> RunRecord:
         """The run; raises ``RunNotFound`` for an unknown id."""
 

@@ -95,6 +95,13 @@ def _open_engine(url: str) -> sa.Engine:
     return engine
 
 
+def forget_engine(url: str) -> None:
+    """Close this process's engine of ``url`` (its database file is being replaced); the next open makes one."""
+    engine = _ENGINES.pop(url, None)
+    if engine is not None:
+        engine.dispose()
+
+
 class _AdmissionView(AdmissionView):
     """The admission reads, on the connection of the transaction that will insert or requeue."""
 
@@ -225,6 +232,35 @@ class SqlRunStore(RunStore):
                 .values(status=RunStatus.QUEUED.value, **fields)
             )
         return result.rowcount == 1
+
+    def restore_run(self, fields: dict[str, Any], metrics: Iterable[MetricRow]) -> None:
+        config = RunConfig.from_dict(fields["config"])
+        run_id = int(fields["id"])
+        known = {column.name for column in schema.runs.columns}
+        values = {key: value for key, value in fields.items() if key in known and key != "status"}
+        values = self._columns(values)
+        values.update(
+            id=run_id, status=RunStatus(fields["status"]).value, config=config.to_json(),
+            dataset=config.data.dataset, architecture=config.model.architecture, stop_requested=False,
+            name=fields.get("name") or f"run-{run_id}", tags=values.get("tags") or "[]",
+            notes=values.get("notes") or "", archived=bool(values.get("archived")),
+        )
+        rows = [
+            {"run_id": run_id, "kind": row["kind"], "epoch": int(row["epoch"]), "step": row.get("step"),
+             "name": row["name"], "value": row["value"], "wall_time": row.get("wall_time") or 0.0}
+            for row in metrics
+        ]
+        with self._write() as conn:
+            for table in (schema.metrics, schema.predictions, schema.events):
+                conn.execute(table.delete().where(table.c.run_id == run_id))
+            conn.execute(schema.runs.delete().where(schema.runs.c.id == run_id))
+            conn.execute(schema.runs.insert().values(**values))
+            if rows:
+                conn.execute(schema.metrics.insert(), rows)
+            if not self.is_sqlite:
+                # An explicit id does not move the id sequence: the next launch would collide with it.
+                conn.execute(sa.text(
+                    "SELECT setval(pg_get_serial_sequence('runs', 'id'), (SELECT max(id) FROM runs))"))
 
     def _admission_lock(self, conn) -> None:
         """Serialise the transactions that count active runs and then add one. SQLite's BEGIN IMMEDIATE
