@@ -111,3 +111,34 @@ def test_a_damaged_database_names_its_backup_and_the_rebuild_recovers_what_the_b
     assert store.epoch_history(second) == history
     code, out, _ = run_cli(capsys, "doctor", "--store")
     assert code == 0 and out.strip().endswith("healthy")
+
+
+def test_a_trained_run_is_rebuilt_with_its_curves_and_test_metrics(jobs_lab, tmp_path, capsys):
+    """A real (tiny) training through ``python -m engine train``: the recorder's per-epoch folder copy
+    and the end-of-run copy hold what the store held."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO_ROOT
+
+    config_path = tmp_path / "config.json"
+    config_path.write_text(tiny_config(epochs=2).to_json())
+    done = subprocess.run([sys.executable, "-m", "engine", "train", "--config", str(config_path), "--json"],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    run_id = json.loads(done.stdout.strip().splitlines()[-1])["run_id"]
+    store = open_store()
+    before, history = store.get_run(run_id), store.epoch_history(run_id)
+    assert before.status == RunStatus.FINISHED and before.test_metrics
+    folder = paths.run_dir(run_id, create=False)
+    assert {"run.json", "metrics.jsonl", "splits.json", "best.keras", "last.keras"} <= {p.name for p in folder.iterdir()}
+    _lose_database(jobs_lab)
+    shutil.rmtree(jobs_lab / backup.BACKUP_DIR_NAME)
+    code, out, err = run_cli(capsys, "doctor", "--store", "--rebuild")
+    assert code == 0 and f"recovered from their run folders: {run_id}" in out, err
+    after = open_store().get_run(run_id)
+    assert (after.status, after.epochs_done, after.test_metrics) == (RunStatus.FINISHED, 2, before.test_metrics)
+    assert (after.class_names, after.split_sizes, after.num_params) == (before.class_names, before.split_sizes,
+                                                                         before.num_params)
+    assert open_store().epoch_history(run_id) == history
+    assert {row["kind"] for row in open_store().get_metrics(run_id)} == {"epoch", "test"}
