@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 from datetime import datetime
@@ -630,7 +631,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a reader that has gone (`| head -1`) shows here, inside the handler below
+        return code
+    except BrokenPipeError:
+        # The rest of the output is not wanted. Point stdout at /dev/null, so the interpreter's own
+        # flush at exit does not fail again (the recipe of Python's signal module documentation).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except LabError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

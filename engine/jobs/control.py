@@ -31,6 +31,7 @@ from engine.jobs import admission, liveness, processes, standby
 from engine.jobs.devices import slots
 from engine.runs import RESUMABLE_STATUSES, RunRecord, RunStatus
 from engine.store import RunStore, journal, open_store
+from engine.store.heartbeat import file_beat_time
 from engine.sweeps import folds
 
 log = logging.getLogger(__name__)
@@ -155,6 +156,19 @@ def stale_heartbeat_s() -> float:
     return float(os.environ.get(STALE_HEARTBEAT_ENV) or STALE_HEARTBEAT_S)
 
 
+def heartbeat_age(run: RunRecord, now: float | None = None) -> float | None:
+    """Seconds since the run's process last showed life: the newer of its store heartbeat and its heartbeat
+    file (engine/store/heartbeat.py). The file is touched by a thread of its own, so a worker whose store
+    write waits for another process's lock is not taken for silent."""
+    now = time.time() if now is None else now
+    age = run.heartbeat_age(now)
+    touched = file_beat_time(run.id) if run.status == RunStatus.RUNNING else None
+    if touched is not None and (run.started_at is None or touched >= run.started_at):
+        file_age = max(0.0, now - touched)
+        age = file_age if age is None else min(age, file_age)
+    return age
+
+
 def silent_runs(store: RunStore, now: float | None = None) -> list[tuple[RunRecord, float]]:
     """Running runs whose heartbeat is older than ``stale_heartbeat_s()`` although their process lives
     (suspended or hung), with the seconds since their last heartbeat. ``stop`` ends them."""
@@ -163,7 +177,7 @@ def silent_runs(store: RunStore, now: float | None = None) -> list[tuple[RunReco
     return [
         (run, age)
         for run in store.list_runs(statuses=[RunStatus.RUNNING])
-        if (age := run.heartbeat_age(now)) is not None and age > limit
+        if (age := heartbeat_age(run, now)) is not None and age > limit
     ]
 
 
@@ -368,7 +382,7 @@ def _why_gone(run: RunRecord, now: float) -> str | None:
         if liveness.process_alive(run):
             return None
         return f"its worker process (pid {run.pid}) has ended without recording an outcome"
-    age = run.heartbeat_age(now)
+    age = heartbeat_age(run, now)
     if age is not None and age > stale_heartbeat_s():
         where = f" on {run.host}" if run.host else ""
         return f"no heartbeat from its worker{where} for {age:.0f} s"
