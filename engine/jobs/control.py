@@ -327,7 +327,7 @@ def resume(run_id: int, *, store: RunStore | None = None, owner: str | None = No
         why = checkpoints.problem(last)
         if why:
             raise RunStateError(
-                f"Run {run_id} cannot be resumed after epoch {run.epochs_done}: its checkpoint {last} {why}. "
+                f"Run {run_id} cannot be resumed after epoch {run.epochs_done}: its checkpoint {last.name} {why}. "
                 "Launch a new run with the same configuration instead."
             )
     # A resumed run is queued again: on a demo it counts against the same caps as a launch, checked

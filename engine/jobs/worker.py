@@ -34,6 +34,7 @@ import sys
 import time
 import traceback
 
+from engine import errors, paths
 from engine.jobs import liveness, processes
 from engine.jobs.control import schedule
 from engine.jobs.standby import ensure_standby
@@ -96,16 +97,21 @@ def work_claimed(store: RunStore, run_id: int, *, via: str | None = None, unbloc
         )
         exit_code = 128 + signal.SIGTERM
     except Exception as exc:  # a failure outside execute_run, e.g. TensorFlow cannot be imported
+        error, detail = f"The worker failed before training: {type(exc).__name__}: {exc}", traceback.format_exc()
+        if isinstance(exc, OSError):  # names the server's paths: the detail goes to this log only
+            error = errors.os_error_sentence(exc, run_id, paths.run_dir(run_id, create=False).is_dir())
+            print(f"run {run_id}: {error}\n{detail}", file=sys.stderr, flush=True)
+            detail = None
         store.transition(
             run_id,
             RunStatus.FAILED,
             from_statuses=_ACTIVE,
             owner_pid=os.getpid(),
             finished_at=time.time(),
-            error=f"The worker failed before training: {type(exc).__name__}: {exc}",
-            traceback=traceback.format_exc(),
+            error=error,
+            traceback=detail,
         )
-        store.log_event(run_id, f"worker failed: {type(exc).__name__}: {exc}", "error")
+        store.log_event(run_id, f"worker failed: {error}", "error")
         exit_code = 1
     finally:
         # The run has its outcome; a late SIGTERM must not cut the hand-over to the next run short.

@@ -61,8 +61,10 @@ def save(store: RunStore, run_id: int) -> None:
     """Write the run's ``run.json`` and ``metrics.jsonl`` into its folder; never raises (a folder that
     cannot be written is logged: the store still holds the run)."""
     try:
+        folder = paths.run_dir(run_id, create=False)
+        if not folder.is_dir():
+            return  # deleted (while it trained, say): not brought back half-empty; doctor --store reports it
         run = store.get_run(run_id)
-        folder = paths.run_dir(run_id)
         rows = [
             {key: row[key] for key in ("kind", "epoch", "step", "name", "value", "wall_time")}
             for kind in JOURNAL_KINDS
