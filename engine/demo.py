@@ -11,10 +11,15 @@ before anything is recorded.
 
 from __future__ import annotations
 
+import dataclasses
+import math
+import os
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from engine import datasets, settings
+from engine.datasets import imported, uploads
 from engine.config import RunConfig
 from engine.errors import LabError
 from engine.runs import ACTIVE_STATUSES, RunRecord
@@ -134,6 +139,81 @@ def check_upload(total_bytes: int, caps: settings.DemoCaps | None = None) -> Non
                              f"these files are {total_bytes / 1024**2:.1f} MB.")
 
 
+def check_generation(name: str, options: dict[str, Any] | None, caps: settings.DemoCaps | None = None) -> None:
+    """Raise ``DemoLimitError`` when building dataset ``name`` with ``options`` inside the dashboard (the Train
+    page's "Generate preview") would generate more samples x voxels than the demo allows. A set already in
+    the disk cache, or an imported one, is read, not generated."""
+    caps = caps or settings.demo_caps()
+    info = datasets.dataset_info(name, options)  # no data is generated
+    if info.get("cached") or info.get("imported"):
+        return
+    samples = int(info["num_samples"])
+    voxels = samples * math.prod(int(n) for n in info["volume_shape"][:3])
+    if voxels > caps.max_generated_voxels:
+        raise DemoLimitError(
+            f"This demo generates datasets of at most {caps.max_generated_voxels:,} voxels in all (samples x "
+            f"voxels per volume); {samples:,} volumes of {'x'.join(map(str, info['volume_shape'][:3]))} are "
+            f"{voxels:,}. Lower the number of samples or the volume size."
+        )
+
+
+def zip_limits(caps: settings.DemoCaps | None = None) -> uploads.ZipLimits:
+    """The zip caps of an upload on a demo: at most ``max_import_bytes`` unpacked."""
+    caps = caps or settings.demo_caps()
+    defaults = uploads.ZipLimits()
+    return dataclasses.replace(defaults, max_total_bytes=min(defaults.max_total_bytes, caps.max_import_bytes),
+                               max_file_bytes=min(defaults.max_file_bytes, caps.max_import_bytes))
+
+
+def import_allowance(owner: str | None, caps: settings.DemoCaps | None = None) -> int | None:
+    """The bytes the next import by ``owner`` may write (``import_dataset(max_bytes=...)``), or a
+    ``DemoLimitError`` when the visitor or all visitors together have used their imports or disk.
+
+    A dataset counts for the visitor its manifest names as ``owner`` (the same identity as a run's owner);
+    datasets without an owner are the operator's and count for nobody. ``owner=None`` (the operator's
+    CLI) is not held to the caps: None.
+    """
+    if owner is None:
+        return None
+    caps = caps or settings.demo_caps()
+    visitors = []  # (owner, bytes) of every visitor's import
+    for name in imported.names():
+        try:
+            dataset_owner = imported.manifest(name).get("owner")
+        except LabError:
+            continue
+        if dataset_owner is not None:
+            visitors.append((dataset_owner, _folder_bytes(imported.folder(name))))
+    mine = [size for dataset_owner, size in visitors if dataset_owner == owner]
+    if len(mine) >= caps.max_imports_per_visitor:
+        raise DemoLimitError(f"This demo keeps at most {caps.max_imports_per_visitor} imported datasets per visitor, "
+                             f"and you have {len(mine)}; delete one of yours to import another.")
+    if len(visitors) >= caps.max_imports_total:
+        raise DemoLimitError(f"This demo keeps at most {caps.max_imports_total} imported datasets for all visitors "
+                             "together, and that many are stored; try again later.")
+    left_mine = caps.max_import_bytes_per_visitor - sum(mine)
+    left_total = caps.max_import_bytes_total - sum(size for _, size in visitors)
+    if left_mine <= 0:
+        raise DemoLimitError(f"Your imported datasets take {sum(mine) / 1024**2:,.0f} MB, the most this demo keeps "
+                             f"per visitor ({caps.max_import_bytes_per_visitor / 1024**2:,.0f} MB); delete one of "
+                             "yours to import another.")
+    if left_total <= 0:
+        raise DemoLimitError(f"The datasets visitors imported take {caps.max_import_bytes_total / 1024**2:,.0f} MB, "
+                             "the most this demo keeps; try again later.")
+    return min(caps.max_import_bytes, left_mine, left_total)
+
+
+def _folder_bytes(folder) -> int:
+    total = 0
+    for root, _dirs, files in os.walk(folder):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
 def check_owner(run: RunRecord, owner: str | None, demo: bool | None = None, action: str = "change") -> None:
     """Raise ``NotYourRunError`` when, on a demo, ``owner`` did not launch ``run`` (``owner=None``: the operator)."""
     if owner is None or not settings.demo_mode(demo) or run.owner == owner:
@@ -149,10 +229,12 @@ def limits_text(caps: settings.DemoCaps | None = None) -> str:
         f"This is a shared demo: runs are limited to {caps.max_epochs} epochs, volumes of {caps.max_volume_edge}³ "
         f"voxels, {caps.max_samples:,} samples and a width multiplier of {caps.max_width_multiplier:g}; "
         f"a session may have {caps.max_active_runs_per_session} runs queued or running "
-        f"({caps.max_active_runs_total} for everyone together); uploads up to "
-        f"{caps.max_upload_bytes / 1024**2:g} MB; no import from server folders. "
+        f"({caps.max_active_runs_total} for everyone together) and launch {caps.max_runs_per_day} runs or train "
+        f"{caps.max_training_minutes_per_day:g} minutes a day; uploads up to {caps.max_upload_bytes / 1024**2:g} MB, "
+        f"{caps.max_imports_per_visitor} imported datasets per visitor; no import from server folders. "
         "Other visitors' runs are shown read-only."
     )
 
 
-__all__ = ["DemoLimitError", "NotYourRunError", "admission", "check_launch", "check_owner", "check_upload", "limits_text"]
+__all__ = ["DemoLimitError", "NotYourRunError", "admission", "check_generation", "check_launch", "check_owner",
+           "check_upload", "import_allowance", "zip_limits", "limits_text"]

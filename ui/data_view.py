@@ -98,7 +98,7 @@ def stage_upload(files: Sequence[tuple[str, bytes | memoryview]]) -> tuple[Path,
             archive = folder / names[0]
             archive.write_bytes(files[0][1])
             source = folder / (names[0][: -len(".zip")] or "upload")
-            extracted = datasets.extract_zip(archive)
+            extracted = datasets.extract_zip(archive, demo.zip_limits() if access.demo() else None)
             try:
                 extracted.rename(source)
             except OSError:
@@ -429,7 +429,8 @@ def run_import(source: str, name: str, options: datasets.ImportOptions) -> datas
                          text=f"{step.done}/{step.total} samples read, {step.skipped} skipped")
 
     try:
-        return datasets.import_dataset(source, name, options, progress=progress)
+        allowance = demo.import_allowance(access.identity()) if access.demo() else None
+        return datasets.import_dataset(source, name, options, progress=progress, max_bytes=allowance)
     finally:
         bar.empty()
 
