@@ -24,6 +24,8 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from engine import paths
+
 log = logging.getLogger(__name__)
 
 BACKUP_INTERVAL_S = 3600
@@ -126,11 +128,9 @@ def runs_in(backup: Path) -> int | None:
 def restore_advice(database: Path) -> str:
     """What to do about a damaged ``database``: restore the newest backup (its time, and the runs it holds
     against the run folders present), then recover the rest from their folders; or start afresh."""
-    from engine.store import journal  # journal imports this module
-
     database = Path(database)
     aside = f"move {database.name} (and any {database.name}-wal and {database.name}-shm) aside"
-    folders = len(journal.run_folders())
+    folders = len(paths.run_folders())
     rebuild = "`python -m engine doctor --store --rebuild` does this and recovers the runs from their folders"
     newest = newest_backup(database)
     if newest is None:

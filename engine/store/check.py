@@ -119,7 +119,7 @@ def rebuild(url: str | None = None) -> Rebuild:
         _restore_newest_backup(database, result)
     store = SqlRunStore(url)
     known = {run.id: run for run in store.list_runs()}
-    for run_id, folder in sorted(journal.run_folders().items()):
+    for run_id, folder in sorted(paths.run_folders().items()):
         found = journal.read(folder)
         if found is None or found.run_id != run_id:
             continue

@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,7 +44,6 @@ _RECORD_FIELDS = (
     "epochs_done", "dataset_fingerprint", "num_classes", "class_names", "split_sizes", "monitor", "best_value",
     "best_epoch", "test_metrics", "group", "trial", "error", "tags", "notes", "archived", "num_params", "owner",
 )
-_RUN_FOLDER = re.compile(r"^run-(\d+)$")
 
 
 @dataclass
@@ -104,20 +102,6 @@ def _write_atomic(path: Path, text: str) -> None:
         partial.unlink(missing_ok=True)
 
 
-def run_folders() -> dict[int, Path]:
-    """Every run folder in the lab's workspace, by run id."""
-    try:
-        entries = list(os.scandir(paths.lab_home()))
-    except OSError:
-        return {}
-    found = {}
-    for entry in entries:
-        match = _RUN_FOLDER.match(entry.name)
-        if match and entry.is_dir():
-            found[int(match.group(1))] = Path(entry.path)
-    return found
-
-
 def read(folder: Path) -> FolderRun | None:
     """The run a folder's ``run.json`` and ``metrics.jsonl`` describe; None without a readable run.json."""
     try:
@@ -140,5 +124,4 @@ def read(folder: Path) -> FolderRun | None:
     return FolderRun(run_id=int(fields["id"]), fields=fields, metrics=metrics)
 
 
-__all__ = ["FolderRun", "JOURNAL_KINDS", "METRICS_FILE", "RUN_FILE", "read", "record_fields", "run_ended",
-           "run_folders", "save"]
+__all__ = ["FolderRun", "JOURNAL_KINDS", "METRICS_FILE", "RUN_FILE", "read", "record_fields", "run_ended", "save"]
