@@ -203,8 +203,10 @@ def report_lines(result: StoreCheck) -> list[str]:
         else:
             lines.append("run folders: every run with recorded epochs has its folder")
     if result.integrity is not None:
-        lines.append(f"backups: {len(result.backups)}" + (f", newest {result.backups[-1]}" if result.backups else
-                                                           " (one is taken within an hour of using the lab)"))
+        newest = f", newest {result.backups[-1]}" if result.backups else ""
+        held = backup.runs_in(Path(result.backups[-1])) if result.backups else None
+        lines.append(f"backups: {len(result.backups)}{newest}" + (f" ({held} runs)" if held is not None else "")
+                     + ("" if result.backups else " (one is taken within an hour of using the lab, and when a run ends)"))
     if result.advice:
         lines.append(f"advice: {result.advice}.")
     lines.append("healthy" if result.healthy else "problems found")
