@@ -62,7 +62,7 @@ class Heartbeat:
         while True:
             try:
                 heartbeat_path(run_id).touch()  # never re-creates a deleted run folder
-            except OSError:  # a run folder that is gone: the store's heartbeat still speaks
+            except Exception:  # a run folder that is gone: the store's heartbeat still speaks
                 pass
             if self._done.wait(interval_s):
                 return

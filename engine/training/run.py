@@ -174,15 +174,15 @@ def execute_run(store: RunStore, run_id: int, *, verbose: int = 0, callbacks: Se
 
 
 def _os_error(exc: BaseException) -> OSError | None:
-    """The file-system error behind ``exc`` (itself, or what it was raised from, as Keras wraps a failed
-    save), or None; a ``LabError`` (a sentence already) is none."""
+    """The file-system error behind ``exc`` (itself, or what it was explicitly raised from), or None; a
+    ``LabError`` (a sentence already) is none."""
     seen = 0
     while exc is not None and seen < 5:
         if isinstance(exc, LabError):
             return None
         if isinstance(exc, OSError) and not isinstance(exc, (ConnectionError, TimeoutError)):
             return exc
-        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+        exc, seen = exc.__cause__, seen + 1
     return None
 
 
