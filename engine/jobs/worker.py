@@ -116,7 +116,6 @@ def work_claimed(store: RunStore, run_id: int, *, via: str | None = None, unbloc
     finally:
         # The run has its outcome; a late SIGTERM must not cut the hand-over to the next run short.
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        journal.run_ended(store, run_id)  # the folder copy of its outcome, and a backup that holds it
         try:
             # A sweep's trial may have ended with this run: tell its search, queue the next trial.
             from engine.sweeps import control as sweep_control
@@ -138,6 +137,9 @@ def work_claimed(store: RunStore, run_id: int, *, via: str | None = None, unbloc
                 print(f"warm standby for the next launch: pid {standby_pid}", flush=True)
         except Exception:
             log.exception("starting a warm standby after run %s failed", run_id)
+        # Last, so the next run starts without waiting for the copy: the folder copy of this run's
+        # outcome, and a backup of the database that holds it.
+        journal.run_ended(store, run_id)
     return exit_code
 
 
