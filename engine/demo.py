@@ -22,7 +22,7 @@ from engine import datasets, settings
 from engine.datasets import imported, uploads
 from engine.config import RunConfig
 from engine.errors import LabError
-from engine.runs import ACTIVE_STATUSES, RunRecord
+from engine.runs import RunRecord
 from engine.store import RunStore
 from engine.store.base import Admission, AdmissionView
 
@@ -46,7 +46,9 @@ def check_launch(configs: Sequence[RunConfig], owner: str | None, store: RunStor
     caps = caps or settings.demo_caps()
     for config in configs:
         _check_config(config, caps)
-    admission(owner, len(configs), caps)(_ListedView(store))
+    # The same counts, read in a write transaction that records nothing: an early refusal, before the
+    # memory estimate (which may build the model).
+    store.create_runs([], owner=owner, admit=admission(owner, len(configs), caps))
 
 
 def admission(owner: str | None, new: int, caps: settings.DemoCaps | None = None, *,
@@ -94,21 +96,6 @@ def _check_daily_quota(view: AdmissionView, owner: str, new: int, caps: settings
             f"This demo trains at most {caps.max_training_minutes_per_day:g} minutes a day per visitor; your "
             f"runs have trained {trained_s / 60:.0f} minutes in the last 24 hours. Try again tomorrow."
         )
-
-
-class _ListedView(AdmissionView):
-    """The admission reads through ``list_runs``, outside a transaction: an early refusal only."""
-
-    def __init__(self, store: RunStore):
-        self._store = store
-
-    def active_owners(self) -> list[str | None]:
-        return [run.owner for run in self._store.list_runs(statuses=ACTIVE_STATUSES)]
-
-    def owner_runs_since(self, owner: str, since: float) -> list[tuple[float, float | None, float | None]]:
-        return [(run.created_at, run.started_at, run.finished_at) for run in self._store.list_runs()
-                if run.owner == owner and (run.created_at >= since or run.finished_at is None
-                                            or run.finished_at >= since)]
 
 
 def _check_config(config: RunConfig, caps: settings.DemoCaps) -> None:
