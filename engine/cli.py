@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 from datetime import datetime
@@ -210,7 +211,7 @@ def _train_one(config: RunConfig, args, group: str | None) -> int:
     import socket
 
     from engine.jobs.devices import FOREGROUND_SLOT
-    from engine.store import open_store
+    from engine.store import journal, open_store
     from engine.store.heartbeat import Heartbeat
     from engine.training import execute_run, hooks
 
@@ -231,6 +232,8 @@ def _train_one(config: RunConfig, args, group: str | None) -> int:
     except KeyboardInterrupt:
         print(f"run {run_id} stopped.", file=sys.stderr)
         return 130
+    finally:
+        journal.run_ended(store, run_id)  # the folder copy of its outcome, and a backup that holds it
     run = store.get_run(run_id)
     if run.pid != os.getpid():
         print(
@@ -630,7 +633,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a reader that has gone (`| head -1`) shows here, inside the handler below
+        return code
+    except BrokenPipeError:
+        # The rest of the output is not wanted. Point stdout at /dev/null, so the interpreter's own
+        # flush at exit does not fail again (the recipe of Python's signal module documentation).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except LabError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

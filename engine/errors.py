@@ -8,6 +8,8 @@ against that run with its traceback and everything else carries on.
 
 from __future__ import annotations
 
+import errno
+
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -84,3 +86,16 @@ class RunStateError(LabError):
 
 class RunFailed(RuntimeError):
     """Training failed (NaN loss, out of memory, an exception); recorded against the run."""
+
+def os_error_sentence(exc: OSError, run_id: int, folder_exists: bool) -> str:
+    """The sentence recorded for a run that met an unexpected file-system error: what happened and what to
+    do, without the server's paths (a hosted demo shows it to visitors; the detail goes to the
+    operator's log, the run's worker.log, only)."""
+    if not folder_exists:
+        return (f"Run {run_id}'s folder was deleted while it trained, with its checkpoints; the epochs recorded "
+                "so far are kept, but it cannot be resumed. Launch it again.")
+    reason = exc.strerror or type(exc).__name__
+    if exc.errno == errno.ENOSPC:
+        return f"Run {run_id} stopped: the server's disk is full ({reason}). Free space, then resume the run."
+    return (f"Run {run_id} stopped on a file-system error on the server ({reason}); the operator's log has the "
+            "detail. Resume the run, or launch it again.")

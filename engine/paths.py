@@ -56,6 +56,16 @@ def run_dir(run_id: int, *, create: bool = True) -> Path:
     return path
 
 
+def run_folders() -> dict[int, Path]:
+    """Every run folder in the workspace (``run-<id>``), by run id; {} when there is no workspace yet."""
+    try:
+        entries = list(os.scandir(lab_home()))
+    except OSError:
+        return {}
+    return {int(entry.name[4:]): Path(entry.path) for entry in entries
+            if entry.name.startswith("run-") and entry.name[4:].isdigit() and entry.is_dir()}
+
+
 def data_root() -> Path:
     """The data folder: ``$CONV3D_LAB_DATA`` or ``<repo>/data`` (see data/README.md)."""
     return _folder(Path(os.environ.get("CONV3D_LAB_DATA") or REPO_ROOT / "data"), "CONV3D_LAB_DATA", DataError)

@@ -48,6 +48,20 @@ class DemoCaps:
     max_active_runs_total: int = 8
     # Size of one upload on the Data page, in bytes.
     max_upload_bytes: int = 50 * 1024**2
+    # Runs one visitor may launch in 24 hours (a resume is not a launch) and the minutes their runs may
+    # train in 24 hours (a run that has used them up may finish; the next launch or resume is refused).
+    max_runs_per_day: int = 20
+    max_training_minutes_per_day: float = 60.0
+    # Samples x voxels of a dataset generated inside the dashboard (the Train page's "Generate preview",
+    # the Data page): the largest run the caps above allow (2,000 volumes of 32^3, 250 MiB as float32).
+    max_generated_voxels: int = 2_000 * 32**3
+    # Bytes one import may unpack to (an upload's archives and volumes, decompressed, as stored).
+    max_import_bytes: int = 500 * 1024**2
+    # Imported datasets, and the disk they take, of one visitor and of all visitors together.
+    max_imports_per_visitor: int = 5
+    max_import_bytes_per_visitor: int = 1024**3
+    max_imports_total: int = 50
+    max_import_bytes_total: int = 10 * 1024**3
 
 
 def demo_caps() -> DemoCaps:

@@ -24,3 +24,7 @@ def lab_home(tmp_path, monkeypatch):
     monkeypatch.setenv("CONV3D_LAB_DATA", str(tmp_path / "data-cache"))
     monkeypatch.delenv("CONV3D_LAB_DB", raising=False)
     return home
+
+
+# A private PostgreSQL server (skipped where it is not installed): tests/store/postgres.py.
+from tests.store.postgres import postgres_server, postgres_url  # noqa: E402,F401

@@ -14,3 +14,13 @@ if ! command -v chromium >/dev/null 2>&1; then
     echo "Chromium is not installed and this user cannot install it; the browser tests will be skipped." >&2
   fi
 fi
+# Debian's PostgreSQL server for the store's Postgres half (tests/store/postgres.py starts a private one).
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+  else
+    echo "PostgreSQL is not installed and this user cannot install it; the PostgreSQL tests will be skipped." >&2
+  fi
+fi

@@ -12,8 +12,9 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from engine import datasets, jobs, models, paths, probe
+from engine import datasets, demo, jobs, models, paths, probe
 from engine.errors import LabError
+from ui import access
 
 # How many example volumes the dataset preview shows.
 PREVIEW_SAMPLES = 4
@@ -106,6 +107,8 @@ def dataset_facts(name: str, options: dict[str, Any]) -> tuple[dict[str, Any] | 
 
 def preview_or_error(name: str, options: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
     try:
+        if access.demo():
+            demo.check_generation(name, options)  # generated in this process: held to the demo's cap
         return dataset_preview(name, json.dumps(options, sort_keys=True)), None
     except LabError as e:
         return None, str(e)

@@ -111,7 +111,7 @@ def stage_upload(files: Sequence[tuple[str, bytes | memoryview]]) -> tuple[Path,
             archive = folder / zips[0]
             archive.write_bytes(content[zips[0]])
             source = folder / (zips[0][: -len(".zip")] or "upload")
-            extracted = datasets.extract_zip(archive)
+            extracted = datasets.extract_zip(archive, demo.zip_limits() if access.demo() else None)
             try:
                 extracted.rename(source)
             except OSError:
@@ -585,8 +585,9 @@ def run_import(source: str, name: str, options: datasets.ImportOptions,
                          text=f"{step.done}/{step.total} samples read, {step.skipped} skipped")
 
     try:
+        allowance = demo.import_allowance(access.identity()) if access.demo() else None
         return datasets.import_dataset(source, name, options, progress=progress, check_splits=True,
-                                       positive_class=positive_class)
+                                       positive_class=positive_class, max_bytes=allowance)
     finally:
         bar.empty()
 

@@ -228,7 +228,7 @@ def _run_status(store: RunStore, run: RunRecord, cache: MetricCache) -> None:
             eta_text = f" · about {tables.format_duration(eta)} left" if eta is not None else ""
             label = "waiting for a free slot" if status == RunStatus.QUEUED else f"epoch {done}/{total}{eta_text}"
             st.progress(min(done / total, 1.0), text=label)
-            age = run.heartbeat_age()
+            age = jobs.heartbeat_age(run)
             if status == RunStatus.RUNNING and age is not None and age > jobs.stale_heartbeat_s():
                 st.warning(
                     f"No heartbeat for {age:.0f} s although the worker (pid {run.pid}) still exists: it may be "

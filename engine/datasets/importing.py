@@ -582,20 +582,33 @@ def _prepare(volume: readers.Volume, options: ImportOptions) -> np.ndarray:
     return preprocess.normalize(voxels[np.newaxis], options.normalization)[0]
 
 
+def _size_text(nbytes: int) -> str:
+    return f"{nbytes / 1024**2:,.1f} MB" if nbytes >= 100 * 1024 else f"{nbytes / 1024:,.0f} KB"
+
+
 class _Staging:
     """A hidden folder in data/imports/ that becomes the dataset when renamed; removed on any failure."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, max_bytes: int | None = None):
         self.folder = Path(tempfile.mkdtemp(prefix=f".importing-{name}-", dir=paths.imports_dir()))
         self.raw = open(self.folder / "x.raw", "wb")
         self.hash = hashlib.sha256()
         self.count = 0
         self.sample_shape: tuple[int, ...] | None = None
         self.low, self.high = np.inf, -np.inf  # the range of the voxels written
+        self.max_bytes = max_bytes
+        self.written = 0
 
     def add(self, voxels: np.ndarray) -> None:
         self.low, self.high = min(self.low, float(np.min(voxels))), max(self.high, float(np.max(voxels)))
         data = np.ascontiguousarray(voxels, dtype=np.float32).tobytes()
+        if self.max_bytes is not None and self.written + len(data) > self.max_bytes:
+            raise DataError(
+                f"This import would take more than {_size_text(self.max_bytes)} on the server's disk "
+                f"(after {self.count} volumes), the most this lab allows it; import fewer volumes, or resample "
+                "them smaller with the target shape. Nothing was imported."
+            )
+        self.written += len(data)
         self.raw.write(data)
         self.hash.update(data)
         self.count += 1
@@ -626,15 +639,18 @@ def import_dataset(
     cancel: Callable[[], bool] | None = None,
     check_splits: bool = False,
     positive_class: str | None = None,
+    max_bytes: int | None = None,
 ) -> ImportResult:
     """Import ``source`` (a folder, an HDF5 / NPZ file or a zip) as the dataset ``name``.
 
     ``progress`` is called after every sample; ``cancel`` is checked between
     samples and, when it returns True, the import stops (ImportCancelled) and
     leaves nothing behind. ``positive_class`` (two classes only) is recorded in the manifest;
-    None records the guess from the class names. Raises DataError / ConfigError with one sentence; among
-    them the preview's first problem: one class or a class per sample, and with
-    ``check_splits`` (the CLI and the Data page) a class too small for the splits.
+    None records the guess from the class names. ``max_bytes`` caps the volumes written (a hosted
+    demo's allowance, engine/demo.py): past it the import stops with a DataError and leaves nothing.
+    Raises DataError / ConfigError with one sentence; among them the preview's first problem: one class
+    or a class per sample, and with ``check_splits`` (the CLI and the Data page) a class too small for
+    the splits.
     """
     started = time.perf_counter()
     imported.validate_name(name, list(DATASETS))
@@ -651,7 +667,7 @@ def import_dataset(
                 raise DataError(problems[0])
             options, intensity = _resolve_intensity(options, [sample.candidate for sample in gathered.samples])
             gathered.notes.append(f"Intensities: {intensity}.")
-            staging = _Staging(name)
+            staging = _Staging(name, max_bytes)
             kept, skipped, notes = _read_samples(gathered, options, staging, progress, cancel)
             result = _finish(name, path, gathered, options, staging, kept, skipped, notes, replace, started,
                              positive_class)

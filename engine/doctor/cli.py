@@ -1,4 +1,4 @@
-"""``python -m engine doctor RUN | --dataset NAME | --store [--json]``: findings about a run, a dataset
+"""``python -m engine doctor RUN | --dataset NAME | --store [--rebuild] [--json]``: findings about a run, a dataset
 before training, or the run store itself."""
 
 from __future__ import annotations
@@ -19,6 +19,9 @@ def add_parser(sub) -> None:
     p.add_argument("--dataset", metavar="NAME", help="check a dataset before training instead of a run")
     p.add_argument("--store", action="store_true",
                    help="check the run database (PRAGMA integrity_check), runs whose folder is missing, backups")
+    p.add_argument("--rebuild", action="store_true",
+                   help="with --store: restore the newest backup over a damaged or lost database and recover "
+                        "the runs it lacks from their run folders (stop the lab first)")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="a dataset knob, repeatable")
     p.add_argument("--val-fraction", type=float, default=0.15)
     p.add_argument("--test-fraction", type=float, default=0.15)
@@ -58,6 +61,13 @@ def _print(findings, heading: str) -> None:
 def _check_store(args: argparse.Namespace) -> int:
     from engine.store import check
 
+    if args.rebuild:
+        rebuilt = check.rebuild()
+        if args.json:
+            print(json.dumps(rebuilt.to_dict()))
+        else:
+            print("\n".join(check.rebuild_lines(rebuilt)))
+        return 0
     result = check.check_store()
     if args.json:
         print(json.dumps(result.to_dict()))
@@ -71,6 +81,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
     if args.store:
         return _check_store(args)
+    if args.rebuild:
+        raise ConfigError(["--rebuild goes with --store: `python -m engine doctor --store --rebuild`."])
     if args.dataset:
         findings = doctor.check_dataset(
             args.dataset, _options(args.option), val_fraction=args.val_fraction, test_fraction=args.test_fraction,

@@ -30,7 +30,8 @@ from engine.errors import RunStateError
 from engine.jobs import admission, liveness, processes, standby
 from engine.jobs.devices import slots
 from engine.runs import ENDED_STATUSES, RESUMABLE_STATUSES, RunRecord, RunStatus
-from engine.store import RunStore, open_store
+from engine.store import RunStore, journal, open_store
+from engine.store.heartbeat import file_beat_time
 from engine.sweeps import folds
 
 log = logging.getLogger(__name__)
@@ -104,12 +105,13 @@ def launch_group(
             admission.check_fits(config)
     slots()  # a bad CONV3D_LAB_SLOTS (or CONV3D_LAB_WORKER_NICE) is reported before anything is recorded
     processes.worker_nice()
-    run_ids = []
-    for config in configs:
-        run_id = store.create_run(config, status=RunStatus.QUEUED, group=group, trial=trial, owner=owner)
-        where = f" ({group}" + (f", trial {trial}" if trial is not None else "") + ")" if group else ""
+    # On a demo the caps are counted again inside the one transaction that records the runs, so
+    # launches at the same moment (other processes, other dashboards) cannot all pass the count.
+    admit = demo.admission(owner, len(configs)) if settings.demo_mode(demo_mode) else None
+    run_ids = store.create_runs(configs, group=group, trial=trial, owner=owner, admit=admit)
+    where = f" ({group}" + (f", trial {trial}" if trial is not None else "") + ")" if group else ""
+    for run_id in run_ids:
         store.log_event(run_id, f"{RunStatus.QUEUED.label}{where}: waiting for a free slot")
-        run_ids.append(run_id)
     schedule(store)
     return run_ids
 
@@ -154,6 +156,19 @@ def stale_heartbeat_s() -> float:
     return float(os.environ.get(STALE_HEARTBEAT_ENV) or STALE_HEARTBEAT_S)
 
 
+def heartbeat_age(run: RunRecord, now: float | None = None) -> float | None:
+    """Seconds since the run's process last showed life: the newer of its store heartbeat and its heartbeat
+    file (engine/store/heartbeat.py). The file is touched by a thread of its own, so a worker whose store
+    write waits for another process's lock is not taken for silent."""
+    now = time.time() if now is None else now
+    age = run.heartbeat_age(now)
+    touched = file_beat_time(run.id) if run.status == RunStatus.RUNNING else None
+    if touched is not None and (run.started_at is None or touched >= run.started_at):
+        file_age = max(0.0, now - touched)
+        age = file_age if age is None else min(age, file_age)
+    return age
+
+
 def silent_runs(store: RunStore, now: float | None = None) -> list[tuple[RunRecord, float]]:
     """Running runs whose heartbeat is older than ``stale_heartbeat_s()`` although their process lives
     (suspended or hung), with the seconds since their last heartbeat. ``stop`` ends them."""
@@ -162,7 +177,7 @@ def silent_runs(store: RunStore, now: float | None = None) -> list[tuple[RunReco
     return [
         (run, age)
         for run in store.list_runs(statuses=[RunStatus.RUNNING])
-        if (age := run.heartbeat_age(now)) is not None and age > limit
+        if (age := heartbeat_age(run, now)) is not None and age > limit
     ]
 
 
@@ -276,6 +291,7 @@ def escalate_stop(store: RunStore, run_id: int, grace_s: float = DEFAULT_STOP_GR
         error=f"Stopped: the worker did not stop within {grace_s:g} s and {how}; the epochs recorded so far are kept.",
     ):
         store.log_event(run_id, f"run stopped (worker {how})", "warning")
+        journal.run_ended(store, run_id)  # the worker could not write its folder copy itself
         schedule(store)  # a killed worker cannot start the next queued run itself
     return store.get_run(run_id).status
 
@@ -316,7 +332,8 @@ def resume(run_id: int, *, store: RunStore | None = None, owner: str | None = No
     The worker reloads ``last.keras`` (weights and optimizer state), drops
     anything recorded after that epoch, and appends to the same history.
     Raises ``RunStateError`` for any other status, and on a hosted demo
-    ``NotYourRunError`` for a run another ``owner`` launched.
+    ``NotYourRunError`` for a run another ``owner`` launched, and ``DemoLimitError`` when queueing it
+    again would exceed the active-run caps or the visitor's daily training minutes (engine/demo.py).
     """
     store = store or open_store()
     run = store.get_run(run_id)
@@ -328,13 +345,16 @@ def resume(run_id: int, *, store: RunStore | None = None, owner: str | None = No
         why = checkpoints.problem(last)
         if why:
             raise RunStateError(
-                f"Run {run_id} cannot be resumed after epoch {run.epochs_done}: its checkpoint {last} {why}. "
+                f"Run {run_id} cannot be resumed after epoch {run.epochs_done}: its checkpoint {last.name} {why}. "
                 "Launch a new run with the same configuration instead."
             )
-    moved = store.transition(
+    # A resumed run is queued again: on a demo it counts against the same caps as a launch, checked
+    # in the transaction that queues it.
+    admit = demo.admission(owner, 1, action="resume") if settings.demo_mode(demo_mode) else None
+    moved = store.requeue(
         run_id,
-        RunStatus.QUEUED,
         from_statuses=RESUMABLE_STATUSES,
+        admit=admit,
         queued_at=time.time(),
         resume_from_epoch=run.epochs_done,
         stop_requested=False,
@@ -380,7 +400,7 @@ def _why_gone(run: RunRecord, now: float) -> str | None:
         if liveness.process_alive(run):
             return None
         return f"its worker process (pid {run.pid}) has ended without recording an outcome"
-    age = run.heartbeat_age(now)
+    age = heartbeat_age(run, now)
     if age is not None and age > stale_heartbeat_s():
         where = f" on {run.host}" if run.host else ""
         return f"no heartbeat from its worker{where} for {age:.0f} s"

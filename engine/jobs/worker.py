@@ -34,11 +34,12 @@ import sys
 import time
 import traceback
 
+from engine import errors, paths
 from engine.jobs import liveness, processes
 from engine.jobs.control import schedule
 from engine.jobs.standby import ensure_standby
 from engine.runs import RunStatus
-from engine.store import RunStore, open_store
+from engine.store import RunStore, journal, open_store
 from engine.store.heartbeat import Heartbeat
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ def work_claimed(store: RunStore, run_id: int, *, via: str | None = None, unbloc
     """Be the worker of claimed run ``run_id`` in this process (a fresh worker, or a warm standby
     that has just claimed it, with SIGTERM blocked: ``unblock_sigterm``); returns the exit code."""
     store.update_run(run_id, pid=os.getpid(), host=socket.gethostname(), heartbeat_at=time.time())
+    journal.save(store, run_id)  # its folder holds its config and record from the start
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     exit_code = 1
     try:
@@ -95,16 +97,21 @@ def work_claimed(store: RunStore, run_id: int, *, via: str | None = None, unbloc
         )
         exit_code = 128 + signal.SIGTERM
     except Exception as exc:  # a failure outside execute_run, e.g. TensorFlow cannot be imported
+        error, detail = f"The worker failed before training: {type(exc).__name__}: {exc}", traceback.format_exc()
+        if isinstance(exc, OSError):  # names the server's paths: the detail goes to this log only
+            error = errors.os_error_sentence(exc, run_id, paths.run_dir(run_id, create=False).is_dir())
+            print(f"run {run_id}: {error}\n{detail}", file=sys.stderr, flush=True)
+            detail = None
         store.transition(
             run_id,
             RunStatus.FAILED,
             from_statuses=_ACTIVE,
             owner_pid=os.getpid(),
             finished_at=time.time(),
-            error=f"The worker failed before training: {type(exc).__name__}: {exc}",
-            traceback=traceback.format_exc(),
+            error=error,
+            traceback=detail,
         )
-        store.log_event(run_id, f"worker failed: {type(exc).__name__}: {exc}", "error")
+        store.log_event(run_id, f"worker failed: {error}", "error")
         exit_code = 1
     finally:
         # The run has its outcome; a late SIGTERM must not cut the hand-over to the next run short.
@@ -130,6 +137,9 @@ def work_claimed(store: RunStore, run_id: int, *, via: str | None = None, unbloc
                 print(f"warm standby for the next launch: pid {standby_pid}", flush=True)
         except Exception:
             log.exception("starting a warm standby after run %s failed", run_id)
+        # Last, so the next run starts without waiting for the copy: the folder copy of this run's
+        # outcome, and a backup of the database that holds it.
+        journal.run_ended(store, run_id)
     return exit_code
 
 

@@ -1,4 +1,4 @@
-"""Hourly backups of a SQLite run database, with SQLite's online backup API.
+"""Backups of a SQLite run database, hourly and after every run's end, with SQLite's online backup API.
 
 ``open_store`` calls ``maybe_backup`` for a SQLite file: one directory listing
 of ``backups/`` next to the database (``<lab home>/backups/`` by default)
@@ -23,6 +23,8 @@ import sqlite3
 import time
 from datetime import datetime
 from pathlib import Path
+
+from engine import paths
 
 log = logging.getLogger(__name__)
 
@@ -61,16 +63,17 @@ def backup_time(backup: Path) -> datetime | None:
         return None
 
 
-def maybe_backup(database: Path, *, now: float | None = None) -> Path | None:
-    """Back ``database`` up when the newest backup is older than BACKUP_INTERVAL_S; the new backup or None.
+def maybe_backup(database: Path, *, now: float | None = None, interval_s: float = BACKUP_INTERVAL_S) -> Path | None:
+    """Back ``database`` up when the newest backup is older than ``interval_s`` (0: now; a run that has
+    just ended is backed up at once, engine/store/journal.py); the new backup or None.
 
     Never raises: a backup that cannot be written is logged and tried again on a later open.
     """
     now = time.time() if now is None else now
     newest = newest_backup(database)
-    if newest is not None:
+    if newest is not None and interval_s > 0:
         taken = backup_time(newest)
-        if taken is not None and now - taken.timestamp() < BACKUP_INTERVAL_S:
+        if taken is not None and now - taken.timestamp() < interval_s:
             return None
     try:
         return backup(database, now=now)
@@ -110,19 +113,36 @@ def backup(database: Path, *, now: float | None = None) -> Path | None:
     return final
 
 
+def runs_in(backup: Path) -> int | None:
+    """How many runs a backup holds (read-only), or None when it cannot be read."""
+    try:
+        connection = sqlite3.connect(f"file:{Path(backup)}?mode=ro", uri=True, timeout=5)
+        try:
+            return int(connection.execute("SELECT count(*) FROM runs").fetchone()[0])
+        finally:
+            connection.close()
+    except sqlite3.Error:
+        return None
+
+
 def restore_advice(database: Path) -> str:
-    """What to do about a damaged ``database``: restore the newest backup, or start afresh."""
+    """What to do about a damaged ``database``: restore the newest backup (its time, and the runs it holds
+    against the run folders present), then recover the rest from their folders; or start afresh."""
     database = Path(database)
     aside = f"move {database.name} (and any {database.name}-wal and {database.name}-shm) aside"
+    folders = len(paths.run_folders())
+    rebuild = "`python -m engine doctor --store --rebuild` does this and recovers the runs from their folders"
     newest = newest_backup(database)
     if newest is None:
-        return (f"there is no backup in {backups_dir(database)}, so stop the lab and {aside} to start with "
-                "an empty database")
+        return (f"there is no backup in {backups_dir(database)}; {folders} run folder(s) are present: "
+                f"{rebuild} (or stop the lab and {aside} to start with an empty database)")
     taken = backup_time(newest)
-    when = f" (taken {taken:%Y-%m-%d %H:%M})" if taken else ""
-    return (f"restore the newest backup, {newest}{when}: stop the lab, {aside}, and copy the backup to "
-            f"{database}")
+    when = f"taken {taken:%Y-%m-%d %H:%M:%S}" if taken else "of unknown time"
+    held = runs_in(newest)
+    holds = f"holding {held} run(s)" if held is not None else "unreadable"
+    return (f"restore the newest backup, {newest} ({when}, {holds}; {folders} run folder(s) are present): "
+            f"{rebuild} the backup lacks; by hand, stop the lab, {aside}, and copy the backup to {database}")
 
 
 __all__ = ["BACKUP_INTERVAL_S", "KEEP_BACKUPS", "backup", "backups_dir", "list_backups", "maybe_backup",
-           "newest_backup", "restore_advice"]
+           "newest_backup", "restore_advice", "runs_in"]

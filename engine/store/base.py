@@ -11,7 +11,7 @@ them here, once, as MLflow's ``AbstractStore.log_metric`` is built on
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -26,6 +26,23 @@ METRIC_KINDS = ("epoch", "batch", "test")
 PREDICTION_SPLITS = ("val", "test")
 
 
+class AdmissionView(abc.ABC):
+    """What an admission check may read inside the serialised transaction that then records the runs."""
+
+    @abc.abstractmethod
+    def active_owners(self) -> list[str | None]:
+        """The owner of every run queued or running (None: the operator's), one entry per run."""
+
+    @abc.abstractmethod
+    def owner_runs_since(self, owner: str, since: float) -> list[tuple[float, float | None, float | None]]:
+        """(created_at, started_at, finished_at) of ``owner``'s runs created, or still running or finished,
+        at or after ``since`` (a daily quota counts the launches and the training time)."""
+
+
+# Called inside the write transaction that queues runs; raises (e.g. DemoLimitError) to refuse.
+Admission = Callable[[AdmissionView], None]
+
+
 class RunStore(abc.ABC):
     url: str
 
@@ -37,6 +54,26 @@ class RunStore(abc.ABC):
     ) -> int:
         """Record a new run with its whole config (and its group / sweep trial, and the identity that
         launched it); returns its id (its name defaults to run-ID)."""
+
+    @abc.abstractmethod
+    def create_runs(
+        self, configs: Sequence[RunConfig], *, group: str | None = None, trial: int | None = None,
+        owner: str | None = None, admit: Admission | None = None,
+    ) -> list[int]:
+        """Queue several new runs in ONE write transaction: ``admit`` (when given) is called inside it with
+        the owners of the runs already queued or running, and may raise to refuse; then all are inserted,
+        or none. Two processes admitting at once are serialised, so no interleaving exceeds a cap."""
+
+    @abc.abstractmethod
+    def requeue(self, run_id: int, *, from_statuses: Iterable[RunStatus], admit: Admission | None = None,
+                **fields: Any) -> bool:
+        """``transition(run_id, QUEUED, ...)`` with ``admit`` called first in the same serialised transaction
+        (a resume counts against the same caps as a launch); True when the run moved."""
+
+    @abc.abstractmethod
+    def restore_run(self, fields: dict[str, Any], metrics: Iterable[MetricRow]) -> None:
+        """Record a run under its own id (``fields["id"]``) with its metric rows, replacing any run of that
+        id, in one transaction: a run recovered from its folder (engine/store/journal.py)."""
 
     @abc.abstractmethod
     def get_run(self, run_id: int) -> RunRecord:

@@ -22,15 +22,17 @@ import sqlalchemy as sa
 
 from engine.config import RunConfig
 from engine.errors import DuplicateMetrics, LabError, RunNotFound
-from engine.runs import RunRecord, RunStatus, SweepRecord, TrialOutcome, TrialRecord
+from engine.runs import ACTIVE_STATUSES, RunRecord, RunStatus, SweepRecord, TrialOutcome, TrialRecord
 from engine.store import backup, failures, migrations, schema
-from engine.store.base import MetricRow, RunStore
+from engine.store.base import Admission, AdmissionView, MetricRow, RunStore
 
 _JSON_COLUMNS = ("config", "class_names", "split_sizes", "test_metrics", "tags")
 # Seconds a SQLite connection waits for another writer before giving up.
 _SQLITE_BUSY_TIMEOUT_S = 60
 # SQLite integers are 8 bytes: a larger id names no run (and would raise OverflowError in the driver).
 _MAX_ID = 2**63 - 1
+# The Postgres advisory lock that serialises admissions (claims use 7273, sweep trials 7274).
+_ADMISSION_LOCK = 7275
 
 
 def _create_engine(url: str) -> sa.Engine:
@@ -91,6 +93,33 @@ def _open_engine(url: str) -> sa.Engine:
             engine.dispose()
         raise failures.store_error(url, e) from e
     return engine
+
+
+def forget_engine(url: str) -> None:
+    """Close this process's engine of ``url`` (its database file is being replaced); the next open makes one."""
+    engine = _ENGINES.pop(url, None)
+    if engine is not None:
+        engine.dispose()
+
+
+class _AdmissionView(AdmissionView):
+    """The admission reads, on the connection of the transaction that will insert or requeue."""
+
+    def __init__(self, conn):
+        self._conn = conn
+
+    def active_owners(self) -> list[str | None]:
+        active = [status.value for status in ACTIVE_STATUSES]
+        return [row.owner for row in self._conn.execute(
+            sa.select(schema.runs.c.owner).where(schema.runs.c.status.in_(active)))]
+
+    def owner_runs_since(self, owner: str, since: float) -> list[tuple[float, float | None, float | None]]:
+        runs = schema.runs.c
+        query = sa.select(runs.created_at, runs.started_at, runs.finished_at).where(
+            runs.owner == owner,
+            sa.or_(runs.created_at >= since, runs.finished_at.is_(None), runs.finished_at >= since),
+        )
+        return [(row.created_at, row.started_at, row.finished_at) for row in self._conn.execute(query)]
 
 
 class SqlRunStore(RunStore):
@@ -176,34 +205,102 @@ class SqlRunStore(RunStore):
         self, config: RunConfig, status: RunStatus = RunStatus.QUEUED, *, group: str | None = None,
         trial: int | None = None, owner: str | None = None,
     ) -> int:
-        now = time.time()
         with self._write() as conn:
+            return self._insert_run(conn, config, status, group, trial, owner)
+
+    def create_runs(
+        self, configs: Sequence[RunConfig], *, group: str | None = None, trial: int | None = None,
+        owner: str | None = None, admit: Admission | None = None,
+    ) -> list[int]:
+        with self._write() as conn:
+            if admit is not None:
+                self._admission_lock(conn)
+                admit(_AdmissionView(conn))
+            return [self._insert_run(conn, config, RunStatus.QUEUED, group, trial, owner) for config in configs]
+
+    def requeue(self, run_id: int, *, from_statuses: Iterable[RunStatus], admit: Admission | None = None,
+                **fields: Any) -> bool:
+        fields = self._columns(fields)
+        from_values = [RunStatus(status).value for status in from_statuses]
+        with self._write() as conn:
+            if admit is not None:
+                self._admission_lock(conn)
+                admit(_AdmissionView(conn))
             result = conn.execute(
-                schema.runs.insert().values(
-                    name=config.name or "",
-                    status=RunStatus(status).value,
-                    config=config.to_json(),
-                    dataset=config.data.dataset,
-                    architecture=config.model.architecture,
-                    created_at=now,
-                    queued_at=now if RunStatus(status) == RunStatus.QUEUED else None,
-                    epochs_total=int(config.training.epochs),
-                    epochs_done=0,
-                    monitor=config.training.monitor,
-                    stop_requested=False,
-                    tags="[]",
-                    notes="",
-                    archived=False,
-                    group=group,
-                    trial=trial,
-                    owner=owner,
-                )
+                schema.runs.update()
+                .where(schema.runs.c.id == int(run_id), schema.runs.c.status.in_(from_values))
+                .values(status=RunStatus.QUEUED.value, **fields)
             )
-            run_id = int(result.inserted_primary_key[0])
-            if not config.name:
-                name = f"run-{run_id}"
-                conn.execute(schema.runs.update().where(schema.runs.c.id == run_id).values(name=name))
+        return result.rowcount == 1
+
+    def restore_run(self, fields: dict[str, Any], metrics: Iterable[MetricRow]) -> None:
+        config = RunConfig.from_dict(fields["config"])
+        run_id = int(fields["id"])
+        known = {column.name for column in schema.runs.columns}
+        values = {key: value for key, value in fields.items() if key in known and key != "status"}
+        values = self._columns(values)
+        values.update(
+            id=run_id, status=RunStatus(fields["status"]).value, config=config.to_json(),
+            dataset=config.data.dataset, architecture=config.model.architecture, stop_requested=False,
+            name=fields.get("name") or f"run-{run_id}", tags=values.get("tags") or "[]",
+            notes=values.get("notes") or "", archived=bool(values.get("archived")),
+        )
+        rows = [
+            {"run_id": run_id, "kind": row["kind"], "epoch": int(row["epoch"]), "step": row.get("step"),
+             "name": row["name"], "value": row["value"], "wall_time": row.get("wall_time") or 0.0}
+            for row in metrics
+        ]
+        with self._write() as conn:
+            for table in (schema.metrics, schema.predictions, schema.events):
+                conn.execute(table.delete().where(table.c.run_id == run_id))
+            conn.execute(schema.runs.delete().where(schema.runs.c.id == run_id))
+            conn.execute(schema.runs.insert().values(**values))
+            if rows:
+                conn.execute(schema.metrics.insert(), rows)
+            if not self.is_sqlite:
+                # An explicit id does not move the id sequence: the next launch would collide with it.
+                conn.execute(sa.text(
+                    "SELECT setval(pg_get_serial_sequence('runs', 'id'), (SELECT max(id) FROM runs))"))
+
+    def _admission_lock(self, conn) -> None:
+        """Serialise the transactions that count active runs and then add one. SQLite's BEGIN IMMEDIATE
+        already holds the one write lock from the first statement; on Postgres (READ COMMITTED: each
+        statement sees what committed before it) a transaction-scoped advisory lock does the same, and is
+        released by the commit or rollback."""
+        if not self.is_sqlite:
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADMISSION_LOCK})
+
+    @staticmethod
+    def _insert_run(conn, config: RunConfig, status: RunStatus, group: str | None, trial: int | None,
+                    owner: str | None) -> int:
+        now = time.time()
+        result = conn.execute(
+            schema.runs.insert().values(
+                name=config.name or "",
+                status=RunStatus(status).value,
+                config=config.to_json(),
+                dataset=config.data.dataset,
+                architecture=config.model.architecture,
+                created_at=now,
+                queued_at=now if RunStatus(status) == RunStatus.QUEUED else None,
+                epochs_total=int(config.training.epochs),
+                epochs_done=0,
+                monitor=config.training.monitor,
+                stop_requested=False,
+                tags="[]",
+                notes="",
+                archived=False,
+                group=group,
+                trial=trial,
+                owner=owner,
+            )
+        )
+        run_id = int(result.inserted_primary_key[0])
+        if not config.name:
+            name = f"run-{run_id}"
+            conn.execute(schema.runs.update().where(schema.runs.c.id == run_id).values(name=name))
         return run_id
+
 
     def get_run(self, run_id: int) -> RunRecord:
         if not 0 < int(run_id) <= _MAX_ID:

@@ -27,7 +27,7 @@ import numpy as np
 from engine import checkpoints
 from engine.errors import DuplicateMetrics
 from engine.runs import CURRENT_LR_METRIC, EPOCH_TIME_METRIC, SAMPLES_PER_S_METRIC
-from engine.store import RunStore
+from engine.store import RunStore, journal
 from engine.training import recipe
 from engine.training.pipeline import probabilities_from_outputs
 
@@ -193,6 +193,7 @@ class StoreRecorder(keras.callbacks.Callback):
             heartbeat_at=time.time(),
         )
         self.epochs_completed = epoch_number
+        journal.save(self.store, self.run_id)  # the run folder's own copy of the record and the curves
         if self.pruner is not None and self.pruner.report(epoch_number, logs):
             # Optuna's median rule: this trial's curve is below the others' at this epoch. The epoch
             # is recorded in full; training ends here and the run is marked pruned.

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import time
 import traceback
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from engine import checkpoints, datasets, models, paths, positive_class
+from engine import checkpoints, datasets, errors, models, paths, positive_class
 from engine.config import RunConfig
 from engine.errors import DataError, LabError, RunFailed
 from engine.runs import RunRecord, RunStatus
@@ -165,6 +166,14 @@ def execute_run(store: RunStore, run_id: int, *, verbose: int = 0, callbacks: Se
     except BaseException as exc:  # record every failure, including KeyboardInterrupt / SIGTERM
         message = _failure_message(exc)
         status = RunStatus.STOPPED if isinstance(exc, (KeyboardInterrupt, SystemExit)) else RunStatus.FAILED
+        detail = traceback.format_exc()
+        os_error = _os_error(exc)
+        if os_error is not None:
+            # An unexpected file-system error names the server's paths: a sentence for the store (and
+            # so for the pages), the detail for the operator's log (stderr: the run's worker.log) only.
+            message = errors.os_error_sentence(os_error, run_id, run_dir.is_dir())
+            print(f"run {run_id}: {message}\n{detail}", file=sys.stderr, flush=True)
+            detail = None
         store.transition(
             run_id,
             status,
@@ -172,12 +181,25 @@ def execute_run(store: RunStore, run_id: int, *, verbose: int = 0, callbacks: Se
             owner_pid=pid,
             finished_at=time.time(),
             error=message,
-            traceback=traceback.format_exc(),
+            traceback=detail,
         )
         store.log_event(run_id, f"run {status.label}: {message}", "error")
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise
     return summarize(store.get_run(run_id))
+
+
+def _os_error(exc: BaseException) -> OSError | None:
+    """The file-system error behind ``exc`` (itself, or what it was explicitly raised from), or None; a
+    ``LabError`` (a sentence already) is none."""
+    seen = 0
+    while exc is not None and seen < 5:
+        if isinstance(exc, LabError):
+            return None
+        if isinstance(exc, OSError) and not isinstance(exc, (ConnectionError, TimeoutError)):
+            return exc
+        exc, seen = exc.__cause__, seen + 1
+    return None
 
 
 def _failure_message(exc: BaseException) -> str:

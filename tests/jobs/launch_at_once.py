@@ -1,14 +1,23 @@
-"""``python tests/jobs/launch_at_once.py CONFIG.json N``: N launches at the same moment from N processes.
+"""``python tests/jobs/launch_at_once.py CONFIG.json N [--demo] [--owner NAME | --owner-each]
+[--resume ID,ID,...] [--no-workers]``: N launches (or resumes) at the same moment from N processes.
 
 The imports (the engine, and what validating a config pulls in) are paid
 once, then the process forks N children that each call ``engine.jobs.launch``
+(or, with ``--resume``, ``engine.jobs.resume`` of the i-th id, round robin)
 with their own store connection as soon as a shared pipe closes, so all of
 them race for the store together. Each child prints {"run_id": ..., "pid": ...}.
-Exit status 1 when any launch raised (its error is on stderr).
+On a demo (``--demo``) as visitor NAME (``--owner``) or as one visitor per
+child (``--owner-each``: "visitor-<i>"), a launch refused by a cap prints
+{"refused": sentence} instead. ``--no-workers`` queues without starting a
+worker (the caps count queued and running runs alike); ``--connect-first``
+opens each child's store connection before the release, so the children race
+for the count itself rather than being spread out by their connection set-up.
+Exit status 1 when any launch raised anything else (its error is on stderr).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -18,13 +27,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import engine.datasets  # noqa: E402,F401  (imported by validate(); loaded before the fork)
 import engine.models  # noqa: E402,F401
-from engine import jobs  # noqa: E402
+from engine import demo, jobs  # noqa: E402
+from engine.jobs import control  # noqa: E402
+from engine.store import open_store  # noqa: E402
 
 
-def _launch_when_released(config: dict, release_fd: int) -> int:
+def _launch_when_released(config: dict, release_fd: int, index: int, options: argparse.Namespace) -> int:
+    owner = f"visitor-{index}" if options.owner_each else options.owner
+    demo_mode = True if options.demo else None
+    if options.connect_first:  # connected, the schema checked: the launches race for the count alone
+        open_store().list_runs(limit=1)
     os.read(release_fd, 1)  # returns (b"") only once every copy of the write end is closed
     try:
-        run_id = jobs.launch(config)
+        if options.resume:
+            run_id = jobs.resume(options.resume[index % len(options.resume)], owner=owner, demo_mode=demo_mode)
+        else:
+            run_id = jobs.launch(config, owner=owner, demo_mode=demo_mode)
+    except demo.DemoLimitError as exc:
+        os.write(sys.stdout.fileno(), (json.dumps({"refused": str(exc), "pid": os.getpid()}) + "\n").encode())
+        return 0
     except BaseException as exc:  # reported, and the exit status says so
         import traceback
 
@@ -36,15 +57,27 @@ def _launch_when_released(config: dict, release_fd: int) -> int:
     return 0
 
 
-def main(config_path: str, count: int) -> int:
-    config = json.loads(Path(config_path).read_text())
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("config")
+    parser.add_argument("count", type=int)
+    parser.add_argument("--demo", action="store_true")
+    parser.add_argument("--owner")
+    parser.add_argument("--owner-each", action="store_true")
+    parser.add_argument("--resume", type=lambda text: [int(i) for i in text.split(",")])
+    parser.add_argument("--no-workers", action="store_true")
+    parser.add_argument("--connect-first", action="store_true")
+    options = parser.parse_args(argv)
+    if options.no_workers:
+        control.schedule = lambda store=None: []
+    config = json.loads(Path(options.config).read_text())
     release_read, release_write = os.pipe()
     children = []
-    for _ in range(count):
+    for index in range(options.count):
         pid = os.fork()
         if pid == 0:
             os.close(release_write)
-            os._exit(_launch_when_released(config, release_read))
+            os._exit(_launch_when_released(config, release_read, index, options))
         children.append(pid)
     os.close(release_write)  # go
     failures = 0
@@ -55,4 +88,4 @@ def main(config_path: str, count: int) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1], int(sys.argv[2])))
+    sys.exit(main(sys.argv[1:]))
