@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from engine import datasets, settings
+from engine import actors, datasets, settings
 from engine.config import RunConfig
 from engine.errors import LabError
 from engine.runs import ACTIVE_STATUSES, RunRecord
@@ -79,6 +79,7 @@ def check_upload(total_bytes: int, caps: settings.DemoCaps | None = None) -> Non
 
 def check_owner(run: RunRecord, owner: str | None, demo: bool | None = None, action: str = "change") -> None:
     """Raise ``NotYourRunError`` when, on a demo, ``owner`` did not launch ``run`` (``owner=None``: the operator)."""
+    actors.check_may_change(owner, action)  # a read-only share link changes nothing, demo or not
     if owner is None or not settings.demo_mode(demo) or run.owner == owner:
         return
     raise NotYourRunError(f"Run #{run.id} was launched by another visitor of this demo; you can view it but "

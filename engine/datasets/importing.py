@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from engine import paths
+from engine import actors, paths
 from engine.datasets import imported, labels as labels_module, preprocess, readers
 from engine.datasets.builtins import DATASETS
 from engine.datasets.splits import SPLIT_NAMES, UNASSIGNED
@@ -372,18 +372,25 @@ def import_dataset(
     replace: bool = False,
     progress: Callable[[ImportProgress], None] | None = None,
     cancel: Callable[[], bool] | None = None,
+    actor: str | None = None,
+    demo_mode: bool | None = None,
 ) -> ImportResult:
     """Import ``source`` (a folder, an HDF5 / NPZ file or a zip) as the dataset ``name``.
 
     ``progress`` is called after every sample; ``cancel`` is checked between
     samples and, when it returns True, the import stops (ImportCancelled) and
     leaves nothing behind. Raises DataError / ConfigError with one sentence.
+    ``actor`` (a dashboard identity; None: the operator's CLI) is recorded as
+    the dataset's owner; replacing a dataset is held to ``imported.check_owner``.
     """
     started = time.perf_counter()
     imported.validate_name(name, list(DATASETS))
     options = (options or ImportOptions()).validate()
     if imported.exists(name) and not replace:
         raise DataError(f"A dataset named {name!r} already exists; choose another name or replace it (--replace).")
+    actors.check_may_change(actor, "import")
+    if imported.exists(name):
+        imported.check_owner(name, actor, demo_mode, "replace")
     path = _source_path(source)
     with _Unzipped(path) as root:
         gathered = _gather(root, options)
@@ -391,7 +398,7 @@ def import_dataset(
         try:
             staging = _Staging(name)
             kept, skipped, notes = _read_samples(gathered, options, staging, progress, cancel)
-            result = _finish(name, path, gathered, options, staging, kept, skipped, notes, replace, started)
+            result = _finish(name, path, gathered, options, staging, kept, skipped, notes, replace, started, actor)
             staging = None  # renamed into place
             return result
         finally:
@@ -459,7 +466,8 @@ def _nothing_left(gathered: _Gathered, skipped: dict[str, str]) -> DataError:
     )
 
 
-def _finish(name, path, gathered, options, staging, kept, skipped, notes, replace, started) -> ImportResult:
+def _finish(name, path, gathered, options, staging, kept, skipped, notes, replace, started,
+            actor) -> ImportResult:
     if not kept:
         raise _nothing_left(gathered, skipped)
     class_names = labels_module.sort_classes({sample.label for sample in kept})
@@ -496,6 +504,7 @@ def _finish(name, path, gathered, options, staging, kept, skipped, notes, replac
     manifest = {
         "name": name, "version": IMPORT_VERSION, "created_at": time.time(), "fingerprint": fingerprint,
         "source": {"path": str(path), "name": path.name},
+        "owner": actor,  # who may delete or replace it on a demo (None: the operator's CLI)
         "reader": {"format": gathered.format, "layout": gathered.layout, "series": options.series,
                    "volume_index": options.volume_index, "x_key": options.x_key, "y_key": options.y_key,
                    "labels_csv": options.labels_csv},

@@ -24,7 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from engine import checkpoints, demo, paths, settings, validation
+from engine import actors, checkpoints, demo, paths, settings, validation
 from engine.config import RunConfig
 from engine.errors import RunStateError
 from engine.jobs import admission, liveness, processes, standby
@@ -96,6 +96,7 @@ def launch_group(
     """
     for config in configs:
         validation.validate(config)
+    actors.check_may_change(owner, "launch")  # a read-only share link's session launches nothing
     store = store or open_store()
     if settings.demo_mode(demo_mode):
         demo.check_launch(configs, owner, store)  # before the memory estimate, which may build the model
