@@ -90,6 +90,7 @@ def info(name: str) -> dict[str, Any]:
         "num_samples": recorded["num_samples"],
         "class_counts": recorded["class_counts"],
         "source": recorded["source"],
+        "owner": recorded.get("owner"),
         "reader": recorded["reader"],
         "preprocessing": recorded["preprocessing"],
         "splits": recorded["splits"],

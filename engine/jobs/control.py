@@ -94,9 +94,9 @@ def launch_group(
     The one launch path of single runs, folds, seeds and sweep trials. Nothing is
     recorded when any config is invalid, or (on a hosted demo) when a cap would be exceeded.
     """
+    actors.check_may_change(owner, "launch")  # a read-only share link's session launches nothing
     for config in configs:
         validation.validate(config)
-    actors.check_may_change(owner, "launch")  # a read-only share link's session launches nothing
     store = store or open_store()
     if settings.demo_mode(demo_mode):
         demo.check_launch(configs, owner, store)  # before the memory estimate, which may build the model
