@@ -328,3 +328,34 @@ def test_the_share_button_shows_a_link_that_opens(store, make_run, page_text):
     [code] = [element.value for element in at.code if "?share=" in element.value]
     token = code.split("?share=")[1]
     assert share.verify(token, store).ids == (run_id,)
+
+
+def test_the_share_cli_makes_revokes_and_rotates_links(store, make_run, capsys, monkeypatch):
+    from tests.cli_in_process import run_cli
+
+    first, second = make_run("finished", epochs_done=2), make_run("finished", epochs_done=1)
+    monkeypatch.setenv(share.URL_ENV, "https://lab.example.org/")
+    code, out, _ = run_cli(capsys, "share", "run", str(first), "--days", "2")
+    assert code == 0 and out.startswith("https://lab.example.org/?share=")
+    assert f"Run #{first}, read-only, until " in out
+    token = out.split("?share=")[1].split()[0]
+    token_id = out.rsplit("share revoke ", 1)[1].split("`")[0]
+    assert 2 * 86400 - 5 < share.verify(token, store).expires_at - __import__("time").time() <= 2 * 86400
+
+    code, out, _ = run_cli(capsys, "share", "compare", str(first), str(second), "--json", "--url", "http://x:1")
+    assert code == 0 and json.loads(out)["ids"] == [first, second] and json.loads(out)["url"].startswith("http://x:1/?")
+    compare_token = json.loads(out)["url"].split("?share=")[1]
+
+    assert run_cli(capsys, "share", "revoke", token_id)[1].strip().endswith("is revoked: it no longer opens.")
+    assert "was revoked already" in run_cli(capsys, "share", "revoke", token_id)[1]
+    with pytest.raises(share.ShareLinkError, match="revoked"):
+        share.verify(token, store)
+    share.verify(compare_token, store)
+    assert run_cli(capsys, "share", "rotate")[0] == 0
+    with pytest.raises(share.ShareLinkError, match="not valid"):
+        share.verify(compare_token, store)
+
+    code, _, err = run_cli(capsys, "share", "run", "999")
+    assert code == 2 and err.startswith("error: There is no run with id 999") and "Traceback" not in err
+    code, _, err = run_cli(capsys, "share", "run", str(first), "--days", "0")
+    assert code == 2 and "at most 365 days; 0 was asked" in err
