@@ -359,3 +359,22 @@ def test_the_share_cli_makes_revokes_and_rotates_links(store, make_run, capsys, 
     assert code == 2 and err.startswith("error: There is no run with id 999") and "Traceback" not in err
     code, _, err = run_cli(capsys, "share", "run", str(first), "--days", "0")
     assert code == 2 and "at most 365 days; 0 was asked" in err
+
+
+def test_a_sweep_share_link_shows_its_trials_and_parallel_coordinates(store):
+    from engine.runs import TrialOutcome
+    from tests.dashboard.fake_lab import tiny_config
+
+    spec = {"base": tiny_config("base").to_dict(), "method": "random", "trials": 3, "metric": "val_accuracy",
+            "direction": "maximize", "space": {"training.learning_rate": {"low": 1e-4, "high": 0.1, "log": True}}}
+    sweep_id = store.create_sweep("shared sweep", spec)
+    for value, rate in ((0.7, 1e-3), (0.8, 1e-2)):
+        trial = store.claim_trial(sweep_id, 3, 3)
+        store.set_trial(sweep_id, trial, params={"training.learning_rate": rate})
+        store.end_trial(sweep_id, trial, TrialOutcome.COMPLETE, value)
+    token, _ = share.mint("sweep", [sweep_id], store)
+    at = shared_session(token, **{access.PASSWORD_KEY: PASSWORD, "private": True})
+    no_exceptions(at)
+    assert at.title[0].value == f"Sweep #{sweep_id}"
+    assert [metric.value for metric in at.metric][0] == "2/3"
+    assert at.get("plotly_chart") and [button.key for button in at.button] == []
