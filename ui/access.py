@@ -415,7 +415,7 @@ def _client_key() -> str | None:
             return None
         if trusted_proxy() and headers.get("X-Forwarded-For"):
             # The proxy appends the address it saw; earlier entries are whatever the client sent.
-            return "client:" + headers.get("X-Forwarded-For").split(",")[-1].strip()
+            return "client:" + headers.get("X-Forwarded-For").split(",")[-1].strip()[:64]
         if st.context.ip_address:
             return "client:" + st.context.ip_address
     except RuntimeError:  # no Streamlit runtime at all
