@@ -18,7 +18,6 @@ from streamlit.testing.v1 import AppTest
 from engine import actors, curation, datasets, jobs, share
 from engine.datasets import imported
 from engine.errors import LabError
-from engine.store import open_store
 from tests.dashboard.conftest import APP, APP_TIMEOUT_S
 from tests.datasets.scans import write_medmnist
 from ui import access, throttle
