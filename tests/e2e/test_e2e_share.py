@@ -53,7 +53,7 @@ def _open(page, url: str, heading: str) -> None:
     page.goto(url)
     page.get_by_role("heading", name=heading, exact=True).first.wait_for(timeout=60_000)
     wait_for_app(page)
-    page.wait_for_function("() => !document.querySelector('[data-testid=\"stSkeleton\"]')", timeout=30_000)
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stSkeleton\"]')", timeout=90_000)
 
 
 def _screenshot(page, name: str) -> None:
@@ -62,6 +62,8 @@ def _screenshot(page, name: str) -> None:
 
 
 def _browse(page, name: str) -> None:
+    wait_for_app(page)
+    page.locator(".st-key-data_browse").wait_for(timeout=60_000)
     if f"({name})" not in page.locator(".st-key-data_browse").inner_text():
         page.locator(".st-key-data_browse").click()
         page.get_by_role("option", name=re.compile(rf"\({name}\)")).click()
