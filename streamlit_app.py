@@ -26,6 +26,23 @@ PAGES = (
     ("sweeps.py", "Sweeps", ":material/grid_view:"),
 )
 
+if access.share_token() is not None:
+    # A read-only share link (?share=TOKEN): exactly its view, to anyone, whatever the gate; checked on every
+    # run, so it closes at its expiry or revocation. Nothing else of the lab is reachable from this session.
+    try:
+        shared = access.shared_view()
+        st.navigation([st.Page("app_pages/shared.py", title=shared.title, icon=":material/share:", default=True)],
+                      position="hidden").run()
+    except LabError as e:  # an altered, expired or revoked link; a shared run deleted since
+        st.error(markdown_text(e), icon=":material/link_off:")
+    st.stop()
+if not access.may_view():  # a private lab: nothing but the sign-in or the password field
+    access.remember_browser()  # the password throttle counts this browser across its sessions
+    access.sidebar_login()
+    st.title("Conv3D Lab")
+    st.info(access.refusal_to_view(), icon=":material/lock:")
+    st.stop()
+
 navigation = st.navigation(
     [
         st.Page(f"app_pages/{file}", title=title, icon=icon, default=file == "home.py")

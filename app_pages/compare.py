@@ -5,7 +5,7 @@ import streamlit as st
 
 from engine import compare
 from engine.store import open_store
-from ui import compare_view
+from ui import access, compare_view
 
 st.title("Compare runs")
 store = open_store()
@@ -27,3 +27,4 @@ if not any(comparison.histories.values()):
     st.stop()
 options = compare_view.view_options(comparison)
 compare_view.render(store, comparison, options)
+access.share_button("compare", selected, key="compare_share")

@@ -12,7 +12,7 @@ def delete_dataset(name: str) -> None:
     """The confirmed delete (a callback, so the picker can move to another dataset before it is drawn)."""
     st.session_state.pop("data_confirm_delete", None)
     try:
-        datasets.delete_imported(name)
+        datasets.delete_imported(name, actor=access.identity(), demo_mode=access.demo())
     except data_view.ERRORS as error:
         st.session_state["data_message"] = ("error", str(error))
     else:
@@ -119,15 +119,19 @@ st.caption(markdown_text(entry["description"]))
 if entry.get("imported"):
     steps = ", ".join(f"{key} {value}" for key, value in entry["preprocessing"].items() if value not in (None, False))
     st.text(f"Source: {data_view.source_label(entry)}\nPreprocessing: {steps}")
+    may_delete = access.may_change_dataset(name)  # the engine refuses the others too
+    if access.can_change() and not may_delete:
+        st.caption("This dataset is read-only to you: " + ("the lab's operator imported it." if entry.get("owner") is None
+                                                         else "another visitor imported it."))
     if st.session_state.get("data_confirm_delete") != name:
-        st.button("Delete this dataset...", key="data_delete", icon=":material/delete:", disabled=not access.can_change(),
+        st.button("Delete this dataset...", key="data_delete", icon=":material/delete:", disabled=not may_delete,
                   on_click=lambda: st.session_state.update(data_confirm_delete=name))
     else:
         st.warning(f"Delete the imported dataset {markdown_text(name)}? Its files are removed; runs "
                    "already trained on it keep their results.", icon=":material/warning:")
         confirm_column, cancel_column, _ = st.columns([1, 1, 4])
         confirm_column.button("Delete", key="data_delete_confirm", type="primary", on_click=delete_dataset,
-                              args=(name,))
+                              args=(name,), disabled=not may_delete)
         cancel_column.button("Cancel", key="data_delete_cancel",
                              on_click=lambda: st.session_state.pop("data_confirm_delete", None))
 data_view.positive_class_editor(entry, access.can_change())

@@ -16,6 +16,7 @@ from engine import checkpoints, evaluation, paths
 from engine.errors import LabError
 from engine.evaluation import samples as evaluation_samples
 from engine.store import open_store
+from ui import access
 from ui import doctor as doctor_ui
 from ui import inspect as inspect_ui
 from ui import volumes as volume_ui
@@ -103,6 +104,7 @@ download_columns[1].download_button(
     file_name=f"run-{run_id}-config.json",
     mime="application/json", on_click="ignore", key="inspect_download_config",
 )
+access.share_button("run", [run_id], key="inspect_share")
 
 # ------------------------------------------------------------------ the doctor
 st.header("Doctor")

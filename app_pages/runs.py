@@ -4,7 +4,7 @@ import streamlit as st
 
 from engine import jobs
 from engine.store import open_store
-from ui import runs_view
+from ui import access, runs_view
 
 st.title("Runs")
 store = open_store()
@@ -29,4 +29,5 @@ if not selected:
     st.info("Choose one or more runs above to see their curves.")
     st.stop()
 runs_view.compare_link(selected)
+access.share_button("run" if len(selected) == 1 else "compare", selected, key="runs_share")
 runs_view.live_panel(store, selected, {run.id: run.status for run in runs if run.id in selected})

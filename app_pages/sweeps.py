@@ -69,6 +69,7 @@ def progress() -> None:
 
 
 progress()
+access.share_button("sweep", [sweep_id], key="sweeps_share")
 launch_column, stop_column = st.columns(2)
 if launch_column.button("Launch the best configuration as a run", key="sweeps_launch_best",
                         icon=":material/rocket_launch:"):

@@ -623,6 +623,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     compare_cli.add_parsers(sub)
 
+    from engine import share_cli
+
+    share_cli.add_parser(sub)
+
     from engine.doctor import cli as doctor_cli
 
     doctor_cli.add_parser(sub)

@@ -18,7 +18,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from engine import datasets, settings
+from engine import actors, datasets, settings
 from engine.datasets import imported, uploads
 from engine.config import RunConfig
 from engine.errors import LabError
@@ -203,6 +203,7 @@ def _folder_bytes(folder) -> int:
 
 def check_owner(run: RunRecord, owner: str | None, demo: bool | None = None, action: str = "change") -> None:
     """Raise ``NotYourRunError`` when, on a demo, ``owner`` did not launch ``run`` (``owner=None``: the operator)."""
+    actors.check_may_change(owner, action)  # a read-only share link changes nothing, demo or not
     if owner is None or not settings.demo_mode(demo) or run.owner == owner:
         return
     raise NotYourRunError(f"Run #{run.id} was launched by another visitor of this demo; you can view it but "

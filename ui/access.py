@@ -16,6 +16,21 @@ but sets none, so a one-line script does) and the owner recorded for a run is a 
 of it, never the token itself. Without a browser behind the session (AppTest) or
 with cookies blocked, the identity lasts as long as the session.
 
+Wrong passwords are throttled (ui/throttle.py): after 5 in a row, each makes the next
+try wait twice as long, counted per session and per client. The client is the
+``X-Forwarded-For`` address when ``trusted_proxy = true`` in the secrets (or
+``CONV3D_LAB_TRUSTED_PROXY=1``: set it only behind a proxy that sets that header,
+e.g. deploy/Caddyfile, or anyone could pick their address), else the connection's
+address (Streamlit reports none for loopback), else this browser's cookie identity.
+Each wrong password is logged (logger ``conv3d_lab.access``, WARNING) with the
+client key and the count.
+
+``private = true`` in the secrets (or ``CONV3D_LAB_PRIVATE=1``) closes viewing too:
+every page asks for the sign-in or the password first. A read-only share link
+(``?share=TOKEN``, engine/share.py) opens exactly its view, and nothing else, to
+anyone, even in a private lab; such a session's identity is a share actor, which
+every engine call that changes state refuses (engine/actors.py).
+
 ``demo = true`` in the secrets (or ``CONV3D_LAB_DEMO=1``) makes the lab a hosted
 demo: the pages pass ``demo()`` and ``identity()`` to the engine, which holds each
 launch to the caps of ``engine.settings.DemoCaps`` and lets a session change only
@@ -28,6 +43,8 @@ import hashlib
 import hmac
 import importlib.util
 import json
+import logging
+import os
 import re
 import secrets as token_source
 import urllib.request
@@ -36,9 +53,14 @@ from typing import Any
 
 import streamlit as st
 
-from engine import settings
+from engine import actors, settings
+from engine import share as share_links
 from engine.runs import RunRecord
+from engine.store import open_store
+from ui import throttle
 from ui.text import markdown_text
+
+LOG = logging.getLogger("conv3d_lab.access")
 
 PASSWORD_KEY = "lab_password"
 _UNLOCKED = "_access_unlocked"
@@ -52,6 +74,13 @@ BROWSER_COOKIE_MAX_AGE_S = 30 * 24 * 3600
 # What token_source.token_urlsafe(32) makes: 43 URL-safe base64 characters.
 _TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{43}")
 _COOKIE_CONTAINER_KEY = "access_browser_cookie"
+_THROTTLE_SESSION = "_access_throttle_session"
+_SHARE_TOKEN = "_access_share_token"
+TRUSTED_PROXY_KEY = "trusted_proxy"
+TRUSTED_PROXY_ENV = "CONV3D_LAB_TRUSTED_PROXY"
+PRIVATE_KEY = "private"
+PRIVATE_ENV = "CONV3D_LAB_PRIVATE"
+_TRUE = {"1", "true", "yes", "on"}
 
 
 def _secret(name: str, default: Any = None) -> Any:
@@ -68,6 +97,24 @@ def demo() -> bool:
     if value is None:
         return settings.demo_mode()
     return str(value).strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _flag(key: str, env: str) -> bool:
+    """A yes/no secret, else the environment variable ``env``."""
+    value = _secret(key)
+    if value is None:
+        value = os.environ.get(env, "")
+    return str(value).strip().lower() in _TRUE
+
+
+def private() -> bool:
+    """Whether viewing needs the sign-in or the password too (``private = true`` / ``$CONV3D_LAB_PRIVATE``)."""
+    return _flag(PRIVATE_KEY, PRIVATE_ENV)
+
+
+def trusted_proxy() -> bool:
+    """Whether the lab sits behind a proxy whose ``X-Forwarded-For`` names the client."""
+    return _flag(TRUSTED_PROXY_KEY, TRUSTED_PROXY_ENV)
 
 
 def gate() -> str:
@@ -87,7 +134,9 @@ def _logged_in() -> bool:
 
 
 def can_change() -> bool:
-    """Whether this session may launch, stop, edit, delete and import."""
+    """Whether this session may launch, stop, edit, delete and import (never a share link's session)."""
+    if _SHARE_TOKEN in st.session_state:  # opened by a share link: read-only, valid or not
+        return False
     mode = gate()
     if mode == "oidc":
         return _logged_in()
@@ -135,7 +184,13 @@ def _browser_token_of_session() -> str | None:
 
 def identity() -> str:
     """Who launches from this session: the login's e-mail with OIDC, else an id of this browser
-    (kept across reloads by ``remember_browser``; of this session only when there is no browser)."""
+    (kept across reloads by ``remember_browser``; of this session only when there is no browser).
+    A share link's session is a share actor, which the engine refuses every change."""
+    if _SHARE_TOKEN in st.session_state:
+        try:
+            return actors.share_actor(share_links.token_id_of(st.session_state[_SHARE_TOKEN]))
+        except share_links.ShareLinkError:
+            return actors.share_actor("unreadable")
     if gate() == "oidc" and _logged_in():
         return str(st.user.get("email") or st.user.get("sub") or "signed-in user")
     if _SESSION_ID not in st.session_state:
@@ -170,6 +225,18 @@ def remember_browser() -> None:
         st.html(f"<style>{hidden}</style>{script}", unsafe_allow_javascript=True)
 
 
+def may_view() -> bool:
+    """Whether this session may see the lab's pages (a private lab: only after the sign-in or the password)."""
+    return not private() or can_change()
+
+
+def may_change_dataset(name: str) -> bool:
+    """Whether this session may delete or replace the imported dataset ``name`` (the engine checks it too)."""
+    from engine import datasets
+
+    return can_change() and datasets.may_change_imported(name, identity(), demo())
+
+
 def may_change(run: RunRecord) -> bool:
     """Whether this session may stop, resume, edit or delete ``run``: it can change things, and on a
     demo it launched the run (the engine refuses the others too)."""
@@ -186,8 +253,77 @@ def engine_args() -> dict[str, Any]:
     return {"owner": identity(), "demo_mode": demo()}
 
 
+# ------------------------------------------------------------ share links
+def share_token() -> str | None:
+    """The share token this session was opened with (``?share=``), remembered for the session's life."""
+    token = st.query_params.get(share_links.QUERY_PARAM)
+    if token:
+        st.session_state[_SHARE_TOKEN] = token
+    return st.session_state.get(_SHARE_TOKEN)
+
+
+def shared_view() -> share_links.ShareView | None:
+    """The view this session's share link opens (checked again on every script run, so a link stops at its
+    expiry or revocation); None for an ordinary session. ``ShareLinkError`` for a link that does not open."""
+    token = st.session_state.get(_SHARE_TOKEN)
+    if token is None:
+        return None
+    return share_links.verify(token, open_store())
+
+
+def share_url(kind: str, ids) -> tuple[str, share_links.ShareView]:
+    """A new read-only link to ``kind`` of ``ids`` (default lifetime), at the address this lab is served at."""
+    token, view = share_links.mint(kind, ids, open_store())
+    return share_links.link(token, _lab_url()), view
+
+
+def _lab_url() -> str | None:
+    """The lab's root address as this browser reached it (scheme, host and Streamlit's base path)."""
+    try:
+        url = st.context.url
+    except RuntimeError:
+        url = None
+    if not url:
+        return None
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    base_path = str(st.get_option("server.baseUrlPath") or "").strip("/")
+    return f"{parts.scheme}://{parts.netloc}" + (f"/{base_path}" if base_path else "")
+
+
+def share_button(kind: str, ids, key: str) -> None:
+    """A "Share read-only link" button that shows a new link to ``kind`` of ``ids`` as text to copy."""
+    ids = [int(i) for i in ids]
+    if not ids or _SHARE_TOKEN in st.session_state:
+        return
+    if st.button("Share read-only link", key=key, icon=":material/share:",
+                 help="A link that shows this view, read-only, to anyone who has it, for "
+                      f"{share_links.DEFAULT_DAYS:g} days (also without the password or a sign-in)."):
+        if not can_change():
+            st.error(markdown_text(refusal()), icon=":material/lock:")
+            return
+        try:
+            url, view = share_url(kind, ids)
+        except share_links.ShareLinkError as e:
+            st.error(markdown_text(e), icon=":material/error:")
+            return
+        st.session_state[f"{key}_link"] = (url, view.title, view.expires_text, view.token_id)
+    shown = st.session_state.get(f"{key}_link")
+    if shown:
+        st.code(shown[0], language=None, wrap_lines=True)
+        st.caption(f"{shown[1]}, read-only, until {shown[2]}. The operator revokes it with "
+                   f"`python -m engine share revoke {shown[3]}`.")
+
+
 SIGN_IN_REFUSAL = "Sign in (sidebar) to launch, stop, edit, delete or import; viewing is open to everyone."
 PASSWORD_REFUSAL = "Unlock the lab with its password (sidebar) to launch, stop, edit, delete or import; viewing is open."
+
+
+def refusal_to_view() -> str:
+    """What a private lab says to a session that has not signed in or unlocked it."""
+    how = "Sign in" if gate() == "oidc" else "Unlock the lab with its password"
+    return f"This lab is private: {how} (sidebar) to see it. A read-only share link opens its own view without either."
 
 
 def refusal() -> str:
@@ -259,17 +395,56 @@ def sidebar_login() -> None:
                 st.rerun()
             return
         typed = st.text_input("Lab password", type="password", key="access_password",
-                              help="Needed to launch, stop, edit, delete or import; viewing is open.")
-        if st.button("Unlock", key="access_unlock", icon=":material/lock_open:"):
-            expected = str(_secret(PASSWORD_KEY, ""))
-            if expected and hmac.compare_digest(typed.encode(), expected.encode()):
-                st.session_state[_UNLOCKED] = True
-                st.rerun()
-            else:
-                st.error("That is not the lab's password.")
+                              help="Needed to launch, stop, edit, delete or import"
+                                   + ("." if private() else "; viewing is open."))
+        clicked = st.button("Unlock", key="access_unlock", icon=":material/lock_open:")
+        keys = _throttle_keys()
+        wait = throttle.THROTTLE.wait_s(keys)
+        if wait > 0:  # a try during the wait is refused before the password is compared
+            st.warning(throttle.wait_sentence(wait, throttle.THROTTLE.clock()), icon=":material/hourglass_top:")
+        elif clicked:
+            _try_password(typed, keys)
+
+
+def _client_key() -> str | None:
+    """Who is trying passwords, across sessions: the proxy's ``X-Forwarded-For`` client when trusted, else the
+    connection's address, else this browser's cookie identity; None without a browser (AppTest)."""
+    try:
+        headers = st.context.headers
+        if not headers:
+            return None
+        if trusted_proxy() and headers.get("X-Forwarded-For"):
+            # The proxy appends the address it saw; earlier entries are whatever the client sent.
+            return "client:" + headers.get("X-Forwarded-For").split(",")[-1].strip()[:64]
+        if st.context.ip_address:
+            return "client:" + st.context.ip_address
+    except RuntimeError:  # no Streamlit runtime at all
+        return None
+    token = _browser_token_of_session()
+    return None if token is None else "browser:" + browser_identity(token)
+
+
+def _throttle_keys() -> list[str]:
+    session = st.session_state.setdefault(_THROTTLE_SESSION, token_source.token_hex(6))
+    client = _client_key()
+    return [f"session:{session}"] + ([client] if client else [])
+
+
+def _try_password(typed: str, keys: list[str]) -> None:
+    expected = str(_secret(PASSWORD_KEY, ""))
+    if expected and hmac.compare_digest(typed.encode(), expected.encode()):
+        throttle.THROTTLE.succeeded(keys)
+        st.session_state[_UNLOCKED] = True
+        st.rerun()
+    failures, wait = throttle.THROTTLE.failed(keys)
+    LOG.warning("Wrong lab password from %s: %d wrong in a row; the next try waits %.0f s.",
+                " / ".join(keys), failures, wait)
+    st.error("That is not the lab's password." + (
+        " " + throttle.wait_sentence(wait, throttle.THROTTLE.clock()) if wait > 0 else ""))
 
 
 __all__ = [
     "BROWSER_COOKIE", "browser_identity", "browser_token", "can_change", "demo", "engine_args", "gate", "identity",
-    "may_change", "read_only_sentence", "refusal", "remember_browser", "sidebar_login",
+    "may_change", "may_change_dataset", "may_view", "private", "read_only_sentence", "refusal", "remember_browser",
+    "share_button", "share_token", "share_url", "shared_view", "sidebar_login", "trusted_proxy",
 ]

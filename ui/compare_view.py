@@ -215,13 +215,16 @@ def view_options(comparison: compare.Comparison) -> ViewOptions:
 
 
 # ------------------------------------------------------------ sections
-def render(store: RunStore, comparison: compare.Comparison, options: ViewOptions) -> None:
+def render(store: RunStore, comparison: compare.Comparison, options: ViewOptions, *, editable: bool = True) -> None:
+    """The sections; ``editable=False`` (a read-only share link) leaves out the tags / notes / delete editor."""
     colors = compare_figures.run_colors(comparison.run_ids)
     _curves(comparison, options, colors)
     _summary(comparison, options)
     _config(comparison)
     _hyperparameters(comparison, options, colors)
     _confusion(store, comparison, options)
+    if not editable:
+        return
     st.subheader("Tags, notes, archive, delete")
     run_admin.editor_for_one_of(store, comparison.runs, "compare")
 

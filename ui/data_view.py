@@ -158,10 +158,13 @@ def discard_upload(folder: str | Path | None) -> None:
 
 
 def source_label(entry: dict[str, Any]) -> str:
-    """Where an imported dataset came from: its server path, or "upload: NAME" for an upload."""
+    """Where an imported dataset came from: its server path, or "upload: NAME" for an upload; on a hosted
+    demo only the source's name (nothing of the server's folders is shown to visitors)."""
     path = Path(entry["source"]["path"])
     if any(part.startswith(UPLOAD_PREFIX) for part in path.parts):
         return f"upload: {entry['source']['name']}"
+    if access.demo():
+        return f"server: {entry['source']['name']}"
     return str(path)
 
 
@@ -587,7 +590,8 @@ def run_import(source: str, name: str, options: datasets.ImportOptions,
     try:
         allowance = demo.import_allowance(access.identity()) if access.demo() else None
         return datasets.import_dataset(source, name, options, progress=progress, check_splits=True,
-                                       positive_class=positive_class, max_bytes=allowance)
+                                       positive_class=positive_class, max_bytes=allowance,
+                                       actor=access.identity(), demo_mode=access.demo())
     finally:
         bar.empty()
 

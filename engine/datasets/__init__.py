@@ -48,6 +48,7 @@ __all__ = [
     "dataset_info",
     "dataset_names",
     "delete_imported",
+    "may_change_imported",
     "extract_zip",
     "import_dataset",
     "list_datasets",
@@ -291,9 +292,15 @@ def set_positive_class(name: str, class_name: str) -> None:
     imported.set_positive_class(name, class_name)
 
 
-def delete_imported(name: str) -> None:
-    """Delete an imported dataset (never a built-in)."""
-    imported.delete(name)
+def delete_imported(name: str, *, actor: str | None = None, demo_mode: bool | None = None) -> None:
+    """Delete an imported dataset (never a built-in). ``actor``: the dashboard identity asking (None: the
+    operator's CLI); on a hosted demo only the visitor who imported it may (``imported.check_owner``)."""
+    imported.delete(name, actor, demo_mode)
+
+
+def may_change_imported(name: str, actor: str | None, demo_mode: bool | None = None) -> bool:
+    """Whether ``actor`` may delete or replace the imported dataset ``name`` (for the Data page's buttons)."""
+    return imported.may_change(name, actor, demo_mode)
 
 
 def extract_zip(zip_path, limits=None):

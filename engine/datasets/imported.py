@@ -3,7 +3,12 @@
 x.npy is float32 (N, D, H, W, C), read back as a read-only memory map like the
 built-ins' cache; labels.npz holds y, the split codes and (when any) the groups;
 manifest.json records the source, the reader, the preprocessing, each sample's
-source path, label, group and predefined split, and what was skipped and why.
+source path, label, group and predefined split, what was skipped and why, and its
+``owner``: the dashboard identity that imported it (the same id a run's owner
+carries, ui/access.py), or None when the operator imported it from the CLI. On a
+hosted demo only the owner may delete or replace a dataset (``check_owner``);
+the operator's CLI (actor None) always may, and the operator's datasets are
+read-only to visitors.
 """
 
 from __future__ import annotations
@@ -18,11 +23,15 @@ from typing import Any
 
 import numpy as np
 
-from engine import paths
+from engine import actors, paths, settings
 from engine import positive_class as positive
-from engine.errors import DataError
+from engine.errors import DataError, LabError
 
 MANIFEST = "manifest.json"
+
+
+class NotYourDatasetError(LabError):
+    """A delete or replace of a dataset that another visitor (or the operator) imported (hosted demo)."""
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,60}")
 NAME_RULE = "a dataset name is 1 to 60 letters, digits, '-' or '_'"
 
@@ -83,6 +92,7 @@ def info(name: str) -> dict[str, Any]:
         "num_samples": recorded["num_samples"],
         "class_counts": recorded["class_counts"],
         "source": recorded["source"],
+        "owner": recorded.get("owner"),
         "reader": recorded["reader"],
         "preprocessing": recorded["preprocessing"],
         "value_range": recorded.get("value_range"),  # of the voxels as imported (older imports: None)
@@ -126,11 +136,41 @@ def load(name: str) -> dict[str, Any]:
     return {"manifest": recorded, "x": x, "y": arrays["y"], "groups": arrays.get("groups"), "split": arrays["split"]}
 
 
-def delete(name: str) -> None:
-    """Remove an imported dataset (renamed away first, so a reader never sees half of it)."""
+def owner(name: str) -> str | None:
+    """Who imported ``name`` (None: the operator, or an import made before owners were recorded)."""
+    return manifest(name).get("owner")
+
+
+def may_change(name: str, actor: str | None, demo_mode: bool | None = None) -> bool:
+    """Whether ``actor`` may delete or replace ``name`` (see ``check_owner``)."""
+    try:
+        check_owner(name, actor, demo_mode)
+    except LabError:
+        return False
+    return True
+
+
+def check_owner(name: str, actor: str | None, demo_mode: bool | None = None, action: str = "delete") -> None:
+    """Raise when ``actor`` may not delete or replace ``name``: a share link's session never may; on a
+    hosted demo only the visitor who imported it may (``actor=None``, the operator's CLI, always may)."""
+    actors.check_may_change(actor, action)
+    if actor is None or not settings.demo_mode(demo_mode):
+        return
+    recorded = owner(name)
+    if recorded == actor:
+        return
+    who = "the lab's operator" if recorded in (actors.OPERATOR, "operator") else "another visitor of this demo"
+    raise NotYourDatasetError(f"The dataset {name} was imported by {who}; you can train on it but not {action} it. "
+                              "Import your own copy under another name.")
+
+
+def delete(name: str, actor: str | None = None, demo_mode: bool | None = None) -> None:
+    """Remove an imported dataset (renamed away first, so a reader never sees half of it); on a hosted
+    demo only its owner may (``check_owner``)."""
     if not exists(name):
         listed = ", ".join(names()) or "none"
         raise DataError(f"There is no imported dataset named {str(name)[:80]!r}; imported datasets: {listed}.")
+    check_owner(name, actor, demo_mode, "delete")
     trash = Path(tempfile.mkdtemp(prefix=".deleting-", dir=paths.imports_dir()))
     os.rename(folder(name), trash / name)
     shutil.rmtree(trash, ignore_errors=True)

@@ -33,7 +33,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from engine import paths
+from engine import actors, paths
 from engine.config import DataConfig
 from engine import positive_class as positive
 from engine.datasets import imported, labels as labels_module, preprocess, readers
@@ -640,6 +640,8 @@ def import_dataset(
     check_splits: bool = False,
     positive_class: str | None = None,
     max_bytes: int | None = None,
+    actor: str | None = None,
+    demo_mode: bool | None = None,
 ) -> ImportResult:
     """Import ``source`` (a folder, an HDF5 / NPZ file or a zip) as the dataset ``name``.
 
@@ -648,15 +650,19 @@ def import_dataset(
     leaves nothing behind. ``positive_class`` (two classes only) is recorded in the manifest;
     None records the guess from the class names. ``max_bytes`` caps the volumes written (a hosted
     demo's allowance, engine/demo.py): past it the import stops with a DataError and leaves nothing.
-    Raises DataError / ConfigError with one sentence; among them the preview's first problem: one class
-    or a class per sample, and with ``check_splits`` (the CLI and the Data page) a class too small for
-    the splits.
+    ``actor`` (a dashboard identity; None: the operator's CLI) is recorded as the dataset's owner;
+    replacing a dataset is held to ``imported.check_owner``. Raises DataError / ConfigError with one
+    sentence; among them the preview's first problem: one class or a class per sample, and with
+    ``check_splits`` (the CLI and the Data page) a class too small for the splits.
     """
     started = time.perf_counter()
     imported.validate_name(name, list(DATASETS))
     options = (options or ImportOptions()).validate()
     if imported.exists(name) and not replace:
         raise DataError(f"A dataset named {name!r} already exists; choose another name or replace it (--replace).")
+    actors.check_may_change(actor, "import")
+    if imported.exists(name):
+        imported.check_owner(name, actor, demo_mode, "replace")
     path = _source_path(source)
     with _Unzipped(path) as root:
         gathered = _gather(root, options)
@@ -670,7 +676,7 @@ def import_dataset(
             staging = _Staging(name, max_bytes)
             kept, skipped, notes = _read_samples(gathered, options, staging, progress, cancel)
             result = _finish(name, path, gathered, options, staging, kept, skipped, notes, replace, started,
-                             positive_class)
+                             positive_class, actor)
             staging = None  # renamed into place
             return result
         finally:
@@ -781,7 +787,7 @@ def _emptied_classes(gathered: _Gathered, kept: list[_Sample], skipped: dict[str
 
 
 def _finish(name, path, gathered, options, staging, kept, skipped, notes, replace, started,
-            positive_class=None) -> ImportResult:
+            positive_class=None, actor=None) -> ImportResult:
     if not kept:
         raise _nothing_left(gathered, skipped)
     class_names = labels_module.sort_classes({sample.label for sample in kept})
@@ -826,6 +832,7 @@ def _finish(name, path, gathered, options, staging, kept, skipped, notes, replac
     manifest = {
         "name": name, "version": IMPORT_VERSION, "created_at": time.time(), "fingerprint": fingerprint,
         "source": {"path": str(path), "name": path.name},
+        "owner": actor,  # who may delete or replace it on a demo (None: the operator's CLI)
         "reader": {"format": gathered.format, "layout": gathered.layout, "series": options.series,
                    "volume_index": options.volume_index, "x_key": options.x_key, "y_key": options.y_key,
                    "labels_csv": gathered.labels_csv.name if gathered.labels_csv else None,

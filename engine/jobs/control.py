@@ -24,7 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from engine import checkpoints, demo, paths, settings, validation
+from engine import actors, checkpoints, demo, paths, settings, validation
 from engine.config import RunConfig
 from engine.errors import RunStateError
 from engine.jobs import admission, liveness, processes, standby
@@ -95,6 +95,7 @@ def launch_group(
     The one launch path of single runs, folds, seeds and sweep trials. Nothing is
     recorded when any config is invalid, or (on a hosted demo) when a cap would be exceeded.
     """
+    actors.check_may_change(owner, "launch")  # a read-only share link's session launches nothing
     for config in configs:
         validation.validate(config)
     store = store or open_store()

@@ -194,6 +194,15 @@ class RunStore(abc.ABC):
     def list_trials(self, sweep_id: int) -> list[TrialRecord]:
         """The sweep's trials, in order."""
 
+    # ------------------------------------------------------- share links
+    @abc.abstractmethod
+    def revoke_share(self, token_id: str) -> bool:
+        """Revoke the share link ``token_id``; False when it was revoked already."""
+
+    @abc.abstractmethod
+    def share_revoked(self, token_id: str) -> bool:
+        """Whether the share link ``token_id`` was revoked."""
+
     # -------------------------------------------------------- conveniences
     def request_stop(self, run_id: int) -> None:
         self.update_run(run_id, stop_requested=True)

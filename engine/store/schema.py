@@ -125,6 +125,15 @@ sweep_trials = sa.Table(
     sa.UniqueConstraint("sweep_id", "trial", name="uq_sweep_trials_sweep_trial"),
 )
 
+# Read-only share links revoked before their expiry (engine/share.py): a link whose token id is here is refused.
+# A table the upgrade creates when it is missing (create_all), so it needs no migration step.
+share_revocations = sa.Table(
+    "share_revocations",
+    metadata,
+    sa.Column("token_id", sa.String(40), primary_key=True),
+    sa.Column("revoked_at", sa.Float, nullable=False),
+)
+
 # One row: the version of this database's schema (engine/store/migrations.py).
 schema_version = sa.Table(
     "schema_version",

@@ -439,6 +439,20 @@ class SqlRunStore(RunStore):
                 conn.execute(table.delete().where(table.c.run_id == int(run_id)))
             conn.execute(schema.runs.delete().where(schema.runs.c.id == int(run_id)))
 
+    # --------------------------------------------------------- share links
+    def revoke_share(self, token_id: str) -> bool:
+        table = schema.share_revocations
+        with self._write() as conn:
+            if conn.execute(sa.select(table.c.token_id).where(table.c.token_id == str(token_id))).first():
+                return False
+            conn.execute(table.insert().values(token_id=str(token_id), revoked_at=time.time()))
+            return True
+
+    def share_revoked(self, token_id: str) -> bool:
+        table = schema.share_revocations
+        with self._read() as conn:
+            return conn.execute(sa.select(table.c.token_id).where(table.c.token_id == str(token_id))).first() is not None
+
     # -------------------------------------------------------------- sweeps
     def create_sweep(self, name: str, spec: dict[str, Any]) -> int:
         with self._write() as conn:
