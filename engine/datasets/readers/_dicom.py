@@ -46,6 +46,7 @@ class _Header:
     rows: int
     columns: int
     pixel_spacing: tuple[float, float] | None
+    modality: str | None = None
 
 
 @dataclass
@@ -121,6 +122,7 @@ def _read_header(path: Path, shown: str, sample_root: Path) -> _Header | str:
         instance=int(instance) if isinstance(instance, (int, float)) or str(instance or "").isdigit() else None,
         frames=max(1, frames), rows=int(dataset.Rows), columns=int(dataset.Columns),
         pixel_spacing=_floats(dataset.get("PixelSpacing"), 2),
+        modality=str(dataset.Modality).strip().upper() if dataset.get("Modality") else None,
     )
 
 
@@ -207,7 +209,7 @@ def _add_sample(result: Scan, sample_id: str, headers: list[_Header], rule: str 
         read=lambda: _read_volume(ordered, sample_id),
         ids=(sample_id,), group=first.patient, shape=(sum(h.frames for h in ordered), first.rows, first.columns),
         spacing=spacing if all(s is not None for s in spacing) else None,
-        series=chosen.label if len(series) > 1 else None,
+        series=chosen.label if len(series) > 1 else None, modality=first.modality,
     ))
 
 
