@@ -274,3 +274,22 @@ def test_export_refuses_an_existing_target_and_writes_a_zip(lab, capsys, tmp_pat
     with zipfile.ZipFile(target) as archive:
         assert {"model.keras", "preprocessing.json"} <= {Path(n).name for n in archive.namelist()}
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_report_is_one_self_contained_html_file_with_every_section(lab, capsys, tmp_path):
+    from engine.evaluation import model_card
+
+    store, run_id = lab["store"], lab["run"]
+    store.update_run(run_id, name="<script>alert('name')</script>")
+    out = tmp_path / "report.html"
+    code, stdout, err = run_cli(capsys, "report", str(run_id), "--out", str(out), "--json")
+    assert code == 0, err
+    assert json.loads(stdout)["path"] == str(out)
+    text = out.read_text()
+    for section in model_card.SECTIONS:
+        assert f"<section id='{section}'>" in text
+    assert "<script>alert('name')</script>" not in text and "&lt;script&gt;alert(" in text
+    assert text.count("plotly.js v") == 1 and "<script src=" not in text  # plotly.js inline, once
+    assert "best epoch" in text and "Wilson" in text and "tensorflow" in text
+    code, _, err = run_cli(capsys, "report", str(lab["folds"][0]), "--out", str(tmp_path / "fold.html"))
+    assert code == 0, err
