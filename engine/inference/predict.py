@@ -9,18 +9,14 @@ stored for it.
 Test-time augmentation (``tta``) predicts ``tta`` views of each scan and
 reports their mean (the prediction) and standard deviation per class. The
 views are the identity followed by the flips and in-plane 90° rotations the
-run's own augmentation used in training (``training.augmentations``: "flip",
-"rotate90"), in a fixed order (``tta_views``): fewest operations first, so
-``--tta 4`` on a run trained with flips is the scan and its three single-axis
-flips. A run trained without those augmentations has no views to offer and
-``tta`` > 1 is refused with a sentence.
+run's own augmentation used in training, in the fixed order of
+``engine.inference.views``. A run trained without those augmentations has no
+views to offer and ``tta`` > 1 is refused with a sentence.
 """
 
 from __future__ import annotations
 
-import itertools
 import os
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -30,57 +26,11 @@ from engine.errors import DataError, LabError
 from engine.evaluation import ensemble as ensemble_module
 from engine.evaluation import saliency as saliency_module
 from engine.inference import inputs as inputs_module
+from engine.inference.views import choose_views
 from engine.runs import RunRecord
 
 # Volumes per model call.
 BATCH_SIZE = 8
-
-
-@dataclass(frozen=True)
-class View:
-    """One test-time view of a (D, H, W, C) volume: flips of some spatial axes, then ``turns`` x 90° in H-W."""
-
-    flips: tuple[int, ...] = ()
-    turns: int = 0
-
-    @property
-    def name(self) -> str:
-        parts = [f"flip {'DHW'[a]}" for a in self.flips] + ([f"rotate {90 * self.turns}°"] if self.turns else [])
-        return " + ".join(parts) or "identity"
-
-    def apply(self, volume: np.ndarray) -> np.ndarray:
-        for axis in self.flips:
-            volume = np.flip(volume, axis=axis)
-        if self.turns:
-            volume = np.rot90(volume, k=self.turns, axes=(1, 2))
-        return np.ascontiguousarray(volume)
-
-
-def tta_views(run: RunRecord, volume_shape: tuple[int, ...]) -> list[View]:
-    """Every view the run's training augmentation allows, identity first, fewest operations first."""
-    training = run.config.training
-    allowed = set(training.augmentations) if training.augment else set()
-    flip_sets = [()]
-    if "flip" in allowed:
-        flip_sets = [subset for size in range(4) for subset in itertools.combinations(range(3), size)]
-    turns = range(4) if "rotate90" in allowed and volume_shape[1] == volume_shape[2] else range(1)
-    views = [View(flips, k) for flips in flip_sets for k in turns]
-    return sorted(views, key=lambda v: (len(v.flips) + (v.turns > 0), v.turns, v.flips))
-
-
-def choose_views(run: RunRecord, volume_shape: tuple[int, ...], count: int) -> list[View]:
-    views = tta_views(run, volume_shape)
-    if count < 1:
-        raise LabError(f"--tta is {count}; give the number of views, 1 or more.")
-    if count > len(views):
-        if len(views) == 1:
-            raise LabError(
-                f"Run {run.id} was trained without flip or rotate90 augmentation, so test-time augmentation has no "
-                "views the model has seen; leave out --tta (or train with augmentation)."
-            )
-        raise LabError(f"Run {run.id}'s augmentation allows {len(views)} test-time views; give --tta {len(views)} "
-                          "or fewer.")
-    return views[:count]
 
 
 def load_model(run: RunRecord):
@@ -120,7 +70,9 @@ def predict(
     tta: int = 1,
     saliency: bool = False,
 ) -> dict[str, Any]:
-    """Predict every scan in ``sources`` with run ``run_id`` or the ensemble of ``group``; a JSON-ready report.
+    """Predict every scan in ``sources`` with run ``run_id`` or the ensemble of ``group``.
+
+    Returns (a JSON-ready report, the (N, D, H, W, C) volumes as the model took them).
 
     Per case: ``probabilities`` (the TTA mean over views, averaged over the ensemble's members), the
     ``predicted`` class at the run's threshold, ``tta`` (views, mean, std, per-view probabilities),
