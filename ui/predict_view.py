@@ -47,7 +47,7 @@ def run_prediction(model: client.Model, files, tta: int, saliency: bool) -> dict
         report, arrays = client.predict(model, [source], tta=tta, saliency=saliency)
     finally:
         data_view.discard_upload(folder)
-    return {"model": model.key, "report": report, "arrays": arrays}
+    return {"model": model.key, "report": report, "arrays": arrays, "upload": ", ".join(f.name for f in files)}
 
 
 def probability_figure(class_names: Sequence[str], probabilities: Sequence[float], spread: Sequence[float] | None,
@@ -93,7 +93,7 @@ def show_case(result: dict[str, Any], position: int, reference: dict[str, Any]) 
         st.warning(markdown_text(warning), icon=":material/warning:")
     st.subheader(f"Prediction: {markdown_text(case['predicted'])}")
     tta = case.get("tta")
-    caption = [f"{markdown_text(case['path'])}", "volume " + "x".join(map(str, case["volume_shape"][:3]))]
+    caption = [markdown_text(f"{result['upload']}: {case['path']}"), "volume " + "x".join(map(str, case["volume_shape"][:3]))]
     if case.get("modality"):
         caption.append(markdown_text(case["modality"]))
     if case.get("spacing"):

@@ -16,57 +16,22 @@ import pytest
 from engine import datasets, paths
 from engine.config import RunConfig
 from engine.datasets import imported
-from engine.datasets.importing import ImportOptions
-from engine.runs import RunStatus
 from engine.store import open_store
 from tests.cli_in_process import run_cli
 from tests.datasets.scans import write_dicom_series
-
-SERIES_SHAPE = (6, 10, 10)  # slices, rows, columns
-EDGE = 8
-PER_CLASS = 10
-
-
-def _series(rng: np.random.Generator, lesion: bool) -> np.ndarray:
-    volume = rng.normal(100, 10, SERIES_SHAPE)
-    if lesion:
-        k, i, j = rng.integers(1, 3), rng.integers(2, 6), rng.integers(2, 6)
-        volume[k:k + 3, i:i + 4, j:j + 4] += 400
-    return np.round(volume).astype(np.int16)
-
-
-def _train(store, config: RunConfig, group: str | None = None) -> int:
-    from engine.training import execute_run
-
-    run_id = store.create_run(config, status=RunStatus.RUNNING, group=group)
-    summary = execute_run(store, run_id)
-    assert summary["status"] == RunStatus.FINISHED, summary
-    return run_id
+from tests.inference import tiny_lab
+from tests.inference.tiny_lab import EDGE, SERIES_SHAPE, _series, _train
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     home = tmp_path_factory.mktemp("lab")
-    source = home / "scans"
-    rng = np.random.default_rng(0)
-    for label in ("lesion", "normal"):
-        for patient in range(PER_CLASS):
-            write_dicom_series(source / label / f"{label}{patient:02d}", _series(rng, label == "lesion"),
-                               patient=f"{label}{patient}", positions=[2.0 * k for k in range(SERIES_SHAPE[0])])
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CONV3D_LAB_HOME", str(home / "runs"))
         patch.setenv("CONV3D_LAB_DATA", str(home / "data"))
         patch.delenv("CONV3D_LAB_DB", raising=False)
-        datasets.import_dataset(source, "scans", ImportOptions(shape=(EDGE, EDGE, EDGE), normalization="minmax"))
         store = open_store()
-        config = RunConfig()
-        config.data.dataset = "scans"
-        config.data.val_fraction = config.data.test_fraction = 0.25
-        config.data.normalization = "zscore"
-        config.model.architecture, config.model.padding = "tutorial3d", "same"
-        config.training.epochs, config.training.batch_size = 2, 8
-        config.training.augment, config.training.augmentations = True, ["flip"]
-        run_id = _train(store, config)
+        source, run_id = tiny_lab.dicom_run(home, store)
 
         folds = RunConfig()
         folds.data.dataset, folds.data.options = "shapes3d", {"num_samples": 24, "size": EDGE}
