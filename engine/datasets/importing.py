@@ -587,6 +587,8 @@ def read_inputs(source: str | os.PathLike, options: ImportOptions) -> tuple[list
     normalisation, the DICOM series rule) comes from ``options``, i.e. from the dataset's manifest.
     """
     options = ImportOptions(**{**options.to_dict(), "format": "auto", "labels_csv": None}).validate()
+    if not os.fspath(source).strip():
+        raise DataError("A path is empty; give a DICOM series folder, a NIfTI file, a zip or an HDF5 / NPZ file.")
     path = _source_path(source)
     if not path.exists():
         raise DataError(f"{path} does not exist; check the path.")

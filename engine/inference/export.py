@@ -57,6 +57,10 @@ def export_run(store, run_id: int, fmt: str, out: str | os.PathLike | None = Non
         raise LabError(ONNX_MISSING)
     run = store.get_run(run_id)
     recipe = inputs_module.recipe_for(run)
+    best = paths.run_dir(run.id, create=False) / checkpoints.BEST
+    problem = checkpoints.problem(best)
+    if problem:
+        raise DataError(f"Run {run.id}'s model {best.name} {problem}, so it cannot be exported; train the run again.")
     target = Path(out) if out is not None else default_out(run, fmt)
     zipped = target.suffix.lower() == ".zip"
     if target.exists() and (zipped or not target.is_dir() or any(target.iterdir())):
@@ -66,10 +70,6 @@ def export_run(store, run_id: int, fmt: str, out: str | os.PathLike | None = Non
     try:
         model_path = staging / MODEL_FILES[fmt]
         if fmt == "keras":
-            best = paths.run_dir(run.id, create=False) / checkpoints.BEST
-            problem = checkpoints.problem(best)
-            if problem:
-                raise DataError(f"Run {run.id}'s model {best.name} {problem}; train the run again.")
             shutil.copyfile(best, model_path)
         else:
             model = load_model(run)
