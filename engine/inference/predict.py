@@ -24,6 +24,7 @@ import numpy as np
 from engine import checkpoints, models, paths
 from engine.errors import DataError, LabError
 from engine.evaluation import ensemble as ensemble_module
+from engine.evaluation import metrics
 from engine.evaluation import saliency as saliency_module
 from engine.inference import inputs as inputs_module
 from engine.inference.views import choose_views
@@ -89,25 +90,22 @@ def predict(
     cases, refused = inputs_module.load_cases(recipe, sources)
     num_classes = len(recipe.class_names)
     volumes = np.stack([case.volume for case in cases])
-    member_means, member_spreads, member_views, maps = [], [], [], []
+    member_means, member_views, loaded = [], [], []
     for run, views in zip(runs, views_per_run):
         model = load_model(run)
         per_view = np.stack([model_probabilities(model, np.stack([v.apply(x) for x in volumes]), num_classes)
                              for v in views], axis=1)  # (N, V, C)
         member_views.append(per_view)
         member_means.append(per_view.mean(axis=1))
-        member_spreads.append(per_view.std(axis=1))
         if saliency:
-            maps.append(model)  # the maps need the ensemble's class; computed below
+            loaded.append(model)  # the maps need the ensemble's predicted class: computed below
     probabilities = np.mean(member_means, axis=0)
-    from engine.evaluation import metrics
-
     predicted = metrics.predicted_labels(probabilities, recipe.threshold)
     saliency_maps = None
     if saliency:
         saliency_maps = []
         for index, case in enumerate(cases):
-            member_maps = [_saliency(model, run, case.volume, int(predicted[index])) for model, run in zip(maps, runs)]
+            member_maps = [_saliency(model, run, case.volume, int(predicted[index])) for model, run in zip(loaded, runs)]
             mean_map = np.mean(member_maps, axis=0)
             peak = float(mean_map.max())
             saliency_maps.append(mean_map / peak if peak > 0 else mean_map)
