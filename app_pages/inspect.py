@@ -105,6 +105,7 @@ download_columns[1].download_button(
 )
 
 predict_view.share_panel(run_id, run.status == RunStatus.FINISHED and run_dir.is_dir())
+predict_view.ensemble_panel(store, run)
 
 # ------------------------------------------------------------------ the doctor
 st.header("Doctor")

@@ -154,3 +154,28 @@ def share_panel(run_id: int, finished: bool) -> None:
             st.download_button("Download the report (one HTML file)", data=report[1],
                                file_name=f"run-{run_id}-report.html", mime="text/html", on_click="ignore",
                                key="inspect_report_download")
+
+
+def ensemble_panel(store, run) -> None:
+    """Inspect: a run of a fold / seed group shows the group's ensemble (mean probabilities) beside its members."""
+    if not run.group:
+        return
+    from engine.evaluation import ensemble
+
+    try:
+        result = ensemble.evaluate_ensemble(store, run.group)
+    except LabError:
+        return  # fewer than two finished members, a sweep, or no test predictions yet
+    rows = [{"model": f"run {e.run_id}" + (" (this run)" if e.run_id == run.id else ""), "test samples": len(e.labels),
+             "accuracy": e.accuracy, "balanced accuracy": e.balanced_accuracy, "ROC AUC": e.roc_auc,
+             "mean loss": e.mean_loss} for e in result.members]
+    e = result.ensemble
+    rows.append({"model": f"ensemble of {len(result.members)}", "test samples": len(e.labels), "accuracy": e.accuracy,
+                 "balanced accuracy": e.balanced_accuracy, "ROC AUC": e.roc_auc, "mean loss": e.mean_loss})
+    with st.expander(f"Ensemble of group {markdown_text(run.group)}: test metrics", icon=":material/stacks:"):
+        st.dataframe(rows, hide_index=True, key="inspect_ensemble_table",
+                     column_config={name: st.column_config.NumberColumn(format="%.4f")
+                                    for name in ("accuracy", "balanced accuracy", "ROC AUC", "mean loss")})
+        st.caption("The ensemble averages its members' test probabilities sample by sample "
+                   f"({result.shared_samples} test samples every member holds); it can predict new scans on the "
+                   "Predict page.")
