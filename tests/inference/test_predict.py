@@ -258,3 +258,15 @@ def test_report_is_one_self_contained_html_file_with_every_section(lab, capsys, 
     assert "best epoch" in text and "Wilson" in text and "tensorflow" in text
     code, _, err = run_cli(capsys, "report", str(lab["folds"][0]), "--out", str(tmp_path / "fold.html"))
     assert code == 0, err
+
+
+def test_a_nifti_file_for_a_dicom_trained_run_is_predicted_with_a_warning(lab, capsys, tmp_path):
+    from tests.datasets.scans import write_nifti
+
+    path = tmp_path / "scan.nii.gz"
+    write_nifti(path, _series(np.random.default_rng(3), True).astype(np.float32))
+    (case,) = _predict_json(capsys, str(lab["run"]), str(path))["cases"]
+    assert case["path"] == "scan.nii.gz" and case["volume_shape"] == [EDGE, EDGE, EDGE, 1]
+    assert any("is a nifti file, but run" in w and "trained on dicom scans" in w for w in case["warnings"])
+    code, _, err = run_cli(capsys, "predict", str(lab["run"]), "")
+    assert code == 2 and "A path is empty" in err
