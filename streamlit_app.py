@@ -4,7 +4,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from engine import demo
+from engine import demo, settings
 from engine.errors import LabError
 from ui import access
 from ui.text import markdown_text
@@ -24,7 +24,10 @@ PAGES = (
     ("inspect.py", "Inspect", ":material/search_insights:"),
     ("compare.py", "Compare", ":material/compare_arrows:"),
     ("sweeps.py", "Sweeps", ":material/grid_view:"),
+    ("predict.py", "Predict", ":material/online_prediction:"),
 )
+# A hosted demo that pins a model to try (CONV3D_LAB_DEMO_MODEL) lands its visitors on Predict.
+LANDING = "predict.py" if settings.demo_model() else "home.py"
 
 if access.share_token() is not None:
     # A read-only share link (?share=TOKEN): exactly its view, to anyone, whatever the gate; checked on every
@@ -45,7 +48,7 @@ if not access.may_view():  # a private lab: nothing but the sign-in or the passw
 
 navigation = st.navigation(
     [
-        st.Page(f"app_pages/{file}", title=title, icon=icon, default=file == "home.py")
+        st.Page(f"app_pages/{file}", title=title, icon=icon, default=file == LANDING)
         for file, title, icon in PAGES
         if (PAGES_DIR / file).exists()
     ]

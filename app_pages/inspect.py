@@ -15,10 +15,12 @@ import streamlit as st
 from engine import checkpoints, evaluation, paths
 from engine.errors import LabError
 from engine.evaluation import samples as evaluation_samples
+from engine.runs import RunStatus
 from engine.store import open_store
 from ui import access
 from ui import doctor as doctor_ui
 from ui import inspect as inspect_ui
+from ui import predict_view
 from ui import volumes as volume_ui
 from ui.text import markdown_text
 
@@ -105,6 +107,9 @@ download_columns[1].download_button(
     mime="application/json", on_click="ignore", key="inspect_download_config",
 )
 access.share_button("run", [run_id], key="inspect_share")
+
+predict_view.share_panel(run_id, run.status == RunStatus.FINISHED and run_dir.is_dir())
+predict_view.ensemble_panel(store, run)
 
 # ------------------------------------------------------------------ the doctor
 st.header("Doctor")

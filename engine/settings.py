@@ -80,4 +80,13 @@ def demo_caps() -> DemoCaps:
     return DemoCaps(**overrides)
 
 
-__all__ = ["DEMO_CAP_ENV_PREFIX", "DEMO_ENV", "DemoCaps", "demo_caps", "demo_mode"]
+# The model a hosted demo offers its visitors on the Predict page: a run id, or a group id for its ensemble.
+DEMO_MODEL_ENV = "CONV3D_LAB_DEMO_MODEL"
+
+
+def demo_model() -> str | None:
+    """``$CONV3D_LAB_DEMO_MODEL`` (e.g. "7" or "cv-1a2b3c"): the pinned model visitors land on, or None."""
+    return os.environ.get(DEMO_MODEL_ENV, "").strip() or None
+
+
+__all__ = ["DEMO_CAP_ENV_PREFIX", "DEMO_ENV", "DEMO_MODEL_ENV", "DemoCaps", "demo_caps", "demo_mode", "demo_model"]

@@ -69,10 +69,13 @@ COMMANDS = {
     "stop": {"": _run_ids},
     "resume": {"": _run_ids},
     "reconcile": {},
-    "evaluate": {"": _run_ids, "--epoch": _ints, "--best": None, "--split": _words, "--threshold": _floats,
+    "evaluate": {"": _run_ids, "--ensemble": _text, "--epoch": _ints, "--best": None, "--split": _words, "--threshold": _floats,
                  "--json": None},
     "import": {"": _text, "--name": _text, "--format": _words, "--shape": _SHAPE, "--dry-run": None},
     "doctor": {"--store": None, "--json": None},
+    "predict": {"": _run_ids, "--ensemble": _text, "--tta": _ints, "--saliency": None, "--json": None},
+    "export": {"": _run_ids, "--format": _words, "--json": None},
+    "report": {"": _run_ids, "--json": None},
 }
 
 

@@ -848,7 +848,7 @@ def _finish(name, path, gathered, options, staging, kept, skipped, notes, replac
         "class_counts": class_counts, "splits": splits, "num_groups": len(distinct),
         "samples": [
             {"source": s.candidate.path, "label": s.label, "group": s.group, "split": s.split,
-             **({"series": s.candidate.series} if s.candidate.series else {})}
+             **({"series": s.candidate.series} if s.candidate.series else {}), **_geometry(s.candidate)}
             for s in kept
         ],
         "skipped": skipped, "unmatched_rows": gathered.unmatched_rows, "notes": notes,
@@ -874,3 +874,84 @@ def _move_into_place(staging: Path, name: str, replace: bool) -> None:
         shutil.rmtree(old, ignore_errors=True)
         return
     os.rename(staging, final)
+
+
+# ------------------------------------------------------------------ new scans for a trained model
+def _geometry(candidate: readers.Candidate) -> dict[str, Any]:
+    """What the headers told of a sample (shape, spacing, modality), kept in the manifest so a new scan
+    given to a model trained on this dataset can be compared with the training data."""
+    found = {"shape": list(candidate.shape) if candidate.shape else None,
+             "spacing": list(candidate.spacing) if candidate.spacing else None, "modality": candidate.modality}
+    return {key: value for key, value in found.items() if value is not None}
+
+
+@dataclass
+class ScanInput:
+    """One new scan read and preprocessed exactly as the dataset's samples were (``read_inputs``)."""
+
+    path: str  # shown to people, relative to the source
+    voxels: np.ndarray  # (D, H, W, C) float32 after the dataset's preprocessing
+    format: str
+    shape: tuple[int, ...] | None  # (D, H, W) as the headers tell, before preprocessing
+    spacing: tuple[float, ...] | None
+    modality: str | None
+
+
+def _array_candidates(path: Path, fmt: str, options: ImportOptions) -> readers.Scan:
+    """Rows of an HDF5 / NPZ file; a file of volumes without labels is read too (labels are not needed here)."""
+    try:
+        return readers.scan_arrays(path, fmt, options)
+    except DataError:
+        from engine.datasets.readers import _arrays
+
+        path = readers.array_file(path, fmt)
+        if fmt == "npz":
+            with np.load(path, allow_pickle=False) as archive:
+                arrays = {name: archive[name] for name in archive.files}
+        else:
+            import h5py
+
+            with h5py.File(path, "r") as handle:
+                arrays = {name: item[()] for name, item in handle.items() if isinstance(item, h5py.Dataset)}
+        shapes = {name: array.shape for name, array in arrays.items()}
+        x_name = _arrays.choose(shapes, options.x_key, _arrays.VOLUME_NAMES, "volumes", "x_key", path.name,
+                                _arrays.looks_like_volumes)
+        volumes = arrays[x_name]
+        return readers.Scan(format=fmt, candidates=_arrays.candidates(path.name, x_name, volumes,
+                                                                      [""] * len(volumes), None), layout="arrays")
+
+
+def read_inputs(source: str | os.PathLike, options: ImportOptions) -> tuple[list[ScanInput], dict[str, str]]:
+    """Every scan in ``source`` (a DICOM series folder, a NIfTI file, a zip, an HDF5 / NPZ file of volumes)
+    through the same reading and ``_prepare`` as an import with ``options``; returns (inputs, skipped: path -> why).
+
+    The format is the source's own (detected); everything else (reorientation, channels, window, resampling,
+    normalisation, the DICOM series rule) comes from ``options``, i.e. from the dataset's manifest.
+    """
+    options = ImportOptions(**{**options.to_dict(), "format": "auto", "labels_csv": None}).validate()
+    if not os.fspath(source).strip():
+        raise DataError("A path is empty; give a DICOM series folder, a NIfTI file, a zip or an HDF5 / NPZ file.")
+    path = _source_path(source)
+    if not path.exists():
+        raise DataError(f"{path} does not exist; check the path.")
+    with _Unzipped(path) as root:
+        root = _unwrap(root)
+        fmt = readers.detect_format(root)
+        scan = _array_candidates(root, fmt, options) if fmt in readers.ARRAY_FORMATS else readers.scan_files(root, fmt, options)
+        try:
+            inputs, skipped = [], dict(scan.skipped)
+            for candidate in scan.candidates:
+                try:
+                    volume = candidate.read()
+                    problem = _voxel_problem(np.asarray(volume.voxels))
+                    voxels = None if problem else _prepare(volume, options)
+                except (DataError, ValueError, MemoryError) as e:
+                    problem, voxels = str(e), None
+                if problem:
+                    skipped[candidate.path] = problem
+                    continue
+                inputs.append(ScanInput(candidate.path, voxels, fmt, candidate.shape, candidate.spacing,
+                                        candidate.modality))
+            return inputs, skipped
+        finally:
+            scan.close()

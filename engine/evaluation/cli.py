@@ -25,7 +25,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "evaluate", help="confusion matrix, per-class table and AUCs of a run's stored predictions"
     )
-    parser.add_argument("run", type=argtypes.run_id, metavar="RUN", help="the run id (`runs` lists them)")
+    parser.add_argument("run", type=argtypes.run_id, metavar="RUN", nargs="?", help="the run id (`runs` lists them)")
+    parser.add_argument("--ensemble", metavar="GROUP",
+                        help="a fold / seed group: each run's test metrics and those of their mean probabilities")
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--epoch", type=argtypes.epoch, metavar="N", help="the epoch to evaluate (default: the latest stored)")
     which.add_argument("--best", action="store_true", help="the best epoch (the test split always uses it)")
@@ -37,8 +39,18 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from engine.errors import LabError
     from engine.evaluation.report import evaluate_run
     from engine.store import open_store
+
+    if (args.run is None) == (args.ensemble is None):
+        raise LabError("Give a run id (evaluate RUN) or a group (evaluate --ensemble GROUP), one of the two.")
+    if args.ensemble is not None:
+        from engine.evaluation import ensemble
+
+        result = ensemble.evaluate_ensemble(open_store(), args.ensemble, threshold=args.threshold)
+        print(json.dumps(result.to_dict()) if args.json else ensemble.format_text(result))
+        return 0
 
     evaluation = evaluate_run(
         open_store(), args.run, args.split, args.epoch, best=args.best, threshold=args.threshold

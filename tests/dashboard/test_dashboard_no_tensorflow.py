@@ -34,7 +34,7 @@ SCRIPT = textwrap.dedent(
     exceptions = [e.value for e in at.exception]
     pages = [at.title[0].value]
     for page in ("app_pages/train.py", "app_pages/data.py", "app_pages/runs.py", "app_pages/inspect.py",
-                 "app_pages/compare.py"):
+                 "app_pages/compare.py", "app_pages/predict.py"):
         try:
             at.switch_page(page)
         except ValueError:
