@@ -617,6 +617,9 @@ def build_parser() -> argparse.ArgumentParser:
     from engine import compare_cli
 
     compare_cli.add_parsers(sub)
+    from engine import bench_cli
+
+    bench_cli.add_parsers(sub)
 
     from engine.doctor import cli as doctor_cli
 
