@@ -12,7 +12,7 @@ import os
 
 import streamlit as st
 
-from engine import checkpoints, evaluation, paths
+from engine import checkpoints, evaluation, execution, paths
 from engine.errors import LabError
 from engine.evaluation import samples as evaluation_samples
 from engine.store import open_store
@@ -67,7 +67,10 @@ if run.best_value is not None:
     summary.append(f"best epoch {best_epoch} ({run.monitor} {run.best_value:.4f})")
 if run.test_metrics.get("accuracy") is not None:
     summary.append(f"test accuracy {run.test_metrics['accuracy']:.4f}")
-st.caption(" · ".join(summary))
+chosen = execution.of_run(run_id)
+if chosen is not None:
+    summary.append(chosen.summary())
+st.caption(markdown_text(" · ".join(summary)))
 if run.status.is_active:
 
     @st.fragment(run_every=INSPECT_REFRESH_S)

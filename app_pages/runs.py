@@ -24,4 +24,5 @@ if not selected:
     st.info("Choose one or more runs above to see their curves.")
     st.stop()
 runs_view.compare_link(selected)
+runs_view.execution_captions(selected)
 runs_view.live_panel(store, selected, {run.id: run.status for run in runs if run.id in selected})

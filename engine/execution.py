@@ -167,7 +167,32 @@ def load(run_dir: Path) -> Execution | None:
         return None
 
 
+def of_run(run_id: int) -> Execution | None:
+    """The recorded execution of run ``run_id`` (None before its worker started); never creates its folder."""
+    from engine import paths
+
+    return load(paths.run_dir(run_id, create=False))
+
+
+def describe_runs(run_ids_and_labels: list[tuple[int, str]]) -> dict[str, dict[str, str]]:
+    """{run label: {aspect: text}} for a table with one column per run (Compare)."""
+    table = {}
+    for run_id, label in run_ids_and_labels:
+        chosen = of_run(run_id)
+        if chosen is None:
+            table[label] = {"precision": "not recorded", "XLA": "", "devices": "", "input": ""}
+            continue
+        table[label] = {
+            "precision": chosen.precision,
+            "XLA": "on" if chosen.xla else "off",
+            "devices": (f"MirroredStrategy, {chosen.replicas} GPUs, global batch {chosen.batch_size}"
+                        if chosen.strategy == "mirrored" else f"one {chosen.device.upper()}"),
+            "input": {True: "in memory", False: "from disk per batch", None: ""}[chosen.input_cache],
+        }
+    return table
+
+
 __all__ = [
     "BF16_CPU_FLAGS", "EXECUTION_FILE", "Execution", "XLA_FASTER", "choose_precision", "choose_strategy",
-    "choose_xla", "cpu_flags", "load", "save",
+    "choose_xla", "cpu_flags", "describe_runs", "load", "of_run", "save",
 ]
