@@ -1,4 +1,4 @@
-"""``python -m engine bench [train|compare|import]``: the lab against a plain Keras script, in one invocation.
+"""``python -m engine bench [train|compare]``: the lab against a plain Keras script, in one invocation.
 
 ``bench`` alone is ``bench train``. It generates (or reads from the cache) the
 dataset once in a scratch folder, then runs the arms as fresh processes
@@ -7,8 +7,7 @@ engine..., then the reverse order), so a machine that gets busier half-way
 through slows both alike. Figures are medians over the repetitions; the JSON
 keys are stable (``BENCH_VERSION`` changes when one does).
 
-``bench compare`` times the Compare page (engine/compare_bench.py);
-``bench import`` times a DICOM import against pydicom alone (engine/import_bench.py).
+``bench compare`` times the Compare page (engine/compare_bench.py).
 """
 
 from __future__ import annotations
@@ -39,20 +38,21 @@ ARM_TIMEOUT_S = 3600
 
 
 def _dataset_options(dataset: str, input_shape: tuple[int, ...], samples: int | None) -> dict[str, Any]:
-    """The dataset knobs for a cubic ``input_shape`` (D, H, W, C) and ``samples`` volumes; a sentence otherwise."""
+    """The built-in dataset's knobs for ``samples`` volumes with an edge of max(D, H, W); a sentence otherwise."""
     from engine import datasets
 
     depth, height, width, channels = input_shape
-    if channels != 1 or not depth == height == width:
-        raise ConfigError([
-            f"--input-shape {depth} {height} {width} {channels}: the built-in datasets make cubic single-channel "
-            "volumes; give D = H = W and C = 1 (e.g. --input-shape 48 48 48 1)."
-        ])
+    if channels != 1:
+        raise ConfigError([f"--input-shape ... {channels}: the built-in datasets have one channel; give C = 1."])
+    if dataset not in datasets.DATASETS:
+        raise ConfigError([f"--dataset {dataset!r}: the benchmark generates a built-in dataset; use one of "
+                           f"{', '.join(datasets.DATASETS)}."])
     info = datasets.dataset_info(dataset)
     knobs = info.get("options") or {}
     options: dict[str, Any] = {}
+    edge = max(depth, height, width)
     if "size" in knobs:
-        options["size"] = depth
+        options["size"] = edge
     elif tuple(info["volume_shape"][:3]) != (depth, height, width):
         raise ConfigError([f"--input-shape: {dataset} has volumes of {info['volume_shape']}; give that shape "
                            "or choose a dataset with a size knob (digits3d, phantom_lesions, shapes3d)."])
@@ -64,6 +64,32 @@ def _dataset_options(dataset: str, input_shape: tuple[int, ...], samples: int | 
     if problems:
         raise ConfigError(problems)
     return options
+
+
+def _prepare_dataset(dataset: str, input_shape: tuple[int, ...], samples: int | None, scratch: Path
+                     ) -> tuple[str, dict[str, Any]]:
+    """(dataset name, options) both arms train on, generated once into the scratch data folder.
+
+    A cubic shape is the built-in dataset itself; another shape (e.g. 128 x 128 x 64, the Keras.io CT
+    example's) is the built-in generated at the largest edge and imported through the engine's NPZ
+    importer, which resamples every volume to (D, H, W).
+    """
+    from engine import datasets
+    from engine.datasets.importing import ImportOptions, import_dataset
+
+    options = _dataset_options(dataset, input_shape, samples)
+    loaded = datasets.load_dataset(dataset, options)
+    shape = tuple(input_shape[:3])
+    if tuple(loaded.volume_shape[:3]) == shape:
+        return dataset, options
+    import numpy as np
+
+    source = scratch / "bench_source.npz"
+    np.savez(source, x=np.asarray(loaded.x)[..., 0], y=np.asarray(loaded.y))
+    name = f"bench_{'x'.join(map(str, shape))}"
+    import_dataset(source, name, ImportOptions(format="npz", shape=shape, x_key="x", y_key="y"), replace=True)
+    source.unlink()
+    return name, {}
 
 
 def _run_arm(spec: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
@@ -119,12 +145,14 @@ def run_train_bench(args: argparse.Namespace, progress=None) -> dict[str, Any]:
     models.check_input(args.arch, input_shape, datasets.dataset_info(args.dataset, options)["num_classes"],
                        ModelConfig(architecture=args.arch, padding=args.padding))
     scratch = Path(tempfile.mkdtemp(prefix="conv3d-bench-"))
+    previous_data = os.environ.get("CONV3D_LAB_DATA")
     try:
         env = {**os.environ, "CONV3D_LAB_DATA": str(scratch / "data")}
         env.pop("CONV3D_LAB_DB", None)
         os.environ["CONV3D_LAB_DATA"] = env["CONV3D_LAB_DATA"]
-        datasets.load_dataset(args.dataset, options)  # generated once, read from the cache by every arm
-        base = {"dataset": args.dataset, "options": options, "arch": args.arch, "padding": args.padding,
+        # Generated once; every arm reads it from the cache.
+        dataset, options = _prepare_dataset(args.dataset, input_shape, args.samples, scratch)
+        base = {"dataset": dataset, "options": options, "arch": args.arch, "padding": args.padding,
                 "batch_size": args.batch_size, "epochs": args.epochs, "seed": args.seed}
         arms = [("plain", {**base, "arm": "plain"})] + [
             (f"engine {precision} xla-{xla}", {**base, "arm": "engine", "precision": precision, "xla": xla})
@@ -143,6 +171,10 @@ def run_train_bench(args: argparse.Namespace, progress=None) -> dict[str, Any]:
                 shutil.rmtree(workspace, ignore_errors=True)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+        if previous_data is None:
+            os.environ.pop("CONV3D_LAB_DATA", None)
+        else:
+            os.environ["CONV3D_LAB_DATA"] = previous_data
     summaries = {name: _summarise(runs) for name, runs in results.items()}
     plain = summaries["plain"]
     for name, summary in summaries.items():
@@ -190,12 +222,6 @@ def cmd_bench(args) -> int:
 
         args.epochs = 100 if args.epochs is None else args.epochs
         return compare_cli.cmd_bench(args)
-    if args.what == "import":
-        from engine import import_bench
-
-        report = import_bench.run(args.series, args.slices, args.workers)
-        print(json.dumps(report) if args.json else import_bench.describe(report))
-        return 0
     for name in ("arch", "dataset", "input_shape", "batch_size", "samples", "epochs"):
         if getattr(args, name) is None:
             setattr(args, name, DEFAULTS[name])
@@ -218,14 +244,15 @@ def cmd_bench_arm(args) -> int:
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("bench", help="benchmarks: train (default: the engine against plain Keras), compare, import")
-    p.add_argument("what", nargs="?", choices=("train", "compare", "import"), default="train")
+    p = sub.add_parser("bench", help="benchmarks: train (default: the engine against plain Keras) or compare (the Compare page)")
+    p.add_argument("what", nargs="?", choices=("train", "compare"), default="train")
     p.add_argument("--json", action="store_true", help="one JSON object with stable keys")
     train = p.add_argument_group("bench train")
     train.add_argument("--arch", help=f"architecture preset (default {DEFAULTS['arch']})")
     train.add_argument("--dataset", help=f"built-in dataset (default {DEFAULTS['dataset']})")
     train.add_argument("--input-shape", type=int, nargs=4, metavar=("D", "H", "W", "C"),
-                       help="volume shape, cubic with C = 1 (default 16 16 16 1)")
+                       help="volume shape with C = 1 (default 16 16 16 1); a non-cubic shape is resampled from the "
+                            "built-in generated at the largest edge")
     train.add_argument("--padding", choices=("valid", "same"), help="convolution padding (default: the preset's)")
     train.add_argument("--batch-size", type=argtypes.positive_int)
     train.add_argument("--samples", type=argtypes.positive_int, help="volumes in the dataset (all splits)")
@@ -237,10 +264,6 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--seed", type=int, default=0)
     compare = p.add_argument_group("bench compare")
     compare.add_argument("--runs", type=int, default=200, help="synthetic runs in the store")
-    dicom = p.add_argument_group("bench import")
-    dicom.add_argument("--series", type=argtypes.positive_int, default=24, help="DICOM series to write and import")
-    dicom.add_argument("--slices", type=argtypes.positive_int, default=32, help="slices per series")
-    dicom.add_argument("--workers", type=argtypes.positive_int, help="import processes (default: the CPU count)")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("bench-arm", help="internal: one arm of `bench train` (a JSON spec)")
