@@ -105,6 +105,16 @@ def _run_arm(spec: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
     return json.loads(lines[-1])
 
 
+def _mean(values: list[float | None]) -> float | None:
+    present = [value for value in values if value is not None]
+    return round(statistics.fmean(present), 4) if present else None
+
+
+def _std(values: list[float | None]) -> float | None:
+    present = [value for value in values if value is not None]
+    return round(statistics.stdev(present), 4) if len(present) > 1 else None
+
+
 def _summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
     """One arm over its repetitions: medians of the timings, the worst memory, every accuracy."""
     first = results[0]
@@ -125,6 +135,8 @@ def _summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
         "samples_per_s": round(samples_per_s, 3),
         "peak_rss_mb": max(result["peak_rss_mb"] for result in results),
         "val_accuracy": [result["val_accuracy"] for result in results],
+        "val_accuracy_mean": _mean([result["val_accuracy"] for result in results]),
+        "val_accuracy_std": _std([result["val_accuracy"] for result in results]),
         "flop_per_s": median_of("flop_per_s"),
         "peak_share": median_of("peak_share"),
         "device_busy_share": median_of("device_busy_share"),
@@ -163,6 +175,9 @@ def run_train_bench(args: argparse.Namespace, progress=None) -> dict[str, Any]:
         for repeat in range(args.repeats):
             order = arms if repeat % 2 == 0 else arms[::-1]
             for name, spec in order:
+                # Each repetition trains with the next seed (the same for every arm): the accuracies
+                # over the repetitions are then over seeds.
+                spec = {**spec, "seed": args.seed + repeat}
                 workspace = scratch / f"runs-{repeat}-{len(results[name])}-{name.replace(' ', '-')}"
                 arm_env = {**env, "CONV3D_LAB_HOME": str(workspace)}
                 if progress:
@@ -261,7 +276,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                        help="the engine's precision(s); several values compare the engine against itself")
     train.add_argument("--xla", nargs="+", choices=XLA_MODES, default=["off"], help="the engine's XLA mode(s)")
     train.add_argument("--repeats", type=int, default=DEFAULTS["repeats"], help="repetitions of every arm")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=int, default=0, help="seed of the first repetition (then seed+1, ...)")
     compare = p.add_argument_group("bench compare")
     compare.add_argument("--runs", type=int, default=200, help="synthetic runs in the store")
     p.set_defaults(func=cmd_bench)

@@ -18,7 +18,7 @@ ARM_KEYS = {
     "arm", "requested_precision", "requested_xla", "precision", "xla", "precision_reason", "xla_reason",
     "input_cache", "input_reason", "device", "train_samples", "forward_flops_per_sample", "train_flops_per_sample",
     "peak_flop_per_s", "steady_epoch_s", "first_epoch_s", "samples_per_s", "peak_rss_mb", "val_accuracy",
-    "flop_per_s", "peak_share", "device_busy_share", "input_epoch_s", "input_share", "epoch_seconds",
+    "flop_per_s", "peak_share", "val_accuracy_mean", "val_accuracy_std", "device_busy_share", "input_epoch_s", "input_share", "epoch_seconds",
     "epoch_time_vs_plain", "samples_per_s_vs_plain",
 }
 
