@@ -29,14 +29,23 @@ EXECUTION_FILE = "execution.json"
 # CPU flags (as /proc/cpuinfo spells them) that make bfloat16 matrix maths fast: AVX-512 BF16
 # (Cooper Lake and later) and AMX (Sapphire Rapids and later). oneDNN uses them for mixed_bfloat16.
 BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
+# On a CPU, bfloat16 pays only for models big enough that the matrix maths outweighs the casts around
+# every layer: `python -m engine bench` on the development CPU measured tutorial3d at 16^3 (19 MFLOP per
+# sample forward) slower in mixed_bfloat16 (steady epoch 2.06 s vs 1.15 s in float32) and kerasio3d at
+# 48^3 (4.6 GFLOP) faster (docs/performance.md). "auto" takes bfloat16 from this size up (a round
+# number between the two measured points).
+BF16_MIN_FORWARD_FLOPS = 1e9
 # Tensor cores (fast float16 matrix maths) arrived with compute capability 7.0 (Volta).
 TENSOR_CORE_CAPABILITY = (7, 0)
 
 # Where XLA (jit_compile) pays, by (device kind, precision), from `python -m engine bench` with
 # --xla on and off in the same invocation. Only measured combinations appear here; "auto" leaves
-# XLA off for anything not listed as True. Evidence (the figures are in docs/performance.md):
-#   cpu, float32 / mixed_bfloat16: kerasio3d 48^3 batch 8 and tutorial3d 16^3 batch 32 on the
-#   2-core development CPU (Xeon with AMX): XLA on was slower or no faster (see the doc).
+# XLA off for anything not listed as True. Evidence, on the 2-core development CPU (Xeon with AMX,
+# shared, load average 12-20; figures in docs/performance.md):
+#   cpu: `tools/gpu_check.sh --dry-run` (tutorial3d 8^3, batch 4): steady epoch 2.38 s with XLA vs
+#   2.31 s without in float32, 4.02 s vs 3.21 s in mixed_bfloat16; kerasio3d 48^3 batch 8 float32
+#   with jit_compile=True had not finished 4 epochs of 64 samples after 13 min (XLA's CPU compile
+#   of the 3D convolutions; about 40 s without XLA).
 #   gpu: not measured yet (tools/gpu_check.sh measures it); left off until it is.
 XLA_FASTER: dict[tuple[str, str], bool] = {
     ("cpu", "float32"): False,
@@ -91,9 +100,14 @@ def cpu_flags(cpuinfo: str | os.PathLike = "/proc/cpuinfo") -> frozenset[str]:
 
 # ---------------------------------------------------------------- choices
 def choose_precision(
-    requested: str, *, cpu_flags: frozenset[str] | set[str], gpu_capabilities: list[tuple[int, int]]
+    requested: str, *, cpu_flags: frozenset[str] | set[str], gpu_capabilities: list[tuple[int, int]],
+    forward_flops: float | None = None,
 ) -> tuple[str, str]:
-    """(Keras policy name, reason) for ``requested`` on a machine with these CPU flags and GPUs."""
+    """(Keras policy name, reason) for ``requested`` on a machine with these CPU flags and GPUs.
+
+    ``forward_flops`` (per sample) matters on a bfloat16 CPU only: a smaller model than
+    ``BF16_MIN_FORWARD_FLOPS`` stays float32. None: not known, taken as big enough.
+    """
     if requested != "auto":
         return requested, f"{requested} as configured (training.precision)"
     if gpu_capabilities:
@@ -106,6 +120,12 @@ def choose_precision(
             )
         return "float32", f"auto: the GPU has no tensor cores (compute capability {capability} < 7.0), so float32"
     found = [flag for flag in BF16_CPU_FLAGS if flag in cpu_flags]
+    if found and forward_flops is not None and forward_flops < BF16_MIN_FORWARD_FLOPS:
+        return "float32", (
+            f"auto: the CPU supports bfloat16 ({', '.join(found)}), but the model is small "
+            f"({forward_flops / 1e6:,.0f} MFLOP per sample, below {BF16_MIN_FORWARD_FLOPS / 1e9:g} GFLOP), where "
+            "bfloat16's casts cost more than its faster maths saves, so float32"
+        )
     if found:
         return "mixed_bfloat16", (
             f"auto: the CPU supports bfloat16 ({', '.join(found)}), so mixed_bfloat16 "
@@ -193,6 +213,6 @@ def describe_runs(run_ids_and_labels: list[tuple[int, str]]) -> dict[str, dict[s
 
 
 __all__ = [
-    "BF16_CPU_FLAGS", "EXECUTION_FILE", "Execution", "XLA_FASTER", "choose_precision", "choose_strategy",
+    "BF16_CPU_FLAGS", "BF16_MIN_FORWARD_FLOPS", "EXECUTION_FILE", "Execution", "XLA_FASTER", "choose_precision", "choose_strategy",
     "choose_xla", "cpu_flags", "describe_runs", "load", "of_run", "save",
 ]

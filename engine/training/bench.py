@@ -32,7 +32,7 @@ import numpy as np
 
 from engine import datasets, models
 from engine.config import ModelConfig, RunConfig
-from engine.training import pipeline, recipe
+from engine.training import pipeline, precision, recipe
 
 # Peak dense matrix throughput per GPU model (FLOP/s), from the vendors' data sheets: (float32, 16-bit tensor
 # cores without sparsity). Matched by substring of the device name; anything else reports no peak.
@@ -70,17 +70,7 @@ class EpochTimer(keras.callbacks.Callback):
             self.val_accuracy = float(logs["val_accuracy"])
 
 
-def forward_flops_per_sample(model: keras.Model) -> int:
-    """Multiply-adds x 2 of the convolutions and dense layers for one sample (pooling, BN, activations left out)."""
-    total = 0
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.Conv3D):
-            output_voxels = int(np.prod(layer.output.shape[1:-1]))
-            kernel = layer.kernel.shape  # (kd, kh, kw, in, out)
-            total += 2 * output_voxels * int(np.prod(kernel))
-        elif isinstance(layer, keras.layers.Dense):
-            total += 2 * int(np.prod(layer.kernel.shape))
-    return total
+forward_flops_per_sample = precision.forward_flops_per_sample
 
 
 class GpuBusySampler:

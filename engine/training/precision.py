@@ -9,9 +9,10 @@ makes the ``tf.distribute`` strategy the model is built and trained under.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from engine import execution as execution_record
@@ -33,12 +34,32 @@ def mirrored_devices() -> list[str]:
     return [device.name for device in tf.config.list_logical_devices("GPU")]
 
 
-def resolve(training: TrainingConfig) -> Execution:
-    """The effective precision, XLA and strategy for ``training`` on this machine (the input cache comes later)."""
+def forward_flops_per_sample(model: keras.Model) -> int:
+    """2 x the multiply-adds of the Conv3D and Dense layers for one sample (pooling, BN, activations left out)."""
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv3D):
+            output_voxels = int(np.prod(layer.output.shape[1:-1]))
+            total += 2 * output_voxels * int(np.prod(layer.kernel.shape))  # kernel: (kd, kh, kw, in, out)
+        elif isinstance(layer, keras.layers.Dense):
+            total += 2 * int(np.prod(layer.kernel.shape))
+    return total
+
+
+def resolve(training: TrainingConfig, model_flops: Callable[[], float] | None = None) -> Execution:
+    """The effective precision, XLA and strategy for ``training`` on this machine (the input cache comes later).
+
+    ``model_flops`` gives the model's forward FLOPs per sample; it is called only where the choice
+    depends on them ("auto" on a CPU with bfloat16).
+    """
     gpus = gpu_capabilities()
     device = "gpu" if gpus else "cpu"
+    flags = execution_record.cpu_flags()
+    needs_size = (training.precision == "auto" and not gpus and model_flops is not None
+                  and any(flag in flags for flag in execution_record.BF16_CPU_FLAGS))
     precision, precision_reason = execution_record.choose_precision(
-        training.precision, cpu_flags=execution_record.cpu_flags(), gpu_capabilities=gpus
+        training.precision, cpu_flags=flags, gpu_capabilities=gpus,
+        forward_flops=model_flops() if needs_size else None,
     )
     xla, xla_reason = execution_record.choose_xla(training.xla, device=device, precision=precision)
     strategy, replicas, batch_size, strategy_reason = execution_record.choose_strategy(len(gpus), training.batch_size)

@@ -188,11 +188,18 @@ def _train(store: RunStore, run: RunRecord, run_dir: Path, verbose: int, extra_c
         return _train_in(scope, store, run, run_dir, verbose, extra_callbacks)
 
 
-def _resolve_execution(store: RunStore, run_id: int, run_dir: Path, training, data: PreparedData):
+def _resolve_execution(store: RunStore, run_id: int, run_dir: Path, config: RunConfig, data: PreparedData):
     """Precision, XLA, strategy and the input cache for this machine, recorded with the run; returns both."""
     from engine.training import pipeline, precision
 
-    chosen = precision.resolve(training)
+    def model_flops() -> float:
+        # A float32 build only to count; the seed is set again so the real model's weights are as before.
+        model = models.build_model(config.model.architecture, data.volume_shape, data.num_classes, config.model)
+        flops = precision.forward_flops_per_sample(model)
+        _set_determinism(config.training.seed)
+        return flops
+
+    chosen = precision.resolve(config.training, model_flops)
     cache, cache_reason = pipeline.plan_cache([data.x_train, data.x_val])
     if cache:
         data = dataclasses.replace(
@@ -222,7 +229,7 @@ def _train_in(scope: contextlib.ExitStack, store: RunStore, run: RunRecord, run_
         f"data ready: {len(data.y_train)} train / {len(data.y_val)} val / {len(data.y_test)} test, "
         f"volume {data.volume_shape}, {data.num_classes} classes",
     )
-    chosen, data = _resolve_execution(store, run_id, run_dir, training, data)
+    chosen, data = _resolve_execution(store, run_id, run_dir, config, data)
     # From here the model is built (or loaded) under the chosen dtype policy and strategy.
     strategy = scope.enter_context(precision.applied(chosen))
     scope.enter_context(strategy.scope())

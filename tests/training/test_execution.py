@@ -39,6 +39,21 @@ def test_auto_on_gpus_needs_tensor_cores_on_every_gpu(capabilities, expected):
     assert policy == expected and "compute capability" in reason
 
 
+def test_auto_on_a_bfloat16_cpu_keeps_a_small_model_in_float32():
+    small, reason = execution.choose_precision("auto", cpu_flags=BF16, gpu_capabilities=[], forward_flops=19e6)
+    assert small == "float32" and "small" in reason and "19 MFLOP" in reason
+    big, _ = execution.choose_precision("auto", cpu_flags=BF16, gpu_capabilities=[], forward_flops=4.6e9)
+    assert big == "mixed_bfloat16"
+
+
+def test_a_run_of_a_small_model_on_a_bfloat16_cpu_stays_float32_and_says_why(lab_home, monkeypatch):
+    monkeypatch.setattr(execution, "cpu_flags", lambda *args: BF16)
+    monkeypatch.setattr(precision, "gpu_capabilities", lambda: [])
+    run_id, _ = _tiny_run(epochs=1)
+    chosen = execution.load(paths.run_dir(run_id))
+    assert chosen.precision == "float32" and "the model is small" in chosen.precision_reason
+
+
 def test_a_configured_precision_is_kept_whatever_the_machine():
     assert execution.choose_precision("float32", cpu_flags=BF16, gpu_capabilities=[(9, 0)])[0] == "float32"
     assert execution.choose_precision("mixed_float16", cpu_flags=NO_BF16, gpu_capabilities=[])[0] == "mixed_float16"
@@ -116,6 +131,7 @@ def test_a_run_on_a_bfloat16_cpu_trains_mixed_with_a_float32_output(lab_home, mo
 
     monkeypatch.setattr(execution, "cpu_flags", lambda *args: BF16)
     monkeypatch.setattr(precision, "gpu_capabilities", lambda: [])
+    monkeypatch.setattr(execution, "BF16_MIN_FORWARD_FLOPS", 0)  # this tiny model counts as big enough
     run_id, store = _tiny_run()
     chosen = execution.load(paths.run_dir(run_id))
     assert chosen.precision == "mixed_bfloat16" and "avx512_bf16" in chosen.precision_reason
