@@ -113,7 +113,8 @@ class TrainingConfig:
     seed: int = 0
     # Grad-CAM maps computed for at most this many test samples after training.
     max_saliency_samples: int = 200
-    # Keras dtype policy: "auto" picks mixed_bfloat16 on a CPU with bfloat16 instructions,
+    # Keras dtype policy: "auto" picks mixed_bfloat16 on a CPU with bfloat16 instructions (for a model
+    # of at least 1 GFLOP per sample),
     # mixed_float16 on a GPU with tensor cores, float32 otherwise (the choice and why are recorded).
     precision: str = "auto"
     # XLA compilation (jit_compile): "auto" turns it on only where the benchmark measured it faster.

@@ -263,8 +263,9 @@ def training_section() -> dict[str, Any]:
     precision_column, xla_column = st.columns(2)
     values["precision"] = precision_column.selectbox(
         "Precision", cfg.PRECISIONS, key=_default("train_precision", t.precision),
-        help="auto: mixed_bfloat16 on a CPU with bfloat16 instructions, mixed_float16 on a GPU with tensor cores, "
-             "float32 otherwise. The choice and the reason are recorded with the run.",
+        help="auto: mixed_bfloat16 on a CPU with bfloat16 instructions (for models of 1 GFLOP per sample or more), "
+             "mixed_float16 on a GPU with tensor cores, float32 otherwise. The choice and the reason are "
+             "recorded with the run.",
     )
     values["xla"] = xla_column.selectbox(
         "XLA compilation", cfg.XLA_MODES, key=_default("train_xla", t.xla),
