@@ -183,7 +183,7 @@ def _engine(spec: dict[str, Any], timer: EpochTimer) -> dict[str, Any]:
     from engine import execution, paths, validation
     from engine.runs import RunStatus
     from engine.store import open_store
-    from engine.training.run import execute_run, prepare_data
+    from engine.training.run import execute_run
 
     config = validation.validate(run_config(spec))
     store = open_store()
