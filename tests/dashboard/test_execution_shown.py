@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from engine import execution, paths
 from engine.compare_bench import add_synthetic_run, synthetic_config
+from ui.text import unescape_markdown
 
 RECORDED = execution.Execution(
     precision="mixed_bfloat16", precision_reason="auto: the CPU supports bfloat16 (amx_bf16)", xla=False,
@@ -30,5 +31,5 @@ def test_runs_page_captions_the_execution_of_a_selected_run(app, store):
     first, _ = _runs(store)
     at = app("app_pages/runs.py", runs=str(first))
     assert not at.exception, [e.value for e in at.exception]
-    captions = [caption.value for caption in at.caption]
-    assert any(f"Run {first}: mixed" in text and "bfloat16, XLA off, one CPU" in text for text in captions), captions
+    captions = [unescape_markdown(caption.value) for caption in at.caption]
+    assert f"Run {first}: mixed_bfloat16, XLA off, one CPU, volumes cached in memory" in captions, captions
