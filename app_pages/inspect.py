@@ -12,7 +12,7 @@ import os
 
 import streamlit as st
 
-from engine import checkpoints, evaluation, paths
+from engine import checkpoints, evaluation, execution, paths
 from engine.errors import LabError
 from engine.evaluation import samples as evaluation_samples
 from engine.runs import RunStatus
@@ -72,6 +72,9 @@ if run.test_metrics.get("accuracy") is not None:
     summary.append(f"test accuracy {run.test_metrics['accuracy']:.4f}")
 if binary:
     summary.append(markdown_text(evaluation.positive_class_note(run)))
+chosen = execution.of_run(run_id)
+if chosen is not None:
+    summary.append(markdown_text(chosen.summary()))
 st.caption(" · ".join(summary))
 if run.status.is_active:
 

@@ -30,4 +30,5 @@ if not selected:
     st.stop()
 runs_view.compare_link(selected)
 access.share_button("run" if len(selected) == 1 else "compare", selected, key="runs_share")
+runs_view.execution_captions(selected)
 runs_view.live_panel(store, selected, {run.id: run.status for run in runs if run.id in selected})

@@ -12,6 +12,7 @@ dashboard can run it without TensorFlow.
 from __future__ import annotations
 
 import os
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -26,6 +27,24 @@ def save(model, path: Path) -> None:
     temporary = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")
     try:
         model.save(temporary)
+        os.replace(temporary, path)
+    finally:
+        if temporary.exists():
+            temporary.unlink()
+
+
+def duplicate(source: Path, path: Path) -> None:
+    """``path`` becomes a copy of the checkpoint ``source`` (atomically), without serialising the model again.
+
+    A hard link where the file system has them: ``source`` is later replaced by a rename, which leaves
+    this link's content as it was. A byte copy otherwise.
+    """
+    temporary = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")
+    try:
+        try:
+            os.link(source, temporary)
+        except OSError:
+            shutil.copyfile(source, temporary)
         os.replace(temporary, path)
     finally:
         if temporary.exists():
@@ -59,4 +78,4 @@ def usable(path: Path) -> bool:
     return problem(path) is None
 
 
-__all__ = ["BEST", "LAST", "problem", "save", "usable"]
+__all__ = ["BEST", "LAST", "duplicate", "problem", "save", "usable"]

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from engine import argtypes, statistics
-from engine.config import OPTIMIZERS, RunConfig
+from engine.config import OPTIMIZERS, PRECISIONS, XLA_MODES, RunConfig
 from engine.errors import ConfigError, LabError
 from engine.runs import CURRENT_LR_METRIC, EPOCH_TIME_METRIC, RunRecord, RunStatus, fold_label
 
@@ -70,6 +70,10 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--positive-class", metavar="CLASS",
                        help="two-class datasets: the class sensitivity and the threshold are about (default: the dataset's)")
     group.add_argument("--seed", type=int)
+    group.add_argument("--precision", choices=PRECISIONS,
+                       help="auto (default: bfloat16 on CPUs with it, float16 on tensor-core GPUs), float32, "
+                            "mixed_bfloat16 or mixed_float16")
+    group.add_argument("--xla", choices=XLA_MODES, help="XLA compilation: auto (where measured faster), on or off")
     group.add_argument("--folds", type=int, metavar="K",
                        help="k-fold cross-validation: one run per fold, linked as a group (test split held out once)")
     group.add_argument("--name", help="a name for the run")
@@ -114,6 +118,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         ("training", "early_stopping"): args.early_stopping,
         ("training", "monitor"): args.monitor,
         ("training", "seed"): args.seed,
+        ("training", "precision"): getattr(args, "precision", None),
+        ("training", "xla"): getattr(args, "xla", None),
     }
     for (section, field_name), value in overrides.items():
         if value is not None:
@@ -622,6 +628,9 @@ def build_parser() -> argparse.ArgumentParser:
     from engine import compare_cli
 
     compare_cli.add_parsers(sub)
+    from engine import bench_cli
+
+    bench_cli.add_parsers(sub)
 
     from engine import share_cli
 

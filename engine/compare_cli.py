@@ -171,13 +171,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("run", type=int)
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     p.set_defaults(func=cmd_delete)
-
-    p = sub.add_parser("bench", help="time the Compare page on a temporary store of synthetic runs")
-    p.add_argument("what", choices=("compare",))
-    p.add_argument("--runs", type=int, default=200)
-    p.add_argument("--epochs", type=int, default=100)
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_bench)
+    # `bench compare` (cmd_bench) is parsed by engine.bench_cli with the other benchmarks.
 
 
 __all__ = ["add_parsers"]

@@ -31,6 +31,10 @@ NORMALIZATIONS = ("none", "minmax", "zscore")
 AUGMENTATIONS = ("flip", "rotate90", "shift", "intensity")
 PADDINGS = ("valid", "same")
 INITIALIZERS = ("glorot_uniform", "he_uniform", "he_normal", "glorot_normal", "lecun_normal")
+# Numeric precision of training (Keras dtype policies) and XLA compilation; "auto" is resolved by the worker
+# for the machine it runs on (engine/execution.py says how and records why).
+PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
+XLA_MODES = ("auto", "on", "off")
 
 
 @dataclass
@@ -118,6 +122,12 @@ class TrainingConfig:
     seed: int = 0
     # Grad-CAM maps computed for at most this many test samples after training.
     max_saliency_samples: int = 200
+    # Keras dtype policy: "auto" picks mixed_bfloat16 on a CPU with bfloat16 instructions (for a model
+    # of at least 1 GFLOP per sample),
+    # mixed_float16 on a GPU with tensor cores, float32 otherwise (the choice and why are recorded).
+    precision: str = "auto"
+    # XLA compilation (jit_compile): "auto" turns it on only where the benchmark measured it faster.
+    xla: str = "auto"
 
 
 @dataclass
@@ -264,6 +274,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "training.loss": LOSSES,
     "training.class_weight": CLASS_WEIGHTS,
     "training.monitor": MONITORS,
+    "training.precision": PRECISIONS,
+    "training.xla": XLA_MODES,
 }
 # Choices that may also be None (the preset's reference value).
 _OPTIONAL_CHOICES = ("model.kernel_initializer", "model.padding")

@@ -88,7 +88,10 @@ def train_once(engine_root: Path, workspace: Path, data_dir: Path, config: dict)
     config_path = workspace / "config.json"
     config_path.write_text(json.dumps(config))
     env = {**os.environ, "CONV3D_LAB_HOME": str(workspace), "CONV3D_LAB_DATA": str(data_dir),
-           "PYTHONPATH": str(engine_root), "TF_CPP_MIN_LOG_LEVEL": "2"}
+           "PYTHONPATH": str(engine_root), "TF_CPP_MIN_LOG_LEVEL": "2",
+           # The bounded-memory reads are what this measures: a split this size is cached in memory
+           # on a machine with more than 4x its size free (engine/training/pipeline.py).
+           "CONV3D_LAB_INPUT_CACHE_FRACTION": "0"}
     env.pop("CONV3D_LAB_DB", None)
     started = time.perf_counter()
     child = subprocess.Popen(

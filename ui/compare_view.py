@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from engine import compare, statistics
+from engine import compare, execution, statistics
 from engine.errors import LabError
 from engine.runs import RunRecord, RunStatus, metric_title
 from engine.store import RunStore
@@ -318,6 +318,10 @@ def _config(comparison: compare.Comparison) -> None:
     highlight = "background-color: #fef3c7; font-weight: 600"
     styled = table.style.apply(lambda row: [highlight if row.name in differing else ""] * len(row), axis=1)
     st.dataframe(styled, key="compare_config", height=min(38 + 35 * len(table), 600))
+    st.caption("How each run executed (chosen by its worker for its machine; training.precision / training.xla "
+               "above are what was asked)")
+    st.dataframe(pd.DataFrame(execution.describe_runs([(run.id, run.label) for run in comparison.runs])),
+                 key="compare_execution")
 
 
 def _hyperparameters(comparison: compare.Comparison, options: ViewOptions, colors: dict[int, str]) -> None:

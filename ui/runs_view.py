@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
-from engine import jobs, statistics
+from engine import execution, jobs, statistics
 from engine.errors import LabError
 from engine.runs import RunRecord, RunStatus
 from engine.store import RunStore
@@ -264,3 +264,11 @@ def _log_tail(run_id: int) -> str:
         return jobs.log_tail(run_id, lines=LOG_LINES)
     except (LabError, OSError) as e:
         return f"(the log cannot be read: {e})"
+
+
+def execution_captions(run_ids: Sequence[int]) -> None:
+    """One line per selected run: the precision, XLA, devices and input its worker chose, and why."""
+    for run_id in run_ids:
+        chosen = execution.of_run(run_id)
+        if chosen is not None:
+            st.caption(f"Run {run_id}: {markdown_text(chosen.summary())}", help=markdown_text("; ".join(chosen.reasons())))

@@ -298,6 +298,17 @@ def training_section() -> dict[str, Any]:
         values["patience"] = int(patience_column.number_input(
             "Patience (epochs)", key=_default("train_patience", t.patience), step=1, **_bounds("training.patience")
         ))
+    precision_column, xla_column = st.columns(2)
+    values["precision"] = precision_column.selectbox(
+        "Precision", cfg.PRECISIONS, key=_default("train_precision", t.precision),
+        help="auto: mixed_bfloat16 on a CPU with bfloat16 instructions (for models of 1 GFLOP per sample or more), "
+             "mixed_float16 on a GPU with tensor cores, float32 otherwise. The choice and the reason are "
+             "recorded with the run.",
+    )
+    values["xla"] = xla_column.selectbox(
+        "XLA compilation", cfg.XLA_MODES, key=_default("train_xla", t.xla),
+        help="auto: on only where `python -m engine bench` measured it faster on this kind of device.",
+    )
     values["max_saliency_samples"] = int(st.number_input(
         "Grad-CAM maps for at most this many test samples", key=_default("train_max_saliency_samples",
                                                                           t.max_saliency_samples),

@@ -56,4 +56,8 @@ def predictions(x, num_classes: int, knobs: Knobs):
         units, activation = 1, "sigmoid"
     else:
         units, activation = num_classes, "softmax"
-    return layers.Dense(units, activation=activation, name="predictions", **weight_options(knobs, "output"))(x)
+    # float32 under any dtype policy: under mixed precision the probabilities and the loss stay float32
+    # (a bfloat16 sigmoid rounds 0.999 to 1.0 and the cross-entropy to nothing).
+    return layers.Dense(
+        units, activation=activation, name="predictions", dtype="float32", **weight_options(knobs, "output")
+    )(x)

@@ -176,7 +176,8 @@ class StoreRecorder(keras.callbacks.Callback):
         checkpoints.save(self.model, self.run_dir / checkpoints.LAST)
         value = logs.get(self.monitor)
         if value is not None and self._improved(float(value)):
-            checkpoints.save(self.model, self.run_dir / checkpoints.BEST)
+            # The same weights as last.keras: linked, not serialised a second time (half the saving per epoch).
+            checkpoints.duplicate(self.run_dir / checkpoints.LAST, self.run_dir / checkpoints.BEST)
             self.best_value, self.best_epoch = float(value), epoch_number
         rows = [
             {"kind": "epoch", "epoch": epoch_number, "name": name, "value": float(value)}

@@ -30,6 +30,13 @@ from engine.errors import DataError
 # volumes in memory stay a small multiple of one batch.
 READ_AHEAD_BATCHES = 2
 
+# A split is held in memory (read and normalised once, then indexed each epoch) when the splits held so
+# far and it fit in this fraction of the memory the kernel reports available (MemAvailable); otherwise it
+# is read from disk a batch at a time as above. CONV3D_LAB_INPUT_CACHE_FRACTION overrides the fraction
+# (0 turns the cache off). A quarter leaves room for the model, TensorFlow and other runs.
+INPUT_CACHE_FRACTION = 0.25
+INPUT_CACHE_FRACTION_ENV = "CONV3D_LAB_INPUT_CACHE_FRACTION"
+
 
 def _file_offset(volumes) -> int | None:
     """Where row 0 of ``volumes`` starts in its file, when it is a whole C-ordered memory map; else None."""
@@ -114,6 +121,60 @@ class VolumeRows:
         rows = self.indices[np.atleast_1d(positions)]
         batch = normalize(read_rows(self.volumes, rows), self.normalization)
         return batch[0] if np.ndim(positions) == 0 else batch
+
+
+def memory_available_bytes(meminfo: str = "/proc/meminfo") -> int | None:
+    """MemAvailable from /proc/meminfo in bytes; None where the kernel does not say."""
+    try:
+        with open(meminfo, encoding="ascii", errors="replace") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def cache_fraction() -> float:
+    raw = os.environ.get(INPUT_CACHE_FRACTION_ENV, "").strip()
+    if not raw:
+        return INPUT_CACHE_FRACTION
+    try:
+        value = float(raw)
+    except ValueError:
+        raise DataError(
+            f"{INPUT_CACHE_FRACTION_ENV}={raw!r} is not a number; give a fraction such as 0.25 (0 turns the "
+            "in-memory cache off) or unset it."
+        ) from None
+    return min(max(value, 0.0), 1.0)
+
+
+def split_bytes(rows: VolumeRows) -> int:
+    """Bytes of the split as float32 volumes in memory."""
+    return int(np.prod(rows.shape, dtype=np.int64)) * 4
+
+
+def plan_cache(splits: list[VolumeRows], available: int | None = None, fraction: float | None = None
+               ) -> tuple[bool, str]:
+    """(hold in memory?, reason) for these splits together, against ``fraction`` of ``available`` bytes."""
+    fraction = cache_fraction() if fraction is None else fraction
+    available = memory_available_bytes() if available is None else available
+    needed = sum(split_bytes(rows) for rows in splits)
+    if fraction <= 0:
+        return False, f"volumes read from disk per batch (in-memory cache off: {INPUT_CACHE_FRACTION_ENV}=0)"
+    if available is None:
+        return False, "volumes read from disk per batch (the free memory is unknown here)"
+    budget = int(available * fraction)
+    if needed <= budget:
+        return True, (f"volumes cached in memory: {needed / 2**20:,.0f} MiB fit in {fraction:.0%} of the "
+                      f"{available / 2**30:,.1f} GiB available")
+    return False, (f"volumes read from disk per batch: {needed / 2**20:,.0f} MiB exceed {fraction:.0%} of the "
+                   f"{available / 2**30:,.1f} GiB available")
+
+
+def in_memory(rows: VolumeRows) -> VolumeRows:
+    """The split read and normalised once into memory, indexed like ``rows``."""
+    return VolumeRows(rows[np.arange(len(rows))], np.arange(len(rows)), "none")
 
 
 def encode_labels(labels: np.ndarray, num_classes: int) -> np.ndarray:

@@ -8,6 +8,8 @@ final status returned, so the caller and the store stay consistent.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -21,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from engine import checkpoints, datasets, errors, models, paths, positive_class
+from engine import checkpoints, datasets, errors, execution, models, paths, positive_class
 from engine.config import RunConfig
 from engine.errors import DataError, LabError, RunFailed
 from engine.runs import RunRecord, RunStatus
@@ -216,12 +218,44 @@ def _failure_message(exc: BaseException) -> str:
 
 
 def _train(store: RunStore, run: RunRecord, run_dir: Path, verbose: int, extra_callbacks: Sequence[Any]):
-    """fit() and the test evaluation; returns (final status, error text or None)."""
+    """fit() and the test evaluation; returns (final status, error text or None).
+
+    The dtype policy and the strategy hold for the whole of it (``scope``) and are undone afterwards.
+    """
+    with contextlib.ExitStack() as scope:
+        return _train_in(scope, store, run, run_dir, verbose, extra_callbacks)
+
+
+def _resolve_execution(store: RunStore, run_id: int, run_dir: Path, config: RunConfig, data: PreparedData):
+    """Precision, XLA, strategy and the input cache for this machine, recorded with the run; returns both."""
+    from engine.training import pipeline, precision
+
+    def model_flops() -> float:
+        # A float32 build only to count; the seed is set again so the real model's weights are as before.
+        model = models.build_model(config.model.architecture, data.volume_shape, data.num_classes, config.model)
+        flops = precision.forward_flops_per_sample(model)
+        _set_determinism(config.training.seed)
+        return flops
+
+    chosen = precision.resolve(config.training, model_flops)
+    cache, cache_reason = pipeline.plan_cache([data.x_train, data.x_val])
+    if cache:
+        data = dataclasses.replace(
+            data, x_train=pipeline.in_memory(data.x_train), x_val=pipeline.in_memory(data.x_val)
+        )
+    chosen = dataclasses.replace(chosen, input_cache=cache, input_reason=cache_reason)
+    execution.save(run_dir, chosen)
+    store.log_event(run_id, f"execution: {chosen.summary()} ({'; '.join(chosen.reasons())})")
+    return chosen, data
+
+
+def _train_in(scope: contextlib.ExitStack, store: RunStore, run: RunRecord, run_dir: Path, verbose: int,
+              extra_callbacks: Sequence[Any]):
     import keras
 
     from engine.doctor.findings import PARAMS_CHECK, STEPS_PER_EPOCH_CHECK
     from engine.sweeps import pruning
-    from engine.training import checks, pipeline, recipe
+    from engine.training import checks, pipeline, precision, recipe
     from engine.training.callbacks import StoreRecorder
 
     run_id, config = run.id, run.config
@@ -233,8 +267,13 @@ def _train(store: RunStore, run: RunRecord, run_dir: Path, verbose: int, extra_c
         f"data ready: {len(data.y_train)} train / {len(data.y_val)} val / {len(data.y_test)} test, "
         f"volume {data.volume_shape}, {data.num_classes} classes",
     )
+    chosen, data = _resolve_execution(store, run_id, run_dir, config, data)
+    # From here the model is built (or loaded) under the chosen dtype policy and strategy.
+    strategy = scope.enter_context(precision.applied(chosen))
+    scope.enter_context(strategy.scope())
+    batch_size = chosen.batch_size or training.batch_size  # the global batch under a strategy
 
-    steps_per_epoch = max(1, int(np.ceil(len(data.y_train) / training.batch_size)))
+    steps_per_epoch = max(1, int(np.ceil(len(data.y_train) / batch_size)))
     rate_plan = recipe.learning_rate_plan(training, steps_per_epoch)
     resume_epoch = run.resume_from_epoch
     last_path, best_path = run_dir / checkpoints.LAST, run_dir / checkpoints.BEST
@@ -259,6 +298,7 @@ def _train(store: RunStore, run: RunRecord, run_dir: Path, verbose: int, extra_c
             optimizer=recipe.make_optimizer(training, rate_plan.rate),
             loss=recipe.make_loss(training, data.num_classes),
             metrics=recipe.make_metrics(data.num_classes),
+            jit_compile=chosen.xla,
         )
         initial_epoch = 0
     if initial_epoch == 0:
@@ -270,13 +310,13 @@ def _train(store: RunStore, run: RunRecord, run_dir: Path, verbose: int, extra_c
     train_ds = pipeline.make_dataset(
         data.x_train,
         pipeline.encode_labels(data.y_train, data.num_classes),
-        training.batch_size,
+        batch_size,
         training=True,
         seed=training.seed,
         training_config=training,
     )
     val_ds = pipeline.make_dataset(
-        data.x_val, pipeline.encode_labels(data.y_val, data.num_classes), training.batch_size, training=False, seed=0
+        data.x_val, pipeline.encode_labels(data.y_val, data.num_classes), batch_size, training=False, seed=0
     )
     mode = recipe.monitor_mode(training.monitor)
     recorder = StoreRecorder(

@@ -97,6 +97,8 @@ def test_the_pipeline_reads_a_few_batches_ahead_of_the_model_not_the_split(augme
 
 
 def test_a_run_reads_its_volumes_a_batch_at_a_time(lab_home, monkeypatch):
+    # The bounded-memory path: splits too big for the in-memory cache (here: the cache turned off).
+    monkeypatch.setenv(pipeline.INPUT_CACHE_FRACTION_ENV, "0")
     counted: list[CountingVolumes] = []
     load_dataset = datasets.load_dataset
 

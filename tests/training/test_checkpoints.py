@@ -85,3 +85,17 @@ def test_a_trained_run_has_whole_checkpoints(lab_home):
     assert checkpoints.usable(folder / checkpoints.BEST) and checkpoints.usable(folder / checkpoints.LAST)
     assert sorted(p.name for p in folder.iterdir() if p.suffix == ".keras") == [checkpoints.BEST, checkpoints.LAST]
     assert np.isfinite(store.get_run(run_id).best_value)
+
+
+def test_best_duplicated_from_last_keeps_its_weights_when_last_is_saved_again(tmp_path):
+    last, best = tmp_path / checkpoints.LAST, tmp_path / checkpoints.BEST
+    model = _model()
+    checkpoints.save(model, last)
+    checkpoints.duplicate(last, best)
+    kept = [weight.copy() for weight in model.get_weights()]
+    model.set_weights([weight + 1.0 for weight in kept])
+    checkpoints.save(model, last)  # the next epoch replaces last.keras by a rename
+    assert checkpoints.usable(best) and checkpoints.usable(last)
+    for saved, expected in zip(keras.models.load_model(best).get_weights(), kept):
+        np.testing.assert_array_equal(saved, expected)
+    assert not list(tmp_path.glob(".*tmp*"))
