@@ -185,7 +185,7 @@ confidence = filters[2].slider("Confidence", 0.0, 1.0, (0.0, 1.0), 0.01, key="in
 shown = evaluation.filter_samples(
     table, misclassified_only=misclassified, classes=classes, confidence_range=confidence
 ).sort_values("loss", ascending=False)
-st.dataframe(shown, hide_index=True, key="inspect_samples_table",
+st.dataframe(inspect_ui.samples_display(shown), hide_index=True, key="inspect_samples_table",
              column_config={"confidence": st.column_config.NumberColumn(format="%.3f"),
                             "loss": st.column_config.NumberColumn(format="%.4f")})
 st.download_button(

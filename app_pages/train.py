@@ -156,11 +156,11 @@ with preview_column:
                     for row in description["layers"]
                 ],
                 key="train_layers", hide_index=True, height=300,
-                # Widths that fit the preview column at 1400 px, so "params" is not cut off at the edge.
+                # Widths that fit the preview column at 1280 px, so "params" is not cut off at the edge.
                 column_config={
-                    "layer": st.column_config.TextColumn("layer", width=84),
-                    "type": st.column_config.TextColumn("type", width=96),
-                    "output": st.column_config.TextColumn("output", width=104),
+                    "layer": st.column_config.TextColumn("layer", width=72),
+                    "type": st.column_config.TextColumn("type", width=80),
+                    "output": st.column_config.TextColumn("output", width=88),
                     "params": st.column_config.NumberColumn("params", width=64, format="localized"),
                 },
             )

@@ -148,6 +148,12 @@ def per_class_frame(rows: Sequence[dict]) -> pd.DataFrame:
     return frame.rename(columns={"recall": "recall (sensitivity)"})
 
 
+def samples_display(table: pd.DataFrame) -> pd.DataFrame:
+    """The samples table as shown: a sample without a group shows "–", not "None"."""
+    groups = table["group"].map(lambda group: "–" if group is None or pd.isna(group) else str(group))
+    return table.assign(group=groups)
+
+
 def operating_point(evaluation) -> tuple[tuple[float, float], tuple[float, float]] | None:
     """Binary runs: the (FPR, TPR) and (recall, precision) of the current threshold; None otherwise.
 
@@ -249,9 +255,14 @@ def volume_chart(volume: np.ndarray, level: float, width: float, overlay: np.nda
 
 
 # ------------------------------------------------------------------- widgets
+# Short headers and small numeric columns, so "support" fits the half-width column at 1280 px.
 PER_CLASS_FORMAT = {
-    name: st.column_config.NumberColumn(format="%.3f")
-    for name in ("precision", "recall (sensitivity)", "specificity", "f1")
+    "precision": st.column_config.NumberColumn("precision", format="%.3f", width="small"),
+    "recall (sensitivity)": st.column_config.NumberColumn(
+        "recall", format="%.3f", width="small", help="Recall of the class, also called its sensitivity."),
+    "specificity": st.column_config.NumberColumn("specificity", format="%.3f", width="small"),
+    "f1": st.column_config.NumberColumn("f1", format="%.3f", width="small"),
+    "support": st.column_config.NumberColumn("support", width="small", help="Samples of the class in this split."),
 }
 
 
