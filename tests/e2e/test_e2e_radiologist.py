@@ -1,7 +1,8 @@
 """The radiologist's first hour in headless Chromium at 1280 px: a zip of DICOM CT patient folders and a
-separate labels.csv uploaded together on the Data page, previewed (the CSV, its columns and the CT window
-named), imported, trained for 2 tiny epochs from the Train page, and opened on Inspect. The first loss,
-read from the store, is of order 1 (a window scaled to [0, 1], not raw Hounsfield units).
+separate labels.csv uploaded together on the Data page, previewed (the CSV, its columns, the CT window and the
+positive class, lesion, named), imported, trained for 2 tiny epochs from the Train page, and opened on Inspect,
+which names lesion as the positive class. The first loss, read from the store, is of order 1 (a window scaled
+to [0, 1], not raw Hounsfield units).
 
 Saves test-artifacts/radiologist-preview.png, radiologist-imported.png, radiologist-train.png and
 radiologist-inspect.png.
@@ -91,6 +92,10 @@ def test_zip_of_ct_patients_and_labels_csv_to_a_trained_run_on_inspect(ct_upload
     shown = page.locator(".st-key-data_column_label").evaluate(
         "e => e.textContent + ' ' + [...e.querySelectorAll('input')].map(i => i.value).join(' ')")
     assert "diagnosis" in shown, shown
+    # Two classes: the preview names the positive class (lesion, the finding), in its picker.
+    positive_picker = page.locator(".st-key-data_positive_class")
+    assert "Positive class" in positive_picker.inner_text()
+    assert positive_picker.locator("input[role='combobox']").input_value() == "lesion"
     page.wait_for_function("() => document.querySelectorAll('[data-testid=stDataFrame] canvas').length >= 3")
     page.wait_for_timeout(1000)
     _screenshot(page, "radiologist-preview")
@@ -138,10 +143,16 @@ def test_zip_of_ct_patients_and_labels_csv_to_a_trained_run_on_inspect(ct_upload
     first_loss = history[0]["loss"]
     print(f"first epoch's training loss: {first_loss:.4f}")
     assert 0 < first_loss < 10, f"the first loss {first_loss} is not of order 1"
+    assert run.positive_class == "lesion"
 
     page.goto(f"{dashboard}/inspect?run={run_id}")
     page.get_by_role("heading", name="Inspect", exact=True).wait_for(timeout=60_000)
     page.locator(".st-key-inspect_val_cm .js-plotly-plot").first.wait_for(timeout=60_000)
     wait_for_app(page)
     assert page.locator("[data-testid='stException']").count() == 0
+    # Inspect names the positive class, as in test_e2e_positive_class.py.
+    body = page.locator("[data-testid='stMain']").inner_text()
+    assert "positive class: lesion" in body
+    assert "Decision threshold on P(lesion)" in body
+    assert "Sensitivity (lesion)" in body and "Specificity (lesion)" in body
     _screenshot(page, "radiologist-inspect")
