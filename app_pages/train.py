@@ -158,9 +158,9 @@ with preview_column:
                 key="train_layers", hide_index=True, height=300,
                 # Widths that fit the preview column at 1280 px, so "params" is not cut off at the edge.
                 column_config={
-                    "layer": st.column_config.TextColumn("layer", width=72),
-                    "type": st.column_config.TextColumn("type", width=80),
-                    "output": st.column_config.TextColumn("output", width=88),
+                    "layer": st.column_config.TextColumn("layer", width=64),
+                    "type": st.column_config.TextColumn("type", width=72),
+                    "output": st.column_config.TextColumn("output", width=84),
                     "params": st.column_config.NumberColumn("params", width=64, format="localized"),
                 },
             )

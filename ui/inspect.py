@@ -255,14 +255,15 @@ def volume_chart(volume: np.ndarray, level: float, width: float, overlay: np.nda
 
 
 # ------------------------------------------------------------------- widgets
-# Short headers and small numeric columns, so "support" fits the half-width column at 1280 px.
+# Pixel widths that add up to less than the half-width column at 1280 px (about 400 px), so "support" fits.
 PER_CLASS_FORMAT = {
-    "precision": st.column_config.NumberColumn("precision", format="%.3f", width="small"),
+    "class": st.column_config.TextColumn("class", width=64),
+    "precision": st.column_config.NumberColumn("precision", format="%.3f", width=72),
     "recall (sensitivity)": st.column_config.NumberColumn(
-        "recall", format="%.3f", width="small", help="Recall of the class, also called its sensitivity."),
-    "specificity": st.column_config.NumberColumn("specificity", format="%.3f", width="small"),
-    "f1": st.column_config.NumberColumn("f1", format="%.3f", width="small"),
-    "support": st.column_config.NumberColumn("support", width="small", help="Samples of the class in this split."),
+        "recall", format="%.3f", width=60, help="Recall of the class, also called its sensitivity."),
+    "specificity": st.column_config.NumberColumn("specificity", format="%.3f", width=78),
+    "f1": st.column_config.NumberColumn("f1", format="%.3f", width=52),
+    "support": st.column_config.NumberColumn("support", width=64, help="Samples of the class in this split."),
 }
 
 
