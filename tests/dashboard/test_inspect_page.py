@@ -106,6 +106,7 @@ def test_binary_run_end_to_end(inspect_store):
     assert at.select_slider(key="inspect_epoch").value == 4  # the best epoch
     assert len(at.get("download_button")) == 3
     assert samples_table(at).shape == (40, 7)
+    assert not samples_table(at)["group"].isna().any()  # no "None" cells: a missing group shows "–"
 
     at.select_slider(key="inspect_epoch").set_value(1).run()
     at.slider(key="inspect_threshold").set_value(0.2).run()
@@ -219,3 +220,15 @@ def test_running_run_follows_new_epochs_and_keeps_the_chosen_epoch(inspect_store
     assert at.select_slider(key="inspect_epoch").options == ["1", "2", "3"]
     assert at.select_slider(key="inspect_epoch").value == 1
     assert not any("Still training" in caption.value for caption in at.caption)
+
+
+def test_samples_display_shows_a_dash_for_a_missing_group():
+    import pandas as pd
+
+    from ui import inspect as inspect_ui
+
+    groups = pd.Series([None, 7, np.nan, "PAT004"], dtype=object)
+    table = pd.DataFrame({"sample_id": [0, 1, 2, 3], "group": groups, "loss": [0.1, 0.2, 0.3, 0.4]})
+    shown = inspect_ui.samples_display(table)
+    assert list(shown["group"]) == ["–", "7", "–", "PAT004"]
+    assert table["group"].iloc[0] is None  # the table itself (and its CSV) is left as it was
