@@ -62,7 +62,11 @@ def test_a_copied_compare_url_restores_the_view_in_a_fresh_browser_session(dashb
     # Change the axis and the grouping on the page; the URL follows.
     page.locator(".st-key-compare_axis label[data-testid='stRadioOption']", has_text="epoch").click()
     wait_for_app(page)
-    page.locator(".st-key-compare_group input[role='combobox']").click()
+    # Typed, then chosen: the list of config fields is long, and a click on an option still scrolling into
+    # view can land on the list, not the option.
+    group_box = page.locator(".st-key-compare_group input[role='combobox']")
+    group_box.click()
+    group_box.fill("model.architecture")
     page.get_by_role("option", name="model.architecture", exact=True).click()
     wait_for_app(page)
     page.wait_for_function("() => window.location.search.includes('axis=epoch')", timeout=30_000)
