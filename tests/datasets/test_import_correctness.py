@@ -23,26 +23,34 @@ from tests.datasets import hostile, scans
 AXIAL = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
 
 
+def _new_dicom(sop_class: str, patient: str, series_uid: str):
+    """An empty DICOM dataset of ``sop_class`` with its file meta, an MR modality, a patient and a series."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = sop_class, generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = sop_class, meta.MediaStorageSOPInstanceUID
+    ds.Modality, ds.PatientID, ds.SeriesInstanceUID = "MR", patient, series_uid
+    return ds
+
+
 def write_slices(folder: Path, pixels: np.ndarray, *, positions=None, orientations=None, patient: str = "P1",
                  description: str = "T1", series_uid: str | None = None, **attributes) -> None:
     """One DICOM file per slice of ``pixels`` (k, rows, cols); ``attributes`` set on every file.
 
     Slice k lies at ``positions[k]`` (a z, or an (x, y, z)) with ``orientations[k]`` (6 cosines, axial by default).
     """
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
+    from pydicom.uid import MRImageStorage, generate_uid
 
     folder.mkdir(parents=True, exist_ok=True)
     series_uid = series_uid or generate_uid()
     for k, image in enumerate(pixels):
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = MRImageStorage, generate_uid()
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds = Dataset()
-        ds.file_meta = meta
-        ds.SOPClassUID, ds.SOPInstanceUID = MRImageStorage, meta.MediaStorageSOPInstanceUID
-        ds.Modality, ds.PatientID, ds.SeriesDescription = "MR", patient, description
-        ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), series_uid
+        ds = _new_dicom(MRImageStorage, patient, series_uid)
+        ds.SeriesDescription, ds.StudyInstanceUID = description, generate_uid()
         ds.InstanceNumber = k + 1
         position = positions[k] if positions is not None else 2.5 * k
         ds.ImagePositionPatient = list(position) if isinstance(position, (tuple, list)) else [0.0, 0.0, float(position)]
@@ -121,8 +129,8 @@ def test_a_tri_planar_localizer_repeated_positions_and_uneven_steps_are_named(la
 
 def _enhanced_multiframe(path: Path, frames: np.ndarray, positions: list[float], slope: float, intercept: float) -> None:
     """An enhanced multi-frame file: geometry and rescale only in the functional groups."""
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import EnhancedMRImageStorage, ExplicitVRLittleEndian, generate_uid
+    from pydicom.dataset import Dataset
+    from pydicom.uid import EnhancedMRImageStorage, generate_uid
 
     def item(**values) -> Dataset:
         dataset = Dataset()
@@ -130,13 +138,7 @@ def _enhanced_multiframe(path: Path, frames: np.ndarray, positions: list[float],
             setattr(dataset, name, value)
         return dataset
 
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = EnhancedMRImageStorage, generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = EnhancedMRImageStorage, meta.MediaStorageSOPInstanceUID
-    ds.Modality, ds.PatientID, ds.SeriesInstanceUID = "MR", path.parent.name, generate_uid()
+    ds = _new_dicom(EnhancedMRImageStorage, path.parent.name, generate_uid())
     ds.NumberOfFrames, (ds.Rows, ds.Columns) = len(frames), frames.shape[1:]
     ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
