@@ -41,6 +41,14 @@ def wait_for_app(page) -> None:
     )
 
 
+def set_number(page, key: str, value) -> None:
+    """Type ``value`` into the number input with widget key ``key`` and wait for the rerun."""
+    field = page.locator(f".st-key-{key} input")
+    field.fill(str(value))
+    field.press("Enter")
+    wait_for_app(page)
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from tests.e2e.conftest import ARTIFACTS, wait_for_app
+from tests.e2e.conftest import ARTIFACTS, set_number, wait_for_app
 from engine.runs import RunStatus
 from engine.training import hooks
 from tests.jobs.helpers import wait_for
@@ -40,13 +40,6 @@ def _store():
     from engine.store import open_store
 
     return open_store()
-
-
-def _set_number(page, key: str, value) -> None:
-    field = page.locator(f".st-key-{key} input")
-    field.fill(str(value))
-    field.press("Enter")
-    wait_for_app(page)
 
 
 def _choose(page, key: str, option_text: str) -> None:
@@ -116,9 +109,9 @@ def test_train_page_launch_and_live_curves(dashboard, browser_page):
     # (pages live in app_pages/, so Streamlit's pages/ auto-discovery never takes over).
     _open(page, f"{dashboard}/train", "Train")
     _choose(page, "train_dataset", "shapes3d")
-    _set_number(page, "train_option_shapes3d_num_samples", 160)
-    _set_number(page, "train_option_shapes3d_size", 16)
-    _set_number(page, "train_epochs", 5)
+    set_number(page, "train_option_shapes3d_num_samples", 160)
+    set_number(page, "train_option_shapes3d_size", 16)
+    set_number(page, "train_epochs", 5)
     page.locator(".st-key-train_name input").fill("e2e shapes")
     page.locator(".st-key-train_name input").press("Enter")
     wait_for_app(page)

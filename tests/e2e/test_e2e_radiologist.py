@@ -17,7 +17,7 @@ import zipfile
 import pytest
 
 from tests.datasets import scans
-from tests.e2e.conftest import ARTIFACTS, wait_for_app
+from tests.e2e.conftest import ARTIFACTS, set_number, wait_for_app
 
 pytestmark = pytest.mark.e2e
 
@@ -53,13 +53,6 @@ def _screenshot(page, name: str) -> None:
     page.screenshot(path=str(path), full_page=True)
     page.set_viewport_size({"width": WIDTH, "height": 1000})
     print(f"screenshot: {path}")
-
-
-def _set_number(page, key: str, value) -> None:
-    field = page.locator(f".st-key-{key} input")
-    field.fill(str(value))
-    field.press("Enter")
-    wait_for_app(page)
 
 
 def _no_error_boxes(page) -> None:
@@ -120,9 +113,9 @@ def test_zip_of_ct_patients_and_labels_csv_to_a_trained_run_on_inspect(ct_upload
     page.get_by_role("option", name=re.compile("ct_patients")).click()
     wait_for_app(page)
     page.get_by_text("Imported from patients (dicom): 20 samples, 2 classes.").wait_for(timeout=60_000)
-    _set_number(page, "train_epochs", 2)
-    _set_number(page, "train_batch_size", 4)
-    _set_number(page, "train_width_multiplier", 0.5)
+    set_number(page, "train_epochs", 2)
+    set_number(page, "train_batch_size", 4)
+    set_number(page, "train_width_multiplier", 0.5)
     page.locator(".st-key-train_name input").fill("ct e2e")
     page.locator(".st-key-train_name input").press("Enter")
     wait_for_app(page)
