@@ -20,10 +20,15 @@ def lab_home(tmp_path, monkeypatch):
     started by a test see the same workspace.
     """
     home = tmp_path / "lab"
-    monkeypatch.setenv("CONV3D_LAB_HOME", str(home))
-    monkeypatch.setenv("CONV3D_LAB_DATA", str(tmp_path / "data-cache"))
-    monkeypatch.delenv("CONV3D_LAB_DB", raising=False)
+    point_workspace(monkeypatch, home, tmp_path / "data-cache")
     return home
+
+
+def point_workspace(patch: pytest.MonkeyPatch, runs: Path, data: Path) -> None:
+    """Point the lab (this process and the workers it starts) at ``runs`` and ``data``, on the default SQLite store."""
+    patch.setenv("CONV3D_LAB_HOME", str(runs))
+    patch.setenv("CONV3D_LAB_DATA", str(data))
+    patch.delenv("CONV3D_LAB_DB", raising=False)
 
 
 # A private PostgreSQL server (skipped where it is not installed): tests/store/postgres.py.

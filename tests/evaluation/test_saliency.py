@@ -22,6 +22,7 @@ from engine.evaluation import saliency
 from engine.models import ARCHITECTURES
 from engine.runs import RunStatus
 from engine.store import open_store
+from tests.conftest import point_workspace
 
 SIZE = 16
 OPTIONS = {"num_samples": 100, "size": SIZE, "mode": "location", "noise": 0.1}
@@ -35,9 +36,7 @@ def trained(tmp_path_factory):
 
     home = tmp_path_factory.mktemp("lab")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("CONV3D_LAB_HOME", str(home / "runs"))
-        patch.setenv("CONV3D_LAB_DATA", str(home / "data"))
-        patch.delenv("CONV3D_LAB_DB", raising=False)
+        point_workspace(patch, home / "runs", home / "data")
         config = RunConfig()
         config.data.dataset, config.data.options = "shapes3d", dict(OPTIONS)
         config.data.val_fraction = config.data.test_fraction = 0.25

@@ -18,6 +18,7 @@ from engine.config import RunConfig
 from engine.datasets import imported
 from engine.store import open_store
 from tests.cli_in_process import run_cli
+from tests.conftest import point_workspace
 from tests.datasets.scans import write_dicom_series
 from tests.inference import tiny_lab
 from tests.inference.tiny_lab import EDGE, SERIES_SHAPE, _series, _train
@@ -27,9 +28,7 @@ from tests.inference.tiny_lab import EDGE, SERIES_SHAPE, _series, _train
 def lab(tmp_path_factory):
     home = tmp_path_factory.mktemp("lab")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("CONV3D_LAB_HOME", str(home / "runs"))
-        patch.setenv("CONV3D_LAB_DATA", str(home / "data"))
-        patch.delenv("CONV3D_LAB_DB", raising=False)
+        point_workspace(patch, home / "runs", home / "data")
         store = open_store()
         source, run_id = tiny_lab.dicom_run(home, store)
 
