@@ -46,6 +46,29 @@ def dropout(x, knobs: Knobs, name: str):
     return layers.Dropout(knobs["dropout_rate"], name=name)(x)
 
 
+def conv_block(x, filters: int, knobs: Knobs, index: int, *, batch_norm_after_pool: bool = False,
+               dropout_after: bool = True):
+    """One block of the plain presets: Conv3D(3, relu) -> BatchNorm -> MaxPool(2) -> Dropout.
+
+    The Keras.io CT example puts BatchNorm after the pooling and has no dropout in its blocks
+    (``batch_norm_after_pool=True, dropout_after=False``). BatchNorm and Dropout follow the knobs
+    (no layer when off). Layers are named ``block<index>_conv|bn|pool|dropout``, as Grad-CAM and the
+    saved models expect, so a preset built from blocks keeps its layer names and parameter count.
+    """
+    x = layers.Conv3D(
+        scaled(filters, knobs), 3, activation="relu", padding=knobs["padding"], name=f"block{index}_conv",
+        **weight_options(knobs, "conv"),
+    )(x)
+    if not batch_norm_after_pool:
+        x = batch_norm(x, knobs, f"block{index}_bn")
+    x = layers.MaxPool3D(2, name=f"block{index}_pool")(x)
+    if batch_norm_after_pool:
+        x = batch_norm(x, knobs, f"block{index}_bn")
+    if dropout_after:
+        x = dropout(x, knobs, f"block{index}_dropout")
+    return x
+
+
 def predictions(x, num_classes: int, knobs: Knobs):
     """The output layer of every preset.
 

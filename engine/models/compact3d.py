@@ -19,13 +19,7 @@ def build(input_shape, num_classes: int, knobs: common.Knobs) -> keras.Model:
     inputs = keras.Input(shape=input_shape, name="volume")
     x = inputs
     for index, filters in enumerate(BLOCK_FILTERS, start=1):
-        x = layers.Conv3D(
-            common.scaled(filters, knobs), 3, activation="relu", padding=knobs["padding"], name=f"block{index}_conv",
-            **common.weight_options(knobs, "conv"),
-        )(x)
-        x = common.batch_norm(x, knobs, f"block{index}_bn")
-        x = layers.MaxPool3D(2, name=f"block{index}_pool")(x)
-        x = common.dropout(x, knobs, f"block{index}_dropout")
+        x = common.conv_block(x, filters, knobs, index)
     x = layers.Flatten(name="flatten")(x)
     x = common.dropout(x, knobs, "flatten_dropout")
     for index, units in enumerate(DENSE_UNITS, start=1):

@@ -20,12 +20,7 @@ def build(input_shape, num_classes: int, knobs: common.Knobs) -> keras.Model:
     inputs = keras.Input(shape=input_shape, name="volume")
     x = inputs
     for index, filters in enumerate(BLOCK_FILTERS, start=1):
-        x = layers.Conv3D(
-            common.scaled(filters, knobs), 3, activation="relu", padding=knobs["padding"], name=f"block{index}_conv",
-            **common.weight_options(knobs, "conv"),
-        )(x)
-        x = layers.MaxPool3D(2, name=f"block{index}_pool")(x)
-        x = common.batch_norm(x, knobs, f"block{index}_bn")
+        x = common.conv_block(x, filters, knobs, index, batch_norm_after_pool=True, dropout_after=False)
     x = layers.GlobalAveragePooling3D(name="gap")(x)
     x = layers.Dense(
         common.scaled(DENSE_UNITS, knobs), activation="relu", name="head_dense",
