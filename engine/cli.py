@@ -193,18 +193,18 @@ def cmd_describe(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from engine.sweeps import folds
+    from engine.datasets import splits
 
     config = config_from_args(args)
     if not args.force:
         from engine.jobs import admission
 
         admission.check_fits(config)
-    configs = folds.seed_configs(config, args.seeds)
+    configs = splits.seed_configs(config, args.seeds)
     if len(configs) == 1:
         return _train_one(configs[0], args, group=None)
     # Folds / seeds in the foreground: one after the other, in this process, as one group.
-    group = folds.new_group_id(folds.CV_PREFIX if config.data.folds else folds.SEEDS_PREFIX)
+    group = splits.new_group_id(splits.CV_PREFIX if config.data.folds else splits.SEEDS_PREFIX)
     if not args.json:
         print(f"group {group}: {len(configs)} runs, trained one after the other")
     codes = [_train_one(each, args, group=group) for each in configs]
@@ -216,10 +216,11 @@ def cmd_train(args) -> int:
 def _train_one(config: RunConfig, args, group: str | None) -> int:
     import socket
 
-    from engine.jobs.devices import FOREGROUND_SLOT
+    from engine.devices import FOREGROUND_SLOT
     from engine.store import journal, open_store
     from engine.store.heartbeat import Heartbeat
-    from engine.training import execute_run, hooks
+    from engine.jobs import worker
+    from engine.training import execute_run
 
     store = open_store()
     run_id = store.create_run(config, status=RunStatus.RUNNING, group=group)
@@ -231,10 +232,10 @@ def _train_one(config: RunConfig, args, group: str | None) -> int:
         fold = f", fold {fold_label(config)}" if fold_label(config) else ""
         print(f"run {run_id}: {config.model.architecture} on {config.data.dataset}, {config.training.epochs} epochs{fold}")
     verbose = 1 if sys.stdout.isatty() and not args.json else 2
-    test_hooks = hooks.from_environment()
+    testing = worker.testing_module()  # the tests' entry point (slow or failing batches); None in production
     try:
         with Heartbeat(store, run_id):
-            summary = execute_run(store, run_id, verbose=verbose, callbacks=[test_hooks] if test_hooks else ())
+            summary = execute_run(store, run_id, verbose=verbose, callbacks=testing.callbacks() if testing else ())
     except KeyboardInterrupt:
         print(f"run {run_id} stopped.", file=sys.stderr)
         return 130
@@ -355,10 +356,10 @@ def cmd_launch(args) -> int:
     from engine import jobs
 
     from engine.store import open_store
-    from engine.sweeps import folds
+    from engine.datasets import splits
 
     config = config_from_args(args)
-    configs = folds.seed_configs(config, args.seeds)
+    configs = splits.seed_configs(config, args.seeds)
     if len(configs) == 1:
         run_id = jobs.launch(config, force=args.force)
         if args.json:
@@ -366,7 +367,7 @@ def cmd_launch(args) -> int:
         else:
             print(run_id)
         return 0
-    group = folds.new_group_id(folds.CV_PREFIX if config.data.folds else folds.SEEDS_PREFIX)
+    group = splits.new_group_id(splits.CV_PREFIX if config.data.folds else splits.SEEDS_PREFIX)
     run_ids = jobs.launch_group(configs, group=group, force=args.force)
     if args.json:
         store = open_store()

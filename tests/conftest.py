@@ -9,7 +9,16 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+import os
+
 import pytest
+
+from engine.jobs.worker import TEST_WORKER_ENV
+
+# The worker's one testing entry point (engine/jobs/worker.py): every worker, standby and foreground
+# `engine train` a test starts loads tests/fake_worker.py, which does nothing unless a test sets one
+# of its variables (a held run without TensorFlow, slow or failing batches).
+os.environ[TEST_WORKER_ENV] = "tests.fake_worker"
 
 
 @pytest.fixture

@@ -365,9 +365,11 @@ def load_test(args: argparse.Namespace) -> dict:
     overrides = {"CONV3D_LAB_HOME": str(home), "CONV3D_LAB_SLOTS": str(args.runs)}
     if args.fake_epoch_s:
         from engine.jobs import worker
+        from tests import fake_worker
 
-        # The workers' test hook: made-up epochs every --fake-epoch-s seconds, no TensorFlow.
-        overrides.update({worker.FAKE_WORKER_ENV: str(args.fake_epoch_s * args.epochs), worker.FAKE_CURVE_ENV: "1"})
+        # The workers' testing module: made-up epochs every --fake-epoch-s seconds, no TensorFlow.
+        overrides.update({worker.TEST_WORKER_ENV: fake_worker.__name__,
+                          fake_worker.FAKE_WORKER_ENV: str(args.fake_epoch_s * args.epochs), fake_worker.FAKE_CURVE_ENV: "1"})
     saved = {name: os.environ.get(name) for name in (*overrides, "CONV3D_LAB_DB")}
     os.environ.pop("CONV3D_LAB_DB", None)  # the scratch workspace's own database
     os.environ.update(overrides)

@@ -33,7 +33,8 @@ def main() -> int:
     from engine.jobs import control as jobs
     from engine.runs import ENDED_STATUSES
     from engine.store import open_store
-    from engine.sweeps import control, folds, summary
+    from engine.datasets import splits
+    from engine.sweeps import control, summary
 
     base = RunConfig.from_dict({
         "data": {"dataset": "digits3d", "options": {"num_samples": args.digits}},
@@ -42,8 +43,8 @@ def main() -> int:
     })
     store = open_store()
     started = time.time()
-    group = folds.new_group_id(folds.SEEDS_PREFIX)
-    seed_runs = jobs.launch_group(folds.seed_configs(base, 3), group=group, store=store)
+    group = splits.new_group_id(splits.SEEDS_PREFIX)
+    seed_runs = jobs.launch_group(splits.seed_configs(base, 3), group=group, store=store)
     sweep_id = control.start({
         "base": base.to_dict(), "method": "optuna", "trials": args.trials, "metric": "val_accuracy",
         "direction": "maximize",

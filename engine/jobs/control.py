@@ -28,11 +28,11 @@ from engine import actors, checkpoints, demo, paths, settings, validation
 from engine.config import RunConfig
 from engine.errors import RunStateError
 from engine.jobs import admission, liveness, processes, standby
-from engine.jobs.devices import slots
+from engine.devices import slots
 from engine.runs import ENDED_STATUSES, RESUMABLE_STATUSES, RunRecord, RunStatus
 from engine.store import RunStore, journal, open_store
 from engine.store.heartbeat import file_beat_time
-from engine.sweeps import folds
+from engine.datasets import splits
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +72,9 @@ def launch(
     """
     if isinstance(config, dict):
         config = RunConfig.from_dict(config)
-    if folds.is_cross_validation(config):
-        configs = folds.fold_configs(config)
-        return launch_group(configs, group=folds.new_group_id(folds.CV_PREFIX), store=store, force=force,
+    if splits.is_cross_validation(config):
+        configs = splits.fold_configs(config)
+        return launch_group(configs, group=splits.new_group_id(splits.CV_PREFIX), store=store, force=force,
                             owner=owner, demo_mode=demo_mode)[0]
     return launch_group([config], group=None, store=store, force=force, owner=owner, demo_mode=demo_mode)[0]
 

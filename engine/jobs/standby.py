@@ -19,8 +19,8 @@ leaves after ``CONV3D_LAB_STANDBY_IDLE_S`` idle seconds (default 600), on
 SIGTERM, or when its pidfile no longer names it; before it goes it removes
 its pidfile and claims once more, so a run queued meanwhile is never left
 waiting. ``CONV3D_LAB_STANDBY=0`` turns standbys off (every run then starts
-a cold worker). The fake-worker test hook (``CONV3D_LAB_FAKE_WORKER_S``) is
-honoured: such a standby imports no TensorFlow.
+a cold worker). The worker's testing module (``CONV3D_LAB_TEST_WORKER``) may say
+that a standby imports no TensorFlow (the tests' held runs).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from pathlib import Path
 
 from engine import paths
 from engine.jobs import processes
-from engine.jobs.devices import slots
+from engine.devices import slots
 
 STANDBY_ENV = "CONV3D_LAB_STANDBY"
 MODULE = "engine.jobs.standby_main"

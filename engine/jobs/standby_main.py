@@ -75,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     claim = None
     try:
-        if not os.environ.get(worker.FAKE_WORKER_ENV):
+        testing = worker.testing_module()
+        if testing is None or testing.imports_tensorflow():
             import tensorflow  # noqa: F401
             import keras  # noqa: F401
 

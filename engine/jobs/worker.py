@@ -9,22 +9,16 @@ second step of a stop) ends the run ``stopped``.
 The process's heartbeat thread lives here (one per run, from the claim to the
 outcome, TensorFlow's import included); ``execute_run`` does not start another.
 
-Test hooks, read from the environment:
-
-- the training hooks of engine/training/hooks.py (a slow batch, a failure at
-  epoch N), handed to ``execute_run`` as an extra Keras callback;
-- ``CONV3D_LAB_FAKE_WORKER_S=SECONDS`` trains nothing: the worker holds the run
-  for that long (still honouring the stop flag) and marks it finished. No
-  TensorFlow is imported, so tests of the queue's concurrency can run many
-  workers on a small machine; the claiming and scheduling are the real ones.
-  With ``CONV3D_LAB_FAKE_CURVE=1`` the held run also records a made-up
-  validation curve per epoch (a smooth function of its learning rate and
-  dropout) and consults its sweep's pruner each epoch, as the real recorder
-  does, so sweep tests exercise ask / tell and pruning without TensorFlow.
+The one testing entry point: ``CONV3D_LAB_TEST_WORKER=MODULE`` names a module
+that this process loads (``testing_module``) and that decides how the claimed run
+is executed (``MODULE.execute(store, run_id, train)``: hold it without
+TensorFlow, or call ``train`` with extra Keras callbacks). Only the tests set it
+(tests/conftest.py names tests/fake_worker.py); nothing else here is a test hook.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import os
@@ -33,6 +27,9 @@ import socket
 import sys
 import time
 import traceback
+from collections.abc import Sequence
+from types import ModuleType
+from typing import Any
 
 from engine import errors, paths
 from engine.jobs import liveness, processes
@@ -44,8 +41,8 @@ from engine.store.heartbeat import Heartbeat
 
 log = logging.getLogger(__name__)
 
-FAKE_WORKER_ENV = "CONV3D_LAB_FAKE_WORKER_S"
-FAKE_CURVE_ENV = "CONV3D_LAB_FAKE_CURVE"
+# The testing entry point (see the module's docstring and docs/architecture.md); never set in production.
+TEST_WORKER_ENV = "CONV3D_LAB_TEST_WORKER"
 # The statuses a worker may end: its own run, or one reconcile wrongly took for dead.
 _ACTIVE = (RunStatus.RUNNING, RunStatus.INTERRUPTED)
 
@@ -143,18 +140,33 @@ def work_claimed(store: RunStore, run_id: int, *, via: str | None = None, unbloc
     return exit_code
 
 
-def _execute(store: RunStore, run_id: int) -> RunStatus:
-    """Train the run (or hold it, under the fake-worker test hook); returns its final status."""
-    fake_seconds = os.environ.get(FAKE_WORKER_ENV)
-    if fake_seconds:
-        return _hold_run(store, run_id, float(fake_seconds))
-    # Imports TensorFlow: only here, in the worker.
-    from engine.training import execute_run, hooks
+def testing_module() -> ModuleType | None:
+    """The testing module named by ``CONV3D_LAB_TEST_WORKER`` (imported), or None (always, in production).
 
-    test_hooks = hooks.from_environment()
-    if test_hooks:
-        print(f"test hooks: {test_hooks.describe()}", flush=True)
-    summary = execute_run(store, run_id, verbose=2, callbacks=[test_hooks] if test_hooks else ())
+    It provides ``execute(store, run_id, train) -> RunStatus`` (this worker's run), ``callbacks()``
+    (extra Keras callbacks for a foreground ``engine train``) and ``imports_tensorflow()`` (whether a
+    warm standby imports TensorFlow before its claim).
+    """
+    name = os.environ.get(TEST_WORKER_ENV)
+    return importlib.import_module(name) if name else None
+
+
+def _execute(store: RunStore, run_id: int) -> RunStatus:
+    """Train the run (or let the testing module execute it); returns its final status."""
+    testing = testing_module()
+    if testing is not None:
+        return testing.execute(store, run_id, train)
+    return train(store, run_id)
+
+
+def train(store: RunStore, run_id: int, *, callbacks: Sequence[Any] = ()) -> RunStatus:
+    """Train claimed run ``run_id`` here, with its sweep's pruner when it is an Optuna trial."""
+    from engine.sweeps import pruning
+    # Imports TensorFlow: only here, in the worker.
+    from engine.training import execute_run
+
+    pruner = pruning.pruner_for(store, store.get_run(run_id))
+    summary = execute_run(store, run_id, verbose=2, callbacks=callbacks, pruner=pruner)
     print(json.dumps(summary), flush=True)
     return RunStatus(summary["status"])
 
@@ -163,56 +175,4 @@ def _raise_keyboard_interrupt(signum, _frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-# --------------------------------------------------------------- test hooks
-def _hold_run(store: RunStore, run_id: int, seconds: float) -> RunStatus:
-    store.log_event(run_id, f"test hook {FAKE_WORKER_ENV}: holding the run for {seconds:g} s (pid {os.getpid()})")
-    status = RunStatus.FINISHED
-    run = store.get_run(run_id)
-    curve = os.environ.get(FAKE_CURVE_ENV) == "1"
-    pruner = None
-    if curve:
-        from engine.sweeps import pruning
-
-        pruner = pruning.pruner_for(store, run)
-    epochs = run.epochs_total
-    start_epoch = run.resume_from_epoch or 0
-    if curve and start_epoch:
-        store.discard_after_epoch(run_id, start_epoch)
-    epoch_s = seconds / max(1, epochs - start_epoch)
-    for epoch in range(start_epoch + 1, epochs + 1):
-        deadline = time.monotonic() + epoch_s
-        while time.monotonic() < deadline and status == RunStatus.FINISHED:
-            if store.stop_requested(run_id):
-                status = RunStatus.STOPPED
-            time.sleep(0.05)
-        if status != RunStatus.FINISHED:
-            break
-        if curve:
-            logs = _fake_epoch(run.config, epoch)
-            store.log_metrics(run_id, [{"kind": "epoch", "epoch": epoch, "name": k, "value": v} for k, v in logs.items()])
-            best = store.get_run(run_id).best_value
-            if best is None or logs["val_loss"] < best:
-                store.update_run(run_id, best_value=logs["val_loss"], best_epoch=epoch)
-            store.update_run(run_id, epochs_done=epoch, resume_from_epoch=None)
-            if pruner is not None and pruner.report(epoch, logs):
-                status = RunStatus.PRUNED
-                break
-    fields = {"finished_at": time.time()}
-    if status == RunStatus.FINISHED:
-        fields["epochs_done"] = epochs
-    store.transition(run_id, status, from_statuses=_ACTIVE, owner_pid=os.getpid(), **fields)
-    store.log_event(run_id, f"test hook {FAKE_WORKER_ENV}: run {status.label}")
-    return status
-
-
-def _fake_epoch(config, epoch: int) -> dict[str, float]:
-    """A made-up validation curve: best near learning rate 3e-3 and dropout 0.2, rising with the epochs."""
-    import math
-
-    quality = math.exp(-((math.log10(config.training.learning_rate) + 2.5) ** 2))
-    quality *= 1.0 - abs((config.model.dropout_rate or 0.0) - 0.2)
-    accuracy = 0.1 + 0.85 * quality * (1.0 - 0.5 ** epoch) + 0.01 * ((config.data.fold or 0) - 1)
-    return {"val_accuracy": accuracy, "val_loss": 2.5 * (1.0 - accuracy), "accuracy": accuracy, "loss": 2.5 * (1.0 - accuracy)}
-
-
-__all__ = ["FAKE_CURVE_ENV", "FAKE_WORKER_ENV", "run_worker", "work_claimed"]
+__all__ = ["TEST_WORKER_ENV", "run_worker", "testing_module", "train", "work_claimed"]

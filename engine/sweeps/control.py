@@ -23,10 +23,11 @@ from typing import Any
 from engine import statistics
 from engine.jobs import control as jobs
 from engine.errors import LabError
-from engine.jobs.devices import slots
+from engine.devices import slots
 from engine.runs import ACTIVE_STATUSES, RunRecord, RunStatus, SweepRecord, TrialOutcome, TrialRecord
 from engine.store import RunStore, open_store
-from engine.sweeps import folds, search, study, summary
+from engine.datasets import splits
+from engine.sweeps import search, study, summary
 from engine.sweeps.spec import SweepSpec
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ _FINAL = frozenset({RunStatus.FINISHED, RunStatus.FAILED, RunStatus.PRUNED})
 
 def sweep_id_of(group: str | None) -> int | None:
     """The sweep id of a run group "sweep-<id>"; None for other groups."""
-    prefix = folds.SWEEP_PREFIX + "-"
+    prefix = splits.SWEEP_PREFIX + "-"
     if group and group.startswith(prefix) and group[len(prefix):].isdigit():
         return int(group[len(prefix):])
     return None
@@ -92,7 +93,7 @@ def _queue_trial(store: RunStore, sweep: SweepRecord, spec: SweepSpec, the_searc
     config = spec.apply(params)
     config.name = f"{spec.name or sweep.group} t{trial}"
     try:
-        return jobs.launch_group(folds.fold_configs(config), group=sweep.group, trial=trial, store=store)
+        return jobs.launch_group(splits.fold_configs(config), group=sweep.group, trial=trial, store=store)
     except LabError as e:
         # This combination cannot run (e.g. a preset too deep for the volume): the trial fails, the sweep goes on.
         log.warning("sweep %s trial %s cannot run: %s", sweep.id, trial, e)

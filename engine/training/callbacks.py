@@ -20,6 +20,7 @@ import math
 import os
 import time
 from pathlib import Path
+from typing import Any, Protocol
 
 import keras
 import numpy as np
@@ -36,6 +37,18 @@ from engine.training.pipeline import probabilities_from_outputs
 BATCH_ROWS_PER_SECOND = 2.0
 # The stop flag is read from the store at most this often (seconds).
 STOP_CHECK_INTERVAL_S = 0.5
+
+
+class Pruner(Protocol):
+    """What the recorder asks after each recorded epoch whether to go on (a sweep trial's median rule).
+
+    Training receives it from its caller (the worker builds one for an Optuna trial with
+    ``engine.sweeps.pruning.pruner_for``) and imports nothing from the sweeps.
+    """
+
+    def report(self, epoch: int, logs: dict[str, Any]) -> bool:
+        """Report epoch ``epoch`` (counted from 1) and its logs; True ends training here (pruned)."""
+        ...
 
 
 def current_learning_rate(optimizer: keras.optimizers.Optimizer) -> float:
@@ -56,7 +69,7 @@ class StoreRecorder(keras.callbacks.Callback):
         mode: str,
         best_value: float | None = None,
         best_epoch: int | None = None,
-        pruner=None,
+        pruner: Pruner | None = None,
     ):
         super().__init__()
         self.store = store
@@ -70,7 +83,7 @@ class StoreRecorder(keras.callbacks.Callback):
         self.best_value = best_value
         self.best_epoch = best_epoch
         self.stopped_by_user = False
-        # A sweep trial's pruning check (engine/sweeps/pruning.py): report(epoch, logs) -> stop?
+        # A sweep trial's pruning check, handed in by the caller: report(epoch, logs) -> stop?
         self.pruner = pruner
         self.pruned_epoch: int | None = None
         # Set when another process took this run over: nothing more is written.

@@ -30,6 +30,7 @@ from engine.runs import RunRecord, RunStatus
 from engine.store import RunStore
 
 if TYPE_CHECKING:
+    from engine.training.callbacks import Pruner
     from engine.training.pipeline import VolumeRows
 
 log = logging.getLogger(__name__)
@@ -139,11 +140,13 @@ class ClaimLost(Exception):
     """This process no longer holds its run: another process resumed it."""
 
 
-def execute_run(store: RunStore, run_id: int, *, verbose: int = 0, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
+def execute_run(store: RunStore, run_id: int, *, verbose: int = 0, callbacks: Sequence[Any] = (),
+                pruner: Pruner | None = None) -> dict[str, Any]:
     """Train run ``run_id`` (status ``running``) to its end and record the outcome; returns the summary.
 
     The caller owns the process and its heartbeat (the worker, or ``python -m
-    engine train``). ``callbacks`` are extra Keras callbacks (test hooks).
+    engine train``). ``callbacks`` are extra Keras callbacks. ``pruner`` is asked after
+    each epoch whether to go on (a sweep trial's; the worker builds it): training imports no sweep.
     """
     run = store.get_run(run_id)
     run_dir = paths.run_dir(run_id)
@@ -153,7 +156,7 @@ def execute_run(store: RunStore, run_id: int, *, verbose: int = 0, callbacks: Se
         store.update_run(run_id, pid=pid)
     store.log_event(run_id, f"worker started (pid {pid}, slot {run.slot})")
     try:
-        status, error = _train(store, run, run_dir, verbose, callbacks)
+        status, error = _train(store, run, run_dir, verbose, callbacks, pruner)
         store.transition(
             run_id, status, from_statuses=_ACTIVE, owner_pid=pid, finished_at=time.time(), error=error
         )
@@ -217,13 +220,14 @@ def _failure_message(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[:500]}"
 
 
-def _train(store: RunStore, run: RunRecord, run_dir: Path, verbose: int, extra_callbacks: Sequence[Any]):
+def _train(store: RunStore, run: RunRecord, run_dir: Path, verbose: int, extra_callbacks: Sequence[Any],
+           pruner: Pruner | None = None):
     """fit() and the test evaluation; returns (final status, error text or None).
 
     The dtype policy and the strategy hold for the whole of it (``scope``) and are undone afterwards.
     """
     with contextlib.ExitStack() as scope:
-        return _train_in(scope, store, run, run_dir, verbose, extra_callbacks)
+        return _train_in(scope, store, run, run_dir, verbose, extra_callbacks, pruner)
 
 
 def _resolve_execution(store: RunStore, run_id: int, run_dir: Path, config: RunConfig, data: PreparedData):
@@ -250,11 +254,10 @@ def _resolve_execution(store: RunStore, run_id: int, run_dir: Path, config: RunC
 
 
 def _train_in(scope: contextlib.ExitStack, store: RunStore, run: RunRecord, run_dir: Path, verbose: int,
-              extra_callbacks: Sequence[Any]):
+              extra_callbacks: Sequence[Any], pruner: Pruner | None = None):
     import keras
 
     from engine.doctor.findings import PARAMS_CHECK, STEPS_PER_EPOCH_CHECK
-    from engine.sweeps import pruning
     from engine.training import checks, pipeline, precision, recipe
     from engine.training.callbacks import StoreRecorder
 
@@ -330,7 +333,7 @@ def _train_in(scope: contextlib.ExitStack, store: RunStore, run: RunRecord, run_
         mode=mode,
         best_value=run.best_value if initial_epoch else None,
         best_epoch=run.best_epoch if initial_epoch else None,
-        pruner=pruning.pruner_for(store, run),
+        pruner=pruner,
     )
     callbacks: list[keras.callbacks.Callback] = [
         recorder,  # writes best.keras and last.keras atomically, and the store

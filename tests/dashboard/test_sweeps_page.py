@@ -11,18 +11,19 @@ import time
 
 import pytest
 
-from engine.jobs import processes, worker
-from engine.jobs.devices import SLOTS_ENV
+from engine.jobs import processes
+from engine.devices import SLOTS_ENV
 from engine.runs import ACTIVE_STATUSES, RunStatus
 from engine.store import open_store
 from engine.sweeps import control
 from tests.processes import workspace_processes
+from tests import fake_worker
 
 
 @pytest.fixture
 def fake_workers(monkeypatch, lab_home):
-    monkeypatch.setenv(worker.FAKE_WORKER_ENV, "0.3")
-    monkeypatch.setenv(worker.FAKE_CURVE_ENV, "1")
+    monkeypatch.setenv(fake_worker.FAKE_WORKER_ENV, "0.3")
+    monkeypatch.setenv(fake_worker.FAKE_CURVE_ENV, "1")
     monkeypatch.setenv(SLOTS_ENV, "2")
     yield
     deadline = time.monotonic() + 20
@@ -84,7 +85,7 @@ def test_an_optuna_sweep_from_the_page_runs_on_the_slots_and_its_best_launches(a
 
 
 def test_stop_from_the_page_stops_the_trials_and_queues_no_more(app, fake_workers, monkeypatch):
-    monkeypatch.setenv(worker.FAKE_WORKER_ENV, "60")
+    monkeypatch.setenv(fake_worker.FAKE_WORKER_ENV, "60")
     at = app("app_pages/sweeps.py")
     _form(at, epochs=2, trials=6)
     at.button(key="sweeps_start").click().run()

@@ -15,7 +15,7 @@ import pytest
 
 from tests.e2e.conftest import ARTIFACTS, set_number, wait_for_app
 from engine.runs import RunStatus
-from engine.training import hooks
+from tests import fake_worker
 from tests.jobs.helpers import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -141,7 +141,7 @@ def test_train_page_launch_and_live_curves(dashboard, browser_page):
     _screenshot(page, "runs-finished")
 
 
-@pytest.mark.parametrize("dashboard_env", [{hooks.BATCH_DELAY_ENV: str(DEMO_BATCH_DELAY_S)}], ids=["slow-batches"])
+@pytest.mark.parametrize("dashboard_env", [{fake_worker.BATCH_DELAY_ENV: str(DEMO_BATCH_DELAY_S)}], ids=["slow-batches"])
 def test_demo_run_from_home_then_stop(dashboard, browser_page):
     page = browser_page
     opened_at = time.monotonic()
@@ -161,7 +161,7 @@ def test_demo_run_from_home_then_stop(dashboard, browser_page):
     run_id = _run_id_from_url(page)
     seen = _watch_epochs(page, run_id, clicked_at, want=1)
     first, _ = _report(run_id, clicked_at, seen)
-    print(f"demo run: Launch click -> first epoch point: {first:.1f} s (slowed by {hooks.BATCH_DELAY_ENV}="
+    print(f"demo run: Launch click -> first epoch point: {first:.1f} s (slowed by {fake_worker.BATCH_DELAY_ENV}="
           f"{DEMO_BATCH_DELAY_S} per batch, so not the 10 s target of an unslowed demo)")
     assert _store().get_run(run_id).status.is_active, "the demo ended before Stop could be clicked"
 

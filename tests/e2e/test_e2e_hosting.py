@@ -16,10 +16,11 @@ import time
 
 import pytest
 
-from engine.jobs import standby, worker
+from engine.jobs import standby
 from engine.runs import RunStatus
 from tests.e2e.conftest import ARTIFACTS, wait_for_app
 from tests.jobs.helpers import wait_for
+from tests import fake_worker
 from ui import access
 
 pytestmark = pytest.mark.e2e
@@ -37,7 +38,7 @@ VIEWPORT = {"width": 1400, "height": 1100}
 @pytest.fixture
 def dashboard_env(request, tmp_path) -> dict[str, str]:
     """A demo server (``demo``) or a demo behind ``lab_password`` read from a secrets file (``password``)."""
-    env = {standby.STANDBY_ENV: "0", worker.FAKE_WORKER_ENV: str(HOLD_S)}
+    env = {standby.STANDBY_ENV: "0", fake_worker.FAKE_WORKER_ENV: str(HOLD_S)}
     if getattr(request, "param", "demo") == "password":
         secrets_file = tmp_path / "secrets.toml"
         secrets_file.write_text(f'demo = true\nlab_password = "{PASSWORD}"\n')

@@ -9,14 +9,14 @@ import time
 import pytest
 
 from conftest import ARTIFACTS, wait_for_app
-from engine.jobs import worker
-from engine.jobs.devices import SLOTS_ENV
+from engine.devices import SLOTS_ENV
 from engine.store import open_store
 from engine.sweeps import control
+from tests import fake_worker
 
 pytestmark = pytest.mark.e2e
 
-FAKE = {worker.FAKE_WORKER_ENV: "8", worker.FAKE_CURVE_ENV: "1", SLOTS_ENV: "1"}  # slow enough to watch
+FAKE = {fake_worker.FAKE_WORKER_ENV: "8", fake_worker.FAKE_CURVE_ENV: "1", SLOTS_ENV: "1"}  # slow enough to watch
 SPEC = {
     "name": "live", "method": "random", "trials": 2, "metric": "val_loss", "direction": "minimize",
     "base": {"data": {"dataset": "shapes3d", "options": {"num_samples": 24, "size": 12}},

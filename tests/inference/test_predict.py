@@ -37,10 +37,10 @@ def lab(tmp_path_factory):
         folds.data.folds, folds.data.test_fraction = 2, 0.25
         folds.model.architecture, folds.model.padding = "tutorial3d", "same"
         folds.training.epochs, folds.training.batch_size = 1, 8
-        from engine.sweeps import folds as folds_module
+        from engine.datasets import splits
 
-        group = folds_module.new_group_id(folds_module.CV_PREFIX)
-        fold_ids = [_train(store, each, group) for each in folds_module.fold_configs(folds)]
+        group = splits.new_group_id(splits.CV_PREFIX)
+        fold_ids = [_train(store, each, group) for each in splits.fold_configs(folds)]
         yield {"home": home, "source": source, "store": store, "run": run_id, "group": group, "folds": fold_ids}
 
 

@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from engine.jobs import processes, standby, worker
-from engine.jobs.devices import SLOTS_ENV
+from engine.jobs import processes, standby
+from engine.devices import SLOTS_ENV
 from engine.store import open_store
-from engine.training import hooks
+from tests import fake_worker
 from tests.jobs.helpers import lab_processes
 
 
@@ -22,7 +22,7 @@ def jobs_lab(lab_home, monkeypatch):
     # No warm standby unless a test asks for one (tests/jobs/test_standby.py): workers start
     # one when their run ends, and it would idle here for minutes.
     monkeypatch.setenv(standby.STANDBY_ENV, "0")
-    for name in (*hooks.ENV_NAMES, worker.FAKE_WORKER_ENV):
+    for name in fake_worker.ENV_NAMES:
         monkeypatch.delenv(name, raising=False)
     yield lab_home
     # Workers hand over and exit a moment after their run ends; give them that moment.

@@ -8,12 +8,12 @@ import shutil
 from engine import jobs, paths
 from engine.errors import os_error_sentence
 from engine.runs import RunStatus
-from engine.training import hooks
+from tests import fake_worker
 from tests.jobs.helpers import tiny_config, wait_ended, wait_for
 
 
 def test_a_run_folder_deleted_while_training_ends_with_a_sentence(store, jobs_lab, monkeypatch):
-    monkeypatch.setenv(hooks.BATCH_DELAY_ENV, "0.3")  # 6 batches an epoch: about 2 s per epoch
+    monkeypatch.setenv(fake_worker.BATCH_DELAY_ENV, "0.3")  # 6 batches an epoch: about 2 s per epoch
     run_id = jobs.launch(tiny_config(epochs=4))
     wait_for(lambda: store.get_run(run_id).epochs_done >= 1, 240, "the first epoch")
     shutil.rmtree(paths.run_dir(run_id, create=False))

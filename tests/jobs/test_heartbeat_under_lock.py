@@ -12,11 +12,12 @@ import sys
 import time
 
 from engine import jobs
-from engine.jobs import control, worker
+from engine.jobs import control
 from engine.runs import RunStatus
 from engine.store import open_store
 from engine.store.heartbeat import HEARTBEAT_INTERVAL_S, file_beat_time
 from tests.jobs.helpers import tiny_config, wait_ended, wait_for
+from tests import fake_worker
 
 STALE_S = 8.0
 LOCK_S = 16.0
@@ -33,7 +34,7 @@ connection.execute("ROLLBACK")
 
 def test_a_heartbeat_waiting_on_a_write_lock_is_not_reported_silent(jobs_lab, monkeypatch):
     monkeypatch.setenv(control.STALE_HEARTBEAT_ENV, str(STALE_S))
-    monkeypatch.setenv(worker.FAKE_WORKER_ENV, "60")
+    monkeypatch.setenv(fake_worker.FAKE_WORKER_ENV, "60")
     store = open_store()
     run_id = jobs.launch(tiny_config(epochs=1))
     wait_for(lambda: (run := store.get_run(run_id)).status == RunStatus.RUNNING and run.pid

@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 from engine import jobs, paths
-from engine.jobs import processes, worker
+from engine.jobs import processes
 from engine.runs import RunStatus
-from engine.training import hooks
+from tests import fake_worker
 from tests.jobs.helpers import WORKER_TIMEOUT_S, tiny_config, wait_ended, wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -29,7 +29,7 @@ def epochs_of(store, run_id: int) -> list[int]:
 
 
 def test_stop_ends_a_running_run_cleanly_and_keeps_its_epochs(store, monkeypatch):
-    monkeypatch.setenv(hooks.BATCH_DELAY_ENV, SLOW_BATCH_S)
+    monkeypatch.setenv(fake_worker.BATCH_DELAY_ENV, SLOW_BATCH_S)
     run_id = jobs.launch(tiny_config(epochs=40))
     wait_for(lambda: store.get_run(run_id).epochs_done >= 1, WORKER_TIMEOUT_S, "the first epoch")
 
@@ -47,7 +47,7 @@ def test_stop_ends_a_running_run_cleanly_and_keeps_its_epochs(store, monkeypatch
 
 def test_sigterm_after_the_grace_period_ends_the_run_stopped(store, monkeypatch):
     # The fake worker never looks at the stop flag here: escalate at once, as if the grace had passed.
-    monkeypatch.setenv(worker.FAKE_WORKER_ENV, "60")
+    monkeypatch.setenv(fake_worker.FAKE_WORKER_ENV, "60")
     run_id = jobs.launch(tiny_config())
     wait_for(
         lambda: any("holding the run" in event["message"] for event in store.get_events(run_id)), 30, "the worker"
@@ -60,7 +60,7 @@ def test_sigterm_after_the_grace_period_ends_the_run_stopped(store, monkeypatch)
 
 
 def test_killed_worker_is_interrupted_by_reconcile_and_resume_continues_the_history(store, monkeypatch):
-    monkeypatch.setenv(hooks.BATCH_DELAY_ENV, SLOWER_BATCH_S)
+    monkeypatch.setenv(fake_worker.BATCH_DELAY_ENV, SLOWER_BATCH_S)
     run_id = jobs.launch(tiny_config(epochs=4))
     wait_for(lambda: store.get_run(run_id).epochs_done >= 2, WORKER_TIMEOUT_S, "two epochs")
     run = store.get_run(run_id)
@@ -76,7 +76,7 @@ def test_killed_worker_is_interrupted_by_reconcile_and_resume_continues_the_hist
     assert jobs.reconcile(store) == []  # nothing else to notice
     done = run.epochs_done
 
-    monkeypatch.delenv(hooks.BATCH_DELAY_ENV)
+    monkeypatch.delenv(fake_worker.BATCH_DELAY_ENV)
     assert jobs.resume(run_id, store=store) == run_id
     run = wait_ended(store, run_id)
     assert run.status == RunStatus.FINISHED, run.error
@@ -89,7 +89,7 @@ def test_killed_worker_is_interrupted_by_reconcile_and_resume_continues_the_hist
 
 
 def test_a_failing_worker_ends_failed_with_its_error_readable_through_show(store, monkeypatch):
-    monkeypatch.setenv(hooks.FAIL_AT_EPOCH_ENV, "2")
+    monkeypatch.setenv(fake_worker.FAIL_AT_EPOCH_ENV, "2")
     run_id = jobs.launch(tiny_config(epochs=3))
     wait_ended(store, run_id)
 

@@ -17,7 +17,7 @@ import pytest
 from engine import jobs
 from engine.errors import RunStateError
 from engine.runs import RunStatus
-from engine.training import hooks
+from tests import fake_worker
 from tests.jobs.helpers import WORKER_TIMEOUT_S, wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -39,7 +39,7 @@ def _foreground(epochs: int, env: dict) -> subprocess.Popen:
 def slow_env(monkeypatch):
     """A short stale-heartbeat limit (the test takes seconds) and slow batches (6 per epoch, ~1 s)."""
     monkeypatch.setenv(jobs.control.STALE_HEARTBEAT_ENV, "2")
-    monkeypatch.setenv(hooks.BATCH_DELAY_ENV, "0.15")
+    monkeypatch.setenv(fake_worker.BATCH_DELAY_ENV, "0.15")
     return dict(os.environ)
 
 

@@ -8,9 +8,10 @@ import pytest
 
 from engine import jobs
 from engine.errors import LabError
-from engine.jobs import processes, worker
+from engine.jobs import processes
 from engine.runs import RunStatus
 from tests.jobs.helpers import tiny_config, wait_ended, wait_for
+from tests import fake_worker
 
 
 def _nice(pid: int) -> int:
@@ -24,7 +25,7 @@ def test_a_worker_runs_at_the_workers_nice_value(store, monkeypatch, setting, ta
         monkeypatch.delenv(processes.WORKER_NICE_ENV, raising=False)
     else:
         monkeypatch.setenv(processes.WORKER_NICE_ENV, setting)
-    monkeypatch.setenv(worker.FAKE_WORKER_ENV, "3")
+    monkeypatch.setenv(fake_worker.FAKE_WORKER_ENV, "3")
     run_id = jobs.launch(tiny_config())
     pid = wait_for(lambda: store.get_run(run_id).pid, 30, "the worker to record its pid")
     assert wait_for(lambda: _nice(pid) == max(os.nice(0), target), 10, "the worker's nice value")
@@ -34,7 +35,7 @@ def test_a_worker_runs_at_the_workers_nice_value(store, monkeypatch, setting, ta
 def test_a_worker_started_by_a_worker_is_not_lowered_twice(store, monkeypatch):
     """The next queued run's worker is spawned by the worker that ends (already at nice 10)."""
     monkeypatch.delenv(processes.WORKER_NICE_ENV, raising=False)
-    monkeypatch.setenv(worker.FAKE_WORKER_ENV, "1")
+    monkeypatch.setenv(fake_worker.FAKE_WORKER_ENV, "1")
     first, second = jobs.launch(tiny_config()), jobs.launch(tiny_config())
     pid = wait_for(lambda: store.get_run(second).pid, 60, "the second worker to record its pid")
     assert store.get_run(first).status.is_ended  # so the first worker started the second

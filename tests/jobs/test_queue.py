@@ -11,11 +11,11 @@ import pytest
 
 from engine import jobs
 from engine.errors import ConfigError, RunStateError
-from engine.jobs import worker
-from engine.jobs.devices import SLOTS_ENV
+from engine.devices import SLOTS_ENV
 from engine.runs import RunStatus
 from engine.store import open_store
 from tests.jobs.helpers import lab_processes, tiny_config, wait_ended, wait_for
+from tests import fake_worker
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,7 +43,7 @@ def test_an_invalid_config_is_refused_before_anything_is_recorded(store):
 
 
 def test_stopping_a_queued_run_removes_it_from_the_queue(store, monkeypatch):
-    monkeypatch.setenv(worker.FAKE_WORKER_ENV, "2")
+    monkeypatch.setenv(fake_worker.FAKE_WORKER_ENV, "2")
     holder = jobs.launch(tiny_config())
     waiting = jobs.launch(tiny_config())
     assert jobs.stop(waiting) == RunStatus.STOPPED
@@ -65,7 +65,7 @@ def test_ten_launches_at_once_from_separate_processes(jobs_lab, tmp_path, monkey
     monkeypatch.setenv(SLOTS_ENV, "2")
     # Workers hold their run for a second instead of training: the claiming and
     # scheduling are the real ones, without ten TensorFlow imports on two cores.
-    monkeypatch.setenv(worker.FAKE_WORKER_ENV, "1")
+    monkeypatch.setenv(fake_worker.FAKE_WORKER_ENV, "1")
     config_path = tmp_path / "config.json"
     config_path.write_text(tiny_config().to_json())
 

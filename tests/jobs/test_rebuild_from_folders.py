@@ -11,16 +11,16 @@ import json
 import shutil
 
 from engine import jobs, paths
-from engine.jobs import worker
 from engine.runs import RunStatus
 from engine.store import backup, journal, open_store, sql
 from tests.cli_in_process import run_cli
 from tests.jobs.helpers import tiny_config, wait_ended, wait_for, lab_processes
+from tests import fake_worker
 
 
 def _finished_run(jobs_lab, monkeypatch, epochs: int = 3) -> tuple[int, list]:
-    monkeypatch.setenv(worker.FAKE_WORKER_ENV, "0.6")
-    monkeypatch.setenv(worker.FAKE_CURVE_ENV, "1")
+    monkeypatch.setenv(fake_worker.FAKE_WORKER_ENV, "0.6")
+    monkeypatch.setenv(fake_worker.FAKE_CURVE_ENV, "1")
     config = tiny_config(epochs=epochs)
     config.name = "worth keeping"
     run_id = jobs.launch(config, owner="visitor-a")
@@ -74,14 +74,14 @@ def test_a_deleted_database_without_backups_is_rebuilt_from_the_run_folders(jobs
     assert (after.best_value, after.best_epoch, after.config) == (before.best_value, before.best_epoch, before.config)
     assert store.epoch_history(run_id) == history
     # The next launch gets a new id, not the recovered one.
-    monkeypatch.setenv(worker.FAKE_WORKER_ENV, "0.1")
+    monkeypatch.setenv(fake_worker.FAKE_WORKER_ENV, "0.1")
     assert jobs.launch(tiny_config(epochs=1)) == run_id + 1
     wait_ended(store, run_id + 1, 60)
 
 
 def test_a_damaged_database_names_its_backup_and_the_rebuild_recovers_what_the_backup_lacks(
         jobs_lab, monkeypatch, capsys):
-    monkeypatch.setenv(worker.FAKE_WORKER_ENV, "0.3")
+    monkeypatch.setenv(fake_worker.FAKE_WORKER_ENV, "0.3")
     first, _ = _finished_run(jobs_lab, monkeypatch, epochs=1)
     database = jobs_lab / "lab.db"
     early = backup.newest_backup(database)

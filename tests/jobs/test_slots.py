@@ -1,4 +1,4 @@
-"""Slots (engine/jobs/devices.py): one per GPU (found with nvidia-smi, never TensorFlow), one on a CPU, CONV3D_LAB_SLOTS to override."""
+"""Slots (engine/devices.py): one per GPU (found with nvidia-smi, never TensorFlow), one on a CPU, CONV3D_LAB_SLOTS to override."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import sys
 import pytest
 
 from engine.errors import LabError
-from engine.jobs import devices as slots_module
+from engine import devices as slots_module
 from engine.jobs import processes
-from engine.jobs.devices import cuda_visible_devices, slots
+from engine.devices import cuda_visible_devices, slots
 
 
 @pytest.fixture

@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 
 from engine import jobs
-from engine.jobs import processes, standby, standby_main, worker
-from engine.jobs.devices import SLOTS_ENV
+from engine.jobs import processes, standby, standby_main
+from engine.devices import SLOTS_ENV
 from engine.runs import RunStatus
 from engine.store import open_store
 from tests.jobs.helpers import lab_processes, tiny_config, wait_ended, wait_for
+from tests import fake_worker
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,7 +52,7 @@ def standby_on(jobs_lab, monkeypatch):
 
 def _fake(monkeypatch, seconds: float = 0.5) -> None:
     # The standby honours the fake-worker hook: no TensorFlow, the claiming and scheduling are real.
-    monkeypatch.setenv(worker.FAKE_WORKER_ENV, str(seconds))
+    monkeypatch.setenv(fake_worker.FAKE_WORKER_ENV, str(seconds))
 
 
 def test_ensure_standby_is_idempotent(standby_on, store, monkeypatch):

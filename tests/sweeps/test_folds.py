@@ -14,10 +14,10 @@ from engine import jobs, paths
 from engine.config import RunConfig
 from engine.datasets.splits import make_fold_splits
 from engine.errors import ConfigError
-from engine.jobs import worker
 from engine.runs import RunStatus
-from engine.sweeps import folds
+from engine.datasets import splits
 from tests.jobs.helpers import tiny_config, wait_ended
+from tests import fake_worker
 
 
 def _labels(counts):
@@ -75,17 +75,17 @@ def test_singleton_groups_fold_within_one_sample():
 def test_fold_configs_and_config_checks():
     config = tiny_config()
     config.data.folds = 3
-    expanded = folds.fold_configs(config)
+    expanded = splits.fold_configs(config)
     assert [c.data.fold for c in expanded] == [0, 1, 2] and all(c.data.folds == 3 for c in expanded)
-    assert folds.fold_configs(expanded[1]) == [expanded[1]]  # a single fold stays one run
-    assert [c.training.seed for c in folds.seed_configs(tiny_config(), 3)] == [0, 1, 2]
+    assert splits.fold_configs(expanded[1]) == [expanded[1]]  # a single fold stays one run
+    assert [c.training.seed for c in splits.seed_configs(tiny_config(), 3)] == [0, 1, 2]
     bad = RunConfig.from_dict({"data": {"folds": 1}})
     assert [p.field for p in bad.field_problems()] == ["data.folds"]
     assert "0..2" in RunConfig.from_dict({"data": {"folds": 3, "fold": 3}}).field_problems()[0].message
 
 
 def test_launch_with_folds_queues_one_run_per_fold_in_one_group(store, monkeypatch):
-    monkeypatch.setenv(worker.FAKE_WORKER_ENV, "0.5")
+    monkeypatch.setenv(fake_worker.FAKE_WORKER_ENV, "0.5")
     config = tiny_config()
     config.data.folds = 3
     first = jobs.launch(config)

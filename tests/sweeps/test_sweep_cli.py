@@ -8,11 +8,11 @@ import subprocess
 import sys
 
 from engine import paths
-from engine.jobs import worker
-from engine.jobs.devices import SLOTS_ENV
+from engine.devices import SLOTS_ENV
 from engine.runs import RunStatus
 from engine.store import open_store
 from tests.jobs.helpers import tiny_config
+from tests import fake_worker
 
 
 def _cli(*args: str, timeout: int = 500) -> subprocess.CompletedProcess:
@@ -35,8 +35,8 @@ def _write_spec(tmp_path, trials: int, epochs: int, **base_data):
 
 
 def test_six_trial_optuna_sweep_from_the_cli(jobs_lab, tmp_path, monkeypatch):
-    monkeypatch.setenv(worker.FAKE_WORKER_ENV, "0.3")
-    monkeypatch.setenv(worker.FAKE_CURVE_ENV, "1")
+    monkeypatch.setenv(fake_worker.FAKE_WORKER_ENV, "0.3")
+    monkeypatch.setenv(fake_worker.FAKE_CURVE_ENV, "1")
     monkeypatch.setenv(SLOTS_ENV, "2")
     result = _cli("sweep", str(_write_spec(tmp_path, trials=6, epochs=4)), "--wait", "--json")
     assert result.returncode == 0, result.stderr[-3000:]

@@ -17,12 +17,13 @@ import pytest
 
 from engine import jobs
 from engine.errors import ConfigError
-from engine.jobs import processes, worker
-from engine.jobs.devices import SLOTS_ENV
+from engine.jobs import processes
+from engine.devices import SLOTS_ENV
 from engine.runs import ACTIVE_STATUSES, RunStatus, TrialOutcome
 from engine.sweeps import control, study
 from engine.sweeps.spec import SweepSpec
 from tests.jobs.helpers import tiny_config, wait_for
+from tests import fake_worker
 
 SWEEP_TIMEOUT_S = 120
 
@@ -56,8 +57,8 @@ def _run_to_the_end(store, sweep_id, slots: int, timeout_s=SWEEP_TIMEOUT_S) -> i
 
 @pytest.fixture
 def fake_curves(monkeypatch):
-    monkeypatch.setenv(worker.FAKE_WORKER_ENV, "0.4")
-    monkeypatch.setenv(worker.FAKE_CURVE_ENV, "1")
+    monkeypatch.setenv(fake_worker.FAKE_WORKER_ENV, "0.4")
+    monkeypatch.setenv(fake_worker.FAKE_CURVE_ENV, "1")
 
 
 def test_six_trial_optuna_sweep_with_pruning_runs_on_the_slots(store, fake_curves, monkeypatch):
@@ -116,8 +117,8 @@ def test_random_sweep_and_spec_mistakes(store, fake_curves):
 
 
 def test_stopping_a_sweep_stops_its_trials_and_queues_no_more(store, monkeypatch):
-    monkeypatch.setenv(worker.FAKE_WORKER_ENV, "60")
-    monkeypatch.setenv(worker.FAKE_CURVE_ENV, "1")
+    monkeypatch.setenv(fake_worker.FAKE_WORKER_ENV, "60")
+    monkeypatch.setenv(fake_worker.FAKE_CURVE_ENV, "1")
     monkeypatch.setenv(SLOTS_ENV, "2")
     sweep_id = control.start(_spec(trials=6, epochs=2, folds=2), store=store)
     group = f"sweep-{sweep_id}"
@@ -141,8 +142,8 @@ def test_stopping_a_sweep_stops_its_trials_and_queues_no_more(store, monkeypatch
 
 
 def test_a_sweep_waits_for_an_interrupted_trial_and_continues_when_it_is_resumed(store, monkeypatch):
-    monkeypatch.setenv(worker.FAKE_WORKER_ENV, "60")
-    monkeypatch.setenv(worker.FAKE_CURVE_ENV, "1")
+    monkeypatch.setenv(fake_worker.FAKE_WORKER_ENV, "60")
+    monkeypatch.setenv(fake_worker.FAKE_CURVE_ENV, "1")
     sweep_id = control.start(_spec(method="random", trials=2, epochs=2), store=store)
     [first] = store.list_runs(group=f"sweep-{sweep_id}")
     pid = wait_for(lambda: store.get_run(first.id).pid, 30, "the worker's pid")
@@ -154,7 +155,7 @@ def test_a_sweep_waits_for_an_interrupted_trial_and_continues_when_it_is_resumed
     assert [r.id for r in store.list_runs(group=f"sweep-{sweep_id}")] == [first.id]
     assert store.list_trials(sweep_id)[0].outcome is None
 
-    monkeypatch.setenv(worker.FAKE_WORKER_ENV, "0.3")
+    monkeypatch.setenv(fake_worker.FAKE_WORKER_ENV, "0.3")
     jobs.resume(first.id, store=store)
     _run_to_the_end(store, sweep_id, slots=1)
     assert [t.outcome for t in store.list_trials(sweep_id)] == [TrialOutcome.COMPLETE] * 2

@@ -15,7 +15,6 @@ import os
 import subprocess
 
 from engine.errors import LabError
-from engine.memory import device_memory  # noqa: F401  (engine.jobs.device_memory)
 
 SLOTS_ENV = "CONV3D_LAB_SLOTS"
 CPU_SLOT = "cpu"
