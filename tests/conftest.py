@@ -2,23 +2,39 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
+
+import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-import os
-
-import pytest
-
-from engine.jobs.worker import TEST_WORKER_ENV
+from engine.jobs.worker import TEST_WORKER_ENV  # noqa: E402  (the repository root is importable from here)
+from tests import tiers  # noqa: E402
 
 # The worker's one testing entry point (engine/jobs/worker.py): every worker, standby and foreground
 # `engine train` a test starts loads tests/fake_worker.py, which does nothing unless a test sets one
 # of its variables (a held run without TensorFlow, slow or failing batches).
 os.environ[TEST_WORKER_ENV] = "tests.fake_worker"
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m selects: the tiers' worker marks must be on the items by then
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The test tiers (docs/testing.md): mark the tests listed in tests/tiers.py ``worker``, and leave
+    ``slow`` tests out unless the -m expression names slow (a -m on the command line replaces the one
+    in pytest.ini, so the inner loop's -m "not e2e and not worker" must not bring the benchmarks back)."""
+    for item in items:
+        if tiers.is_worker_test(item.nodeid):
+            item.add_marker(pytest.mark.worker)
+    if "slow" in (config.getoption("markexpr") or ""):
+        return
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if not item.get_closest_marker("slow")]
 
 
 @pytest.fixture

@@ -44,6 +44,51 @@ Admission = Callable[[AdmissionView], None]
 
 
 class RunStore(abc.ABC):
+    """The lab's record of runs, metrics, predictions, events, sweeps and revoked share links.
+
+    Concurrency contract (every backend keeps it; written in the manner of Optuna's ``BaseStorage``):
+
+    Processes and threads.
+        One database is shared by many processes at once: the dashboard's sessions, the CLI, one worker
+        per run (``python -m engine worker``), a warm standby, the stop helper. Each process opens its own
+        store (``open_store``); a store object is shared by the threads of its process (the worker's
+        heartbeat thread writes while ``fit`` records), so every method is thread-safe.
+
+    Atomic decisions: the methods that settle a race, and what each guarantees.
+        - ``create_runs`` and ``requeue``: the admission check and the insert (or the move back to
+          ``queued``) are one serialised write transaction; two launches at once can never both pass a
+          cap that only one fits, and a refused batch leaves no run behind.
+        - ``claim_next_queued``: one queued run goes to exactly one claimer, on a slot no running run
+          holds; claimers in separate processes are serialised.
+        - ``transition``: a compare-and-set of the status (``from_statuses``, and with ``owner_pid`` the
+          holding process) in one statement; of two processes racing (a stop and a worker finishing,
+          reconcile and a worker that was only suspended) exactly one gets True.
+        - ``heartbeat``: writes only while ``owner_pid`` still holds the run; False otherwise.
+        - ``claim_trial`` and ``end_trial``: a sweep's trial number is handed out once, within its
+          bounds; a trial's outcome is recorded once (True for the one caller that then tells the search).
+        - ``log_metrics``: all rows or none; ``DuplicateMetrics`` when the run already has a row for the
+          same epoch, name (and step), so a second trainer can never append to another's history.
+        - ``restore_run``: the run and its metric rows replace any run of that id in one transaction.
+
+    Ownership of a running run.
+        A run in ``running`` is written (metrics, predictions, its progress fields) only by the process
+        whose pid it records; that process checks ``transition``/``heartbeat`` results and stops writing
+        when they say it lost the run. Other processes may only ask it to stop (``request_stop``, a flag
+        the owner polls) or, when its heartbeat is stale, move it with ``transition``. Ended runs change
+        only through ``update_run`` of curation fields (name, tags, notes, archived) and ``delete_run``.
+
+    Plain reads and writes.
+        ``update_run``, ``update_sweep``, ``set_trial``, ``save_predictions`` (a replace of the same epoch),
+        ``log_event``, ``discard_after_epoch`` and ``revoke_share`` are single transactions with
+        last-writer-wins semantics; callers use them on rows they own (see above) or on fields nobody races
+        for. A write is visible to every process once the method returns (committed; SQLite in WAL mode,
+        or Postgres). Reads (``get_*``, ``list_*``, ``stop_requested``, ``prediction_epochs``,
+        ``share_revoked``) see committed data only, each call a consistent snapshot of its own;
+        ``get_metrics``/``get_events`` with ``after_id`` return every row committed before the call
+        with a larger id; a run's rows come from its one owner, in id order, so incremental live reads
+        of a run lose nothing.
+    """
+
     url: str
 
     # ---------------------------------------------------------------- runs
