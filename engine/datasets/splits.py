@@ -228,7 +228,7 @@ def fold_configs(config: RunConfig) -> list[RunConfig]:
     if not is_cross_validation(config):
         return [config]
     configs = []
-    for fold in range(config.data.folds):
+    for fold in range(config.data.folds or 0):
         copy = config.copy()
         copy.data.fold = fold
         if config.name:

@@ -31,9 +31,9 @@ def process_alive(run: RunRecord, pid: int | None = None) -> bool:
         return False
     if processes.pid_alive(pid, expect=_command(run)):
         return True
-    return bool(run.slot) and run.slot != FOREGROUND_SLOT and processes.pid_alive(
-        pid, expect=standby.command_marker(run.slot)
-    )
+    if not run.slot or run.slot == FOREGROUND_SLOT:
+        return False
+    return processes.pid_alive(pid, expect=standby.command_marker(run.slot))
 
 
 __all__ = ["on_this_host", "process_alive"]

@@ -94,7 +94,8 @@ def work_claimed(store: RunStore, run_id: int, *, via: str | None = None, unbloc
         )
         exit_code = 128 + signal.SIGTERM
     except Exception as exc:  # a failure outside execute_run, e.g. TensorFlow cannot be imported
-        error, detail = f"The worker failed before training: {type(exc).__name__}: {exc}", traceback.format_exc()
+        error = f"The worker failed before training: {type(exc).__name__}: {exc}"
+        detail: str | None = traceback.format_exc()
         if isinstance(exc, OSError):  # names the server's paths: the detail goes to this log only
             error = errors.os_error_sentence(exc, run_id, paths.run_dir(run_id, create=False).is_dir())
             print(f"run {run_id}: {error}\n{detail}", file=sys.stderr, flush=True)

@@ -56,7 +56,7 @@ def test_raw_hounsfield_units_are_the_first_finding_and_the_ct_window_removes_it
 
     diagnoses = {f"P{index:02d}": ("lesion" if index % 2 else "normal") for index in range(1, 21)}
     scans.write_ct_patients(tmp_path / "patients", diagnoses, count=16, edge=16)
-    (tmp_path / "labels.csv").write_text("id,label\n" + "".join(f"{p},{l}\n" for p, l in diagnoses.items()))
+    (tmp_path / "labels.csv").write_text("id,label\n" + "".join(f"{p},{label}\n" for p, label in diagnoses.items()))
     labels = str(tmp_path / "labels.csv")
     datasets.import_dataset(tmp_path / "patients", "ct_raw", ImportOptions(labels_csv=labels, normalization="none"))
     datasets.import_dataset(tmp_path / "patients", "ct_window", ImportOptions(labels_csv=labels))

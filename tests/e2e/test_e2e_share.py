@@ -68,7 +68,7 @@ def _browse(page, name: str) -> None:
         page.locator(".st-key-data_browse").click()
         page.get_by_role("option", name=re.compile(rf"\({name}\)")).click()
         wait_for_app(page)
-    page.get_by_text(f"Imported from").first.wait_for()
+    page.get_by_text("Imported from").first.wait_for()
 
 
 @pytest.mark.parametrize("dashboard_env", ["demo"], indirect=True)
