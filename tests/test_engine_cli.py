@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 
-from engine import paths
-from tests.cli_in_process import run_cli
+from tests.cli_in_process import cli_result, run_cli
 
 
 def _cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "engine", *args], cwd=paths.REPO_ROOT, env=dict(os.environ),
-        capture_output=True, text=True, timeout=timeout,
-    )
+    return cli_result(*args, timeout=timeout)  # in this process: no interpreter or TensorFlow start-up
 
 
 def test_datasets_and_archs_list_as_json(lab_home):

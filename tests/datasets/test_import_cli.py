@@ -5,18 +5,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import zipfile
 
-from engine import paths
 from tests.datasets import scans
+from tests.cli_in_process import cli_result
 
 
 def _cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "engine", *args], cwd=paths.REPO_ROOT, env=dict(os.environ),
-        capture_output=True, text=True, timeout=timeout,
-    )
+    return cli_result(*args, timeout=timeout)  # in this process: no interpreter or TensorFlow start-up
 
 
 def test_import_list_train_and_delete_from_the_command_line(lab_home, tmp_path):

@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 
-from engine import paths
 from engine.devices import SLOTS_ENV
 from engine.runs import RunStatus
 from engine.store import open_store
 from tests.jobs.helpers import tiny_config
 from tests import fake_worker
+from tests.cli_in_process import cli_result
 
 
-def _cli(*args: str, timeout: int = 500) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "engine", *args], cwd=paths.REPO_ROOT, env=dict(os.environ),
-                          capture_output=True, text=True, timeout=timeout)
+def _cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    return cli_result(*args, timeout=timeout)  # in this process: no interpreter or TensorFlow start-up
 
 
 def _write_spec(tmp_path, trials: int, epochs: int, **base_data):
