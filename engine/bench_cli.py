@@ -1,4 +1,4 @@
-"""``python -m engine bench [train|compare]``: the lab against a plain Keras script, in one invocation.
+"""``python -m engine bench [train]``: the lab against a plain Keras script, in one invocation.
 
 ``bench`` alone is ``bench train``. It generates (or reads from the cache) the
 dataset once in a scratch folder, then runs the arms as fresh processes
@@ -7,7 +7,7 @@ engine..., then the reverse order), so a machine that gets busier half-way
 through slows both alike. Figures are medians over the repetitions; the JSON
 keys are stable (``BENCH_VERSION`` changes when one does).
 
-``bench compare`` times the Compare page (engine/compare_bench.py).
+The Compare page is timed by ``python tools/bench_compare_page.py`` (Streamlit's AppTest: not the engine's).
 """
 
 from __future__ import annotations
@@ -232,11 +232,6 @@ def _print_train(report: dict[str, Any]) -> None:
 
 
 def cmd_bench(args) -> int:
-    if args.what == "compare":
-        from engine import compare_cli
-
-        args.epochs = 100 if args.epochs is None else args.epochs
-        return compare_cli.cmd_bench(args)
     for name in ("arch", "dataset", "input_shape", "batch_size", "samples", "epochs"):
         if getattr(args, name) is None:
             setattr(args, name, DEFAULTS[name])
@@ -259,8 +254,9 @@ def cmd_bench_arm(args) -> int:
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("bench", help="benchmarks: train (default: the engine against plain Keras) or compare (the Compare page)")
-    p.add_argument("what", nargs="?", choices=("train", "compare"), default="train")
+    # The Compare page's benchmark is tools/bench_compare_page.py (it drives the page with Streamlit's AppTest).
+    p = sub.add_parser("bench", help="benchmarks: train (the engine against plain Keras)")
+    p.add_argument("what", nargs="?", choices=("train",), default="train")
     p.add_argument("--json", action="store_true", help="one JSON object with stable keys")
     train = p.add_argument_group("bench train")
     train.add_argument("--arch", help=f"architecture preset (default {DEFAULTS['arch']})")
@@ -271,14 +267,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--padding", choices=("valid", "same"), help="convolution padding (default: the preset's)")
     train.add_argument("--batch-size", type=argtypes.positive_int)
     train.add_argument("--samples", type=argtypes.positive_int, help="volumes in the dataset (all splits)")
-    train.add_argument("--epochs", type=int, help="epochs per arm (train, default 4) or per synthetic run (compare)")
+    train.add_argument("--epochs", type=int, help="epochs per arm (default 4)")
     train.add_argument("--precision", nargs="+", choices=PRECISIONS, default=["float32"],
                        help="the engine's precision(s); several values compare the engine against itself")
     train.add_argument("--xla", nargs="+", choices=XLA_MODES, default=["off"], help="the engine's XLA mode(s)")
     train.add_argument("--repeats", type=int, default=DEFAULTS["repeats"], help="repetitions of every arm")
     train.add_argument("--seed", type=int, default=0, help="seed of the first repetition (then seed+1, ...)")
-    compare = p.add_argument_group("bench compare")
-    compare.add_argument("--runs", type=int, default=200, help="synthetic runs in the store")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("bench-arm", help="internal: one arm of `bench train` (a JSON spec)")

@@ -14,7 +14,6 @@ from typing import Any
 
 import pandas as pd
 
-from engine.errors import LabError
 
 
 def _store():
@@ -126,21 +125,6 @@ def cmd_delete(args) -> int:
     return 0
 
 
-def cmd_bench(args) -> int:
-    from engine import compare_bench
-
-    if args.runs < 20 or args.epochs < 1:
-        raise LabError("The compare benchmark selects 20 runs; give --runs 20 or more and --epochs 1 or more.")
-    figures = compare_bench.run(args.runs, args.epochs)
-    if args.json:
-        print(json.dumps(figures))
-    else:
-        print(f"{args.runs} runs of {args.epochs} epochs: Compare page with 20 selected runs "
-              f"{figures['compare_seconds']:.2f} s, table of all runs {figures['table_seconds']:.2f} s "
-              f"(store filled in {figures['fill_seconds']:.1f} s)")
-    return 0
-
-
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("compare", help="summary and config differences of two or more runs")
     p.add_argument("runs", type=int, nargs="+", metavar="RUN")
@@ -171,7 +155,6 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("run", type=int)
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     p.set_defaults(func=cmd_delete)
-    # `bench compare` (cmd_bench) is parsed by engine.bench_cli with the other benchmarks.
 
 
 __all__ = ["add_parsers"]

@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     )),
     ("analysis", ("engine.evaluation", "engine.doctor")),
     ("training", ("engine.training",)),
-    ("using runs", ("engine.inference", "engine.compare", "engine.compare_bench", "engine.curation")),
+    ("using runs", ("engine.inference", "engine.compare", "engine.curation")),
     ("jobs control", ("engine.jobs",)),
     ("sweeps", ("engine.sweeps",)),
     ("worker entry points", ("engine.jobs.worker", "engine.jobs.standby_main")),

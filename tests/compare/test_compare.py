@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from engine import compare, curation, paths
-from engine.compare_bench import add_synthetic_run, synthetic_config
+from tests.fake_runs import add_synthetic_run, synthetic_config
 from engine.runs import RunStatus
 from engine.store import migrations, open_store
 

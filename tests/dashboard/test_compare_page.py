@@ -7,7 +7,7 @@ import json
 import pytest
 
 from engine import paths
-from engine.compare_bench import add_synthetic_run, synthetic_config
+from tests.fake_runs import add_synthetic_run, synthetic_config
 from engine.store import open_store
 
 EVIL = "[x](https://evil.example) <b>bold</b>"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from engine import execution, paths
-from engine.compare_bench import add_synthetic_run, synthetic_config
+from tests.fake_runs import add_synthetic_run, synthetic_config
 from ui.text import unescape_markdown
 
 RECORDED = execution.Execution(

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from conftest import ARTIFACTS, wait_for_app
-from engine.compare_bench import add_synthetic_run, synthetic_config
+from tests.fake_runs import add_synthetic_run, synthetic_config
 from engine.store import open_store
 
 pytestmark = pytest.mark.e2e

@@ -1,40 +1,24 @@
-"""``python -m engine bench compare``: synthetic run histories, and the Compare page timed on them.
+"""Made-up runs in a real store, without training: the tests' run factory, and the fill of the Compare
+page benchmark (tools/bench_compare_page.py).
 
-``add_synthetic_run`` writes one finished run as the worker would leave it
-(per-epoch metrics with wall times, validation predictions at its best and
-last epochs, test predictions and test metrics of its best epoch, a parameter
-count), without training; the benchmark and the tests use it.
-
-The page itself is timed in a child process (tools/bench_compare_page.py,
-Streamlit's AppTest) with the workspace pointed at a temporary folder, so the
-engine never imports Streamlit and the lab's own store is left alone.
+``add_synthetic_run`` writes one finished run as the worker would leave it (per-epoch metrics with
+wall times, validation predictions at its best and last epochs, test predictions and test metrics of
+its best epoch, a parameter count); ``synthetic_config`` varies the configs plausibly.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from engine import paths
 from engine.config import DataConfig, ModelConfig, RunConfig, TrainingConfig
-from engine.errors import LabError
 from engine.runs import CURRENT_LR_METRIC, EPOCH_TIME_METRIC, SAMPLES_PER_S_METRIC, RunStatus
 from engine.store import RunStore
 
-PAGE_SCRIPT = paths.REPO_ROOT / "tools" / "bench_compare_page.py"
-# Runs selected on the Compare page in the benchmark.
-SELECTED_RUNS = 20
 TEST_SAMPLES = 60
-BENCH_TIMEOUT_S = 600
 
 
 def synthetic_config(index: int, epochs: int, name: str = "") -> RunConfig:
@@ -107,33 +91,3 @@ def add_synthetic_run(store: RunStore, config: RunConfig, *, seed: int = 0, epoc
 def fill_store(store: RunStore, runs: int, epochs: int) -> list[int]:
     return [add_synthetic_run(store, synthetic_config(index, epochs), seed=index, epochs=epochs)
             for index in range(runs)]
-
-
-def run(runs: int, epochs: int) -> dict[str, Any]:
-    """Fill a temporary store and time the Compare page in a child process; returns the figures.
-
-    Keys: ``compare_seconds`` (a fresh session opening the page with 20 runs
-    selected, median of three), ``table_seconds`` (the page with none selected:
-    the filterable table of all runs), their ``*_all`` lists, ``fill_seconds``.
-    """
-    from engine.store import open_store
-
-    with tempfile.TemporaryDirectory(prefix="conv3d-bench-") as home:
-        env = {**os.environ, "CONV3D_LAB_HOME": home, "CONV3D_LAB_STANDBY": "0"}
-        env.pop("CONV3D_LAB_DB", None)
-        started = time.perf_counter()
-        store = open_store(f"sqlite:///{Path(home) / 'lab.db'}")
-        fill_store(store, runs, epochs)
-        fill_seconds = time.perf_counter() - started
-        result = subprocess.run(
-            [sys.executable, str(PAGE_SCRIPT), "--selected", str(SELECTED_RUNS)],
-            cwd=paths.REPO_ROOT, env=env, capture_output=True, text=True, timeout=BENCH_TIMEOUT_S,
-        )
-        if result.returncode != 0:
-            raise LabError(f"The page benchmark failed: {result.stderr.strip().splitlines()[-1:]}")
-        figures = json.loads(result.stdout.strip().splitlines()[-1])
-    return {"runs": runs, "epochs": epochs, "selected": SELECTED_RUNS, **figures,
-            "fill_seconds": round(fill_seconds, 2)}
-
-
-__all__ = ["add_synthetic_run", "fill_store", "run", "synthetic_config"]
