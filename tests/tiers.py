@@ -10,10 +10,48 @@ seconds. The inner loop, ``python -m pytest -m "not e2e and not worker"``, leave
 from __future__ import annotations
 
 WORKER_TESTS: tuple[str, ...] = (
+    # Worker processes (real TensorFlow, or many fake workers), the standby, foreground `engine train`.
+    "tests/jobs/test_caps_at_once.py",
+    "tests/jobs/test_folder_deleted.py",
+    "tests/jobs/test_heartbeat_under_lock.py",
+    "tests/jobs/test_lifecycle.py",
+    "tests/jobs/test_ownership.py",
+    "tests/jobs/test_priority.py",
+    "tests/jobs/test_queue.py",
+    "tests/jobs/test_rebuild_from_folders.py",
+    "tests/jobs/test_standby.py",
+    "tests/sweeps/test_folds.py::test_launch_with_folds_queues_one_run_per_fold_in_one_group",
+    "tests/sweeps/test_folds.py::test_three_fold_cv_of_a_tiny_model_from_the_cli",
+    "tests/sweeps/test_sweep_cli.py",
+    "tests/sweeps/test_sweeps.py",
+    "tests/dashboard/test_sweeps_page.py",
+    # Training with TensorFlow in this process (a fit of a tiny model: seconds to tens of seconds each).
+    "tests/training/test_training.py",
+    "tests/training/test_training_metrics.py",
+    "tests/training/test_learning.py",
+    "tests/training/test_checkpoints.py",
+    "tests/training/test_bounded_reading.py",
+    "tests/training/test_execution.py::test_a_run_of_a_small_model_on_a_bfloat16_cpu_stays_float32_and_says_why",
+    "tests/training/test_execution.py::test_a_run_on_a_cpu_without_bfloat16_records_float32_and_why",
+    "tests/training/test_execution.py::test_a_run_on_a_bfloat16_cpu_trains_mixed_with_a_float32_output",
+    "tests/training/test_execution.py::test_a_run_records_under_a_mirrored_strategy_with_the_batch_scaled",
+    "tests/training/test_bench.py::test_the_gpu_check_dry_run_prints_one_json_line_with_every_arm",
+    "tests/training/test_bench.py::test_a_non_cubic_shape_is_the_built_in_resampled_through_the_importer",
+    "tests/doctor/test_doctor_training.py",
+    "tests/doctor/test_lr_find.py::test_a_tiny_sweep_is_recorded_in_the_store_and_stops_when_the_loss_diverges",
+    "tests/evaluation/test_saliency.py::test_every_epoch_matches_sklearn_on_a_real_run",
+    "tests/evaluation/test_saliency.py::test_saliency_peaks_on_the_object",
+    "tests/evaluation/test_saliency.py::test_every_preset_yields_maps",
+    "tests/inference/test_predict.py",
+    # Subprocesses that import the lab afresh (a memory measure, a broken pipe, the dashboard's imports).
+    "tests/datasets/test_import_memory.py",
+    "tests/test_cli_broken_pipe.py",
+    "tests/dashboard/test_dashboard_no_tensorflow.py",
+    "tests/hosting",
 )
 
 
 def is_worker_test(nodeid: str) -> bool:
     """Whether the test with pytest node id ``nodeid`` is in the worker tier."""
-    return any(nodeid == entry or nodeid.startswith(entry + "::") or nodeid.startswith(entry + "[")
+    return any(nodeid == entry or nodeid.startswith((entry + "::", entry + "[", entry + "/"))
                for entry in WORKER_TESTS)
