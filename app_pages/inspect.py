@@ -22,20 +22,13 @@ from ui import doctor as doctor_ui
 from ui import inspect as inspect_ui
 from ui import predict_view
 from ui import volumes as volume_ui
+from ui.state import seed
 from ui.text import markdown_text
 
 
 INSPECT_REFRESH_S = 3  # how often the page looks for a new epoch of a run still training
 
 
-def seed(key: str, default, keep=lambda value: True) -> None:
-    """Give a widget its starting value through Session State, replacing a remembered one that ``keep`` rejects.
-
-    (Setting the value, rather than deleting the key, also moves the widget in
-    the browser when another run or sample makes the old value invalid.)
-    """
-    if key not in st.session_state or not keep(st.session_state[key]):
-        st.session_state[key] = default
 
 
 st.title("Inspect")

@@ -13,7 +13,7 @@ engine.compare; figures from ui.compare_figures.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +24,7 @@ from engine import compare, execution, statistics
 from engine.errors import LabError
 from engine.runs import RunRecord, RunStatus, metric_title
 from engine.store import RunStore
-from ui import compare_figures, run_admin, tables
+from ui import compare_figures, run_admin, state, tables
 from ui.inspect import confusion_figure
 from ui.text import markdown_text, plotly_text
 
@@ -38,27 +38,9 @@ CURVE_PARTS = ("train", "val")
 
 
 # ------------------------------------------------------------ URL plumbing
-def _seed(key: str, param: str, parse: Callable[[str], Any], default: Any, valid: Callable[[Any], bool]) -> None:
-    """Put the URL's value of ``param`` into the widget state ``key`` when the URL changed since we wrote it
-    (or the widget is new); keep the widget's own value otherwise. Invalid values fall back to ``default``."""
-    url_value = st.query_params.get(param)
-    if key not in st.session_state or st.session_state.get(f"_url_seen_{param}") != url_value:
-        try:
-            value = parse(url_value) if url_value is not None else default
-        except (TypeError, ValueError):
-            value = default
-        st.session_state[key] = value if valid(value) else default
-    elif not valid(st.session_state[key]):
-        st.session_state[key] = default
-
-
-def _write(param: str, text: str) -> None:
-    """The widget's value into the URL (the parameter is dropped when empty)."""
-    if text:
-        st.query_params[param] = text
-    elif param in st.query_params:
-        del st.query_params[param]
-    st.session_state[f"_url_seen_{param}"] = text or None
+# One home for widget state and URL sync (ui/state.py); the short names keep this module's calls as they were.
+_seed = state.seed_from_url
+_write = state.write_url
 
 
 # ------------------------------------------------------------ run picker
@@ -75,7 +57,7 @@ def selection(runs: Sequence[RunRecord]) -> list[int]:
     url_value = st.query_params.get("runs")
     if PICK_KEY in st.session_state:  # rows ticked in the table
         st.session_state[SELECTED_KEY] = [i for i in st.session_state.pop(PICK_KEY) if i in by_id]
-    elif SELECTED_KEY not in st.session_state or st.session_state.get("_url_seen_runs") != url_value:
+    elif state.url_changed(SELECTED_KEY, "runs", url_value):
         st.session_state[SELECTED_KEY] = [i for i in tables.parse_run_ids(url_value) if i in by_id]
     else:
         st.session_state[SELECTED_KEY] = [i for i in st.session_state[SELECTED_KEY] if i in by_id]

@@ -30,7 +30,7 @@ from plotly.subplots import make_subplots
 from engine import datasets, demo, paths
 from engine.datasets import preprocess, readers
 from engine.errors import DataError, LabError
-from ui import access
+from ui import access, state
 from ui.text import markdown_text, plotly_text
 
 # Uploaded files are written into a fresh hidden folder of data/imports/ with this prefix (zips: extract_zip's).
@@ -596,10 +596,7 @@ def run_import(source: str, name: str, options: datasets.ImportOptions,
         bar.empty()
 
 
-def seed(key: str, default: Any, keep=lambda value: True) -> None:
-    """A widget's starting value through Session State, replacing a remembered one that ``keep`` rejects."""
-    if key not in st.session_state or not keep(st.session_state[key]):
-        st.session_state[key] = default
+seed = state.seed  # one home for widget state (ui/state.py); data_view.seed stays for the Data page
 
 
 def volume_viewer(volume: np.ndarray, sample_key: tuple, key: str) -> tuple[list[int], float, float]:

@@ -14,7 +14,7 @@ from engine.errors import LabError
 from engine.runs import RunRecord, RunStatus
 from engine.store import RunStore
 from ui import doctor as doctor_ui
-from ui import access, figures, run_admin, tables
+from ui import access, figures, run_admin, state, tables
 from ui.live import MetricCache
 from ui.text import markdown_text
 
@@ -120,11 +120,11 @@ def selection(runs: Sequence[RunRecord]) -> list[int]:
     reload, a switch from the Train page); otherwise the widget does.
     """
     by_id = {run.id: run for run in runs}
-    url_value = st.query_params.get(QUERY_KEY, "")
+    url_value = st.query_params.get(QUERY_KEY)  # None when absent, as state.write_url remembers an empty value
     if PICK_KEY in st.session_state:  # rows ticked in the table
         st.session_state["runs_selected"] = [i for i in st.session_state.pop(PICK_KEY) if i in by_id]
-    elif "runs_selected" not in st.session_state or st.session_state.get("_runs_url_seen") != url_value:
-        ids = [i for i in tables.parse_run_ids(url_value) if i in by_id]
+    elif state.url_changed("runs_selected", QUERY_KEY, url_value):
+        ids = [i for i in tables.parse_run_ids(url_value or "") if i in by_id]
         if not ids and not url_value and runs:
             ids = [runs[0].id]  # nothing asked for: show the newest run
         st.session_state["runs_selected"] = ids
@@ -132,12 +132,7 @@ def selection(runs: Sequence[RunRecord]) -> list[int]:
         "Runs to show", list(by_id), key="runs_selected", format_func=lambda i: by_id[i].label,
         placeholder="Choose runs to compare their curves",
     )
-    new_value = tables.format_run_ids(selected)
-    if new_value:
-        st.query_params[QUERY_KEY] = new_value
-    elif QUERY_KEY in st.query_params:
-        del st.query_params[QUERY_KEY]
-    st.session_state["_runs_url_seen"] = new_value
+    state.write_url(QUERY_KEY, tables.format_run_ids(selected))
     return selected
 
 
