@@ -1,10 +1,11 @@
-"""The per-epoch pruning check of an Optuna trial's run, called from the training recorder.
+"""The per-epoch pruning check of an Optuna trial's run: the worker builds it (``pruner_for``) and hands
+it to training, whose recorder calls ``report`` (training itself imports nothing from the sweeps).
 
 A run of a sweep trial reports its validation metric to the trial each epoch
 (the step is ``fold * epochs + epoch``, so each fold of a trial is compared
 with the same fold of the other trials) and asks Optuna's median pruner
-whether to stop. The worker's ``StoreRecorder`` (engine/training/callbacks.py)
-and the fake worker of the tests call ``report``; a True answer ends the run
+whether to stop. The recorder (engine/training/callbacks.py) and the tests'
+held runs (tests/fake_worker.py) call ``report``; a True answer ends the run
 ``pruned``, its epochs kept.
 """
 
