@@ -7,7 +7,8 @@ engine..., then the reverse order), so a machine that gets busier half-way
 through slows both alike. Figures are medians over the repetitions; the JSON
 keys are stable (``BENCH_VERSION`` changes when one does).
 
-``bench compare`` times the Compare page (engine/compare_bench.py).
+``bench compare`` times the Compare page (engine/compare_bench.py); ``bench import`` a DICOM import
+against pydicom alone (engine/import_bench.py).
 """
 
 from __future__ import annotations
@@ -237,7 +238,9 @@ def cmd_bench(args) -> int:
 
         args.epochs = 100 if args.epochs is None else args.epochs
         return compare_cli.cmd_bench(args)
-    for name in ("arch", "dataset", "input_shape", "batch_size", "samples", "epochs"):
+    if args.what == "import":
+        return _cmd_import(args)
+    for name in ("arch", "dataset", "input_shape", "batch_size", "samples", "epochs", "repeats"):
         if getattr(args, name) is None:
             setattr(args, name, DEFAULTS[name])
     if args.repeats < 1 or args.epochs < 2:
@@ -251,6 +254,23 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def _cmd_import(args) -> int:
+    from engine import import_bench
+
+    values = {name: getattr(args, name) if getattr(args, name) is not None else default
+              for name, default in import_bench.DEFAULTS.items()}
+    if values["series"] < 2 or values["slices"] < 3 or values["size"] < 4:
+        raise ConfigError(["bench import: give --series 2 or more, --slices 3 or more and --size 4 or more."])
+    progress = None if args.json else (lambda text: print(text, file=sys.stderr, flush=True))
+    report = import_bench.run_import_bench(values["series"], values["slices"], values["size"], values["repeats"],
+                                           progress)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        import_bench.print_import(report)
+    return 0
+
+
 def cmd_bench_arm(args) -> int:
     from engine.training import bench
 
@@ -260,7 +280,7 @@ def cmd_bench_arm(args) -> int:
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="benchmarks: train (default: the engine against plain Keras) or compare (the Compare page)")
-    p.add_argument("what", nargs="?", choices=("train", "compare"), default="train")
+    p.add_argument("what", nargs="?", choices=("train", "compare", "import"), default="train")
     p.add_argument("--json", action="store_true", help="one JSON object with stable keys")
     train = p.add_argument_group("bench train")
     train.add_argument("--arch", help=f"architecture preset (default {DEFAULTS['arch']})")
@@ -275,8 +295,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--precision", nargs="+", choices=PRECISIONS, default=["float32"],
                        help="the engine's precision(s); several values compare the engine against itself")
     train.add_argument("--xla", nargs="+", choices=XLA_MODES, default=["off"], help="the engine's XLA mode(s)")
-    train.add_argument("--repeats", type=int, default=DEFAULTS["repeats"], help="repetitions of every arm")
+    train.add_argument("--repeats", type=argtypes.positive_int, help="repetitions of every arm (default: train 2, import 2)")
     train.add_argument("--seed", type=int, default=0, help="seed of the first repetition (then seed+1, ...)")
+    imports = p.add_argument_group("bench import")
+    imports.add_argument("--series", type=int, help="DICOM series written and imported (default 24)")
+    imports.add_argument("--slices", type=int, help="files (slices) per series (default 48)")
+    imports.add_argument("--size", type=int, help="rows and columns of each slice (default 64)")
     compare = p.add_argument_group("bench compare")
     compare.add_argument("--runs", type=int, default=200, help="synthetic runs in the store")
     p.set_defaults(func=cmd_bench)
