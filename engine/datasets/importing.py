@@ -697,8 +697,8 @@ def import_workers(samples: int) -> int:
     try:
         wanted = int(raw) if raw else len(os.sched_getaffinity(0))
     except ValueError:
-        raise ConfigError([f"{IMPORT_WORKERS_ENV}={raw!r} is not a whole number; give the number of processes "
-                           "an import may use (1 reads in this process) or unset it."]) from None
+        raise ConfigError([(f"{IMPORT_WORKERS_ENV}={raw!r} is not a whole number; give the number of processes "
+                            "an import may use (1 reads in this process) or unset it.")]) from None
     return max(1, min(wanted, samples))
 
 
@@ -718,7 +718,7 @@ def _load_sample(read: Callable[[], readers.Volume], options: ImportOptions
         problem = _voxel_problem(np.asarray(volume.voxels))
     except DataError as e:
         return None, str(e), False, 0
-    except Exception as e:  # a reader library failing on one file must not end the import
+    except Exception as e:  # noqa: BLE001 - a reader library failing on one file must not end the import
         return None, f"cannot be read ({type(e).__name__}: {e})", False, 0
     if problem is not None:
         return None, problem, False, nan_count

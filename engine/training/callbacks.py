@@ -9,8 +9,9 @@ computed from those predictions by the model's own compiled loss and the
 recipe's metrics, then put into the epoch's logs for the callbacks after it),
 writes every metric, the current learning rate, the epoch time and throughput
 and the validation predictions, and keeps ``last.keras`` and ``best.keras``
-(atomically; see "Checkpoints" below); in a sweep's Optuna trial it then asks
-the pruner whether to go on.
+(atomically; see below) with the run folder's copy of the record
+(engine/store/journal.py); in a sweep's Optuna trial it then asks the pruner
+whether to go on.
 
 Checkpoints are written by elapsed time, not every epoch: after the first
 epoch, then at the end of an epoch when ``CHECKPOINT_INTERVAL_S`` have passed
@@ -111,6 +112,7 @@ class StoreRecorder(keras.callbacks.Callback):
         self._last_stop_check = 0.0
         self._epoch = 0
         self.checkpoint_interval_s = CHECKPOINT_INTERVAL_S if checkpoint_interval_s is None else checkpoint_interval_s
+        self._val_metrics: list[keras.metrics.Metric] | None = None
         self.saved_epoch: int | None = None  # the epoch last.keras holds (written by this process)
         self._saved_at = 0.0
         self._best_unsaved = False  # best_epoch is newer than best.keras
@@ -210,7 +212,8 @@ class StoreRecorder(keras.callbacks.Callback):
             self._best_unsaved, self._best_weights = True, None
         # Checkpoints first (each atomically), then the store. Between two writes the store is ahead of
         # last.keras; the file names its epoch, and a resume continues from there.
-        if self.saved_epoch is None or time.monotonic() - self._saved_at >= self.checkpoint_interval_s:
+        checkpointed = self.saved_epoch is None or time.monotonic() - self._saved_at >= self.checkpoint_interval_s
+        if checkpointed:
             self._write_checkpoints(epoch_number)
         elif self._best_unsaved and self.best_epoch == epoch_number:
             self._best_weights = self.model.get_weights()  # written with the next checkpoint
@@ -229,7 +232,9 @@ class StoreRecorder(keras.callbacks.Callback):
             heartbeat_at=time.time(),
         )
         self.epochs_completed = epoch_number
-        journal.save(self.store, self.run_id)  # the run folder's own copy of the record and the curves
+        if checkpointed:
+            # The run folder's own copy of the record and the curves, as far as its checkpoints go.
+            journal.save(self.store, self.run_id)
         if self.pruner is not None and self.pruner.report(epoch_number, logs):
             # Optuna's median rule: this trial's curve is below the others' at this epoch. The epoch
             # is recorded in full; training ends here and the run is marked pruned.
@@ -244,6 +249,7 @@ class StoreRecorder(keras.callbacks.Callback):
             return
         if self.epochs_completed is not None and self.epochs_completed != self.saved_epoch:
             self._write_checkpoints(self.epochs_completed)
+            journal.save(self.store, self.run_id)
 
     def _validate(self, epoch_number: int) -> dict[str, float] | None:
         """Predict the validation split once; store the predictions and return val_loss, val_accuracy, val_auc
@@ -257,7 +263,9 @@ class StoreRecorder(keras.callbacks.Callback):
         self.store.save_predictions(
             self.run_id, epoch_number, "val", self.val_sample_ids, self.val_labels, probabilities
         )
-        values = recipe.evaluate_outputs(self.model, self.val_labels, outputs, self.num_classes)
+        if self._val_metrics is None:  # built once (their variables), reset by evaluate_outputs every epoch
+            self._val_metrics = recipe.make_metrics(self.num_classes)
+        values = recipe.evaluate_outputs(self.model, self.val_labels, outputs, self.num_classes, self._val_metrics)
         values.update(recipe.macro_precision_recall(self.val_labels, probabilities))
         return {f"val_{name}": value for name, value in values.items()}
 
