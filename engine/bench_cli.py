@@ -199,6 +199,7 @@ def run_train_bench(args: argparse.Namespace, progress=None) -> dict[str, Any]:
     return {
         "bench": "train",
         "version": BENCH_VERSION,
+        "accuracy": accuracy_against_float32(summaries),
         "machine": {
             "device": plain["device"],
             "cpu_bf16": any(flag in execution.cpu_flags() for flag in execution.BF16_CPU_FLAGS),
@@ -211,6 +212,29 @@ def run_train_bench(args: argparse.Namespace, progress=None) -> dict[str, Any]:
                   "repeats": args.repeats, "seed": args.seed, "train_samples": plain["train_samples"]},
         "arms": summaries,
     }
+
+
+def accuracy_against_float32(summaries: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Each arm's final validation accuracy over the seeds (mean, 95% t-interval) and its difference from the
+    float32 engine arm's (the plain script's when there is none), paired by seed: repetition i trains every
+    arm from seed --seed + i, so the same split and initial weights. ``within_noise``: that difference's
+    interval holds 0 (engine/statistics.py)."""
+    from engine import statistics as lab_statistics
+
+    reference = next((name for name, arm in summaries.items()
+                      if arm["arm"] == "engine" and arm["precision"] == "float32"), "plain")
+    base = summaries[reference]["val_accuracy"]
+    arms: dict[str, Any] = {}
+    for name, arm in summaries.items():
+        estimate = lab_statistics.metric_estimate("val_accuracy", arm["val_accuracy"])
+        entry: dict[str, Any] = {"estimate": estimate.to_dict() if estimate else None}
+        if name != reference:
+            difference = lab_statistics.difference(arm["val_accuracy"], base, paired=True)
+            entry["difference"] = difference.to_dict() if difference else None
+            entry["within_noise"] = (None if difference is None or difference.low is None
+                                     else not difference.significant)
+        arms[name] = entry
+    return {"reference": reference, "metric": "val_accuracy", "arms": arms}
 
 
 def _print_train(report: dict[str, Any]) -> None:
@@ -230,6 +254,19 @@ def _print_train(report: dict[str, Any]) -> None:
     for name, arm in report["arms"].items():
         if arm["arm"] == "engine":
             print(f"{name}: {arm['precision_reason']}; {arm['xla_reason']}; {arm['input_reason']}")
+    accuracy = report["accuracy"]
+    for name, entry in accuracy["arms"].items():
+        estimate, difference = entry["estimate"], entry.get("difference")
+        if estimate is None:
+            continue
+        line = f"val accuracy, {name}: {estimate['mean']:.4f}"
+        if estimate["low"] is not None:
+            line += f" (95% CI {estimate['low']:.4f} to {estimate['high']:.4f}, n={estimate['n']})"
+        if difference is not None and difference["low"] is not None:
+            line += (f"; vs {accuracy['reference']}: {difference['difference']:+.4f} (95% CI "
+                     f"{difference['low']:+.4f} to {difference['high']:+.4f}, paired by seed: "
+                     f"{'within noise' if entry['within_noise'] else 'a real difference'})")
+        print(line)
 
 
 def cmd_bench(args) -> int:
