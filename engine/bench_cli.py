@@ -337,7 +337,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     imports = p.add_argument_group("bench import")
     imports.add_argument("--series", type=int, help="DICOM series written and imported (default 24)")
     imports.add_argument("--slices", type=int, help="files (slices) per series (default 48)")
-    imports.add_argument("--size", type=int, help="rows and columns of each slice (default 64)")
+    imports.add_argument("--size", type=int, help="rows and columns of each slice (default 128)")
     compare = p.add_argument_group("bench compare")
     compare.add_argument("--runs", type=int, default=200, help="synthetic runs in the store")
     p.set_defaults(func=cmd_bench)

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 IMPORT_BENCH_VERSION = 1
-DEFAULTS = {"series": 24, "slices": 48, "size": 64, "repeats": 2}
+DEFAULTS = {"series": 24, "slices": 48, "size": 128, "repeats": 2}  # 18.9 M voxels: above POOL_MIN_VOXELS
 
 
 def write_series(root: Path, series: int, slices: int, size: int, seed: int = 0) -> int:
@@ -103,7 +103,7 @@ def run_import_bench(series: int, slices: int, size: int, repeats: int,
         dicom_bytes = write_series(source, series, slices, size)
         os.environ["CONV3D_LAB_DATA"] = str(scratch / "data")
         options = importing.ImportOptions(format="dicom", labels_csv="none")
-        workers = importing.import_workers(series)
+        workers = importing.import_workers(series, series * slices * size * size)
 
         def engine_import(workers_env: str | None) -> Callable[[], Any]:
             def action():

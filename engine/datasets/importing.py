@@ -685,17 +685,26 @@ def import_dataset(
                 staging.discard()
 
 
-# A DICOM import reads its series in this many processes (pydicom decodes in Python, one core each);
-# CONV3D_LAB_IMPORT_WORKERS overrides it (1: in this process). Other formats read in this process.
+# A DICOM import reads its series in one process per usable core (pydicom decodes in Python, one core
+# each) when they hold at least POOL_MIN_VOXELS in all: below that, starting the processes (about a
+# second) costs more than it saves. CONV3D_LAB_IMPORT_WORKERS sets the number of processes whatever the
+# size (1: in this process). Other formats read in this process.
 IMPORT_WORKERS_ENV = "CONV3D_LAB_IMPORT_WORKERS"
 POOLED_FORMATS = ("dicom",)
+POOL_MIN_VOXELS = 16 * 2**20
 
 
-def import_workers(samples: int) -> int:
-    """Processes for reading ``samples`` series: the cores this process may use, at most one per sample."""
+def import_workers(samples: int, voxels: int | None = None) -> int:
+    """Processes for reading ``samples`` series of ``voxels`` in all (None: unknown, counted as many): the
+    environment's number, else the cores this process may use (1 for a small import); at most one per sample."""
     raw = os.environ.get(IMPORT_WORKERS_ENV, "").strip()
     try:
-        wanted = int(raw) if raw else len(os.sched_getaffinity(0))
+        if raw:
+            wanted = int(raw)
+        elif voxels is not None and voxels < POOL_MIN_VOXELS:
+            wanted = 1
+        else:
+            wanted = len(os.sched_getaffinity(0))
     except ValueError:
         raise ConfigError([(f"{IMPORT_WORKERS_ENV}={raw!r} is not a whole number; give the number of processes "
                             "an import may use (1 reads in this process) or unset it.")]) from None
@@ -736,7 +745,11 @@ def _loaded_samples(gathered: _Gathered, options: ImportOptions, cancel):
     samples per worker in flight, so memory stays a few volumes; other formats in this process.
     """
     samples = gathered.samples
-    workers = import_workers(len(samples)) if gathered.format in POOLED_FORMATS else 1
+    workers = 1
+    if gathered.format in POOLED_FORMATS:
+        shapes = [sample.candidate.shape for sample in samples]
+        voxels = None if None in shapes else sum(int(np.prod(shape)) for shape in shapes)
+        workers = import_workers(len(samples), voxels)
     if workers == 1:
         for sample in samples:
             if cancel is not None and cancel():

@@ -51,8 +51,12 @@ def test_import_workers_follow_the_cores_and_the_environment(monkeypatch):
     monkeypatch.setattr(importing.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
     assert importing.import_workers(10) == 4
     assert importing.import_workers(3) == 3  # at most one per series
+    assert importing.import_workers(10, importing.POOL_MIN_VOXELS) == 4
+    assert importing.import_workers(10, importing.POOL_MIN_VOXELS - 1) == 1  # too small to pay the start-up
     monkeypatch.setenv(importing.IMPORT_WORKERS_ENV, "1")
     assert importing.import_workers(10) == 1
+    monkeypatch.setenv(importing.IMPORT_WORKERS_ENV, "2")
+    assert importing.import_workers(10, 100) == 2  # as the environment says, whatever the size
     monkeypatch.setenv(importing.IMPORT_WORKERS_ENV, "many")
     with pytest.raises(ConfigError, match="CONV3D_LAB_IMPORT_WORKERS='many' is not a whole number"):
         importing.import_workers(10)
