@@ -738,11 +738,21 @@ def _load_sample(read: Callable[[], readers.Volume], options: ImportOptions
     return voxels, None, bool(options.reorient and volume.affine is None), nan_count
 
 
+def pool_start_method() -> str:
+    """"fork" from a process with one thread and no TensorFlow (the CLI, a worker before training): the
+    pool starts at once, with nothing to import again; "spawn" otherwise (the dashboard's threads, or
+    TensorFlow's, could hold a lock at the moment of a fork that the child would wait on forever)."""
+    import sys
+    import threading
+
+    return "fork" if threading.active_count() == 1 and "tensorflow" not in sys.modules else "spawn"
+
+
 def _loaded_samples(gathered: _Gathered, options: ImportOptions, cancel):
     """(sample, ``_load_sample``'s result) in the samples' order; ``cancel`` is checked before each.
 
-    DICOM series are read in a process pool (spawned: safe from a threaded dashboard) with at most two
-    samples per worker in flight, so memory stays a few volumes; other formats in this process.
+    DICOM series are read in a process pool (``pool_start_method``) with at most two samples per worker
+    in flight, so memory stays a few volumes; other formats in this process.
     """
     samples = gathered.samples
     workers = 1
@@ -760,7 +770,8 @@ def _loaded_samples(gathered: _Gathered, options: ImportOptions, cancel):
     import multiprocessing
     from collections import deque
 
-    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    context = multiprocessing.get_context(pool_start_method())
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
         pending: deque = deque()
         queued = iter(samples)
         try:

@@ -17,7 +17,9 @@ def _import(source, name: str, workers: int, monkeypatch) -> importing.ImportRes
     return importing.import_dataset(source, name, importing.ImportOptions(format="dicom", labels_csv="none"))
 
 
-def test_pooled_and_serial_dicom_imports_give_the_same_dataset(lab_home, tmp_path, monkeypatch):
+@pytest.mark.parametrize("start_method", ["fork", "spawn"])
+def test_pooled_and_serial_dicom_imports_give_the_same_dataset(lab_home, tmp_path, monkeypatch, start_method):
+    monkeypatch.setattr(importing, "pool_start_method", lambda: start_method)
     source = tmp_path / "series"
     import_bench.write_series(source, series=6, slices=3, size=8)
     # One series whose pixel data is cut short: skipped with the same sentence either way.
@@ -44,6 +46,17 @@ def test_pooled_and_serial_dicom_imports_give_the_same_dataset(lab_home, tmp_pat
     np.testing.assert_array_equal(np.asarray(a.x), np.asarray(b.x))
     np.testing.assert_array_equal(np.asarray(a.y), np.asarray(b.y))
     assert list(a.sample_ids) == list(b.sample_ids)
+
+
+def test_the_pool_forks_only_a_process_with_one_thread_and_no_tensorflow(monkeypatch):
+    import sys
+    import threading
+
+    monkeypatch.setattr(threading, "active_count", lambda: 1)
+    monkeypatch.delitem(sys.modules, "tensorflow", raising=False)
+    assert importing.pool_start_method() == "fork"
+    monkeypatch.setattr(threading, "active_count", lambda: 3)  # a dashboard's server threads
+    assert importing.pool_start_method() == "spawn"
 
 
 def test_import_workers_follow_the_cores_and_the_environment(monkeypatch):
