@@ -332,7 +332,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--precision", nargs="+", choices=PRECISIONS, default=["float32"],
                        help="the engine's precision(s); several values compare the engine against itself")
     train.add_argument("--xla", nargs="+", choices=XLA_MODES, default=["off"], help="the engine's XLA mode(s)")
-    train.add_argument("--repeats", type=argtypes.positive_int, help="repetitions of every arm (default: train 2, import 2)")
+    train.add_argument("--repeats", type=argtypes.positive_int,
+                       help="repetitions of every arm (default: train 2, import 2)")
     train.add_argument("--seed", type=int, default=0, help="seed of the first repetition (then seed+1, ...)")
     imports = p.add_argument_group("bench import")
     imports.add_argument("--series", type=int, help="DICOM series written and imported (default 24)")

@@ -315,9 +315,10 @@ def reconcile(store: RunStore | None = None) -> list[int]:
         reason = _why_gone(run, now)
         if reason is None:
             continue
+        after = checkpoints.resume_epoch(paths.run_dir(run.id, create=False), run.epochs_done)
         note = (
             f"Interrupted: {reason} (noticed {datetime.fromtimestamp(now):%Y-%m-%d %H:%M:%S}); "
-            f"resume continues after epoch {checkpoints.resume_epoch(paths.run_dir(run.id, create=False), run.epochs_done)}."
+            f"resume continues after epoch {after}."
         )
         if store.transition(run.id, RunStatus.INTERRUPTED, from_statuses=[RunStatus.RUNNING], finished_at=now, error=note):
             store.log_event(run.id, note, "warning")

@@ -77,9 +77,9 @@ def evaluate_outputs(model: keras.Model, labels: np.ndarray, outputs: np.ndarray
                      metrics: list[keras.metrics.Metric] | None = None) -> dict[str, float]:
     """loss, accuracy and auc of ``outputs`` (``model.predict``'s, for ``labels``) as ``model.evaluate`` reports
     them, without a second pass over the volumes: the model's compiled loss plus its regularization
-    (``compute_loss``, as Keras' test step) and ``make_metrics`` (or ``metrics``, reset) over all samples at once (the loss is
-    a mean over samples, and accuracy and AUC accumulate counts, so one batch of everything gives the same
-    figures as Keras' batches)."""
+    (``compute_loss``, as Keras' test step) and ``make_metrics`` (or ``metrics``, reset) over all samples
+    at once (the loss is a mean over samples, and accuracy and AUC accumulate counts, so one batch of
+    everything gives the same figures as Keras' batches)."""
     y_true = keras.ops.convert_to_tensor(encode_labels(labels, num_classes))
     y_pred = keras.ops.convert_to_tensor(np.asarray(outputs, dtype=np.float32))
     values = {"loss": float(keras.ops.convert_to_numpy(model.compute_loss(y=y_true, y_pred=y_pred, training=False)))}
