@@ -8,6 +8,7 @@ through slows both alike. Figures are medians over the repetitions; the JSON
 keys are stable (``BENCH_VERSION`` changes when one does).
 
 The Compare page is timed by ``python tools/bench_compare_page.py`` (Streamlit's AppTest: not the engine's).
+``bench import`` times a DICOM import against pydicom alone (engine/import_bench.py).
 """
 
 from __future__ import annotations
@@ -198,6 +199,7 @@ def run_train_bench(args: argparse.Namespace, progress=None) -> dict[str, Any]:
     return {
         "bench": "train",
         "version": BENCH_VERSION,
+        "accuracy": accuracy_against_float32(summaries),
         "machine": {
             "device": plain["device"],
             "cpu_bf16": any(flag in execution.cpu_flags() for flag in execution.BF16_CPU_FLAGS),
@@ -210,6 +212,29 @@ def run_train_bench(args: argparse.Namespace, progress=None) -> dict[str, Any]:
                   "repeats": args.repeats, "seed": args.seed, "train_samples": plain["train_samples"]},
         "arms": summaries,
     }
+
+
+def accuracy_against_float32(summaries: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Each arm's final validation accuracy over the seeds (mean, 95% t-interval) and its difference from the
+    float32 engine arm's (the plain script's when there is none), paired by seed: repetition i trains every
+    arm from seed --seed + i, so the same split and initial weights. ``within_noise``: that difference's
+    interval holds 0 (engine/statistics.py)."""
+    from engine import statistics as lab_statistics
+
+    reference = next((name for name, arm in summaries.items()
+                      if arm["arm"] == "engine" and arm["precision"] == "float32"), "plain")
+    base = summaries[reference]["val_accuracy"]
+    arms: dict[str, Any] = {}
+    for name, arm in summaries.items():
+        estimate = lab_statistics.metric_estimate("val_accuracy", arm["val_accuracy"])
+        entry: dict[str, Any] = {"estimate": estimate.to_dict() if estimate else None}
+        if name != reference:
+            difference = lab_statistics.difference(arm["val_accuracy"], base, paired=True)
+            entry["difference"] = difference.to_dict() if difference else None
+            entry["within_noise"] = (None if difference is None or difference.low is None
+                                     else not difference.significant)
+        arms[name] = entry
+    return {"reference": reference, "metric": "val_accuracy", "arms": arms}
 
 
 def _print_train(report: dict[str, Any]) -> None:
@@ -229,10 +254,25 @@ def _print_train(report: dict[str, Any]) -> None:
     for name, arm in report["arms"].items():
         if arm["arm"] == "engine":
             print(f"{name}: {arm['precision_reason']}; {arm['xla_reason']}; {arm['input_reason']}")
+    accuracy = report["accuracy"]
+    for name, entry in accuracy["arms"].items():
+        estimate, difference = entry["estimate"], entry.get("difference")
+        if estimate is None:
+            continue
+        line = f"val accuracy, {name}: {estimate['mean']:.4f}"
+        if estimate["low"] is not None:
+            line += f" (95% CI {estimate['low']:.4f} to {estimate['high']:.4f}, n={estimate['n']})"
+        if difference is not None and difference["low"] is not None:
+            line += (f"; vs {accuracy['reference']}: {difference['difference']:+.4f} (95% CI "
+                     f"{difference['low']:+.4f} to {difference['high']:+.4f}, paired by seed: "
+                     f"{'within noise' if entry['within_noise'] else 'a real difference'})")
+        print(line)
 
 
 def cmd_bench(args) -> int:
-    for name in ("arch", "dataset", "input_shape", "batch_size", "samples", "epochs"):
+    if args.what == "import":
+        return _cmd_import(args)
+    for name in ("arch", "dataset", "input_shape", "batch_size", "samples", "epochs", "repeats"):
         if getattr(args, name) is None:
             setattr(args, name, DEFAULTS[name])
     if args.repeats < 1 or args.epochs < 2:
@@ -246,6 +286,23 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def _cmd_import(args) -> int:
+    from engine import import_bench
+
+    values = {name: getattr(args, name) if getattr(args, name) is not None else default
+              for name, default in import_bench.DEFAULTS.items()}
+    if values["series"] < 2 or values["slices"] < 3 or values["size"] < 4:
+        raise ConfigError(["bench import: give --series 2 or more, --slices 3 or more and --size 4 or more."])
+    progress = None if args.json else (lambda text: print(text, file=sys.stderr, flush=True))
+    report = import_bench.run_import_bench(values["series"], values["slices"], values["size"], values["repeats"],
+                                           progress)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        import_bench.print_import(report)
+    return 0
+
+
 def cmd_bench_arm(args) -> int:
     from engine.training import bench
 
@@ -255,8 +312,8 @@ def cmd_bench_arm(args) -> int:
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     # The Compare page's benchmark is tools/bench_compare_page.py (it drives the page with Streamlit's AppTest).
-    p = sub.add_parser("bench", help="benchmarks: train (the engine against plain Keras)")
-    p.add_argument("what", nargs="?", choices=("train",), default="train")
+    p = sub.add_parser("bench", help="benchmarks: train (default: the engine against plain Keras) or import (DICOM)")
+    p.add_argument("what", nargs="?", choices=("train", "import"), default="train")
     p.add_argument("--json", action="store_true", help="one JSON object with stable keys")
     train = p.add_argument_group("bench train")
     train.add_argument("--arch", help=f"architecture preset (default {DEFAULTS['arch']})")
@@ -271,8 +328,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--precision", nargs="+", choices=PRECISIONS, default=["float32"],
                        help="the engine's precision(s); several values compare the engine against itself")
     train.add_argument("--xla", nargs="+", choices=XLA_MODES, default=["off"], help="the engine's XLA mode(s)")
-    train.add_argument("--repeats", type=int, default=DEFAULTS["repeats"], help="repetitions of every arm")
+    train.add_argument("--repeats", type=argtypes.positive_int,
+                       help="repetitions of every arm (default: train 2, import 2)")
     train.add_argument("--seed", type=int, default=0, help="seed of the first repetition (then seed+1, ...)")
+    imports = p.add_argument_group("bench import")
+    imports.add_argument("--series", type=int, help="DICOM series written and imported (default 24)")
+    imports.add_argument("--slices", type=int, help="files (slices) per series (default 48)")
+    imports.add_argument("--size", type=int, help="rows and columns of each slice (default 128)")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("bench-arm", help="internal: one arm of `bench train` (a JSON spec)")

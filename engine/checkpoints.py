@@ -7,10 +7,17 @@ within a folder is atomic), and nothing offers a checkpoint (download, resume)
 without ``problem()`` saying it is whole. The check is a zip check (a
 ``.keras`` file is a zip holding the config and the weights), so the
 dashboard can run it without TensorFlow.
+
+Each checkpoint also names the epoch whose end it holds (``conv3d_lab.json``
+inside the archive, written before the rename, so the two never disagree):
+the recorder writes ``last.keras`` by elapsed time rather than every epoch
+(engine/training/callbacks.py), and a resume continues after the epoch
+``saved_epoch()`` reads, not after the last one the store recorded.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import zipfile
@@ -20,13 +27,18 @@ BEST = "best.keras"
 LAST = "last.keras"
 # What every Keras 3 ``.keras`` archive holds.
 _MEMBERS = ("config.json", "model.weights.h5")
+# The lab's own member of the archive: {"epoch": n} (Keras ignores members it does not know).
+LAB_MEMBER = "conv3d_lab.json"
 
 
-def save(model, path: Path) -> None:
-    """``model.save(path)`` through a temporary file and an atomic rename."""
+def save(model, path: Path, *, epoch: int | None = None) -> None:
+    """``model.save(path)`` through a temporary file and an atomic rename; ``epoch`` is recorded inside."""
     temporary = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")
     try:
         model.save(temporary)
+        if epoch is not None:
+            with zipfile.ZipFile(temporary, "a") as archive:
+                archive.writestr(LAB_MEMBER, json.dumps({"epoch": int(epoch)}))
         os.replace(temporary, path)
     finally:
         if temporary.exists():
@@ -78,4 +90,25 @@ def usable(path: Path) -> bool:
     return problem(path) is None
 
 
-__all__ = ["BEST", "LAST", "duplicate", "problem", "save", "usable"]
+def saved_epoch(path: Path) -> int | None:
+    """The epoch whose end the checkpoint at ``path`` holds; None when it does not say (written before the
+    lab recorded it, or unreadable: ``problem()`` tells which)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if LAB_MEMBER not in archive.namelist():
+                return None
+            epoch = json.loads(archive.read(LAB_MEMBER)).get("epoch")
+    except (OSError, zipfile.BadZipFile, ValueError, AttributeError):
+        return None
+    return int(epoch) if isinstance(epoch, int) and epoch >= 0 else None
+
+
+def resume_epoch(run_dir: Path, epochs_done: int | None) -> int:
+    """The epoch a resume continues after: the one the run's ``last.keras`` holds (written by elapsed time,
+    so it may trail the store's ``epochs_done``), or ``epochs_done`` for a checkpoint that does not say."""
+    done = int(epochs_done or 0)
+    saved = saved_epoch(run_dir / LAST) if done else None
+    return done if saved is None else min(saved, done)
+
+
+__all__ = ["BEST", "LAB_MEMBER", "LAST", "duplicate", "problem", "resume_epoch", "save", "saved_epoch", "usable"]

@@ -685,6 +685,114 @@ def import_dataset(
                 staging.discard()
 
 
+# A DICOM import reads its series in one process per usable core (pydicom decodes in Python, one core
+# each) when they hold at least POOL_MIN_VOXELS in all: below that, starting the processes (about a
+# second) costs more than it saves. CONV3D_LAB_IMPORT_WORKERS sets the number of processes whatever the
+# size (1: in this process). Other formats read in this process.
+IMPORT_WORKERS_ENV = "CONV3D_LAB_IMPORT_WORKERS"
+POOLED_FORMATS = ("dicom",)
+POOL_MIN_VOXELS = 16 * 2**20
+
+
+def import_workers(samples: int, voxels: int | None = None) -> int:
+    """Processes for reading ``samples`` series of ``voxels`` in all (None: unknown, counted as many): the
+    environment's number, else the cores this process may use (1 for a small import); at most one per sample."""
+    raw = os.environ.get(IMPORT_WORKERS_ENV, "").strip()
+    try:
+        if raw:
+            wanted = int(raw)
+        elif voxels is not None and voxels < POOL_MIN_VOXELS:
+            wanted = 1
+        else:
+            wanted = len(os.sched_getaffinity(0))
+    except ValueError:
+        raise ConfigError([(f"{IMPORT_WORKERS_ENV}={raw!r} is not a whole number; give the number of processes "
+                            "an import may use (1 reads in this process) or unset it.")]) from None
+    return max(1, min(wanted, samples))
+
+
+def _load_sample(read: Callable[[], readers.Volume], options: ImportOptions
+                 ) -> tuple[np.ndarray | None, str | None, bool, int]:
+    """One sample read and prepared: (voxels or None, why it is skipped or None, read without an orientation,
+    NaN voxels replaced by 0). Runs in this process or in a worker of the import's pool."""
+    nan_count = 0
+    try:
+        volume = read()
+        if options.nan_to_zero:
+            nan = np.isnan(volume.voxels)
+            if nan.any():
+                nan_count = int(np.count_nonzero(nan))
+                volume.voxels = np.where(nan, np.float32(0), volume.voxels)
+            del nan
+        problem = _voxel_problem(np.asarray(volume.voxels))
+    except DataError as e:
+        return None, str(e), False, 0
+    except Exception as e:  # noqa: BLE001 - a reader library failing on one file must not end the import
+        return None, f"cannot be read ({type(e).__name__}: {e})", False, 0
+    if problem is not None:
+        return None, problem, False, nan_count
+    try:
+        voxels = _prepare(volume, options)
+    except (ValueError, MemoryError) as e:  # e.g. an orientation nibabel cannot resolve
+        return None, f"cannot be preprocessed ({type(e).__name__}: {e})", False, nan_count
+    return voxels, None, bool(options.reorient and volume.affine is None), nan_count
+
+
+def pool_start_method() -> str:
+    """"fork" from a process with one thread and no TensorFlow (the CLI, a worker before training): the
+    pool starts at once, with nothing to import again; "spawn" otherwise (the dashboard's threads, or
+    TensorFlow's, could hold a lock at the moment of a fork that the child would wait on forever)."""
+    import sys
+    import threading
+
+    return "fork" if threading.active_count() == 1 and "tensorflow" not in sys.modules else "spawn"
+
+
+def _loaded_samples(gathered: _Gathered, options: ImportOptions, cancel):
+    """(sample, ``_load_sample``'s result) in the samples' order; ``cancel`` is checked before each.
+
+    DICOM series are read in a process pool (``pool_start_method``) with at most two samples per worker
+    in flight, so memory stays a few volumes; other formats in this process.
+    """
+    samples = gathered.samples
+    workers = 1
+    if gathered.format in POOLED_FORMATS:
+        shapes = [sample.candidate.shape for sample in samples]
+        voxels = None if None in shapes else sum(int(np.prod(shape)) for shape in shapes)
+        workers = import_workers(len(samples), voxels)
+    if workers == 1:
+        for sample in samples:
+            if cancel is not None and cancel():
+                raise ImportCancelled("The import was cancelled; nothing was written.")
+            yield sample, _load_sample(sample.candidate.read, options)
+        return
+    import concurrent.futures
+    import multiprocessing
+    from collections import deque
+
+    context = multiprocessing.get_context(pool_start_method())
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+        pending: deque = deque()
+        queued = iter(samples)
+        try:
+            for sample in queued:
+                pending.append((sample, pool.submit(_load_sample, sample.candidate.read, options)))
+                if len(pending) >= 2 * workers:
+                    break
+            while pending:
+                if cancel is not None and cancel():
+                    raise ImportCancelled("The import was cancelled; nothing was written.")
+                sample, future = pending.popleft()
+                result = future.result()
+                following = next(queued, None)
+                if following is not None:
+                    pending.append((following, pool.submit(_load_sample, following.candidate.read, options)))
+                yield sample, result
+        finally:
+            for _, future in pending:
+                future.cancel()
+
+
 def _read_samples(gathered: _Gathered, options: ImportOptions, staging: _Staging, progress, cancel):
     skipped = dict(gathered.skipped)
     notes = list(gathered.notes)
@@ -692,31 +800,12 @@ def _read_samples(gathered: _Gathered, options: ImportOptions, staging: _Staging
     total = len(gathered.samples)
     unoriented = 0
     nan_replaced: dict[str, int] = {}
-    for done, sample in enumerate(gathered.samples, start=1):
-        if cancel is not None and cancel():
-            raise ImportCancelled("The import was cancelled; nothing was written.")
+    for done, (sample, (voxels, problem, no_affine, nan_count)) in enumerate(
+            _loaded_samples(gathered, options, cancel), start=1):
         candidate = sample.candidate
-        problem = None
-        try:
-            volume = candidate.read()
-            if options.nan_to_zero:
-                nan = np.isnan(volume.voxels)
-                if nan.any():
-                    nan_replaced[candidate.path] = int(np.count_nonzero(nan))
-                    volume.voxels = np.where(nan, np.float32(0), volume.voxels)
-                del nan
-            problem = _voxel_problem(np.asarray(volume.voxels))
-        except DataError as e:
-            problem = str(e)
-        except Exception as e:  # a reader library failing on one file must not end the import
-            problem = f"cannot be read ({type(e).__name__}: {e})"
-        if problem is None:
-            if options.reorient and volume.affine is None:
-                unoriented += 1
-            try:
-                voxels = _prepare(volume, options)
-            except (ValueError, MemoryError) as e:  # e.g. an orientation nibabel cannot resolve
-                problem = f"cannot be preprocessed ({type(e).__name__}: {e})"
+        unoriented += no_affine
+        if nan_count:
+            nan_replaced[candidate.path] = nan_count
         if problem is None:
             if staging.sample_shape is None:
                 staging.sample_shape = tuple(voxels.shape)

@@ -315,9 +315,10 @@ def reconcile(store: RunStore | None = None) -> list[int]:
         reason = _why_gone(run, now)
         if reason is None:
             continue
+        after = checkpoints.resume_epoch(paths.run_dir(run.id, create=False), run.epochs_done)
         note = (
             f"Interrupted: {reason} (noticed {datetime.fromtimestamp(now):%Y-%m-%d %H:%M:%S}); "
-            f"resume continues after epoch {run.epochs_done}."
+            f"resume continues after epoch {after}."
         )
         if store.transition(run.id, RunStatus.INTERRUPTED, from_statuses=[RunStatus.RUNNING], finished_at=now, error=note):
             store.log_event(run.id, note, "warning")
@@ -328,7 +329,7 @@ def reconcile(store: RunStore | None = None) -> list[int]:
 
 def resume(run_id: int, *, store: RunStore | None = None, owner: str | None = None,
            demo_mode: bool | None = None) -> int:
-    """Queue an interrupted or stopped run again; it continues after its last completed epoch.
+    """Queue an interrupted or stopped run again; it continues after the epoch its ``last.keras`` holds.
 
     The worker reloads ``last.keras`` (weights and optimizer state), drops
     anything recorded after that epoch, and appends to the same history.
@@ -341,6 +342,7 @@ def resume(run_id: int, *, store: RunStore | None = None, owner: str | None = No
     demo.check_owner(run, owner, demo_mode, "resume")
     if not run.status.is_resumable:
         raise RunStateError(_why_not_resumable(run))
+    after_epoch = run.epochs_done
     if run.epochs_done:
         last = paths.run_dir(run_id) / checkpoints.LAST
         why = checkpoints.problem(last)
@@ -349,6 +351,8 @@ def resume(run_id: int, *, store: RunStore | None = None, owner: str | None = No
                 f"Run {run_id} cannot be resumed after epoch {run.epochs_done}: its checkpoint {last.name} {why}. "
                 "Launch a new run with the same configuration instead."
             )
+        # last.keras is written by elapsed time: it may hold an earlier epoch than the last one recorded.
+        after_epoch = checkpoints.resume_epoch(last.parent, run.epochs_done)
     # A resumed run is queued again: on a demo it counts against the same caps as a launch, checked
     # in the transaction that queues it.
     admit = demo.admission(owner, 1, action="resume") if settings.demo_mode(demo_mode) else None
@@ -357,7 +361,7 @@ def resume(run_id: int, *, store: RunStore | None = None, owner: str | None = No
         from_statuses=RESUMABLE_STATUSES,
         admit=admit,
         queued_at=time.time(),
-        resume_from_epoch=run.epochs_done,
+        resume_from_epoch=after_epoch,
         stop_requested=False,
         finished_at=None,
         pid=None,
@@ -366,7 +370,9 @@ def resume(run_id: int, *, store: RunStore | None = None, owner: str | None = No
     )
     if not moved:  # someone else resumed or changed it in between
         raise RunStateError(_why_not_resumable(store.get_run(run_id)))
-    store.log_event(run_id, f"resume requested: queued to continue after epoch {run.epochs_done}")
+    store.log_event(run_id, f"resume requested: queued to continue after epoch {after_epoch}" + (
+        f" (the epoch its checkpoint {checkpoints.LAST} holds; epochs {after_epoch + 1}-{run.epochs_done} are "
+        "trained again)" if after_epoch < (run.epochs_done or 0) else ""))
     schedule(store)
     return int(run_id)
 

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine import paths
+from engine import checkpoints, paths
 from engine.errors import StoreError
 from engine.runs import RunStatus
 from engine.store import backup, failures, journal, sql
@@ -128,7 +128,7 @@ def rebuild(url: str | None = None) -> Rebuild:
         if status.is_active:
             fields["status"] = RunStatus.INTERRUPTED.value
             fields["error"] = (f"Interrupted: recovered from its run folder after the database was lost; resume "
-                               f"continues after epoch {int(fields.get('epochs_done') or 0)}.")
+                               f"continues after epoch {checkpoints.resume_epoch(folder, fields.get('epochs_done'))}.")
         current = known.get(run_id)
         if current is not None and not _folder_is_newer(current, fields):
             continue

@@ -1,7 +1,7 @@
 """A run's own copy of what the store holds about it, in its folder, so a lost database loses no run.
 
-When a run is claimed, after each epoch and when it ends, its worker (or ``python -m engine train``)
-writes into ``<lab home>/run-<id>/``:
+When a run is claimed, when its checkpoints are written (engine/training/callbacks.py) and when it
+ends, its worker (or ``python -m engine train``) writes into ``<lab home>/run-<id>/``:
 
 - ``run.json``: the run record (its whole config, status, owner, group, times, epochs, best and test
   metrics, class names, split sizes, error sentence), JOURNAL_VERSION marks the layout;

@@ -3,10 +3,22 @@
 ``StoreRecorder`` is the only hook into training (as KerasTuner's
 TunerCallback forwards ``on_epoch_end`` into its bookkeeping). Per batch it
 writes the training loss and accuracy (throttled), checks the stop flag and
-NaN losses; per epoch it writes every metric, the current learning rate, the epoch
-time and throughput, the validation predictions, ``last.keras`` and, when the
-monitored metric improved, ``best.keras`` (both atomically); in a sweep's
-Optuna trial it then asks the pruner whether to go on.
+NaN losses; per epoch it runs the one validation pass (``fit`` is given no
+validation data: ``predict`` once, and the validation loss and metrics
+computed from those predictions by the model's own compiled loss and the
+recipe's metrics, then put into the epoch's logs for the callbacks after it),
+writes every metric, the current learning rate, the epoch time and throughput
+and the validation predictions, and keeps ``last.keras`` and ``best.keras``
+(atomically; see below) with the run folder's copy of the record
+(engine/store/journal.py); in a sweep's Optuna trial it then asks the pruner
+whether to go on.
+
+Checkpoints are written by elapsed time, not every epoch: after the first
+epoch, then at the end of an epoch when ``CHECKPOINT_INTERVAL_S`` have passed
+since the last write, and at the end of training. An improvement in between
+keeps the weights in memory until that write. Each file names its epoch
+(``checkpoints.saved_epoch``), so a resume continues after the epoch
+``last.keras`` holds; a crash or a stop loses at most that interval of training.
 
 It writes only while this process holds the run (status running, this pid
 recorded): a process that was suspended, judged gone and replaced by a
@@ -37,6 +49,23 @@ from engine.training.pipeline import probabilities_from_outputs
 BATCH_ROWS_PER_SECOND = 2.0
 # The stop flag is read from the store at most this often (seconds).
 STOP_CHECK_INTERVAL_S = 0.5
+# last.keras (and a pending best.keras) is written at the end of an epoch at most this often (seconds),
+# besides after the first epoch and at the end of training: on epochs of a second, saving every epoch
+# cost a quarter of the training time; a crash loses at most this much training.
+CHECKPOINT_INTERVAL_S = 30.0
+
+
+def recorded_best(store: RunStore, run_id: int, monitor: str, mode: str) -> tuple[float | None, int | None]:
+    """(value, epoch) of the best ``monitor`` among the run's recorded epochs (the first of equal ones, as the
+    recorder keeps it), or (None, None)."""
+    best: tuple[float | None, int | None] = (None, None)
+    for row in store.epoch_history(run_id):
+        value = row.get(monitor)
+        if value is None or not math.isfinite(float(value)):
+            continue
+        if best[0] is None or (float(value) < best[0] if mode == "min" else float(value) > best[0]):
+            best = (float(value), int(row["epoch"]))
+    return best
 
 
 class Pruner(Protocol):
@@ -70,6 +99,7 @@ class StoreRecorder(keras.callbacks.Callback):
         best_value: float | None = None,
         best_epoch: int | None = None,
         pruner: Pruner | None = None,
+        checkpoint_interval_s: float | None = None,
     ):
         super().__init__()
         self.store = store
@@ -94,6 +124,12 @@ class StoreRecorder(keras.callbacks.Callback):
         self._last_batch_write = 0.0
         self._last_stop_check = 0.0
         self._epoch = 0
+        self.checkpoint_interval_s = CHECKPOINT_INTERVAL_S if checkpoint_interval_s is None else checkpoint_interval_s
+        self._val_metrics: list[keras.metrics.Metric] | None = None
+        self.saved_epoch: int | None = None  # the epoch last.keras holds (written by this process)
+        self._saved_at = 0.0
+        self._best_unsaved = False  # best_epoch is newer than best.keras
+        self._best_weights: list[np.ndarray] | None = None  # its weights, when they are not the model's
 
     # ----------------------------------------------------------- batches
     def on_epoch_begin(self, epoch, logs=None):
@@ -121,10 +157,6 @@ class StoreRecorder(keras.callbacks.Callback):
             ]
             self._write_metrics(rows)
         self._check_stop(now)
-
-    def on_test_batch_end(self, batch, logs=None):
-        # Validation can take a while on big volumes: notice a stop there too.
-        self._check_stop(time.monotonic())
 
     def _check_stop(self, now: float) -> None:
         if now - self._last_stop_check >= STOP_CHECK_INTERVAL_S:
@@ -162,9 +194,20 @@ class StoreRecorder(keras.callbacks.Callback):
         if not run.owned_by(os.getpid()):
             self._lose_claim(f"the run is {run.status.label} with pid {run.pid} recorded")
             return
+        logs_in = logs
         logs = dict(logs or {})
         epoch_number = epoch + 1
-        if not math.isfinite(float(logs.get("loss", 0.0))) or not math.isfinite(float(logs.get("val_loss", 0.0))):
+        if not math.isfinite(float(logs.get("loss", 0.0))):
+            self.nan_epoch = epoch_number
+            self.model.stop_training = True
+            return
+        validation = self._validate(epoch_number)
+        if validation is None:
+            return  # stopped (or no longer this process's run) during the validation pass
+        if logs_in is not None:
+            logs_in.update(validation)  # the same dict goes on to ReduceLROnPlateau, EarlyStopping, History
+        logs.update(validation)
+        if not math.isfinite(float(logs.get("val_loss", 0.0))):
             self.nan_epoch = epoch_number
             self.model.stop_training = True
             return
@@ -176,22 +219,17 @@ class StoreRecorder(keras.callbacks.Callback):
         logs[EPOCH_TIME_METRIC] = elapsed
         logs[SAMPLES_PER_S_METRIC] = self.num_train_samples / elapsed if elapsed > 0 else 0.0
 
-        outputs = self.model.predict(self.val_dataset, verbose=0)
-        probabilities = probabilities_from_outputs(outputs, self.num_classes)
-        self.store.save_predictions(
-            self.run_id, epoch_number, "val", self.val_sample_ids, self.val_labels, probabilities
-        )
-        logs.update({f"val_{name}": value
-                     for name, value in recipe.macro_precision_recall(self.val_labels, probabilities).items()})
-
-        # Checkpoints first (each atomically), then the store: a crash between the two leaves a
-        # checkpoint one epoch ahead at worst, never a missing or half-written one.
-        checkpoints.save(self.model, self.run_dir / checkpoints.LAST)
         value = logs.get(self.monitor)
         if value is not None and self._improved(float(value)):
-            # The same weights as last.keras: linked, not serialised a second time (half the saving per epoch).
-            checkpoints.duplicate(self.run_dir / checkpoints.LAST, self.run_dir / checkpoints.BEST)
             self.best_value, self.best_epoch = float(value), epoch_number
+            self._best_unsaved, self._best_weights = True, None
+        # Checkpoints first (each atomically), then the store. Between two writes the store is ahead of
+        # last.keras; the file names its epoch, and a resume continues from there.
+        checkpointed = self.saved_epoch is None or time.monotonic() - self._saved_at >= self.checkpoint_interval_s
+        if checkpointed:
+            self._write_checkpoints(epoch_number)
+        elif self._best_unsaved and self.best_epoch == epoch_number:
+            self._best_weights = self.model.get_weights()  # written with the next checkpoint
         rows = [
             {"kind": "epoch", "epoch": epoch_number, "name": name, "value": float(value)}
             for name, value in logs.items()
@@ -207,14 +245,80 @@ class StoreRecorder(keras.callbacks.Callback):
             heartbeat_at=time.time(),
         )
         self.epochs_completed = epoch_number
-        journal.save(self.store, self.run_id)  # the run folder's own copy of the record and the curves
+        if checkpointed:
+            # The run folder's own copy of the record and the curves, as far as its checkpoints go.
+            journal.save(self.store, self.run_id)
         if self.pruner is not None and self.pruner.report(epoch_number, logs):
             # Optuna's median rule: this trial's curve is below the others' at this epoch. The epoch
             # is recorded in full; training ends here and the run is marked pruned.
             self.pruned_epoch = epoch_number
             self.model.stop_training = True
 
+    def on_train_end(self, logs=None):
+        # The end of training (all epochs, early stopping, pruning): the model holds the last completed
+        # epoch's weights. After a stop, a NaN or a lost claim it holds a partial epoch's (or nothing of
+        # ours): the checkpoints stay as last written.
+        if self.stopped_by_user or self.nan_epoch is not None or self.lost_claim is not None:
+            return
+        if self.epochs_completed is not None and self.epochs_completed != self.saved_epoch:
+            self._write_checkpoints(self.epochs_completed)
+            journal.save(self.store, self.run_id)
+
+    def _validate(self, epoch_number: int) -> dict[str, float] | None:
+        """Predict the validation split once; store the predictions and return val_loss, val_accuracy, val_auc
+        and the macro precision / recall computed from them. None when a stop came during the pass."""
+        if not len(self.val_labels):
+            return {}
+        outputs = self.model.predict(self.val_dataset, verbose=0, callbacks=[_StopCheck(self)])
+        if self.stopped_by_user or self.lost_claim is not None:
+            return None
+        probabilities = probabilities_from_outputs(outputs, self.num_classes)
+        self.store.save_predictions(
+            self.run_id, epoch_number, "val", self.val_sample_ids, self.val_labels, probabilities
+        )
+        if self._val_metrics is None:  # built once (their variables), reset by evaluate_outputs every epoch
+            self._val_metrics = recipe.make_metrics(self.num_classes)
+        values = recipe.evaluate_outputs(self.model, self.val_labels, outputs, self.num_classes, self._val_metrics)
+        values.update(recipe.macro_precision_recall(self.val_labels, probabilities))
+        return {f"val_{name}": value for name, value in values.items()}
+
+    def _write_checkpoints(self, epoch_number: int) -> None:
+        """last.keras from the model (the end of ``epoch_number``), and best.keras when a newer best is pending."""
+        last, best = self.run_dir / checkpoints.LAST, self.run_dir / checkpoints.BEST
+        checkpoints.save(self.model, last, epoch=epoch_number)
+        if self._best_unsaved:
+            if self.best_epoch == epoch_number:
+                # The same weights as last.keras: linked, not serialised a second time.
+                checkpoints.duplicate(last, best)
+            elif self._best_weights is not None:
+                current = self.model.get_weights()
+                self.model.set_weights(self._best_weights)
+                try:
+                    checkpoints.save(self.model, best, epoch=self.best_epoch)
+                finally:
+                    self.model.set_weights(current)
+            self._best_unsaved, self._best_weights = False, None
+        self.saved_epoch, self._saved_at = epoch_number, time.monotonic()
+
     def _improved(self, value: float) -> bool:
         if self.best_value is None:
             return True
         return value < self.best_value if self.mode == "min" else value > self.best_value
+
+
+class _StopCheck(keras.callbacks.Callback):
+    """The recorder's stop check during its validation ``predict`` (which ends early on a stop).
+
+    A callback of its own: ``predict`` sets its callbacks' ``params``, which the recorder's hold ``fit``'s.
+    """
+
+    def __init__(self, recorder: StoreRecorder):
+        super().__init__()
+        self.recorder = recorder
+
+    def on_predict_batch_end(self, batch, logs=None):
+        # The validation pass can take a while on big volumes: notice a stop there too.
+        recorder = self.recorder
+        recorder._check_stop(time.monotonic())
+        if recorder.stopped_by_user or recorder.lost_claim is not None:
+            self.model.stop_predicting = True

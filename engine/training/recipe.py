@@ -11,6 +11,7 @@ from sklearn.utils.class_weight import compute_class_weight
 
 from engine.config import TrainingConfig
 from engine.runs import MACRO_PRECISION_METRIC, MACRO_RECALL_METRIC
+from engine.training.pipeline import encode_labels
 
 @dataclass
 class LearningRatePlan:
@@ -70,6 +71,23 @@ def make_metrics(num_classes: int) -> list[keras.metrics.Metric]:
     # thresholded at 0.5 on a softmax head they are micro-averages (a 10-class run read val_recall
     # 0.047 at val_accuracy 0.74); macro_precision_recall is recorded from the predictions instead.
     return [accuracy, keras.metrics.AUC(name="auc")]
+
+
+def evaluate_outputs(model: keras.Model, labels: np.ndarray, outputs: np.ndarray, num_classes: int,
+                     metrics: list[keras.metrics.Metric] | None = None) -> dict[str, float]:
+    """loss, accuracy and auc of ``outputs`` (``model.predict``'s, for ``labels``) as ``model.evaluate`` reports
+    them, without a second pass over the volumes: the model's compiled loss plus its regularization
+    (``compute_loss``, as Keras' test step) and ``make_metrics`` (or ``metrics``, reset) over all samples
+    at once (the loss is a mean over samples, and accuracy and AUC accumulate counts, so one batch of
+    everything gives the same figures as Keras' batches)."""
+    y_true = keras.ops.convert_to_tensor(encode_labels(labels, num_classes))
+    y_pred = keras.ops.convert_to_tensor(np.asarray(outputs, dtype=np.float32))
+    values = {"loss": float(keras.ops.convert_to_numpy(model.compute_loss(y=y_true, y_pred=y_pred, training=False)))}
+    for metric in make_metrics(num_classes) if metrics is None else metrics:
+        metric.reset_state()
+        metric.update_state(y_true, y_pred)
+        values[metric.name] = float(keras.ops.convert_to_numpy(metric.result()))
+    return values
 
 
 def macro_precision_recall(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:

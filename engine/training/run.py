@@ -259,7 +259,7 @@ def _train_in(scope: contextlib.ExitStack, store: RunStore, run: RunRecord, run_
 
     from engine.doctor.findings import PARAMS_CHECK, STEPS_PER_EPOCH_CHECK
     from engine.training import checks, pipeline, precision, recipe
-    from engine.training.callbacks import StoreRecorder
+    from engine.training.callbacks import StoreRecorder, recorded_best
 
     run_id, config = run.id, run.config
     training = config.training
@@ -304,11 +304,12 @@ def _train_in(scope: contextlib.ExitStack, store: RunStore, run: RunRecord, run_
             jit_compile=chosen.xla,
         )
         initial_epoch = 0
-    if initial_epoch == 0:
-        # A fresh start (also a resume without a checkpoint): no progress from an earlier attempt remains.
-        store.update_run(run_id, resume_from_epoch=None, epochs_done=0, best_value=None, best_epoch=None)
-    else:
-        store.update_run(run_id, resume_from_epoch=None)
+    mode = recipe.monitor_mode(training.monitor)
+    # A resume continues after last.keras's epoch: the best is that of the epochs kept (best.keras's).
+    best_value, best_epoch = recorded_best(store, run_id, training.monitor, mode) if initial_epoch else (None, None)
+    # (A fresh start, also a resume without a checkpoint: no progress from an earlier attempt remains.)
+    store.update_run(run_id, resume_from_epoch=None, epochs_done=initial_epoch, best_value=best_value,
+                     best_epoch=best_epoch)
 
     train_ds = pipeline.make_dataset(
         data.x_train,
@@ -321,7 +322,6 @@ def _train_in(scope: contextlib.ExitStack, store: RunStore, run: RunRecord, run_
     val_ds = pipeline.make_dataset(
         data.x_val, pipeline.encode_labels(data.y_val, data.num_classes), batch_size, training=False, seed=0
     )
-    mode = recipe.monitor_mode(training.monitor)
     recorder = StoreRecorder(
         store,
         run_id,
@@ -331,8 +331,8 @@ def _train_in(scope: contextlib.ExitStack, store: RunStore, run: RunRecord, run_
         num_train_samples=len(data.y_train),
         monitor=training.monitor,
         mode=mode,
-        best_value=run.best_value if initial_epoch else None,
-        best_epoch=run.best_epoch if initial_epoch else None,
+        best_value=best_value,
+        best_epoch=best_epoch,
         pruner=pruner,
     )
     callbacks: list[keras.callbacks.Callback] = [
@@ -347,8 +347,7 @@ def _train_in(scope: contextlib.ExitStack, store: RunStore, run: RunRecord, run_
     checks.record(store, run_id, 0, {PARAMS_CHECK: model.count_params(), STEPS_PER_EPOCH_CHECK: steps_per_epoch})
 
     model.fit(
-        train_ds,
-        validation_data=val_ds,
+        train_ds,  # no validation_data: the recorder's one predict pass gives val_loss and the val metrics
         epochs=training.epochs,
         initial_epoch=initial_epoch,
         callbacks=callbacks,

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from engine import jobs, paths
+from engine import checkpoints, jobs, paths
 from engine.jobs import processes
 from engine.runs import RunStatus
 from tests import fake_worker
@@ -74,7 +74,11 @@ def test_killed_worker_is_interrupted_by_reconcile_and_resume_continues_the_hist
     assert run.status == RunStatus.INTERRUPTED
     assert f"pid {pid}" in run.error and "noticed" in run.error
     assert jobs.reconcile(store) == []  # nothing else to notice
-    done = run.epochs_done
+    # last.keras is written after the first epoch and then by elapsed time: the resume continues after the
+    # epoch it holds (named inside the file), and the epochs recorded after it are trained again.
+    done = checkpoints.saved_epoch(paths.run_dir(run_id) / checkpoints.LAST)
+    assert done is not None and 1 <= done <= run.epochs_done
+    assert f"resume continues after epoch {done}." in run.error
 
     monkeypatch.delenv(fake_worker.BATCH_DELAY_ENV)
     assert jobs.resume(run_id, store=store) == run_id

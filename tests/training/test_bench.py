@@ -49,12 +49,40 @@ def test_the_gpu_check_dry_run_prints_one_json_line_with_every_arm(tmp_path):
     assert arms["engine auto xla-off"]["precision"] == "float32"
     assert arms["engine auto xla-off"]["precision_reason"].startswith("auto:")
     assert arms["engine float32 xla-off"]["input_share"] is not None and arms["plain"]["input_share"] is None
+    # The engine's validation accuracy comes from the recorder's one predict pass, into the epoch's logs.
+    assert all(arm["val_accuracy"][0] is not None for arm in arms.values())
+    assert report["accuracy"]["reference"] == "engine float32 xla-off"
+    assert set(report["accuracy"]["arms"]) == set(arms)
+
+
+def test_the_accuracy_comparison_is_paired_by_seed_against_the_float32_engine():
+    from engine.bench_cli import accuracy_against_float32
+
+    def arm(kind, precision, accuracies):
+        return {"arm": kind, "precision": precision, "val_accuracy": accuracies}
+
+    summaries = {"plain": arm("plain", "float32", [0.80, 0.70, 0.90]),
+                 "engine float32 xla-off": arm("engine", "float32", [0.81, 0.71, 0.90]),
+                 "engine mixed_bfloat16 xla-off": arm("engine", "mixed_bfloat16", [0.80, 0.72, 0.89]),
+                 "engine auto xla-off": arm("engine", "mixed_bfloat16", [0.61, 0.52, 0.70])}
+    report = accuracy_against_float32(summaries)
+    assert report["reference"] == "engine float32 xla-off"
+    close = report["arms"]["engine mixed_bfloat16 xla-off"]
+    assert close["difference"]["difference"] == pytest.approx(-0.0033, abs=1e-4) and close["within_noise"] is True
+    assert close["estimate"]["n"] == 3 and close["estimate"]["low"] < close["estimate"]["mean"]
+    # 0.2 lower on every seed: paired, that is no noise even though the seeds spread by 0.2.
+    assert report["arms"]["engine auto xla-off"]["within_noise"] is False
+    assert "difference" not in report["arms"]["engine float32 xla-off"]
+    # No float32 engine arm: the plain script is the reference.
+    del summaries["engine float32 xla-off"]
+    assert accuracy_against_float32(summaries)["reference"] == "plain"
 
 
 @pytest.mark.parametrize("argv, expected", [
     (["bench", "--input-shape", "8", "8", "8", "3"], "one channel"),
     (["bench", "--dataset", "no_such_set"], "built-in dataset"),
     (["bench", "--epochs", "1"], "--epochs 2 or more"),
+    (["bench", "import", "--slices", "2"], "--slices 3 or more"),
     (["bench", "--dataset", "digits3d", "--input-shape", "16", "16", "16", "1", "--samples", "5000"], "num_samples"),
 ])
 def test_bench_mistakes_get_one_sentence(capsys, argv, expected):

@@ -27,6 +27,7 @@ are missing); RT dose frames are placed by GridFrameOffsetVector.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -342,7 +343,8 @@ def _add_sample(result: Scan, sample_id: str, headers: list[_Header], rule: str 
     spacing = (round(step, 4) if step else None, *(first.pixel_spacing or (None, None)))
     result.candidates.append(Candidate(
         path=sample_id if len(headers) > 1 or "/" in first.shown else first.shown,
-        read=lambda: _read_volume(ordered, sample_id),
+        # A partial, not a lambda: it pickles, so an import can read series in a process pool.
+        read=functools.partial(_read_volume, ordered, sample_id),
         ids=(sample_id,), group=first.patient, shape=(sum(h.frames for h in ordered), first.rows, first.columns),
         spacing=spacing if all(s is not None for s in spacing) else None,
         series=chosen.label if len(series) > 1 else None, modality=first.modality,
