@@ -31,6 +31,7 @@ WORKER_TESTS: tuple[str, ...] = (
     "tests/training/test_learning.py",
     "tests/training/test_checkpoints.py",
     "tests/training/test_bounded_reading.py",
+    "tests/training/test_epoch_end.py",
     "tests/training/test_execution.py::test_a_run_of_a_small_model_on_a_bfloat16_cpu_stays_float32_and_says_why",
     "tests/training/test_execution.py::test_a_run_on_a_cpu_without_bfloat16_records_float32_and_why",
     "tests/training/test_execution.py::test_a_run_on_a_bfloat16_cpu_trains_mixed_with_a_float32_output",
@@ -45,6 +46,8 @@ WORKER_TESTS: tuple[str, ...] = (
     "tests/inference/test_predict.py",
     # Subprocesses that import the lab afresh (a memory measure, a broken pipe, the dashboard's imports).
     "tests/datasets/test_import_memory.py",
+    "tests/datasets/test_import_pool.py::test_pooled_and_serial_dicom_imports_give_the_same_dataset",
+    "tests/datasets/test_import_pool.py::test_bench_import_compares_the_engine_with_pydicom_alone",
     "tests/test_cli_broken_pipe.py",
     "tests/dashboard/test_dashboard_no_tensorflow.py",
     "tests/hosting",

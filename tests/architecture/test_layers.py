@@ -30,7 +30,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("sweeps", ("engine.sweeps",)),
     ("worker entry points", ("engine.jobs.worker", "engine.jobs.standby_main")),
     ("commands", (
-        "engine.__main__", "engine.cli", "engine.bench_cli", "engine.compare_cli", "engine.share_cli",
+        "engine.__main__", "engine.cli", "engine.bench_cli", "engine.import_bench", "engine.compare_cli", "engine.share_cli",
         "engine.datasets.cli", "engine.doctor.cli", "engine.evaluation.cli", "engine.inference.cli",
     )),
     ("dashboard widgets", ("ui",)),
