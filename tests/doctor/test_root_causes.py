@@ -144,3 +144,66 @@ def test_findings_round_trip_with_their_cause_and_old_stored_findings_read_as_ro
     assert Finding.from_dict(linked.to_dict()) == linked
     old = {"id": "overfitting", "severity": "warning", "title": "t", "suggestion": "s", "evidence": {}, "epoch": 2}
     assert Finding.from_dict(old).caused_by is None
+
+
+# ------------------------------------------------------------------ near-duplicates
+def _shifted(volume: np.ndarray, shift: int) -> np.ndarray:
+    from scipy import ndimage
+
+    return ndimage.shift(volume, (shift, shift, shift, 0), order=0, mode="nearest")
+
+
+def _built_in(name: str, options: dict):
+    from engine import datasets
+
+    dataset = datasets.load_dataset(name, options)
+    splits = datasets.make_splits(dataset, 0.2, 0.2, seed=0)
+    return np.asarray(dataset.x), {"train": splits.train, "val": splits.val, "test": splits.test}
+
+
+def _plant(x, parts, copies):
+    """x with ``copies`` (volumes) appended to the test split."""
+    extra = np.arange(len(x), len(x) + len(copies))
+    return np.concatenate([x, np.stack(copies)]), parts | {"test": np.concatenate([parts["test"], extra])}
+
+
+def test_copies_shifted_by_a_voxel_or_with_5_grey_levels_of_noise_are_near_duplicates(lab_home):
+    from engine.doctor import data
+
+    rng = np.random.default_rng(0)
+    for name in ("shapes3d", "phantom_lesions"):
+        x, parts = _built_in(name, {"num_samples": 40, "size": 16})
+        # Distinct samples of the built-in set: no near-duplicate (no false positive).
+        assert "near_duplicates" not in {f.id for f in data.leakage_findings(x, parts, None)}, name
+        one, two, three = (int(i) for i in parts["train"][:3])
+        grey = 5 / 255 * data.intensity_range(x[two][..., 0])
+        copies = [_shifted(x[one], 1),  # shifted by one voxel along each axis
+                  x[two] + rng.normal(0, grey, x[two].shape).astype(np.float32),  # noise of 5 grey levels
+                  _shifted(x[three], -1) + rng.normal(0, grey, x[three].shape).astype(np.float32)]  # both
+        planted, planted_parts = _plant(x, parts, copies)
+        found = {f.id: f for f in data.leakage_findings(planted, planted_parts, None)}
+        near = found["near_duplicates"]
+        assert near.evidence["pairs"] == {"train-test": 3}, name
+        extra = len(x)
+        assert set(near.evidence["examples"]) == {(one, extra), (two, extra + 1), (three, extra + 2)}, name
+        shifts = {tuple(a["pair"]): a["shift_voxels"] for a in near.evidence["alignments"]}
+        assert shifts[(one, extra)] == [1, 1, 1] and shifts[(two, extra + 1)] == [0, 0, 0], name
+        assert "duplicates_across_splits" not in found  # none is an exact copy
+
+
+def test_the_aligned_difference_reads_the_shift_and_the_noise_level():
+    from engine.doctor import data
+
+    rng = np.random.default_rng(3)
+    volume = np.zeros((12, 12, 12), dtype=np.float32)
+    volume[3:8, 4:9, 2:6] = 1.0
+    moved = np.roll(volume, (2, -1, 1), axis=(0, 1, 2))
+    difference, shift = data.aligned_difference(volume, moved)
+    assert difference == 0.0 and shift == (2, -1, 1)
+    noisy = volume + rng.normal(0, 0.02, volume.shape).astype(np.float32)
+    difference, _ = data.aligned_difference(volume, noisy)
+    assert 0.015 < difference < 0.025
+    # A shift beyond the tolerance or noise above it is not a near-duplicate.
+    assert data.aligned_difference(volume, np.roll(volume, 3, axis=0))[0] > data.NEAR_DUPLICATE_DIFFERENCE
+    assert data.aligned_difference(volume, volume + rng.normal(0, 0.06, volume.shape))[0] > \
+        data.NEAR_DUPLICATE_DIFFERENCE
