@@ -26,6 +26,8 @@ from engine.store import RunStore
 
 # The data findings of a run depend only on its dataset and split: computed once, kept in its folder.
 DATA_MEMO = "doctor-data.json"
+# Bumped when the data checks change (2: shift-tolerant near-duplicates, groups by name): older memos are redone.
+DATA_MEMO_VERSION = 2
 
 
 @dataclass
@@ -79,7 +81,8 @@ def _data_facts(store: RunStore, run: RunRecord, val) -> tuple[list[Finding], li
     normalization = run.config.data.normalization
     if memo_path.exists():
         memo = json.loads(memo_path.read_text())
-        if memo.get("fingerprint") == run.dataset_fingerprint and memo.get("class_weight") == \
+        if memo.get("version") == DATA_MEMO_VERSION and memo.get("fingerprint") == run.dataset_fingerprint and \
+                memo.get("class_weight") == \
                 run.config.training.class_weight and memo.get("normalization") == normalization and "input_range" in memo:
             found_range = memo["input_range"]
             return ([Finding.from_dict(raw) for raw in memo["findings"]], memo["train_counts"],
@@ -95,7 +98,7 @@ def _data_facts(store: RunStore, run: RunRecord, val) -> tuple[list[Finding], li
     value_range = data.input_range(dataset.x, splits.train, normalization)
     if folder.is_dir():
         memo_path.write_text(json.dumps({
-            "fingerprint": dataset.fingerprint, "class_weight": run.config.training.class_weight,
+            "version": DATA_MEMO_VERSION, "fingerprint": dataset.fingerprint, "class_weight": run.config.training.class_weight,
             "normalization": normalization, "input_range": value_range,
             "findings": [finding.to_dict() for finding in found], "train_counts": train_counts,
         }, default=float))
@@ -108,7 +111,7 @@ def run_data_findings(dataset: datasets.Dataset, splits: datasets.Splits, class_
     predefined = dataset.predefined_split is not None and bool(np.any(np.asarray(dataset.predefined_split) >= 0))
     found = data.split_findings({name: dataset.y[indices] for name, indices in parts.items()}, dataset.class_names,
                                 predefined=predefined, class_weight=class_weight)
-    return found + data.leakage_findings(dataset.x, parts, dataset.groups, dataset.sample_ids)
+    return found + data.leakage_findings(dataset.x, parts, dataset.groups, dataset.sample_ids, dataset.group_names)
 
 
 def diagnose_facts(facts: RunFacts) -> list[Finding]:

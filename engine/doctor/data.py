@@ -237,9 +237,32 @@ def near_duplicate_pairs(x: np.ndarray, first: np.ndarray, second: np.ndarray,
     return found
 
 
+def name_ranges(names: Sequence[str]) -> str:
+    """Sorted group names with runs of consecutive numbered names folded: "P00-P03, P07, liver-2"."""
+    import re
+
+    def parts(name: str):
+        match = re.fullmatch(r"(.*?)(\d+)", name)
+        return (match.group(1), len(match.group(2)), int(match.group(2))) if match else None
+
+    ordered = sorted(set(map(str, names)), key=lambda n: (parts(n)[:2] + (parts(n)[2], "") if parts(n) else
+                                                          (n, 0, 0, n)))
+    out: list[list[str]] = []
+    for name in ordered:
+        here, last = parts(name), parts(out[-1][-1]) if out else None
+        if here and last and here[:2] == last[:2] and here[2] == last[2] + 1:
+            out[-1].append(name)
+        else:
+            out.append([name])
+    return ", ".join(run[0] if len(run) == 1 else f"{run[0]}-{run[-1]}" if len(run) > 2 else f"{run[0]}, {run[1]}"
+                     for run in out)
+
+
 def leakage_findings(x: np.ndarray, splits: Mapping[str, np.ndarray], groups: np.ndarray | None,
-                     sample_ids: np.ndarray | None = None) -> list[Finding]:
-    """Identical volumes, near-identical volumes and shared groups across the splits."""
+                     sample_ids: np.ndarray | None = None,
+                     group_names: Sequence[str] | None = None) -> list[Finding]:
+    """Identical volumes, near-identical volumes and shared groups across the splits; shared groups are named
+    by ``group_names`` (the name of each group code, e.g. the CSV's patient ids) when given."""
     ids = np.arange(len(x)) if sample_ids is None else np.asarray(sample_ids)
     names = [name for name in ("train", "val", "test") if name in splits and len(splits[name])]
     found: list[Finding] = []
@@ -295,19 +318,26 @@ def leakage_findings(x: np.ndarray, splits: Mapping[str, np.ndarray], groups: np
         ))
     if groups is not None:
         groups = np.asarray(groups)
-        members = {name: set(groups[np.asarray(splits[name])].tolist()) for name in names}
+
+        def named(code) -> str:
+            code = int(code)
+            return str(group_names[code]) if group_names is not None and 0 <= code < len(group_names) else str(code)
+
+        members = {name: {named(code) for code in groups[np.asarray(splits[name])].tolist()} for name in names}
         shared = {}
         for i, first in enumerate(names):
             for second in names[i + 1:]:
                 both = members[first] & members[second]
                 if both:
-                    shared[f"{first}-{second}"] = sorted(both)[:5]
+                    shared[f"{first}-{second}"] = sorted(both)
         if shared:
             found.append(Finding(
                 id="groups_across_splits", severity=Severity.PROBLEM,
-                evidence={"shared_groups": {pair: [str(g) for g in values] for pair, values in shared.items()}},
+                evidence={"shared_groups": {pair: values[:20] for pair, values in shared.items()},
+                          "shared_counts": {pair: len(values) for pair, values in shared.items()}},
                 title="Leakage: groups (patients or sources) appear in more than one split ("
-                + ", ".join(f"{pair}: e.g. {', '.join(map(str, values))}" for pair, values in shared.items()) + ")",
+                + ", ".join(f"{pair}: {len(values)} group(s), {name_ranges(values[:20])}"
+                            + ("..." if len(values) > 20 else "") for pair, values in shared.items()) + ")",
                 suggestion="Split by group (the lab's splits are group-aware when the dataset has groups); samples "
                 "of one patient in two splits inflate the validation score.",
             ))

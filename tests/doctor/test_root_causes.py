@@ -207,3 +207,56 @@ def test_the_aligned_difference_reads_the_shift_and_the_noise_level():
     assert data.aligned_difference(volume, np.roll(volume, 3, axis=0))[0] > data.NEAR_DUPLICATE_DIFFERENCE
     assert data.aligned_difference(volume, volume + rng.normal(0, 0.06, volume.shape))[0] > \
         data.NEAR_DUPLICATE_DIFFERENCE
+
+
+# ------------------------------------------------------------------ groups by name
+def test_group_leakage_names_the_groups_by_the_csv_ids_and_dicom_imports_keep_the_patient_id(lab_home, tmp_path):
+    from engine import datasets
+    from engine.datasets import ImportOptions, Splits
+    from tests.datasets import scans
+
+    root = tmp_path / "nii"
+    rows = ["file,label,patient"]
+    for index in range(16):
+        scans.write_nifti(root / f"scan{index:03d}.nii.gz",
+                          np.random.default_rng(index).random((6, 6, 6)).astype(np.float32))
+        rows.append(f"scan{index:03d}.nii.gz,{'ab'[index % 2]},P{index // 2:02d}")  # two scans per patient
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    datasets.import_dataset(root, "patients", ImportOptions(labels_csv=str(tmp_path / "labels.csv")))
+    dataset = datasets.load_dataset("patients")
+    manifest = datasets.imported.manifest("patients")
+    names = {sample["source"].split("/")[-1]: name for sample, name in zip(manifest["samples"], dataset.group_labels())}
+    assert names["scan000.nii.gz"] == names["scan001.nii.gz"] == "P00" and names["scan015.nii.gz"] == "P07"
+    # A split by sample, not by patient: P00-P03 have one scan in training and one in validation.
+    labels = dataset.group_labels()
+    first_scans = [i for i in range(16) if labels[i] in {"P00", "P01", "P02", "P03"} and i == list(labels).index(labels[i])]
+    second_scans = [i for i in range(16) if labels[i] in {"P00", "P01", "P02", "P03"} and i not in first_scans]
+    rest = [i for i in range(16) if labels[i] not in {"P00", "P01", "P02", "P03"}]
+    splits = Splits(np.array(first_scans + rest[:6]), np.array(second_scans), np.array(rest[6:]))
+    found = {f.id: f for f in doctor.run_data_findings(dataset, splits, class_weight="balanced")}
+    groups = found["groups_across_splits"]
+    assert groups.evidence["shared_groups"] == {"train-val": ["P00", "P01", "P02", "P03"]}
+    assert "P00-P03" in groups.title and "0, 1" not in groups.title
+
+    dicom = tmp_path / "dicom"
+    for label in ("healthy", "lesion"):
+        for patient in range(2):
+            scans.write_dicom_series(dicom / label / f"p{patient}", scans.ramp_slices(4, offset=patient),
+                                     patient=f"PID-{label}-{patient}")
+    datasets.import_dataset(dicom, "dicom_patients", ImportOptions())
+    loaded = datasets.load_dataset("dicom_patients")
+    assert sorted(loaded.group_labels()) == ["PID-healthy-0", "PID-healthy-1", "PID-lesion-0", "PID-lesion-1"]
+
+
+def test_a_dataset_without_names_shows_its_group_codes_and_old_imports_still_load():
+    from engine.datasets import imported
+
+    assert imported.group_names({"samples": [{"group": "A"}, {"group": None}, {"group": "A"}]},
+                                np.array([0, 1, 0])) == ["A", "sample 1"]
+    assert imported.group_names({"samples": []}, np.array([0, 1])) is None
+    rng = np.random.default_rng(0)
+    from engine.doctor import data
+
+    found = data.leakage_findings(rng.normal(size=(6, 4, 4, 4, 1)).astype(np.float32),
+                                  {"train": np.arange(3), "val": np.arange(3, 6)}, np.array([0, 1, 2, 0, 1, 5]))
+    assert found[-1].evidence["shared_groups"] == {"train-val": ["0", "1"]}
