@@ -263,7 +263,8 @@ def build_report(store, run_id: int) -> str:
     parts.append(_section("roc-pr", "ROC and precision-recall",
                           _figure_html(_roc_pr_figure(evaluation), first) if evaluation.roc
                           else "<p>Undefined: the test split holds one class only.</p>"))
-    finding_rows = [[_Raw(f'<td class="{_text(f.severity.value)}">{_text(f.severity.value)}</td>'), f.title,
+    finding_rows = [[_Raw(f'<td class="{_text(f.severity.value)}">{_text(f.severity.value)}</td>'),
+                     f.title if f.caused_by is None else f"(consequence of {f.caused_by}) {f.title}",
                      json.dumps(f.evidence, default=str)[:600], f.suggestion] for f in findings]
     parts.append(_section("doctor", "The doctor's findings",
                           _table(["severity", "finding", "evidence", "what to do"], finding_rows) if findings

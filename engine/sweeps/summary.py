@@ -94,7 +94,7 @@ def estimates(values_by_metric: dict[str, list[float | None]]) -> dict[str, stat
 
 
 # The metrics the Runs page summarises per group (those recorded), after the runs' monitored metric.
-RUNS_PAGE_METRICS = ("val_accuracy", "val_loss", "test_accuracy", "test_auc")
+RUNS_PAGE_METRICS = ("val_accuracy", "val_loss", "test_accuracy", "test_auc", "accuracy", "accuracy" + LAST_SUFFIX)
 
 
 def group_rows(store: RunStore, runs: Sequence[RunRecord]) -> list[dict[str, Any]]:
