@@ -173,9 +173,10 @@ def summary_text(findings: Sequence[Finding]) -> str:
 
 
 def finding_label(finding: Finding) -> str:
-    """The expander's label: "PROBLEM: title", or "↳ CONSEQUENCE of batchnorm_gap (warning): title"."""
+    """The expander's label: "PROBLEM: title", or "CONSEQUENCE of batchnorm_gap (warning): title" (its icon
+    an arrow from the cause)."""
     if finding.caused_by is not None:
-        return f"↳ CONSEQUENCE of {finding.caused_by} ({finding.severity.value}): {finding.title}"
+        return f"CONSEQUENCE of {finding.caused_by} ({finding.severity.value}): {finding.title}"
     return f"{finding.severity.value.upper()}: {finding.title}"
 
 

@@ -46,7 +46,7 @@ def test_the_inspect_page_shows_consequences_under_their_root_cause(doctor_store
     labels = [expander.label for expander in at.expander if "CONSEQUENCE" in expander.label
               or expander.label.startswith(("PROBLEM", "WARNING", "NOTE"))]
     assert labels[0].startswith("PROBLEM") and "BatchNorm" in labels[0]
-    assert labels[1].startswith("↳ CONSEQUENCE of batchnorm\\_gap") and "Collapse" in labels[1]
+    assert labels[1].startswith("CONSEQUENCE of batchnorm\\_gap") and "Collapse" in labels[1]
     overfitting = next(label for label in labels if "Overfitting" in label)
     assert "CONSEQUENCE of batchnorm" in overfitting
     assert any("1 problem · " in caption.value and "consequences of them" in caption.value for caption in at.caption)

@@ -44,3 +44,14 @@ def test_findings_panel_of_an_overfitting_and_a_collapsed_run(lab_home, dashboar
     text = _panel_screenshot(browser_page, f"{dashboard}/inspect?run={collapsed}", "doctor-collapse",
                              "Collapse onto one class")
     assert "lesion" not in text or "lesion_[T2]" in text  # class names shown literally
+
+
+def test_consequences_follow_their_root_cause_in_the_panel(lab_home, dashboard, browser_page):
+    from engine.store import open_store
+    from tests.doctor.sick_runs import batchnorm_gap_run
+
+    run_id = batchnorm_gap_run(open_store())
+    text = _panel_screenshot(browser_page, f"{dashboard}/inspect?run={run_id}", "doctor-root-cause",
+                             "CONSEQUENCE of batchnorm_gap")
+    assert text.index("BatchNorm train/inference gap") < text.index("CONSEQUENCE of batchnorm_gap")
+    assert "1 problem" in text and "consequences of them" in text
