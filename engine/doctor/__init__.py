@@ -82,8 +82,8 @@ def _data_facts(store: RunStore, run: RunRecord, val) -> tuple[list[Finding], li
     if memo_path.exists():
         memo = json.loads(memo_path.read_text())
         if memo.get("version") == DATA_MEMO_VERSION and memo.get("fingerprint") == run.dataset_fingerprint and \
-                memo.get("class_weight") == \
-                run.config.training.class_weight and memo.get("normalization") == normalization and "input_range" in memo:
+                memo.get("class_weight") == run.config.training.class_weight and \
+                memo.get("normalization") == normalization and "input_range" in memo:
             found_range = memo["input_range"]
             return ([Finding.from_dict(raw) for raw in memo["findings"]], memo["train_counts"],
                     tuple(found_range) if found_range else None)
@@ -98,7 +98,8 @@ def _data_facts(store: RunStore, run: RunRecord, val) -> tuple[list[Finding], li
     value_range = data.input_range(dataset.x, splits.train, normalization)
     if folder.is_dir():
         memo_path.write_text(json.dumps({
-            "version": DATA_MEMO_VERSION, "fingerprint": dataset.fingerprint, "class_weight": run.config.training.class_weight,
+            "version": DATA_MEMO_VERSION, "fingerprint": dataset.fingerprint,
+            "class_weight": run.config.training.class_weight,
             "normalization": normalization, "input_range": value_range,
             "findings": [finding.to_dict() for finding in found], "train_counts": train_counts,
         }, default=float))

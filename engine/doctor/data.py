@@ -292,8 +292,9 @@ def leakage_findings(x: np.ndarray, splits: Mapping[str, np.ndarray], groups: np
     for i, first in enumerate(names):
         for second in names[i + 1:]:
             count = 0
-            for a, b, difference, shift in near_duplicate_pairs(x, np.asarray(splits[first]), np.asarray(splits[second]),
-                                                               vectors[first], vectors[second]):
+            pairs = near_duplicate_pairs(x, np.asarray(splits[first]), np.asarray(splits[second]),
+                                         vectors[first], vectors[second])
+            for a, b, difference, shift in pairs:
                 if hashes[first][a] == hashes[second][b]:
                     continue  # an exact copy, reported above
                 count += 1

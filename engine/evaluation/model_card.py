@@ -254,7 +254,8 @@ def build_report(store, run_id: int) -> str:
     parts.append(_section("confusion", "Confusion matrix",
                           f"<p>Test split, epoch {evaluation.epoch} (the best weights), {len(evaluation.labels)} samples"
                           f"{_text(threshold)}; accuracy {evaluation.accuracy:.3f}, balanced accuracy "
-                          f"{metrics.shown(evaluation.balanced_accuracy, 3, metrics.NO_SAMPLES)}.</p>" + _figure_html(_confusion_figure(evaluation), first)))
+                          f"{metrics.shown(evaluation.balanced_accuracy, 3, metrics.NO_SAMPLES)}.</p>"
+                          + _figure_html(_confusion_figure(evaluation), first)))
     rows = [[row["class"], _number(row["precision"], row["precision_ci"]), _number(row["recall"], row["recall_ci"]),
              _number(row["specificity"], row["specificity_ci"]), _number(row["f1"]), _Raw(f'<td class="n">{row["support"]}</td>')]
             for row in per_class_intervals(evaluation)]

@@ -136,5 +136,6 @@ def group_summary(store: RunStore, group: str) -> dict[str, Any]:
     }
 
 
-__all__ = ["LAST_EPOCH_METRICS", "LAST_SUFFIX", "RUNS_PAGE_METRICS", "best_epoch_row", "best_value", "configuration_summary", "estimates",
+__all__ = ["LAST_EPOCH_METRICS", "LAST_SUFFIX", "RUNS_PAGE_METRICS",
+           "best_epoch_row", "best_value", "configuration_summary", "estimates",
            "group_rows", "group_summary", "repetition_sets"]

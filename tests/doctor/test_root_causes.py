@@ -229,7 +229,8 @@ def test_group_leakage_names_the_groups_by_the_csv_ids_and_dicom_imports_keep_th
     assert names["scan000.nii.gz"] == names["scan001.nii.gz"] == "P00" and names["scan015.nii.gz"] == "P07"
     # A split by sample, not by patient: P00-P03 have one scan in training and one in validation.
     labels = dataset.group_labels()
-    first_scans = [i for i in range(16) if labels[i] in {"P00", "P01", "P02", "P03"} and i == list(labels).index(labels[i])]
+    first_scans = [i for i in range(16)
+                   if labels[i] in {"P00", "P01", "P02", "P03"} and i == list(labels).index(labels[i])]
     second_scans = [i for i in range(16) if labels[i] in {"P00", "P01", "P02", "P03"} and i not in first_scans]
     rest = [i for i in range(16) if labels[i] not in {"P00", "P01", "P02", "P03"}]
     splits = Splits(np.array(first_scans + rest[:6]), np.array(second_scans), np.array(rest[6:]))
