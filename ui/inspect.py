@@ -144,8 +144,9 @@ def history_figure(epochs: Sequence[int], probabilities: np.ndarray, class_names
 
 
 def metric_value(value: float | None) -> str:
-    """A headline metric: 3 decimals, or "undefined" when the split leaves it without a value."""
-    return "undefined" if value is None else f"{value:.3f}"
+    """A headline metric: 3 decimals, or "n/a" when the split leaves it without a value (the caption under the
+    metrics says "undefined (no samples)" and why; a longer word is cut off at 1280 px)."""
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def undefined_help(reason: str | None) -> str | None:

@@ -67,7 +67,7 @@ def test_the_inspect_page_shows_undefined_for_a_one_class_split(lab_home):
     at.run()
     assert not at.exception
     values = {metric.label: metric.value for metric in at.metric}
-    assert values["Balanced accuracy"] == "undefined" and values["Sensitivity (lesion)"] == "undefined"
+    assert values["Balanced accuracy"] == "n/a" and values["Sensitivity (lesion)"] == "n/a"
     captions = [unescape_markdown(caption.value) for caption in at.caption]
     assert any("balanced accuracy: undefined (no samples of 'lesion')" in c and
                "recall (lesion): undefined (no samples)" in c for c in captions), captions
