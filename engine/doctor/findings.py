@@ -117,8 +117,8 @@ def _cause_rank(finding_id: str) -> int:
 
 def consequence_suggestion(cause: Finding) -> str:
     """What a consequence says instead of its own remedy."""
-    return (f"A consequence of '{cause.id}' ({cause.title[:1].lower()}{cause.title[1:]}); apply that fix first "
-            "and train again before treating this one on its own.")
+    return (f"A consequence of '{cause.id}' (the {cause.severity.value} above): apply its fix first and train "
+            "again before treating this one on its own.")
 
 
 def link_consequences(findings: list[Finding]) -> list[Finding]:
