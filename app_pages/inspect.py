@@ -169,7 +169,7 @@ try:
 except (LabError, OSError) as error:
     dataset = None
     st.warning(f"The volumes of this run's dataset cannot be loaded: {markdown_text(error)}")
-table = evaluation.sample_table(result, None if dataset is None else dataset.groups)
+table = evaluation.sample_table(result, None if dataset is None else dataset.group_labels())
 filters = st.columns([1, 2, 2])
 misclassified = filters[0].checkbox("Misclassified only", key="inspect_misclassified")
 seed("inspect_classes", [], lambda chosen: set(chosen) <= set(class_names))

@@ -391,6 +391,10 @@ def _print_group(group: str) -> None:
             where = f"fold {fold['fold_label']}" if fold["fold_label"] else f"seed {fold['seed']}"
             values = ", ".join(f"{name} {value:.4f}" for name, value in sorted(fold["metrics"].items()))
             print(f"  run {fold['run_id']:>4} {where:<8} {fold['status']:<11} best epoch {fold['best_epoch']}: {values}")
+            if fold.get("last_metrics"):  # the training accuracy at the last epoch shows memorisation
+                last = ", ".join(f"{name} {fold['last_metrics'][name]:.4f}" for name in summary.LAST_EPOCH_METRICS
+                                 if name in fold["last_metrics"])
+                print(f"  {'':>4}     {'':<8} {'':<11} last epoch {fold['last_epoch']}: {last}")
         for name, values in configuration["summary"].items():
             estimate = statistics.Estimate(**values)
             interval = f"  ({statistics.CONFIDENCE:.0%} CI {estimate.interval_text()})" if estimate.low is not None else ""

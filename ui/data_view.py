@@ -368,7 +368,8 @@ def dataset_summary(name: str, version: str, data_root: str) -> dict[str, Any]:
         "class_counts": dataset.class_counts(),
         "num_groups": int(len(np.unique(dataset.groups))) if dataset.groups is not None else 0,
         "labels": labels.astype(int).tolist(),
-        "groups": None if dataset.groups is None else np.asarray(dataset.groups).astype(int).tolist(),
+        # By name (the labels CSV's group, the DICOM PatientID), not the internal group code.
+        "groups": None if dataset.groups is None else [str(name) for name in dataset.group_labels()],
         "predefined": None if split_codes is None else int(np.sum(np.asarray(split_codes) >= 0)),
         "histogram_edges": edges.tolist(),
         "histogram": histogram,

@@ -161,12 +161,23 @@ def nearest_option(value: float, options: Sequence[float]) -> float:
 
 
 def summary_text(findings: Sequence[Finding]) -> str:
-    """"2 problems · 1 warning · 3 notes"."""
+    """"2 problems · 1 warning · 3 notes" (root causes), then "· 2 consequences" when some follow from them."""
     parts = []
     for severity in Severity:
         n = doctor.count(list(findings), severity)
         parts.append(f"{n} {severity.value}{'' if n == 1 else 's'}")
+    following = sum(1 for finding in findings if finding.caused_by is not None)
+    if following:
+        parts.append(f"{following} consequence{'' if following == 1 else 's'} of them")
     return " · ".join(parts)
+
+
+def finding_label(finding: Finding) -> str:
+    """The expander's label: "PROBLEM: title", or "CONSEQUENCE of batchnorm_gap (warning): title" (its icon
+    an arrow from the cause)."""
+    if finding.caused_by is not None:
+        return f"CONSEQUENCE of {finding.caused_by} ({finding.severity.value}): {finding.title}"
+    return f"{finding.severity.value.upper()}: {finding.title}"
 
 
 # ----------------------------------------------------------------- cached reads
@@ -209,9 +220,12 @@ def findings_panel(found: Sequence[Finding], key: str) -> None:
         for index, finding in enumerate(found):
             icon = {Severity.PROBLEM: ":material/error:", Severity.WARNING: ":material/warning:",
                     Severity.NOTE: ":material/info:"}[finding.severity]
-            label = f"{finding.severity.value.upper()}: {finding.title}"
-            with st.expander(markdown_text(label), expanded=finding.severity == Severity.PROBLEM, icon=icon):
-                st.markdown("**What to do:** " + markdown_text(finding.suggestion))
+            consequence = finding.caused_by is not None
+            if consequence:
+                icon = ":material/subdirectory_arrow_right:"
+            root_problem = finding.severity == Severity.PROBLEM and not consequence
+            with st.expander(markdown_text(finding_label(finding)), expanded=root_problem, icon=icon):
+                st.markdown(("**Why:** " if consequence else "**What to do:** ") + markdown_text(finding.suggestion))
                 figure = finding_figure(finding)
                 if figure is not None:
                     st.plotly_chart(figure, key=f"{key}_chart_{index}_{finding.id}", config={"displayModeBar": False})
@@ -219,7 +233,7 @@ def findings_panel(found: Sequence[Finding], key: str) -> None:
                 st.json({name: _rounded(value) for name, value in finding.evidence.items()
                          if name not in ("epochs", "loss", "val_loss", "per_epoch")} | (
                             {"epoch": finding.epoch} if finding.epoch is not None else {}),
-                        expanded=finding.severity == Severity.PROBLEM)
+                        expanded=root_problem)
 
 
 def dataset_check(data: dict[str, Any], class_weight: str, seed: int) -> None:

@@ -20,6 +20,7 @@ from plotly.colors import qualitative
 
 from engine import evaluation
 from engine.config import RunConfig
+from engine.evaluation import metrics
 from engine.evaluation import samples as evaluation_samples
 from engine.store import open_store
 from ui.text import markdown_text, plotly_text, plotly_texts
@@ -142,6 +143,23 @@ def history_figure(epochs: Sequence[int], probabilities: np.ndarray, class_names
     return figure
 
 
+def metric_value(value: float | None) -> str:
+    """A headline metric: 3 decimals, or "n/a" when the split leaves it without a value (the caption under the
+    metrics says "undefined (no samples)" and why; a longer word is cut off at 1280 px)."""
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def undefined_help(reason: str | None) -> str | None:
+    return None if reason is None else f"Undefined: {reason} in this split."
+
+
+def undefined_text(result: evaluation.Evaluation) -> str:
+    """The sentence under the headline metrics of a split that misses a class: what is undefined and why."""
+    parts = [f"{name.replace('_', ' ')}: {metrics.UNDEFINED_NO_SAMPLES}" if reason == metrics.NO_SAMPLES else
+             f"{name.replace('_', ' ')}: undefined ({reason})" for name, reason in result.undefined.items()]
+    return "This split lacks a class, so some metrics do not exist. " + "; ".join(parts) + "."
+
+
 def per_class_frame(rows: Sequence[dict]) -> pd.DataFrame:
     """The per-class table with readable column names."""
     frame = pd.DataFrame(list(rows), columns=["class", "precision", "recall", "specificity", "f1", "support"])
@@ -163,6 +181,8 @@ def operating_point(evaluation) -> tuple[tuple[float, float], tuple[float, float
     if not evaluation.is_binary:
         return None
     positive = evaluation.per_class[evaluation.positive_index]
+    if positive["recall"] is None or positive["specificity"] is None:
+        return None  # a split without positives or without negatives has no ROC point (nor curve)
     tpr, precision = positive["recall"], positive["precision"]
     fpr = 1.0 - positive["specificity"]
     return (float(fpr), float(tpr)), (float(tpr), float(precision))
@@ -270,19 +290,23 @@ PER_CLASS_FORMAT = {
 def show_results(result: evaluation.Evaluation, figures: dict[str, go.Figure | None], key: str) -> None:
     """One split's block: headline metrics, confusion matrix, per-class table, Youden's threshold, ROC and PR."""
     columns = st.columns(5 if result.is_binary else 4)
+    undefined = result.undefined
     columns[0].metric("Accuracy", f"{result.accuracy:.3f}")
-    columns[1].metric("Balanced accuracy", f"{result.balanced_accuracy:.3f}")
+    columns[1].metric("Balanced accuracy", metric_value(result.balanced_accuracy),
+                      help=undefined_help(undefined.get("balanced_accuracy")))
     auc = "-" if result.roc_auc is None else f"{result.roc_auc:.3f}"
     columns[2].metric("ROC AUC" if result.is_binary else "ROC AUC (macro OvR)", auc)
     if result.is_binary:
         positive, negative = markdown_text(result.positive_class), markdown_text(result.negative_class)
-        columns[3].metric(f"Sensitivity ({positive})", f"{result.sensitivity:.3f}",
+        columns[3].metric(f"Sensitivity ({positive})", metric_value(result.sensitivity),
                           help=f"The recall of {positive}, the positive class.")
-        columns[4].metric(f"Specificity ({positive})", "-" if result.specificity is None else f"{result.specificity:.3f}",
+        columns[4].metric(f"Specificity ({positive})", metric_value(result.specificity),
                           help=f"The recall of {negative}, the other class.")
     else:
         columns[3].metric("Mean loss", "-" if result.mean_loss is None else f"{result.mean_loss:.3f}")
 
+    if undefined:
+        st.caption(markdown_text(undefined_text(result)))
     left, right = st.columns(2)
     left.plotly_chart(figures["confusion"], key=f"{key}_cm")
     right.dataframe(

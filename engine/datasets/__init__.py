@@ -80,10 +80,24 @@ class Dataset:
     generation_seconds: float | None = None  # set when this call generated the data
     predefined_split: np.ndarray | None = None  # (N,) codes into splits.SPLIT_NAMES, -1 unassigned; imports only
     positive_class: str | None = None  # two classes: the one sensitivity and the threshold are about
+    # The name of each group code (imports: the labels CSV's group or the DICOM PatientID); None: the codes.
+    group_names: list[str] | None = None
 
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+    def group_name(self, code: int) -> str:
+        """The name a person knows group ``code`` by (its code as text when the dataset names none)."""
+        code = int(code)
+        return self.group_names[code] if self.group_names is not None and 0 <= code < len(self.group_names) \
+            else str(code)
+
+    def group_labels(self) -> np.ndarray | None:
+        """(N,) the group name of each sample (None when the dataset has no groups)."""
+        if self.groups is None:
+            return None
+        return np.asarray([self.group_name(code) for code in np.asarray(self.groups)], dtype=object)
 
     @property
     def volume_shape(self) -> tuple[int, ...]:
@@ -232,6 +246,7 @@ def _load_imported(name: str) -> Dataset:
         options={},
         predefined_split=entry["split"],
         positive_class=imported.positive_class_of(manifest),
+        group_names=imported.group_names(manifest, entry["groups"]),
     )
 
 

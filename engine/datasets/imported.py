@@ -126,6 +126,21 @@ def set_positive_class(name: str, class_name: str) -> None:
     os.utime(paths.imports_dir())  # the dashboard's catalog is keyed on the imports folder's time
 
 
+def group_names(recorded: dict[str, Any], groups: np.ndarray | None) -> list[str] | None:
+    """The name of each group code of an import: the group its samples were given (labels CSV column or DICOM
+    PatientID, kept in the manifest's samples); a sample without one stands alone as "sample N"."""
+    samples = recorded.get("samples") or []
+    if groups is None or len(samples) != len(groups):
+        return None
+    names: dict[int, str] = {}
+    for index, (code, sample) in enumerate(zip(np.asarray(groups).tolist(), samples)):
+        group = sample.get("group")
+        names.setdefault(int(code), str(group) if group is not None else f"sample {index}")
+    if set(names) != set(range(len(names))):
+        return None
+    return [names[code] for code in range(len(names))]
+
+
 def load(name: str) -> dict[str, Any]:
     """x (read-only memory map), y, groups (or None), split codes and the manifest."""
     recorded = manifest(name)

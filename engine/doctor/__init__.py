@@ -2,8 +2,9 @@
 
 ``diagnose(store, run_id)`` reads what the store and the run folder hold (the
 epoch curves, the validation predictions of every epoch, the worker's checks,
-the split indices) and returns findings, problems first; a run still training
-is diagnosed on the epochs it has. ``check_dataset(name, ...)`` runs the data
+the split indices) and returns findings in root-cause order (findings.py's
+ROOT_CAUSE_ORDER): a finding that a higher one explains carries ``caused_by``
+and follows it; a run still training is diagnosed on the epochs it has. ``check_dataset(name, ...)`` runs the data
 checks before any training. Everything here is NumPy / SciPy: the dashboard
 calls it directly, and TensorFlow is never imported.
 """
@@ -18,13 +19,15 @@ import numpy as np
 
 from engine import datasets, paths
 from engine.doctor import data, history, predictions
-from engine.doctor.findings import CHECK_KIND, Finding, Severity, count, sort_findings
+from engine.doctor.findings import CHECK_KIND, Finding, Severity, count, link_consequences, sort_findings
 from engine.errors import LabError
 from engine.runs import RunRecord
 from engine.store import RunStore
 
 # The data findings of a run depend only on its dataset and split: computed once, kept in its folder.
 DATA_MEMO = "doctor-data.json"
+# Bumped when the data checks change (2: shift-tolerant near-duplicates, groups by name): older memos are redone.
+DATA_MEMO_VERSION = 2
 
 
 @dataclass
@@ -78,8 +81,9 @@ def _data_facts(store: RunStore, run: RunRecord, val) -> tuple[list[Finding], li
     normalization = run.config.data.normalization
     if memo_path.exists():
         memo = json.loads(memo_path.read_text())
-        if memo.get("fingerprint") == run.dataset_fingerprint and memo.get("class_weight") == \
-                run.config.training.class_weight and memo.get("normalization") == normalization and "input_range" in memo:
+        if memo.get("version") == DATA_MEMO_VERSION and memo.get("fingerprint") == run.dataset_fingerprint and \
+                memo.get("class_weight") == run.config.training.class_weight and \
+                memo.get("normalization") == normalization and "input_range" in memo:
             found_range = memo["input_range"]
             return ([Finding.from_dict(raw) for raw in memo["findings"]], memo["train_counts"],
                     tuple(found_range) if found_range else None)
@@ -94,7 +98,8 @@ def _data_facts(store: RunStore, run: RunRecord, val) -> tuple[list[Finding], li
     value_range = data.input_range(dataset.x, splits.train, normalization)
     if folder.is_dir():
         memo_path.write_text(json.dumps({
-            "fingerprint": dataset.fingerprint, "class_weight": run.config.training.class_weight,
+            "version": DATA_MEMO_VERSION, "fingerprint": dataset.fingerprint,
+            "class_weight": run.config.training.class_weight,
             "normalization": normalization, "input_range": value_range,
             "findings": [finding.to_dict() for finding in found], "train_counts": train_counts,
         }, default=float))
@@ -107,19 +112,19 @@ def run_data_findings(dataset: datasets.Dataset, splits: datasets.Splits, class_
     predefined = dataset.predefined_split is not None and bool(np.any(np.asarray(dataset.predefined_split) >= 0))
     found = data.split_findings({name: dataset.y[indices] for name, indices in parts.items()}, dataset.class_names,
                                 predefined=predefined, class_weight=class_weight)
-    return found + data.leakage_findings(dataset.x, parts, dataset.groups, dataset.sample_ids)
+    return found + data.leakage_findings(dataset.x, parts, dataset.groups, dataset.sample_ids, dataset.group_names)
 
 
 def diagnose_facts(facts: RunFacts) -> list[Finding]:
     run, config = facts.run, facts.run.config
     class_names = list(run.class_names) or [str(i) for i in range(run.num_classes or 0)]
-    rate_findings = history.learning_rate(facts.history, config, run.error)
+    rate_findings = history.learning_rate(facts.history, config, run.error, num_classes=len(class_names))
     first_loss = next((float(row["loss"]) for row in facts.history if row.get("loss") is not None), None)
     found: list[Finding | None] = [
         # First: with the learning-rate findings, the scale is the cause to fix first (a lower rate hides it).
         data.input_scale(facts.input_range, first_loss, len(class_names), config.data.normalization,
                          learning_rate_problem=any(f.severity == Severity.PROBLEM for f in rate_findings)),
-        history.overfitting(facts.history, config),
+        history.fitting(facts.history, config, len(class_names), facts.train_counts),
         *rate_findings,
         predictions.collapse(facts.val_predictions, class_names, run.positive_class),
         predictions.batchnorm_gap(
@@ -130,7 +135,7 @@ def diagnose_facts(facts: RunFacts) -> list[Finding]:
         predictions.capacity(facts.checks, run.split_sizes.get("train")),
         predictions.chance(facts.val_predictions, run.best_epoch, facts.train_counts, len(class_names)),
     ]
-    return sort_findings([finding for finding in found if finding is not None])
+    return sort_findings(link_consequences([finding for finding in found if finding is not None]))
 
 
 def diagnose(store: RunStore, run_id: int, *, with_data: bool = True) -> list[Finding]:
@@ -150,5 +155,5 @@ def check_dataset(name: str, options: dict[str, Any] | None = None, *, val_fract
 
 __all__ = [
     "Finding", "RunFacts", "Severity", "check_dataset", "count", "diagnose", "diagnose_facts", "gather",
-    "run_data_findings", "sort_findings",
+    "link_consequences", "run_data_findings", "sort_findings",
 ]

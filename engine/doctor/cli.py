@@ -47,10 +47,15 @@ def _print(findings, heading: str) -> None:
     from engine.doctor.findings import Severity, count
 
     tally = ", ".join(f"{count(findings, severity)} {severity.value}(s)" for severity in Severity)
-    print(f"{heading}: {tally}")
+    following = sum(1 for finding in findings if finding.caused_by is not None)
+    print(f"{heading}: {tally}" + (f", {following} consequence(s) of them" if following else ""))
     for finding in findings:
         where = f" (epoch {finding.epoch})" if finding.epoch is not None else ""
-        print(f"{finding.severity.value.upper():<8} {finding.id}{where}: {finding.title}")
+        if finding.caused_by is not None:  # indented under its root cause, which comes right before it
+            print(f"  <- consequence of {finding.caused_by}: {finding.severity.value} {finding.id}{where}: "
+                  f"{finding.title}")
+        else:
+            print(f"{finding.severity.value.upper():<8} {finding.id}{where}: {finding.title}")
         print(f"{'':<9}-> {finding.suggestion}")
         scalars = {k: v for k, v in finding.evidence.items() if isinstance(v, (int, float, str, bool)) and v != ""}
         if scalars:

@@ -20,9 +20,17 @@ SHIFT_SHARE = 0.15
 IMBALANCE_RATIO = 1 / 3
 # Fewer validation / test samples than this in a class make its metrics coarse.
 MIN_PER_CLASS = 5
-# Near-duplicates: signatures (block means, z-scored) with at least this correlation.
-NEAR_DUPLICATE_CORRELATION = 0.999
+# Near-duplicates (shifted and/or noisy copies): the nearest candidates by signature (a blurred volume's
+# block means, at most 8 per edge, z-scored) with at least this correlation ...
+CANDIDATE_CORRELATION = 0.6
+NEAR_DUPLICATE_CANDIDATES = 10
 SIGNATURE_EDGE = 8
+SIGNATURE_BLUR = 1.0
+# ... are aligned over every shift of up to this many voxels per axis, and a pair whose voxels then differ by
+# at most this share of the intensity range (RMS; 0.03 of 0-255 is 7.7 grey levels) is a near-duplicate.
+# docs/doctor-root-causes.md gives the measured tolerance (tools/near_duplicate_tolerance.py).
+NEAR_DUPLICATE_MAX_SHIFT = 2
+NEAR_DUPLICATE_DIFFERENCE = 0.03
 CHUNK = 256
 # A one-number rule (class medians of mean intensity or foreground size) this accurate is a shortcut.
 SHORTCUT_ACCURACY = 0.9
@@ -108,28 +116,153 @@ def content_hashes(x: np.ndarray, indices: np.ndarray) -> list[str]:
     return hashes
 
 
+def _centroid(blurred: np.ndarray) -> np.ndarray | None:
+    """The centre of mass of what is brighter than halfway between the volume's median and its maximum: the
+    object, not the background's noise (None for a flat volume)."""
+    from scipy import ndimage
+
+    median = np.median(blurred)
+    weights = np.clip(blurred - (median + blurred.max()) / 2, 0, None)
+    return np.asarray(ndimage.center_of_mass(weights)) if weights.sum() > 0 else None
+
+
 def signatures(x: np.ndarray, indices: np.ndarray) -> np.ndarray:
-    """(N, k) unit vectors: each volume's block means (at most 8 per edge), centred and normalised."""
-    rows = []
-    for start in range(0, len(indices), CHUNK):
-        chunk = indices[start:start + CHUNK]
-        order = np.argsort(chunk)
-        block = np.asarray(x[chunk[order]], dtype=np.float32)[np.argsort(order)]
-        block = block.reshape(block.shape[:4]) if block.ndim == 5 else block
-        factors = [max(1, edge // SIGNATURE_EDGE) for edge in block.shape[1:4]]
-        cut = [edge - edge % factor for edge, factor in zip(block.shape[1:4], factors)]
-        block = block[:, :cut[0], :cut[1], :cut[2]]
-        shape = [len(block)] + [v for c, f in zip(cut, factors) for v in (c // f, f)]
-        means = block.reshape(shape).mean(axis=(2, 4, 6)).reshape(len(block), -1)
-        means = means - means.mean(axis=1, keepdims=True)
-        norms = np.linalg.norm(means, axis=1, keepdims=True)
-        rows.append(np.divide(means, norms, out=np.zeros_like(means), where=norms > 0))
-    return np.concatenate(rows) if rows else np.zeros((0, 1), dtype=np.float32)
+    """(N, k) unit vectors, invariant to small shifts (see ``profiles``)."""
+    return profiles(x, indices)[0]
+
+
+def profiles(x: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, list[np.ndarray | None], list[float]]:
+    """(N, k) unit vectors, invariant to small shifts: each volume blurred (Gaussian, ``SIGNATURE_BLUR`` voxels),
+    moved so the centre of mass of its brighter half sits at the grid's centre (scipy.ndimage), reduced to block
+    means (at most 8 per edge), centred and normalised. A copy shifted by a voxel or two, or with a little
+    noise, keeps nearly the signature of its source. With them, each volume's centre of mass (None if flat) and
+    intensity range."""
+    from scipy import ndimage
+
+    rows, centres, ranges = [], [], []
+    for index in np.asarray(indices):
+        raw = _volume(x, int(index))
+        ranges.append(intensity_range(raw))
+        volume = ndimage.gaussian_filter(raw, SIGNATURE_BLUR, mode="nearest")
+        centre = _centroid(volume)
+        centres.append(centre)
+        if centre is not None:
+            volume = ndimage.shift(volume, (np.asarray(volume.shape) - 1) / 2 - centre, order=1, mode="nearest")
+        factors = [max(1, edge // SIGNATURE_EDGE) for edge in volume.shape]
+        cut = [edge - edge % factor for edge, factor in zip(volume.shape, factors)]
+        volume = volume[:cut[0], :cut[1], :cut[2]]
+        shape = [v for c, f in zip(cut, factors) for v in (c // f, f)]
+        means = volume.reshape(shape).mean(axis=(1, 3, 5)).ravel()
+        means = means - means.mean()
+        norm = np.linalg.norm(means)
+        rows.append(means / norm if norm > 0 else np.zeros_like(means))
+    return (np.asarray(rows, dtype=np.float32) if rows else np.zeros((0, 1), dtype=np.float32)), centres, ranges
+
+
+def _volume(x: np.ndarray, index: int) -> np.ndarray:
+    volume = np.asarray(x[int(index)], dtype=np.float32)
+    return volume.reshape(volume.shape[:3]) if volume.ndim == 4 else volume
+
+
+def intensity_range(volume: np.ndarray) -> float:
+    """The volume's intensity range, robust to a few outlying voxels (0.1th to 99.9th percentile)."""
+    low, high = np.percentile(volume, [0.1, 99.9])
+    return float(high - low)
+
+
+def aligned_difference(reference: np.ndarray, other: np.ndarray, max_shift: int = NEAR_DUPLICATE_MAX_SHIFT,
+                       centres: tuple[np.ndarray | None, np.ndarray | None] | None = None,
+                       scale: float | None = None) -> tuple[float, tuple[int, int, int]]:
+    """The smallest RMS voxel difference between two volumes over integer shifts of ``other`` of up to
+    ``max_shift`` voxels per axis (compared where they overlap), as a share of the reference's intensity
+    range, and that shift (dz, dy, dx). The shifts tried are those within one voxel of the difference of the
+    two centres of mass (all of them when a volume is flat). 0 for an exact copy; a copy with Gaussian noise
+    of sigma s (as a share of the range) scores about s."""
+    from scipy import ndimage
+
+    scale = intensity_range(reference) if scale is None else scale
+    if reference.shape != other.shape or scale <= 0:
+        return float("inf"), (0, 0, 0)
+    if centres is None:
+        centres = (_centroid(ndimage.gaussian_filter(reference, SIGNATURE_BLUR, mode="nearest")),
+                   _centroid(ndimage.gaussian_filter(other, SIGNATURE_BLUR, mode="nearest")))
+    ours_centre, theirs_centre = centres
+    if ours_centre is None or theirs_centre is None:
+        axes = [range(-max_shift, max_shift + 1)] * 3
+    else:
+        guess = np.clip(np.rint(theirs_centre - ours_centre).astype(int), -max_shift, max_shift)
+        axes = [range(max(-max_shift, g - 1), min(max_shift, g + 1) + 1) for g in guess]
+    best, best_shift = float("inf"), (0, 0, 0)
+    for shift in ((dz, dy, dx) for dz in axes[0] for dy in axes[1] for dx in axes[2]):
+        if any(abs(d) >= edge for d, edge in zip(shift, reference.shape)):
+            continue
+        ours = tuple(slice(max(0, -d), edge - max(0, d)) for d, edge in zip(shift, reference.shape))
+        theirs = tuple(slice(max(0, d), edge - max(0, -d)) for d, edge in zip(shift, reference.shape))
+        difference = (reference[ours] - other[theirs]).ravel()
+        rms = float(np.sqrt(np.dot(difference, difference) / difference.size))
+        if rms < best:
+            best, best_shift = rms, shift
+    return best / scale, best_shift
+
+
+def near_duplicate_pairs(x: np.ndarray, first: np.ndarray, second: np.ndarray,
+                         first_profiles: tuple[np.ndarray, list, list] | None = None,
+                         second_profiles: tuple[np.ndarray, list, list] | None = None,
+                         max_difference: float = NEAR_DUPLICATE_DIFFERENCE,
+                         ) -> list[tuple[int, int, float, tuple[int, int, int]]]:
+    """(index in ``first``, index in ``second``, difference, shift) of each volume of ``second`` that is a
+    shifted and/or noisy copy of one in ``first``: its ``NEAR_DUPLICATE_CANDIDATES`` nearest volumes by
+    signature (at least ``CANDIDATE_CORRELATION``) are aligned (``aligned_difference``), nearest first, and
+    the first that differs by at most ``max_difference`` of the intensity range is its source."""
+    first, second = np.asarray(first), np.asarray(second)
+    if not len(first) or not len(second):
+        return []
+    first_vectors, first_centres, first_ranges = profiles(x, first) if first_profiles is None else first_profiles
+    second_vectors, second_centres, _ = profiles(x, second) if second_profiles is None else second_profiles
+    found = []
+    keep = min(NEAR_DUPLICATE_CANDIDATES, len(first))
+    for start in range(0, len(second), CHUNK):
+        similarity = second_vectors[start:start + CHUNK] @ first_vectors.T
+        nearest = np.argsort(-similarity, axis=1)[:, :keep]
+        for row in range(len(similarity)):
+            candidates = [int(c) for c in nearest[row] if similarity[row, c] >= CANDIDATE_CORRELATION]
+            other = _volume(x, second[start + row]) if candidates else None
+            for candidate in candidates:
+                difference, shift = aligned_difference(
+                    _volume(x, first[candidate]), other,
+                    centres=(first_centres[candidate], second_centres[start + row]), scale=first_ranges[candidate])
+                if difference <= max_difference:
+                    found.append((candidate, start + row, difference, shift))
+                    break
+    return found
+
+
+def name_ranges(names: Sequence[str]) -> str:
+    """Sorted group names with runs of consecutive numbered names folded: "P00-P03, P07, liver-2"."""
+    import re
+
+    def parts(name: str):
+        match = re.fullmatch(r"(.*?)(\d+)", name)
+        return (match.group(1), len(match.group(2)), int(match.group(2))) if match else None
+
+    ordered = sorted(set(map(str, names)), key=lambda n: (parts(n)[:2] + (parts(n)[2], "") if parts(n) else
+                                                          (n, 0, 0, n)))
+    out: list[list[str]] = []
+    for name in ordered:
+        here, last = parts(name), parts(out[-1][-1]) if out else None
+        if here and last and here[:2] == last[:2] and here[2] == last[2] + 1:
+            out[-1].append(name)
+        else:
+            out.append([name])
+    return ", ".join(run[0] if len(run) == 1 else f"{run[0]}-{run[-1]}" if len(run) > 2 else f"{run[0]}, {run[1]}"
+                     for run in out)
 
 
 def leakage_findings(x: np.ndarray, splits: Mapping[str, np.ndarray], groups: np.ndarray | None,
-                     sample_ids: np.ndarray | None = None) -> list[Finding]:
-    """Identical volumes, near-identical volumes and shared groups across the splits."""
+                     sample_ids: np.ndarray | None = None,
+                     group_names: Sequence[str] | None = None) -> list[Finding]:
+    """Identical volumes, near-identical volumes and shared groups across the splits; shared groups are named
+    by ``group_names`` (the name of each group code, e.g. the CSV's patient ids) when given."""
     ids = np.arange(len(x)) if sample_ids is None else np.asarray(sample_ids)
     names = [name for name in ("train", "val", "test") if name in splits and len(splits[name])]
     found: list[Finding] = []
@@ -153,49 +286,59 @@ def leakage_findings(x: np.ndarray, splits: Mapping[str, np.ndarray], groups: np
             suggestion="The model is scored on samples it trained on: remove the duplicates before splitting, or "
             "give copies of one source the same group so they stay in one split.",
         ))
-    near, near_examples = {}, []
-    vectors = {name: signatures(x, np.asarray(splits[name])) for name in names}
+    near, near_examples, near_shifts = {}, [], []
+    vectors = {name: profiles(x, np.asarray(splits[name])) for name in names}
     exact_pairs = set(map(tuple, examples))
     for i, first in enumerate(names):
         for second in names[i + 1:]:
             count = 0
-            for start in range(0, len(vectors[second]), CHUNK):
-                similarity = vectors[second][start:start + CHUNK] @ vectors[first].T
-                best = similarity.argmax(axis=1)
-                close = similarity[np.arange(len(best)), best] >= NEAR_DUPLICATE_CORRELATION
-                for row in np.flatnonzero(close):
-                    pair = (int(ids[splits[first][best[row]]]), int(ids[splits[second][start + row]]))
-                    if hashes[first][best[row]] == hashes[second][start + row]:
-                        continue  # an exact copy, reported above
-                    count += 1
-                    if len(near_examples) < 6 and pair not in exact_pairs:
-                        near_examples.append(pair)
+            pairs = near_duplicate_pairs(x, np.asarray(splits[first]), np.asarray(splits[second]),
+                                         vectors[first], vectors[second])
+            for a, b, difference, shift in pairs:
+                if hashes[first][a] == hashes[second][b]:
+                    continue  # an exact copy, reported above
+                count += 1
+                pair = (int(ids[splits[first][a]]), int(ids[splits[second][b]]))
+                if len(near_examples) < 6 and pair not in exact_pairs:
+                    near_examples.append(pair)
+                    near_shifts.append({"pair": list(pair), "shift_voxels": list(shift),
+                                        "difference": round(difference, 4)})
             if count:
                 near[f"{first}-{second}"] = count
     if near:
         found.append(Finding(
             id="near_duplicates", severity=Severity.WARNING,
-            evidence={"pairs": near, "examples": near_examples, "correlation": NEAR_DUPLICATE_CORRELATION},
+            evidence={"pairs": near, "examples": near_examples, "alignments": near_shifts,
+                      "max_shift_voxels": NEAR_DUPLICATE_MAX_SHIFT, "max_difference": NEAR_DUPLICATE_DIFFERENCE},
             title=f"Possible leakage: {sum(near.values())} volume(s) nearly match one in another split ("
-            + ", ".join(f"{pair}: {n}" for pair, n in near.items()) + ")",
-            suggestion="Look at the example pairs: copies with noise or a small shift should share a group so "
-            "they stay in one split.",
+            + ", ".join(f"{pair}: {n}" for pair, n in near.items())
+            + f"), up to a shift of {NEAR_DUPLICATE_MAX_SHIFT} voxels and noise of "
+            f"{NEAR_DUPLICATE_DIFFERENCE:.0%} of the intensity range",
+            suggestion="Look at the example pairs (their alignment is in the evidence): copies with noise or a small "
+            "shift should share a group so they stay in one split.",
         ))
     if groups is not None:
         groups = np.asarray(groups)
-        members = {name: set(groups[np.asarray(splits[name])].tolist()) for name in names}
+
+        def named(code) -> str:
+            code = int(code)
+            return str(group_names[code]) if group_names is not None and 0 <= code < len(group_names) else str(code)
+
+        members = {name: {named(code) for code in groups[np.asarray(splits[name])].tolist()} for name in names}
         shared = {}
         for i, first in enumerate(names):
             for second in names[i + 1:]:
                 both = members[first] & members[second]
                 if both:
-                    shared[f"{first}-{second}"] = sorted(both)[:5]
+                    shared[f"{first}-{second}"] = sorted(both)
         if shared:
             found.append(Finding(
                 id="groups_across_splits", severity=Severity.PROBLEM,
-                evidence={"shared_groups": {pair: [str(g) for g in values] for pair, values in shared.items()}},
+                evidence={"shared_groups": {pair: values[:20] for pair, values in shared.items()},
+                          "shared_counts": {pair: len(values) for pair, values in shared.items()}},
                 title="Leakage: groups (patients or sources) appear in more than one split ("
-                + ", ".join(f"{pair}: e.g. {', '.join(map(str, values))}" for pair, values in shared.items()) + ")",
+                + ", ".join(f"{pair}: {len(values)} group(s), {name_ranges(values[:20])}"
+                            + ("..." if len(values) > 20 else "") for pair, values in shared.items()) + ")",
                 suggestion="Split by group (the lab's splits are group-aware when the dataset has groups); samples "
                 "of one patient in two splits inflate the validation score.",
             ))

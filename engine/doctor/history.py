@@ -20,8 +20,15 @@ OVERFIT_MIN_EPOCHS_PAST = 2
 OVERFIT_PROBLEM_RISE = 0.25
 # Train accuracy minus validation accuracy that counts as memorising.
 MEMORISE_GAP = 0.20
-# Divergence: the training loss rose this many times above its first value.
+# Divergence: the training loss rose this many times above its first value ...
 DIVERGENCE_FACTOR = 1.5
+# ... or an epoch's training loss reached this many times the loss of a chance-level prediction, ln(K) for
+# K classes (a first epoch at learning rate 1.0 can end at a loss of millions: it never rises after that).
+DIVERGENCE_CHANCE_FACTOR = 10.0
+# Not learning: the best training accuracy stayed within this margin of chance (the training majority share,
+# or 1/K), or the last training loss stayed above this share of the chance-level loss ln(K).
+UNDERFIT_ACCURACY_MARGIN = 0.15
+UNDERFIT_LOSS_SHARE = 0.9
 # Flat: over the first epochs the training loss moved less than this share.
 FLAT_EPOCHS = 3
 FLAT_CHANGE = 0.01
@@ -56,6 +63,73 @@ def regularisers(config: RunConfig) -> tuple[list[str], list[str]]:
     if training.optimizer == "adamw":
         checks[f"weight decay ({training.weight_decay:g})"] = training.weight_decay > 0
     return [name for name, on in checks.items() if on], [name for name, on in checks.items() if not on]
+
+
+def chance_loss(num_classes: int) -> float:
+    """The cross-entropy of a chance-level prediction (1/K for each of K classes): ln(K)."""
+    return float(np.log(max(int(num_classes), 2)))
+
+
+def chance_accuracy(num_classes: int, train_counts: Sequence[int] | None = None) -> float:
+    """The training accuracy of always answering the training majority class (1/K when the counts are unknown)."""
+    if train_counts is not None and sum(train_counts):
+        return max(train_counts) / sum(train_counts)
+    return 1 / max(int(num_classes), 2)
+
+
+def not_learning(history: EpochHistory, num_classes: int | None,
+                 train_counts: Sequence[int] | None = None) -> dict[str, Any] | None:
+    """The evidence that the model never learned the training set (None when it did, or it cannot be told):
+    its best training accuracy within ``UNDERFIT_ACCURACY_MARGIN`` of chance, or its last training loss near
+    the chance-level loss."""
+    if not num_classes:
+        return None
+    _, accuracy = _series(history, "accuracy")
+    _, loss = _series(history, "loss")
+    chance_acc, chance = chance_accuracy(num_classes, train_counts), chance_loss(num_classes)
+    best_accuracy = max((a for a in accuracy if math.isfinite(a)), default=None)
+    last_loss = loss[-1] if loss and math.isfinite(loss[-1]) else None
+    by_accuracy = best_accuracy is not None and best_accuracy <= chance_acc + UNDERFIT_ACCURACY_MARGIN
+    by_loss = best_accuracy is None and last_loss is not None and last_loss >= UNDERFIT_LOSS_SHARE * chance
+    if not (by_accuracy or by_loss):
+        return None
+    return {"best_train_accuracy": best_accuracy, "chance_accuracy": chance_acc, "last_train_loss": last_loss,
+            "chance_loss": chance, "margin": UNDERFIT_ACCURACY_MARGIN}
+
+
+def underfitting(history: EpochHistory, config: RunConfig, evidence: dict[str, Any]) -> Finding:
+    """A model that never learned the training set: fitting advice, not regularisation."""
+    epochs, loss = _series(history, "loss")
+    _, val_loss = _series(history, "val_loss")
+    rate = config.training.learning_rate
+    if evidence["best_train_accuracy"] is not None:
+        what = (f"its best training accuracy is {evidence['best_train_accuracy']:.2f}, against "
+                f"{evidence['chance_accuracy']:.2f} for always answering the majority class")
+    else:
+        what = (f"its last training loss {evidence['last_train_loss']:.4g} is near the chance level "
+                f"{evidence['chance_loss']:.3f} (ln of the class count)")
+    return Finding(
+        id="underfitting", severity=Severity.PROBLEM if len(epochs) >= 3 else Severity.WARNING,
+        title=f"Not learning (underfitting): after {len(epochs)} epoch(s) {what}",
+        suggestion=f"Make the model fit the training set before fighting overfitting: find a learning rate with "
+        f"the range test (`python -m engine lr-find`; this run used {rate:g}), train more epochs, check that the "
+        "inputs are normalised and the labels match the volumes, and widen the model or remove regularisation "
+        "(dropout, L2) if it still does not fit.",
+        epoch=epochs[-1] if epochs else None,
+        evidence=evidence | {"learning_rate": rate, "epochs": epochs, "loss": loss,
+                             "val_loss": val_loss if len(val_loss) == len(epochs) else []},
+    )
+
+
+def fitting(history: EpochHistory, config: RunConfig, num_classes: int | None = None,
+            train_counts: Sequence[int] | None = None) -> Finding | None:
+    """Overfitting, or underfitting when the overfitting rule fires on a model that never learned
+    (a validation loss that rises while the training accuracy stays near chance is not memorisation)."""
+    found = overfitting(history, config)
+    if found is None:
+        return None
+    evidence = not_learning(history, num_classes, train_counts)
+    return found if evidence is None else underfitting(history, config, evidence)
 
 
 def overfitting(history: EpochHistory, config: RunConfig) -> Finding | None:
@@ -105,8 +179,10 @@ def overfitting(history: EpochHistory, config: RunConfig) -> Finding | None:
     )
 
 
-def learning_rate(history: EpochHistory, config: RunConfig, error: str | None = None) -> list[Finding]:
-    """Divergence or NaN, a flat start, an oscillating validation loss."""
+def learning_rate(history: EpochHistory, config: RunConfig, error: str | None = None,
+                  num_classes: int | None = None) -> list[Finding]:
+    """Divergence or NaN, a flat start, an oscillating validation loss. With ``num_classes``, a training loss
+    far above the chance-level loss ln(K) is divergence even when it never rose (it exploded in epoch 1)."""
     rate = config.training.learning_rate
     epochs, loss = _series(history, "loss")
     findings: list[Finding] = []
@@ -114,11 +190,18 @@ def learning_rate(history: EpochHistory, config: RunConfig, error: str | None = 
     nan_epoch = next((epoch for epoch, value in zip(epochs, loss) if not math.isfinite(value)), None)
     nan_in_error = bool(error) and "nan" in error.lower()
     peak = max(finite) if finite else float("nan")
-    diverged = len(finite) >= 2 and peak > DIVERGENCE_FACTOR * finite[0] and finite[-1] > finite[0]
-    if nan_epoch is not None or nan_in_error or diverged:
+    rose = len(finite) >= 2 and peak > DIVERGENCE_FACTOR * finite[0] and finite[-1] > finite[0]
+    chance = chance_loss(num_classes) if num_classes else None
+    exploded = chance is not None and bool(finite) and peak > DIVERGENCE_CHANCE_FACTOR * chance
+    if nan_epoch is not None or nan_in_error or rose or exploded:
         where = nan_epoch or (epochs[int(np.argmax(loss))] if finite else None)
-        what = "the loss became NaN" if (nan_epoch is not None or nan_in_error) else (
-            f"the training loss rose from {finite[0]:.4g} to {peak:.4g}")
+        if nan_epoch is not None or nan_in_error:
+            what = "the loss became NaN"
+        elif rose:
+            what = f"the training loss rose from {finite[0]:.4g} to {peak:.4g}"
+        else:
+            what = (f"the training loss reached {peak:.4g}, {peak / chance:,.0f} times the {chance:.3f} of a "
+                    f"chance-level prediction (ln {num_classes})")
         findings.append(Finding(
             id="divergence", severity=Severity.PROBLEM,
             title=f"Divergence: {what} at learning rate {rate:g}",
@@ -126,7 +209,7 @@ def learning_rate(history: EpochHistory, config: RunConfig, error: str | None = 
             "`python -m engine lr-find`), or enable BatchNorm; with SGD, lower the momentum.",
             epoch=where,
             evidence={"learning_rate": rate, "first_loss": finite[0] if finite else None, "peak_loss": peak,
-                      "nan_epoch": nan_epoch, "error": error, "epochs": epochs, "loss": loss},
+                      "chance_loss": chance, "nan_epoch": nan_epoch, "error": error, "epochs": epochs, "loss": loss},
         ))
         return findings
     if len(finite) >= FLAT_EPOCHS:

@@ -62,8 +62,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _number(value) -> str:
-    return "-" if value is None else f"{value:.4f}"
+def metrics_reason(row: dict) -> str:
+    return next(iter(row["undefined"].values()))
+
+
+def _number(value, reason: str | None = None) -> str:
+    from engine.evaluation.metrics import shown
+
+    return shown(value, 4, reason)
 
 
 def format_text(evaluation: "Evaluation") -> str:
@@ -75,13 +81,16 @@ def format_text(evaluation: "Evaluation") -> str:
     lines = [
         f"run {evaluation.run_id}, {split} split, epoch {evaluation.epoch}: {len(evaluation.labels)} samples"
         + (f", threshold {evaluation.threshold:g} on P({positive})" if evaluation.threshold is not None else ""),
-        f"  accuracy {evaluation.accuracy:.4f}, balanced accuracy {evaluation.balanced_accuracy:.4f}, "
+        f"  accuracy {evaluation.accuracy:.4f}, balanced accuracy "
+        f"{_number(evaluation.balanced_accuracy, 'no samples' if evaluation.missing_classes else None)}, "
         f"mean loss {evaluation.mean_loss:.4f}" if evaluation.mean_loss is not None else "  no samples",
     ]
     if positive is not None:
         lines.append(f"  {evaluation.positive_class_note}")
         sensitivity, specificity = evaluation.sensitivity, evaluation.specificity
-        lines.append(f"  sensitivity ({positive}) {_number(sensitivity)}, specificity ({positive}) {_number(specificity)}")
+        reason = "no samples"
+        lines.append(f"  sensitivity ({positive}) {_number(sensitivity, reason)}, specificity ({positive}) "
+                     f"{_number(specificity, reason)}")
     lines += [
         "",
         "confusion matrix (rows: true, columns: predicted)",
@@ -92,10 +101,18 @@ def format_text(evaluation: "Evaluation") -> str:
         lines.append(f"{name:<{width}}{cells}")
     lines += ["", f"{'class':<{width}}{'precision':>10}{'recall':>10}{'specif.':>10}{'f1':>10}{'support':>9}"]
     for row in evaluation.per_class:
+        cell = {name: _number(row[name]) if name not in row.get("undefined", {}) else "undefined"
+                for name in ("precision", "recall", "specificity", "f1")}
         lines.append(
-            f"{row['class']:<{width}}{_number(row['precision']):>10}{_number(row['recall']):>10}"
-            f"{_number(row['specificity']):>10}{_number(row['f1']):>10}{row['support']:>9}"
+            f"{row['class']:<{width}}{cell['precision']:>10}{cell['recall']:>10}"
+            f"{cell['specificity']:>10}{cell['f1']:>10}{row['support']:>9}"
         )
+    for row in evaluation.per_class:
+        if row.get("undefined"):  # no sample of the class: its recall and F1 do not exist
+            what = " and ".join(row["undefined"])
+            whose = "this class" if "recall" in row["undefined"] else "another class"
+            lines.append(f"  {row['class']}: {what} {_number(None, metrics_reason(row))}: the split holds no sample "
+                         f"of {whose}")
     lines.append("")
     if evaluation.roc:
         aucs = ", ".join(f"{curve.class_name} {curve.auc:.4f}" for curve in evaluation.roc)

@@ -103,7 +103,8 @@ def format_text(result: EnsembleEvaluation) -> str:
     """One line per member and one for the ensemble: samples, accuracy, balanced accuracy, ROC AUC, loss."""
     def line(label: str, evaluation: Evaluation) -> str:
         auc = "-" if evaluation.roc_auc is None else f"{evaluation.roc_auc:.4f}"
-        return (f"{label:<14}{len(evaluation.labels):>8}{evaluation.accuracy:>10.4f}{evaluation.balanced_accuracy:>10.4f}"
+        balanced = "undefined" if evaluation.balanced_accuracy is None else f"{evaluation.balanced_accuracy:.4f}"
+        return (f"{label:<14}{len(evaluation.labels):>8}{evaluation.accuracy:>10.4f}{balanced:>10}"
                 f"{auc:>10}{evaluation.mean_loss:>10.4f}")
 
     lines = [f"group {result.group}: test metrics of {len(result.run_ids)} members and their ensemble "

@@ -24,6 +24,16 @@ Probabilities = np.ndarray  # (N, C) class probabilities, rows summing to 1
 
 # Probabilities are clipped to [EPSILON, 1] before taking logs (Keras' epsilon).
 EPSILON = 1e-7
+# Why a metric has no value (JSON: the value is null and this is its reason), and how it is shown.
+NO_SAMPLES = "no samples"
+UNDEFINED_NO_SAMPLES = "undefined (no samples)"
+
+
+def shown(value: float | None, digits: int = 4, reason: str | None = None) -> str:
+    """A metric as text: its value, or "undefined (no samples)" (``reason`` given) / "-" when it has none."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return UNDEFINED_NO_SAMPLES if reason == NO_SAMPLES else (f"undefined ({reason})" if reason else "-")
+    return f"{value:.{digits}f}"
 
 
 def predicted_labels(probabilities: Probabilities, threshold: float | None = None,
@@ -63,7 +73,10 @@ def specificity(counts: np.ndarray) -> np.ndarray:
 
 
 def per_class_rows(labels: Labels, predicted: Labels, class_names: Sequence[str]) -> list[dict]:
-    """One dict per class: class, precision, recall (sensitivity), specificity, f1, support."""
+    """One dict per class: class, precision, recall (sensitivity), specificity, f1, support.
+
+    A class with no sample in ``labels`` has no recall (nor F1): both are None, and "undefined" names why
+    (``NO_SAMPLES``), instead of scikit-learn's 0 that reads as "missed every one"."""
     num_classes = len(class_names)
     classes = np.arange(num_classes)
     precision, recall, f1, support = skm.precision_recall_fscore_support(
@@ -78,13 +91,27 @@ def per_class_rows(labels: Labels, predicted: Labels, class_names: Sequence[str]
             "specificity": None if np.isnan(spec[index]) else float(spec[index]),
             "f1": float(f1[index]),
             "support": int(support[index]),
-        }
+        } | _undefined(int(support[index]), int(len(labels) - support[index]))
         for index in classes
     ]
 
 
-def balanced_accuracy(labels: Labels, predicted: Labels) -> float:
-    """The mean recall over the classes present in ``labels``."""
+def _undefined(support: int, negatives: int) -> dict:
+    """The cells a class without samples (recall, F1) or without other samples (specificity) leaves undefined."""
+    undefined = {}
+    if support == 0:
+        undefined.update(recall=NO_SAMPLES, f1=NO_SAMPLES)
+    if negatives == 0:
+        undefined.update(specificity=NO_SAMPLES)
+    return ({name: None for name in undefined} | {"undefined": undefined}) if undefined else {}
+
+
+def balanced_accuracy(labels: Labels, predicted: Labels) -> float | None:
+    """The mean recall over the classes present in ``labels``; None (undefined) when fewer than two classes
+    are present: a split of one class would otherwise score its one recall, 1.0 for a model that always
+    answers it."""
+    if len(np.unique(np.asarray(labels))) < 2:
+        return None
     with warnings.catch_warnings():
         # "y_pred contains classes not in y_true": expected for a small split.
         warnings.simplefilter("ignore", UserWarning)

@@ -31,6 +31,7 @@ from scipy import stats
 import engine
 from engine import datasets, paths
 from engine.errors import LabError
+from engine.evaluation import metrics
 from engine.evaluation import report as report_module
 from engine.evaluation import saliency as saliency_module
 from engine.runs import RunRecord
@@ -162,7 +163,8 @@ class _Raw(str):
 
 def _number(value: float | None, interval: tuple[float | None, float | None] | None = None) -> _Raw:
     if value is None:
-        return _Raw('<td class="n">-</td>')
+        return _Raw('<td class="n">-</td>' if interval is None or interval == (None, None) else
+                    f'<td class="n">{metrics.UNDEFINED_NO_SAMPLES}</td>')
     shown = f"{value:.3f}"
     if interval and interval[0] is not None:
         shown += f" ({interval[0]:.3f}–{interval[1]:.3f})"
@@ -252,7 +254,8 @@ def build_report(store, run_id: int) -> str:
     parts.append(_section("confusion", "Confusion matrix",
                           f"<p>Test split, epoch {evaluation.epoch} (the best weights), {len(evaluation.labels)} samples"
                           f"{_text(threshold)}; accuracy {evaluation.accuracy:.3f}, balanced accuracy "
-                          f"{evaluation.balanced_accuracy:.3f}.</p>" + _figure_html(_confusion_figure(evaluation), first)))
+                          f"{metrics.shown(evaluation.balanced_accuracy, 3, metrics.NO_SAMPLES)}.</p>"
+                          + _figure_html(_confusion_figure(evaluation), first)))
     rows = [[row["class"], _number(row["precision"], row["precision_ci"]), _number(row["recall"], row["recall_ci"]),
              _number(row["specificity"], row["specificity_ci"]), _number(row["f1"]), _Raw(f'<td class="n">{row["support"]}</td>')]
             for row in per_class_intervals(evaluation)]
@@ -261,7 +264,8 @@ def build_report(store, run_id: int) -> str:
     parts.append(_section("roc-pr", "ROC and precision-recall",
                           _figure_html(_roc_pr_figure(evaluation), first) if evaluation.roc
                           else "<p>Undefined: the test split holds one class only.</p>"))
-    finding_rows = [[_Raw(f'<td class="{_text(f.severity.value)}">{_text(f.severity.value)}</td>'), f.title,
+    finding_rows = [[_Raw(f'<td class="{_text(f.severity.value)}">{_text(f.severity.value)}</td>'),
+                     f.title if f.caused_by is None else f"(consequence of {f.caused_by}) {f.title}",
                      json.dumps(f.evidence, default=str)[:600], f.suggestion] for f in findings]
     parts.append(_section("doctor", "The doctor's findings",
                           _table(["severity", "finding", "evidence", "what to do"], finding_rows) if findings

@@ -42,7 +42,7 @@ class Evaluation:
     normalized: np.ndarray
     per_class: list[dict]
     accuracy: float
-    balanced_accuracy: float
+    balanced_accuracy: float | None  # None: the split holds one class only (see ``undefined``)
     roc: list[metrics.Curve]
     pr: list[metrics.Curve]
     youden: metrics.YoudenPoint | None
@@ -88,6 +88,27 @@ class Evaluation:
         return None if self.positive_index is None else self.per_class[self.positive_index]["specificity"]
 
     @property
+    def missing_classes(self) -> list[str]:
+        """The run's classes with no sample in this split."""
+        return [name for name, count in zip(self.class_names, self.true_counts) if count == 0]
+
+    @property
+    def undefined(self) -> dict[str, str]:
+        """{metric: why it has no value}: balanced accuracy and each recall that a class without samples leaves
+        undefined (the JSON carries null and this reason; the CLI and the pages show "undefined (no samples)")."""
+        reasons = {}
+        missing = self.missing_classes
+        if self.balanced_accuracy is None and len(self.labels):
+            reasons["balanced_accuracy"] = (f"{metrics.NO_SAMPLES} of {', '.join(repr(m) for m in missing)}"
+                                            if missing else "fewer than two classes in the split")
+        for row in self.per_class:
+            for name, reason in row.get("undefined", {}).items():
+                reasons[f"{name} ({row['class']})"] = reason
+        if self.positive_index is not None and self.sensitivity is None:
+            reasons["sensitivity"] = metrics.NO_SAMPLES
+        return reasons
+
+    @property
     def mean_loss(self) -> float | None:
         """Mean per-sample cross-entropy; None for an empty split."""
         return float(np.mean(self.loss)) if len(self.loss) else None
@@ -120,6 +141,7 @@ class Evaluation:
             "per_class": self.per_class,
             "accuracy": self.accuracy,
             "balanced_accuracy": self.balanced_accuracy,
+            "undefined": self.undefined,
             "sensitivity": self.sensitivity,
             "specificity": self.specificity,
             "mean_loss": self.mean_loss,
@@ -180,7 +202,7 @@ def evaluate_predictions(
         normalized=metrics.row_normalized(counts),
         per_class=metrics.per_class_rows(labels, predicted, class_names),
         accuracy=float(np.mean(predicted == labels)) if len(labels) else float("nan"),
-        balanced_accuracy=metrics.balanced_accuracy(labels, predicted) if len(labels) else float("nan"),
+        balanced_accuracy=metrics.balanced_accuracy(labels, predicted) if len(labels) else None,
         roc=metrics.roc_curves(labels, probabilities, class_names, positive_index),
         pr=metrics.pr_curves(labels, probabilities, class_names, positive_index),
         youden=metrics.youden_threshold(labels, probabilities[:, positive_index], positive_index) if binary else None,

@@ -30,6 +30,12 @@ def best_epoch_row(history: Sequence[dict[str, Any]], run: RunRecord) -> dict[st
     return history[-1]
 
 
+# Shown for each fold at its last epoch too: a training accuracy near 1.0 at the last epoch beside a lower one at
+# the best epoch is memorisation that the best epoch alone hides.
+LAST_EPOCH_METRICS = ("accuracy", "val_accuracy", "loss", "val_loss")
+LAST_SUFFIX = " @ last epoch"
+
+
 def best_value(history: Sequence[dict[str, Any]], metric: str, direction: str) -> float | None:
     """The best value of ``metric`` over the run's epochs (max or min by ``direction``); None when absent."""
     values = [row[metric] for row in history if row.get(metric) is not None]
@@ -48,7 +54,9 @@ def repetition_sets(runs: Sequence[RunRecord]) -> dict[int | None, list[RunRecor
 
 
 def configuration_summary(store: RunStore, runs: Sequence[RunRecord]) -> dict[str, Any]:
-    """One configuration's runs: each fold's metrics at its best epoch, mean ± std of every metric, curves.
+    """One configuration's runs: each fold's metrics at its best epoch and at its last epoch ("last_metrics":
+    training and validation accuracy and loss), mean ± std of every metric (and of the training accuracy at the
+    last epoch, "accuracy @ last epoch"), curves.
 
     ``fold`` is the config's 0-based fold index; ``fold_label`` the 1-based "1/3" that is shown.
     """
@@ -60,14 +68,18 @@ def configuration_summary(store: RunStore, runs: Sequence[RunRecord]) -> dict[st
         for name, value in run.test_metrics.items():
             if name != "epoch":
                 metrics[f"test_{name}"] = value
+        last = history[-1] if history else {}
+        last_metrics = {name: last[name] for name in LAST_EPOCH_METRICS if last.get(name) is not None}
         folds.append({
             "run_id": run.id, "fold": run.config.data.fold, "fold_label": fold_label(run.config),
             "seed": run.config.training.seed,
             "status": run.status.value, "epochs_done": run.epochs_done, "best_epoch": row.get("epoch"),
-            "metrics": metrics, "curve": history,
+            "metrics": metrics, "last_epoch": last.get("epoch"), "last_metrics": last_metrics, "curve": history,
         })
         for name, value in metrics.items():
             values_by_metric.setdefault(name, []).append(value)
+        if "accuracy" in last_metrics:  # the training accuracy at the last epoch, beside the best epoch's
+            values_by_metric.setdefault("accuracy" + LAST_SUFFIX, []).append(last_metrics["accuracy"])
     summary = {name: estimate.to_dict() for name, estimate in estimates(values_by_metric).items()}
     return {"run_ids": [run.id for run in runs], "folds": folds, "summary": summary}
 
@@ -82,7 +94,7 @@ def estimates(values_by_metric: dict[str, list[float | None]]) -> dict[str, stat
 
 
 # The metrics the Runs page summarises per group (those recorded), after the runs' monitored metric.
-RUNS_PAGE_METRICS = ("val_accuracy", "val_loss", "test_accuracy", "test_auc")
+RUNS_PAGE_METRICS = ("val_accuracy", "val_loss", "test_accuracy", "test_auc", "accuracy", "accuracy" + LAST_SUFFIX)
 
 
 def group_rows(store: RunStore, runs: Sequence[RunRecord]) -> list[dict[str, Any]]:
@@ -124,5 +136,6 @@ def group_summary(store: RunStore, group: str) -> dict[str, Any]:
     }
 
 
-__all__ = ["RUNS_PAGE_METRICS", "best_epoch_row", "best_value", "configuration_summary", "estimates",
+__all__ = ["LAST_EPOCH_METRICS", "LAST_SUFFIX", "RUNS_PAGE_METRICS",
+           "best_epoch_row", "best_value", "configuration_summary", "estimates",
            "group_rows", "group_summary", "repetition_sets"]

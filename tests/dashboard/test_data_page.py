@@ -342,3 +342,21 @@ def test_the_positive_class_is_guessed_in_the_preview_and_changeable_after_the_i
 def test_a_builtin_states_its_positive_class(data_page):
     at = data_page("phantom_lesions")
     assert "Positive class: lesion" in "\n".join(t.value for t in at.text)
+
+
+def test_a_dicom_import_shows_each_samples_patient_id_not_a_group_code(data_page, tmp_path):
+    from tests.datasets import scans as scan_files
+
+    root = tmp_path / "dicom"
+    for label in ("healthy", "lesion"):
+        for patient in range(2):
+            scan_files.write_dicom_series(root / label / f"p{patient}", scan_files.ramp_slices(4, offset=patient),
+                                          patient=f"PID-{label}-{patient}")
+    datasets.import_dataset(root, "by_patient")
+    dataset = datasets.load_dataset("by_patient")
+    at = data_page(browse="by_patient")
+    for sample in range(4):
+        at.number_input(key="data_sample").set_value(sample).run()
+        no_exceptions(at)
+        shown = "\n".join(t.value for t in at.text)
+        assert f"group {dataset.group_labels()[sample]}" in shown and "group PID-" in shown, shown

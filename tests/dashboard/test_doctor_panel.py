@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from engine.store import open_store
-from tests.doctor.sick_runs import collapsed_run, overfitting_run
+from tests.doctor.sick_runs import batchnorm_gap_run, collapsed_run, overfitting_run
 from ui import doctor as doctor_ui
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,6 +35,23 @@ def test_the_inspect_page_shows_the_findings_with_their_charts(doctor_store):
     assert any(label.startswith("NOTE") and "chance" not in label for label in labels)
     keys = [chart.proto.id for chart in at.get("plotly_chart")]
     assert keys  # the evidence charts are drawn
+
+
+def test_the_inspect_page_shows_consequences_under_their_root_cause(doctor_store):
+    run_id = batchnorm_gap_run(doctor_store)
+    at = AppTest.from_file(str(ROOT / "app_pages" / "inspect.py"), default_timeout=60)
+    at.query_params["run"] = str(run_id)
+    at.run()
+    assert not at.exception
+    labels = [expander.label for expander in at.expander if "CONSEQUENCE" in expander.label
+              or expander.label.startswith(("PROBLEM", "WARNING", "NOTE"))]
+    assert labels[0].startswith("PROBLEM") and "BatchNorm" in labels[0]
+    assert labels[1].startswith("CONSEQUENCE of batchnorm\\_gap") and "Collapse" in labels[1]
+    overfitting = next(label for label in labels if "Overfitting" in label)
+    assert "CONSEQUENCE of batchnorm" in overfitting
+    assert any("1 problem · " in caption.value and "consequences of them" in caption.value for caption in at.caption)
+    why = [m.value for m in at.markdown if m.value.startswith("**Why:**")]
+    assert why and all("dropout" not in text for text in why)
 
 
 def test_the_runs_page_badges_each_selected_run_with_its_problem_count(doctor_store):

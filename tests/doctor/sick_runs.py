@@ -48,3 +48,22 @@ def collapsed_run(store: RunStore) -> int:
                              "accuracy": [0.6, 0.6, 0.61, 0.6, 0.61], "val_accuracy": [0.62] * 5})
     store.update_run(run_id, name="one class", class_names=["healthy", "lesion_[T2]"], best_epoch=5)
     return run_id
+
+
+def batchnorm_gap_run(store: RunStore) -> int:
+    """6 epochs of memorising curves, one-class validation answers and a BatchNorm gap (0.50 with the moving
+    statistics, 0.975 with batch statistics): the gap is the root cause, collapse and overfitting follow."""
+    from engine.doctor.findings import BN_ACCURACY_BATCH, BN_ACCURACY_INFERENCE
+
+    run_id = make_run(store, num_classes=2, val_size=40, test_size=20, epochs=6, seed=5)
+    labels = np.array([0] * 20 + [1] * 20)
+    for epoch in range(1, 7):
+        store.save_predictions(run_id, epoch, "val", np.arange(40), labels, np.tile([[0.97, 0.03]], (40, 1)))
+    _history(store, run_id, {
+        "loss": [0.6, 0.4, 0.25, 0.12, 0.05, 0.02], "val_loss": [0.65, 0.55, 0.5, 0.6, 0.8, 1.0],
+        "accuracy": [0.7, 0.85, 0.93, 0.97, 0.99, 1.0], "val_accuracy": [0.5] * 6,
+    })
+    store.log_metrics(run_id, [{"kind": CHECK_KIND, "epoch": 6, "name": BN_ACCURACY_INFERENCE, "value": 0.50},
+                               {"kind": CHECK_KIND, "epoch": 6, "name": BN_ACCURACY_BATCH, "value": 0.975}])
+    store.update_run(run_id, name="bn gap", best_epoch=3)
+    return run_id

@@ -43,3 +43,19 @@ def test_doctor_dataset_checks_before_training(lab_home, capsys, monkeypatch, tm
 def test_doctor_without_a_run_or_a_dataset_says_what_to_name(lab_home, capsys):
     assert main(["doctor"]) == 2
     assert "Name a run" in capsys.readouterr().err
+
+
+def test_doctor_run_prints_consequences_under_their_root_cause(lab_home, capsys):
+    from tests.doctor.sick_runs import batchnorm_gap_run
+
+    run_id = batchnorm_gap_run(open_store())
+    assert main(["doctor", str(run_id), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    ids = [(f["id"], f["caused_by"]) for f in report["findings"]]
+    assert ids[0] == ("batchnorm_gap", None)
+    assert ("collapse", "batchnorm_gap") in ids and ("overfitting", "batchnorm_gap") in ids
+    assert main(["doctor", str(run_id)]) == 0
+    text = capsys.readouterr().out
+    assert "1 problem(s)" in text and "consequence(s) of them" in text
+    assert "  <- consequence of batchnorm_gap: problem overfitting (epoch 3)" in text
+    assert text.index("PROBLEM  batchnorm_gap") < text.index("<- consequence of batchnorm_gap")

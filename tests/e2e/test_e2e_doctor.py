@@ -44,3 +44,36 @@ def test_findings_panel_of_an_overfitting_and_a_collapsed_run(lab_home, dashboar
     text = _panel_screenshot(browser_page, f"{dashboard}/inspect?run={collapsed}", "doctor-collapse",
                              "Collapse onto one class")
     assert "lesion" not in text or "lesion_[T2]" in text  # class names shown literally
+
+
+def test_consequences_follow_their_root_cause_in_the_panel(lab_home, dashboard, browser_page):
+    from engine.store import open_store
+    from tests.doctor.sick_runs import batchnorm_gap_run
+
+    run_id = batchnorm_gap_run(open_store())
+    text = _panel_screenshot(browser_page, f"{dashboard}/inspect?run={run_id}", "doctor-root-cause",
+                             "CONSEQUENCE of batchnorm_gap")
+    assert text.index("BatchNorm train/inference gap") < text.index("CONSEQUENCE of batchnorm_gap")
+    assert "1 problem" in text and "consequences of them" in text
+
+
+def test_a_one_class_split_reads_undefined_on_inspect(lab_home, dashboard, browser_page):
+    from engine.store import open_store
+    from tests.evaluation.test_one_class_split import _one_class_run
+
+    from conftest import ARTIFACTS
+
+    run_id = _one_class_run(open_store())
+    page = browser_page
+    page.set_viewport_size({"width": 1280, "height": 2400})  # the headline metrics sit below the doctor panel
+    page.goto(f"{dashboard}/inspect?run={run_id}")
+    headline = page.get_by_text("Balanced accuracy", exact=True).first
+    headline.wait_for(timeout=90_000)
+    wait_for_app(page)
+    assert page.locator(ERRORS).count() == 0, page.locator(ERRORS).first.inner_text()
+    body = page.locator("[data-testid='stMain']").inner_text()
+    assert "undefined (no samples of 'lesion')" in body and "Balanced accuracy" in body
+    assert "recall (lesion): undefined (no samples)" in body
+    path = ARTIFACTS / "inspect-one-class.png"
+    page.screenshot(path=str(path), full_page=False)
+    print(f"screenshot: {path}")
