@@ -3,7 +3,8 @@ a 4-trial x 2-fold sweep through it ends with all eight runs in the store, a sto
 run whose actor is killed is reconciled as ``interrupted`` and resumes to ``finished``.
 
 Skipped, with the reason, where Ray is not installed (requirements-cluster.txt). Ray's start-up is heavy
-(about 10 s on a busy 2-core machine), so one instance serves the whole module.
+(about 10 s on a busy 2-core machine), so one instance serves the whole module; the sweep (eight actors,
+about a minute here) is marked ``slow``, the stop and the kill-and-resume run by default.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ def _events(store, run_id: int) -> list[str]:
     return [event["message"] for event in store.get_events(run_id)]
 
 
+@pytest.mark.slow  # about a minute here: eight actors, each a new Ray worker process (run with -m slow)
 def test_a_four_trial_two_fold_sweep_runs_all_eight_runs_on_ray(on_ray, store, monkeypatch):
     monkeypatch.setenv(worker.FAKE_WORKER_ENV, "0.3")  # the real claims, actors and workers; no TensorFlow
     monkeypatch.setenv(worker.FAKE_CURVE_ENV, "1")
@@ -73,7 +75,7 @@ def test_a_four_trial_two_fold_sweep_runs_all_eight_runs_on_ray(on_ray, store, m
         time.sleep(0.2)
     runs = store.list_runs(group=store.get_sweep(sweep_id).group)
     assert len(runs) == 8 and {run.status for run in runs} == {RunStatus.FINISHED}, [(r.id, r.status) for r in runs]
-    assert sorted((run.trial, run.config.data.fold) for run in runs) == [(t, f) for t in range(4) for f in (1, 2)]
+    assert sorted((run.trial, run.config.data.fold) for run in runs) == [(t, f) for t in range(4) for f in (0, 1)]
     assert all(run.slot.startswith("ray-") and run.epochs_done == 1 for run in runs)
     assert all(any(message.startswith("started on Ray as actor") for message in _events(store, run.id)) for run in runs)
     assert 1 <= most <= MAX_CONCURRENT

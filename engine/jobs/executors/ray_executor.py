@@ -109,9 +109,20 @@ def _die_with_parent() -> None:
 
 
 class RunActor:
-    """One run on a Ray node: starts the lab's worker for it, waits, then submits the next runs and exits."""
+    """One run on a Ray node: starts the lab's worker for it, waits, then submits the next runs and exits.
 
-    def run(self, run_id: int, store_url: str) -> int:
+    The work starts in the constructor (on a thread, so ``ping`` answers meanwhile): a detached actor's
+    creation belongs to the cluster, while a method call belongs to the process that made it and is lost
+    when that process exits first (a CLI, or the actor of the previous run that submitted this one).
+    """
+
+    def __init__(self, run_id: int, store_url: str) -> None:
+        import threading
+
+        self._thread = threading.Thread(target=self._run, args=(int(run_id), store_url), daemon=True)
+        self._thread.start()
+
+    def _run(self, run_id: int, store_url: str) -> None:
         log_path = paths.run_dir(run_id) / "worker.log"
         env = dict(os.environ)
         env.update({IN_RAY_RUN_ENV: "1", "CONV3D_LAB_STANDBY": "0", "PYTHONUNBUFFERED": "1"})
@@ -122,20 +133,27 @@ class RunActor:
                           f"{actor_name(run_id)} (pid {os.getpid()})\n".encode())
                 log.flush()
                 worker = subprocess.Popen(
-                    [sys.executable, "-m", "engine", "worker", str(int(run_id))], cwd=paths.REPO_ROOT, env=env,
+                    [sys.executable, "-m", "engine", "worker", str(run_id)], cwd=paths.REPO_ROOT, env=env,
                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
                 )
-            code = worker.wait()
-            try:
-                RayExecutor.shared().submit(open_store(store_url))  # the worker left the next runs to us
-            except Exception as exc:  # the queue is drained by the next launch or reconcile then
-                with open(log_path, "ab") as log:
-                    log.write(f"submitting the next queued runs failed: {type(exc).__name__}: {exc}\n".encode())
-            return code
+            worker.wait()
+            RayExecutor.shared().submit(open_store(store_url))  # the worker left the next runs to us
+        except Exception as exc:  # noqa: BLE001 - the next launch or reconcile drains the queue then
+            with open(log_path, "ab") as log:
+                log.write(f"the Ray actor of run {run_id} failed: {type(exc).__name__}: {exc}\n".encode())
         finally:
-            import ray
+            self._exit()
 
-            ray.actor.exit_actor()  # give its CPUs or GPU back to the cluster
+    @staticmethod
+    def _exit() -> None:
+        """End this actor, giving its CPUs or GPU back to the cluster."""
+        import ray
+
+        try:
+            ray.kill(ray.get_runtime_context().current_actor, no_restart=True)
+        finally:
+            time.sleep(5)
+            os._exit(0)
 
     def ping(self) -> int:
         return os.getpid()
@@ -162,8 +180,8 @@ class RayExecutor(Executor):
         try:
             import ray
         except ImportError as exc:
-            raise LabError("CONV3D_LAB_EXECUTOR is ray but Ray is not installed; install it with "
-                           "`python -m pip install -r requirements-cluster.txt`, or unset CONV3D_LAB_EXECUTOR.") from exc
+            raise LabError("CONV3D_LAB_EXECUTOR is ray but Ray is not installed; install it with `python -m pip "
+                           "install -r requirements-cluster.txt`, or unset CONV3D_LAB_EXECUTOR.") from exc
         if not ray.is_initialized():
             address = os.environ.get("RAY_ADDRESS") or None
             try:
@@ -196,7 +214,7 @@ class RayExecutor(Executor):
             return []  # a worker in an actor: the actor submits when it has ended
         ray = self._ray()
         if self._actor_class is None:
-            self._actor_class = ray.remote(max_concurrency=2)(RunActor)  # ping answers while run waits
+            self._actor_class = ray.remote(RunActor)
         resources = self._resources(ray)
         started: list[int] = []
         while (claim := store.claim_next_queued(self.slot_names())) is not None:
@@ -217,16 +235,15 @@ class RayExecutor(Executor):
         deadline = time.monotonic() + _NAME_RETRY_S
         while True:
             try:
-                actor = self._actor_class.options(
+                self._actor_class.options(
                     name=actor_name(run_id), namespace=namespace(store_url), lifetime="detached", max_restarts=0,
                     runtime_env={"env_vars": _lab_environment(store_url)}, **resources,
-                ).remote()
-                break
+                ).remote(run_id, store_url)
+                return
             except ValueError:  # the name is still held by the run's previous actor, which is dying
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.5)
-        actor.run.remote(run_id, store_url)
 
     def stop(self, store: RunStore, run: RunRecord) -> str:
         actor = self._actor(run, store.url)
