@@ -105,6 +105,7 @@ def launch_group(
         for config in configs:
             admission.check_fits(config)
     slots()  # a bad CONV3D_LAB_SLOTS (or CONV3D_LAB_WORKER_NICE) is reported before anything is recorded
+    executors.selected_name()  # so is a bad CONV3D_LAB_EXECUTOR
     processes.worker_nice()
     # On a demo the caps are counted again inside the one transaction that records the runs, so
     # launches at the same moment (other processes, other dashboards) cannot all pass the count.
