@@ -57,4 +57,4 @@ def point_workspace(patch: pytest.MonkeyPatch, runs: Path, data: Path) -> None:
 
 
 # A private PostgreSQL server (skipped where it is not installed): tests/store/postgres.py.
-from tests.store.postgres import postgres_server, postgres_url  # noqa: E402,F401
+from tests.store.postgres import postgres_server, postgres_url, store_url  # noqa: E402,F401

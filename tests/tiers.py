@@ -18,6 +18,7 @@ WORKER_TESTS: tuple[str, ...] = (
     "tests/jobs/test_ownership.py",
     "tests/jobs/test_priority.py",
     "tests/jobs/test_queue.py",
+    "tests/jobs/test_ray_executor.py",
     "tests/jobs/test_rebuild_from_folders.py",
     "tests/jobs/test_standby.py",
     "tests/sweeps/test_folds.py::test_launch_with_folds_queues_one_run_per_fold_in_one_group",
@@ -46,6 +47,7 @@ WORKER_TESTS: tuple[str, ...] = (
     "tests/inference/test_predict.py",
     # Subprocesses that import the lab afresh (a memory measure, a broken pipe, the dashboard's imports).
     "tests/datasets/test_import_memory.py",
+    "tests/store/test_schema_at_once.py",
     "tests/datasets/test_import_pool.py::test_pooled_and_serial_dicom_imports_give_the_same_dataset",
     "tests/datasets/test_import_pool.py::test_bench_import_compares_the_engine_with_pydicom_alone",
     "tests/test_cli_broken_pipe.py",

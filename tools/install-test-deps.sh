@@ -2,10 +2,12 @@
 # Installs what the test suite needs: the Python requirements and Debian's packages for the tests that
 # drive real programs: chromium (Playwright drives /usr/bin/chromium; it never downloads a browser of its
 # own), postgresql (tests/store/postgres.py starts a private server for the store's PostgreSQL half) and
-# caddy (the edge-proxy test, tests/hosting/test_proxy.py). What is already there is not installed again.
+# caddy (the edge-proxy test, tests/hosting/test_proxy.py), and the optional cluster requirements (Ray, for
+# tests/jobs/test_ray_executor.py). What is already there is not installed again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python -m pip install --quiet -r requirements-dev.txt
+python -m pip install --quiet -r requirements-cluster.txt
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || missing+=(postgresql)

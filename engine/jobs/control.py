@@ -27,7 +27,7 @@ from typing import Any
 from engine import actors, checkpoints, demo, paths, settings, validation
 from engine.config import RunConfig
 from engine.errors import RunStateError
-from engine.jobs import admission, liveness, processes, standby
+from engine.jobs import admission, executors, liveness, processes, standby
 from engine.devices import slots
 from engine.runs import ENDED_STATUSES, RESUMABLE_STATUSES, RunRecord, RunStatus
 from engine.store import RunStore, journal, open_store
@@ -105,6 +105,7 @@ def launch_group(
         for config in configs:
             admission.check_fits(config)
     slots()  # a bad CONV3D_LAB_SLOTS (or CONV3D_LAB_WORKER_NICE) is reported before anything is recorded
+    executors.selected_name()  # so is a bad CONV3D_LAB_EXECUTOR
     processes.worker_nice()
     # On a demo the caps are counted again inside the one transaction that records the runs, so
     # launches at the same moment (other processes, other dashboards) cannot all pass the count.
@@ -122,8 +123,18 @@ def schedule(store: RunStore | None = None) -> list[int]:
 
     Called by ``launch``, ``resume`` and ``reconcile``, and by every worker
     when its run ends, so the queue drains without anyone pressing anything.
+    With ``CONV3D_LAB_EXECUTOR=ray`` the Ray executor claims and starts them instead
+    (engine/jobs/executors/).
     """
     store = store or open_store()
+    cluster = executors.selected_cluster()
+    if cluster is not None:
+        return cluster.submit(store)
+    return schedule_here(store)
+
+
+def schedule_here(store: RunStore) -> list[int]:
+    """``schedule`` on this machine (the local executor): detached workers on its slots, or its standby."""
     processes.reap_children()
     names = slots()
     if standby.enabled():
@@ -266,24 +277,14 @@ def escalate_stop(store: RunStore, run_id: int, grace_s: float = DEFAULT_STOP_GR
     if _wait_while_running(store, run_id, grace_s):
         return store.get_run(run_id).status
     run = store.get_run(run_id)
-    pid = run.pid
-    if run.host is not None and not liveness.on_this_host(run):
+    cluster = executors.for_run(run)
+    if cluster is not None:
+        how = cluster.stop(store, run)
+    elif run.host is not None and not liveness.on_this_host(run):
         # A worker on another machine cannot be signalled from here; it still sees the flag.
         return run.status
-    how = "could not be found"
-    if pid and liveness.process_alive(run, pid):
-        store.log_event(run_id, f"no clean stop after {grace_s:g} s; sending SIGTERM to the worker (pid {pid})", "warning")
-        processes.signal_group(pid, signal.SIGTERM)
-        how = "was terminated"
-        if _wait_while_running(store, run_id, TERMINATE_GRACE_S):
-            return store.get_run(run_id).status  # the worker recorded the stop itself
-        if liveness.process_alive(run, pid):
-            store.log_event(run_id, f"the worker (pid {pid}) ignored SIGTERM; sending SIGKILL", "warning")
-            processes.signal_group(pid, signal.SIGKILL)
-            deadline = time.monotonic() + 5.0
-            while liveness.process_alive(run, pid) and time.monotonic() < deadline:
-                time.sleep(0.1)
-            how = "was killed"
+    else:
+        how = terminate_here(store, run, grace_s)
     if store.transition(
         run_id,
         RunStatus.STOPPED,
@@ -295,6 +296,26 @@ def escalate_stop(store: RunStore, run_id: int, grace_s: float = DEFAULT_STOP_GR
         journal.run_ended(store, run_id)  # the worker could not write its folder copy itself
         schedule(store)  # a killed worker cannot start the next queued run itself
     return store.get_run(run_id).status
+
+
+def terminate_here(store: RunStore, run: RunRecord, grace_s: float) -> str:
+    """End the local worker of ``run`` (the local executor's stop): SIGTERM, then SIGKILL; returns how."""
+    run_id, pid = run.id, run.pid
+    how = "could not be found"
+    if pid and liveness.process_alive(run, pid):
+        store.log_event(run_id, f"no clean stop after {grace_s:g} s; sending SIGTERM to the worker (pid {pid})", "warning")
+        processes.signal_group(pid, signal.SIGTERM)
+        how = "was terminated"
+        if _wait_while_running(store, run_id, TERMINATE_GRACE_S):
+            return how  # the worker recorded the stop itself (the caller's transition finds it ended)
+        if liveness.process_alive(run, pid):
+            store.log_event(run_id, f"the worker (pid {pid}) ignored SIGTERM; sending SIGKILL", "warning")
+            processes.signal_group(pid, signal.SIGKILL)
+            deadline = time.monotonic() + 5.0
+            while liveness.process_alive(run, pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            how = "was killed"
+    return how
 
 
 def reconcile(store: RunStore | None = None) -> list[int]:
@@ -403,6 +424,9 @@ def _spawn_error(exc: OSError) -> str:
 
 def _why_gone(run: RunRecord, now: float) -> str | None:
     """Why a ``running`` run has no live worker, or None when it has one (or may have)."""
+    cluster = executors.for_run(run)
+    if cluster is not None:
+        return cluster.reconcile(run, now)
     if run.pid and liveness.on_this_host(run):
         if liveness.process_alive(run):
             return None

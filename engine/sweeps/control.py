@@ -24,6 +24,7 @@ from engine import statistics
 from engine.jobs import control as jobs
 from engine.errors import LabError
 from engine.devices import slots
+from engine.jobs.executors import concurrency
 from engine.runs import ACTIVE_STATUSES, RunRecord, RunStatus, SweepRecord, TrialOutcome, TrialRecord
 from engine.store import RunStore, open_store
 from engine.datasets import splits
@@ -79,7 +80,7 @@ def advance(store: RunStore, sweep_id: int) -> list[int]:
     _settle(store, sweep, spec, the_search)
     queued: list[int] = []
     while not sweep.stop_requested:
-        trial = store.claim_trial(sweep_id, spec.trials, in_flight=len(slots()))
+        trial = store.claim_trial(sweep_id, spec.trials, in_flight=concurrency())
         if trial is None:
             break
         queued.extend(_queue_trial(store, sweep, spec, the_search, trial))

@@ -8,13 +8,51 @@ there, so it survives restarts with the runs. Optuna is imported here only.
 
 from __future__ import annotations
 
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
+
+import sqlalchemy as sa
 
 from engine.sweeps.spec import SweepSpec
 
 # Seconds Optuna's own SQLite connections wait for another writer (the lab's store waits as long).
 _SQLITE_TIMEOUT_S = 60
 _STORAGES: dict[str, Any] = {}
+# The Postgres advisory lock held while Optuna creates its tables (the store's own locks are 7272-7275).
+_OPTUNA_SCHEMA_LOCK = 7276
+
+
+@contextmanager
+def _one_creator_at_a_time(url: str) -> Iterator[None]:
+    """Serialise the creation of Optuna's tables between processes. Optuna checks for its tables and then
+    creates them without a lock, so processes opening a new database at once fail with "table ... already
+    exists": on Postgres a session advisory lock, on a SQLite file an exclusive lock on ``<file>.optuna-lock``
+    beside it, makes the others wait and then find the tables made."""
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+        try:
+            with engine.connect() as conn:
+                conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": _OPTUNA_SCHEMA_LOCK})
+                conn.commit()
+                try:
+                    yield
+                finally:
+                    conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": _OPTUNA_SCHEMA_LOCK})
+                    conn.commit()
+        finally:
+            engine.dispose()
+    elif parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        with open(f"{parsed.database}.optuna-lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+    else:
+        yield
 
 
 def study_name(sweep_id: int) -> str:
@@ -27,7 +65,8 @@ def storage(url: str):
 
     if url not in _STORAGES:
         kwargs = {"connect_args": {"timeout": _SQLITE_TIMEOUT_S}} if url.startswith("sqlite") else {"pool_pre_ping": True}
-        _STORAGES[url] = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+        with _one_creator_at_a_time(url):
+            _STORAGES[url] = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
     return _STORAGES[url]
 
 

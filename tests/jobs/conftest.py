@@ -44,5 +44,6 @@ def jobs_lab(lab_home, monkeypatch):
 
 
 @pytest.fixture
-def store(jobs_lab):
-    return open_store()
+def store(jobs_lab, store_url):
+    """The lab's store: SQLite, or each backend for a test marked ``on_both_stores`` (tests/store/postgres.py)."""
+    return open_store(store_url)

@@ -16,6 +16,7 @@ from engine.jobs import processes
 from engine.runs import RunStatus
 from tests import fake_worker
 from tests.jobs.helpers import WORKER_TIMEOUT_S, tiny_config, wait_ended, wait_for
+from tests.store.postgres import on_both_stores
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Per-batch sleep of a "slow" run (4 batches per epoch, so about 1 s and 2 s per epoch):
@@ -45,6 +46,7 @@ def test_stop_ends_a_running_run_cleanly_and_keeps_its_epochs(store, monkeypatch
     assert any(event["message"] == "run stopped" for event in store.get_events(run_id))
 
 
+@on_both_stores
 def test_sigterm_after_the_grace_period_ends_the_run_stopped(store, monkeypatch):
     # The fake worker never looks at the stop flag here: escalate at once, as if the grace had passed.
     monkeypatch.setenv(fake_worker.FAKE_WORKER_ENV, "60")
@@ -113,6 +115,7 @@ def test_a_failing_worker_ends_failed_with_its_error_readable_through_show(store
     assert run["pid"] and run["heartbeat_at"]
 
 
+@on_both_stores
 def test_reconcile_trusts_a_live_worker_and_interrupts_a_silent_remote_one(store):
     config = tiny_config()
     # A foreground `python -m engine train` that has gone quiet (its command line is what identifies it).

@@ -16,6 +16,7 @@ from engine.runs import RunStatus
 from engine.store import open_store
 from tests.jobs.helpers import lab_processes, tiny_config, wait_ended, wait_for
 from tests import fake_worker
+from tests.store.postgres import on_both_stores
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,6 +43,7 @@ def test_an_invalid_config_is_refused_before_anything_is_recorded(store):
     assert store.list_runs() == []
 
 
+@on_both_stores
 def test_stopping_a_queued_run_removes_it_from_the_queue(store, monkeypatch):
     monkeypatch.setenv(fake_worker.FAKE_WORKER_ENV, "2")
     holder = jobs.launch(tiny_config())
@@ -57,7 +59,8 @@ def test_stopping_a_queued_run_removes_it_from_the_queue(store, monkeypatch):
     assert wait_ended(store, waiting, 60).status == RunStatus.FINISHED
 
 
-def test_ten_launches_at_once_from_separate_processes(jobs_lab, tmp_path, monkeypatch):
+@on_both_stores
+def test_ten_launches_at_once_from_separate_processes(jobs_lab, store_url, tmp_path, monkeypatch):
     """No "database is locked", no run claimed twice, never more running runs than slots.
 
     The database does not exist yet: the launchers also race to create it.

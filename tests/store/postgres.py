@@ -6,6 +6,10 @@ The server is Debian's PostgreSQL (``tools/install-test-deps.sh`` installs the `
 and no Unix socket, ``pg_ctl stop`` at the end of the session. PostgreSQL refuses to run as root, so
 as root the server runs as the ``postgres`` user (or ``nobody``) through ``runuser``. Tests that use
 these fixtures are skipped, with the reason, where the binaries are missing or the server cannot start.
+
+``store_url`` is the lab's store for one test: SQLite (``lab.db`` in the test's workspace) unless the test
+is parametrised over ``BACKENDS`` (``on_both_stores``, or a fixture with ``params=BACKENDS`` that calls
+``backend_url``), when its PostgreSQL half gets a fresh database on the private server.
 """
 
 from __future__ import annotations
@@ -113,6 +117,10 @@ class PostgresServer:
         return self.url(name)
 
 
+# The stores every store, jobs and sweeps test contract is checked on.
+BACKENDS = ("sqlite", "postgresql")
+
+
 @pytest.fixture(scope="session")
 def postgres_server():
     """A private PostgreSQL server on a free loopback port for the whole session; skipped without one."""
@@ -144,3 +152,26 @@ def postgres_url(postgres_server, monkeypatch):
     engine = sql._ENGINES.pop(url, None)
     if engine is not None:
         engine.dispose()
+
+
+def backend_url(request: pytest.FixtureRequest, backend: str) -> str:
+    """The store URL of ``backend`` for the requesting test, set as the lab's store (``CONV3D_LAB_DB``)
+    for it and the workers it starts: the workspace's SQLite file, or a fresh PostgreSQL database."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown store backend {backend!r}; one of {BACKENDS}")
+    request.getfixturevalue("lab_home")  # first: it points the lab at the workspace's SQLite file
+    if backend == "postgresql":
+        return request.getfixturevalue("postgres_url")
+    from engine import paths
+
+    return paths.database_url()
+
+
+@pytest.fixture
+def store_url(request: pytest.FixtureRequest) -> str:
+    """The lab's store URL for this test: SQLite by default, each of ``BACKENDS`` under ``on_both_stores``."""
+    return backend_url(request, getattr(request, "param", "sqlite"))
+
+
+# Runs a test once per store backend (its Postgres half skips, with the reason, without a server).
+on_both_stores = pytest.mark.parametrize("store_url", BACKENDS, indirect=True)

@@ -1,5 +1,6 @@
-"""The run store on a real SQLite file: records, atomic transitions and claims, metrics, predictions,
-schema versions and the migration of a database written before them."""
+"""The run store on a real SQLite file and on a private PostgreSQL server (tests/store/postgres.py):
+records, atomic transitions and claims, metrics, predictions, schema versions, the migration of a
+database written before them, and first-time creation and migration by several processes at once."""
 
 from __future__ import annotations
 
@@ -16,20 +17,22 @@ from engine.errors import RunNotFound
 from engine.runs import CURRENT_LR_METRIC, RunRecord, RunStatus
 from engine.store import RunStore, open_store
 from engine.store import migrations
+from tests.store.postgres import BACKENDS, backend_url
 
 FIXTURES = Path(__file__).with_name("fixtures")
 
 
-@pytest.fixture
-def store(lab_home):
-    return open_store()
+@pytest.fixture(params=BACKENDS)
+def store(request):
+    return open_store(backend_url(request, request.param))
 
 
 def _config(**training) -> RunConfig:
     return RunConfig.from_dict({"data": {"dataset": "shapes3d"}, "training": training})
 
 
-def test_the_database_lives_in_the_workspace_in_wal_mode(store, lab_home):
+def test_the_database_lives_in_the_workspace_in_wal_mode(lab_home):
+    store = open_store()
     assert (lab_home / "lab.db").exists()
     with store.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
@@ -105,10 +108,10 @@ def test_a_status_changes_only_through_a_transition(store):
         store.update_run(run_id, status=RunStatus.FINISHED)
 
 
-def test_a_new_database_is_at_the_latest_schema_version(store, lab_home):
+def test_a_new_database_is_at_the_latest_schema_version(store):
     assert isinstance(store, RunStore)
-    with sqlite3.connect(lab_home / "lab.db") as conn:
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(migrations.LATEST_VERSION,)]
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT version FROM schema_version").fetchall() == [(migrations.LATEST_VERSION,)]
 
 
 def test_a_database_written_before_schema_versions_opens_and_lists_its_runs(tmp_path):

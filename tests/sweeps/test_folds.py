@@ -18,6 +18,7 @@ from engine.runs import RunStatus
 from engine.datasets import splits
 from tests.jobs.helpers import tiny_config, wait_ended
 from tests import fake_worker
+from tests.store.postgres import on_both_stores
 
 
 def _labels(counts):
@@ -84,6 +85,7 @@ def test_fold_configs_and_config_checks():
     assert "0..2" in RunConfig.from_dict({"data": {"folds": 3, "fold": 3}}).field_problems()[0].message
 
 
+@on_both_stores
 def test_launch_with_folds_queues_one_run_per_fold_in_one_group(store, monkeypatch):
     monkeypatch.setenv(fake_worker.FAKE_WORKER_ENV, "0.5")
     config = tiny_config()

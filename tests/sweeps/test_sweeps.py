@@ -24,6 +24,7 @@ from engine.sweeps import control, study
 from engine.sweeps.spec import SweepSpec
 from tests.jobs.helpers import tiny_config, wait_for
 from tests import fake_worker
+from tests.store.postgres import on_both_stores
 
 SWEEP_TIMEOUT_S = 120
 
@@ -61,6 +62,7 @@ def fake_curves(monkeypatch):
     monkeypatch.setenv(fake_worker.FAKE_CURVE_ENV, "1")
 
 
+@on_both_stores
 def test_six_trial_optuna_sweep_with_pruning_runs_on_the_slots(store, fake_curves, monkeypatch):
     monkeypatch.setenv(SLOTS_ENV, "2")
     sweep_id = control.start(_spec(trials=6), store=store)
@@ -116,6 +118,7 @@ def test_random_sweep_and_spec_mistakes(store, fake_curves):
         SweepSpec.from_dict({"trials": 2, "space": {"training.learning_rate": {"low": 0.1, "high": 5}}})
 
 
+@on_both_stores
 def test_stopping_a_sweep_stops_its_trials_and_queues_no_more(store, monkeypatch):
     monkeypatch.setenv(fake_worker.FAKE_WORKER_ENV, "60")
     monkeypatch.setenv(fake_worker.FAKE_CURVE_ENV, "1")
@@ -141,6 +144,7 @@ def test_stopping_a_sweep_stops_its_trials_and_queues_no_more(store, monkeypatch
     wait_for(lambda: [t.state.name for t in the_study.get_trials()] == ["FAIL", "FAIL"], 10, "the study's trials to fail")
 
 
+@on_both_stores
 def test_a_sweep_waits_for_an_interrupted_trial_and_continues_when_it_is_resumed(store, monkeypatch):
     monkeypatch.setenv(fake_worker.FAKE_WORKER_ENV, "60")
     monkeypatch.setenv(fake_worker.FAKE_CURVE_ENV, "1")
