@@ -21,6 +21,7 @@ from typing import Any
 
 from engine import models, validation
 from engine.config import DataConfig, ModelConfig, RunConfig, TrainingConfig
+from engine.datasets.preprocess import UNIT_SCALE_LIMIT
 from engine.errors import ConfigError, DataError
 from engine.planning import fingerprint as fingerprints
 from engine.planning.fingerprint import DatasetFingerprint, MachineFingerprint
@@ -136,29 +137,27 @@ class _Planner:
 
     def shape(self) -> None:
         """Keep the stored shape when it fits; else the largest shape of the same physical aspect ratio that does."""
-        depth, height, width = self.data.volume_shape[:3]
+        stored = list(self.data.volume_shape[:3])
         spacing = self.data.spacing or [1.0, 1.0, 1.0]
-        extent = [edge * step for edge, step in zip((depth, height, width), spacing)]
+        extent = [edge * step for edge, step in zip(stored, spacing)]
         cap = MAX_VOXELS_GPU if self.machine.gpu else MAX_VOXELS_CPU
-        voxels = depth * height * width
-        isotropic = max(spacing) / min(spacing) <= 1.5
-        device = "GPU" if self.machine.gpu else "CPU"
-        if voxels <= cap and isotropic:
-            target = [depth, height, width]
-            why = (f"{'x'.join(map(str, target))} voxels as stored: within the {device} cap of "
-                   f"{round(cap ** (1 / 3))}^3 voxels, and the voxels are near isotropic")
-        else:
+        cap_text = f"the {'GPU' if self.machine.gpu else 'CPU'} cap of {round(cap ** (1 / 3))}^3 voxels"
+        spacing_text = (f" ({' x '.join(f'{s:g}' for s in spacing)} mm voxels)" if self.data.spacing else "")
+        target = stored
+        if math.prod(stored) > cap:
             scale = (cap / math.prod(extent)) ** (1 / 3)
-            target = [max(1, min(edge, int(round(length * scale)))) for edge, length in zip((depth, height, width), extent)]
-            why = (f"resampled from {'x'.join(map(str, (depth, height, width)))} to {'x'.join(map(str, target))}: "
-                   f"the physical aspect ratio of {' x '.join(f'{e:.0f}' for e in extent)} mm kept, at most "
-                   f"{round(cap ** (1 / 3))}^3 voxels on the {device}")
+            target = [max(1, min(edge, int(length * scale))) for edge, length in zip(stored, extent)]
+        if target == stored:
+            why = f"{'x'.join(map(str, stored))} voxels as stored{spacing_text}: within {cap_text}"
+        else:
+            why = (f"{'x'.join(map(str, target))} instead of {'x'.join(map(str, stored))}: the physical aspect ratio "
+                   f"({' x '.join(f'{e:.0f}' for e in extent)}{' mm' if self.data.spacing else ' voxels'}) kept, "
+                   f"within {cap_text}")
         if "size" in self.data.options:  # a built-in's cubic edge is a knob of its generator
-            edge = min(target)
-            self.choose("data.options.size", int(edge), why)
-        elif target != [depth, height, width]:
+            self.choose("data.options.size", int(min(target)), why)
+        elif target != stored:
             self.notes.append(
-                f"The volumes are {depth}x{height}x{width}; {why}. An imported dataset's shape is fixed when it is "
+                f"The volumes are {'x'.join(map(str, stored))}; the plan would train at {why}. An imported dataset's shape is fixed when it is "
                 f"imported: import it again with `--shape {' '.join(map(str, target))}` to train at that shape "
                 "(this plan keeps the stored shape)."
             )
@@ -168,6 +167,7 @@ class _Planner:
         data, done = self.data, self.data.preprocessing
         applied = [f"{key} {value}" for key, value in done.items()
                    if key in ("window", "clip_percentiles", "normalization") and value not in (None, "none")]
+        clipped = bool(done.get("window") or done.get("clip_percentiles"))
         if data.modality == "CT" and done.get("window"):
             self.choose("data.normalization", "none",
                         f"{data.modality_source}: the import already clipped to the {done['window']} window and "
@@ -177,14 +177,17 @@ class _Planner:
                         f"{data.modality_source}, but imported without a window: a per-volume z-score for now")
             self.notes.append("The CT volumes were imported without a window; import them again with "
                               "`--window soft_tissue` (or the window of your organ) to clip them to it.")
+        elif data.modality == "MR" and not clipped:
+            # A foreground z-score ignores any per-volume shift and scale applied before it (an import's
+            # z-score or min-max), so it is never "twice".
+            before = f"; it replaces the import's {', '.join(applied)} exactly" if applied else ""
+            self.choose("data.normalization", "zscore_foreground",
+                        f"{data.modality_source}: MR values have no fixed unit, so each volume is z-scored over its "
+                        f"foreground (about {data.intensity['foreground_share']:.0%} of the voxels), not the air{before}")
         elif applied:
             self.choose("data.normalization", "none",
                         f"the import already scaled the intensities ({', '.join(applied)}), so nothing twice")
-        elif data.modality == "MR":
-            self.choose("data.normalization", "zscore_foreground",
-                        f"{data.modality_source}: MR values have no fixed unit, so each volume is z-scored over its "
-                        f"foreground (about {data.intensity['foreground_share']:.0%} of the voxels), not the air")
-        elif max(abs(data.intensity["p1"]), abs(data.intensity["p99"])) > 10:
+        elif max(abs(data.intensity["p1"]), abs(data.intensity["p99"])) > UNIT_SCALE_LIMIT:
             self.choose("data.normalization", "zscore",
                         f"modality {data.modality_source}; values from {data.intensity['p1']:.4g} to "
                         f"{data.intensity['p99']:.4g} (1st-99th percentile) are far from unit scale: per-volume z-score")

@@ -85,6 +85,9 @@ def machine() -> MachineFingerprint:
 
 
 def _median_spacing(info: dict[str, Any]) -> list[float] | None:
+    """The median spacing the headers told, when the stored voxels still have it (not resampled at import)."""
+    if (info.get("preprocessing") or {}).get("shape"):
+        return None
     spacings = [s for s in info.get("spacings") or [] if len(s) >= 3]
     if not spacings:
         return None
