@@ -175,7 +175,7 @@ def plan(dataset: str, options: dict[str, Any], lr_test: bool = True, seed: int 
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     try:
         result = subprocess.run(
-            command, cwd=paths.REPO_ROOT, env=env, capture_output=True, text=True, timeout=PLAN_TIMEOUT_S
+            command, cwd=paths.REPO_ROOT, env=env, capture_output=True, text=True, timeout=PLAN_TIMEOUT_S, check=False
         )
     except subprocess.TimeoutExpired as e:
         raise LabError("Planning took too long; plan without the learning-rate test, or a smaller dataset.") from e

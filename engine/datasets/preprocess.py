@@ -9,7 +9,7 @@ from engine.config import NORMALIZATIONS
 
 def normalize(volumes: np.ndarray, method: str) -> np.ndarray:
     """Per-volume normalisation of a batch (N, D, H, W[, C]): "none", "minmax" to [0, 1], "zscore", or
-    "zscore_foreground" (the mean and standard deviation of each volume's foreground voxels only)."""
+    "zscore_fg" (the mean and standard deviation of each volume's foreground voxels only)."""
     volumes = np.asarray(volumes, dtype=np.float32)
     if method == "none":
         return volumes
@@ -22,7 +22,7 @@ def normalize(volumes: np.ndarray, method: str) -> np.ndarray:
         mean = volumes.mean(axis=axes, keepdims=True)
         std = volumes.std(axis=axes, keepdims=True)
         return (volumes - mean) / np.where(std > 0, std, 1.0)
-    if method == "zscore_foreground":
+    if method == "zscore_fg":
         return np.stack([_zscore_over(volume, foreground_mask(volume)) for volume in volumes]) if len(volumes) \
             else volumes
     raise ValueError(f"normalization is {method!r}; use one of {', '.join(NORMALIZATIONS)}.")
@@ -172,6 +172,7 @@ def describe_intensity(window_name: str | None, clip: tuple[float, float] | None
     if clip:
         steps.append(f"clipped to percentiles {clip[0]:g}-{clip[1]:g}")
     if normalization != "none":
-        steps.append({"zscore": "per-volume z-score", "minmax": "per-volume min-max to [0, 1]"}.get(normalization,
+        steps.append({"zscore": "per-volume z-score", "minmax": "per-volume min-max to [0, 1]",
+                      "zscore_fg": "per-volume z-score over the foreground"}.get(normalization,
                                                                                                    normalization))
     return "as chosen: " + ("; ".join(steps) if steps else "kept as read")

@@ -181,7 +181,7 @@ class _Planner:
             # A foreground z-score ignores any per-volume shift and scale applied before it (an import's
             # z-score or min-max), so it is never "twice".
             before = f"; it replaces the import's {', '.join(applied)} exactly" if applied else ""
-            self.choose("data.normalization", "zscore_foreground",
+            self.choose("data.normalization", "zscore_fg",
                         f"{data.modality_source}: MR values have no fixed unit, so each volume is z-scored over its "
                         f"foreground (about {data.intensity['foreground_share']:.0%} of the voxels), not the air{before}")
         elif applied:

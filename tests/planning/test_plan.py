@@ -46,12 +46,11 @@ def _check(plan: planning.Plan) -> None:
 def test_every_builtin_gets_a_valid_plan(lab_home, dataset, options):
     plan = planning.make_plan(dataset, options, lr_test=False)
     _check(plan)
-    low, high = planning.PARAMS_PER_SAMPLE
     width_reason = plan.reason("model.width_multiplier")
     assert "per training sample" in width_reason
     if dataset == "phantom_lesions":
         # The set that sat at one class with momentum 0.99: 18 batches per epoch get a faster momentum.
-        assert plan.config.data.normalization == "zscore_foreground"
+        assert plan.config.data.normalization == "zscore_fg"
         assert plan.config.model.batchnorm_momentum <= 0.9
         assert plan.config.data.folds is None  # 400 samples: one validation split
     if dataset == "shapes3d":
@@ -105,7 +104,7 @@ def test_an_imported_mr_set_is_z_scored_over_its_foreground(lab_home, tmp_path, 
     plan = planning.make_plan("mr_like", lr_test=False)
     _check(plan)
     assert plan.dataset.modality == "MR"
-    assert plan.config.data.normalization == "zscore_foreground"
+    assert plan.config.data.normalization == "zscore_fg"
     assert "foreground" in plan.reason("data.normalization")
     if import_normalization is None:  # the import z-scored: the foreground z-score replaces it exactly
         assert "replaces the import's normalization zscore" in plan.reason("data.normalization")
@@ -117,9 +116,9 @@ def test_foreground_z_score_uses_the_head_not_the_air_and_ignores_a_prior_scalin
     volume[3:9, 3:9, 3:9] = 500 + rng.normal(0, 20, (6, 6, 6))
     mask = foreground_mask(volume)
     assert mask.sum() == 6**3
-    out = normalize(volume[np.newaxis, ..., np.newaxis], "zscore_foreground")[0, ..., 0]
+    out = normalize(volume[np.newaxis, ..., np.newaxis], "zscore_fg")[0, ..., 0]
     assert abs(out[mask].mean()) < 1e-4 and abs(out[mask].std() - 1) < 1e-3
-    rescaled = normalize((3 * volume - 7)[np.newaxis, ..., np.newaxis], "zscore_foreground")[0, ..., 0]
+    rescaled = normalize((3 * volume - 7)[np.newaxis, ..., np.newaxis], "zscore_fg")[0, ..., 0]
     np.testing.assert_allclose(rescaled, out, atol=1e-3)
 
 
@@ -179,7 +178,7 @@ def test_the_cli_plans_with_a_range_test_saves_the_config_and_a_planned_run_trai
 
 
 def test_a_mistake_is_one_sentence(lab_home, capsys):
-    code, out, err = run_cli(capsys, "plan", "no_such_set", "--no-lr-test")
+    code, _, err = run_cli(capsys, "plan", "no_such_set", "--no-lr-test")
     assert code == 2 and err.startswith("error: ") and "valid datasets are" in err and "Traceback" not in err
-    code, out, err = run_cli(capsys, "plan", "shapes3d", "--option", "size=2", "--no-lr-test")
+    code, _, err = run_cli(capsys, "plan", "shapes3d", "--option", "size=2", "--no-lr-test")
     assert code == 2 and "data.options.size" in err
