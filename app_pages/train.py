@@ -10,6 +10,7 @@ from engine.errors import ConfigError, LabError
 from engine.store import open_store
 from ui import access, cached, figures, tables, train_form
 from ui import doctor as doctor_ui
+from ui import plan as plan_ui
 from ui.text import markdown_text, plotly_text
 
 # A warm standby worker (TensorFlow already imported) takes the next launch; cheap when one waits.
@@ -18,10 +19,12 @@ try:
 except (LabError, OSError):
     pass  # a cold worker still starts on Launch
 
+plan_ui.apply_pending(cached.arch_catalog())  # a plan made on the last click fills the form before it is drawn
 st.title("Train")
 
 form_column, preview_column = st.columns([3, 2], gap="large")
 with form_column:
+    plan_box = st.container(border=True)
     run_box = st.container(border=True)
     data_box = st.container(border=True)
     model_box = st.container(border=True)
@@ -32,13 +35,19 @@ with form_column:
     with data_box:
         st.subheader("Data")
         data = train_form.dataset_section(cached.dataset_catalog())
+        plan_ui.reasons("data", data)
     with model_box:
         st.subheader("Model")
         model = train_form.model_section(cached.arch_catalog())
+        plan_ui.reasons("model", model)
     with training_box:
         st.subheader("Training")
         training = train_form.training_section()
+        plan_ui.reasons("training", training)
     training["seed"] = run_values["seed"]
+    with plan_box:
+        st.subheader("Plan")
+        plan_ui.plan_box(data, run_values["seed"], allowed=access.can_change(), demo=access.demo())
     launch_clicked = st.button("Launch", key="train_launch", type="primary", icon=":material/rocket_launch:")
     summary_box = st.container()
 

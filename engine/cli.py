@@ -647,6 +647,9 @@ def build_parser() -> argparse.ArgumentParser:
     from engine.inference import cli as inference_cli
 
     inference_cli.add_parsers(sub)
+    from engine.planning import cli as planning_cli
+
+    planning_cli.add_parser(sub)
     return parser
 
 

@@ -27,7 +27,9 @@ SCHEDULES = ("constant", "exponential", "cosine", "plateau")
 LOSSES = ("crossentropy", "focal")
 CLASS_WEIGHTS = ("none", "balanced")
 MONITORS = ("val_loss", "val_accuracy", "val_auc")
-NORMALIZATIONS = ("none", "minmax", "zscore")
+# "zscore_fg": a per-volume z-score whose mean and spread come from the foreground voxels only
+# (engine.datasets.preprocess.foreground_mask), as for MRI, whose air background carries no signal.
+NORMALIZATIONS = ("none", "minmax", "zscore", "zscore_fg")
 AUGMENTATIONS = ("flip", "rotate90", "shift", "intensity")
 PADDINGS = ("valid", "same")
 INITIALIZERS = ("glorot_uniform", "he_uniform", "he_normal", "glorot_normal", "lecun_normal")

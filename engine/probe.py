@@ -157,3 +157,31 @@ def find_learning_rate(config: dict[str, Any]) -> dict[str, Any]:
     if result.returncode != 0:
         raise LabError(f"The learning-rate range test failed: {result.stderr.strip().splitlines()[-1:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+# A plan builds up to four candidate models and may run a range test of 60 batches.
+PLAN_TIMEOUT_S = 900
+
+
+def plan(dataset: str, options: dict[str, Any], lr_test: bool = True, seed: int = 0) -> dict[str, Any]:
+    """``python -m engine plan DATASET --json`` in a subprocess (TensorFlow stays out of the dashboard):
+    the planned config, each choice with its reason, and the fingerprints; ConfigError / LabError with
+    the engine's sentence."""
+    command = [sys.executable, "-m", "engine", "plan", str(dataset), "--json", "--seed", str(int(seed))]
+    for key, value in (options or {}).items():
+        command += ["--option", f"{key}={json.dumps(value)}"]
+    if not lr_test:
+        command.append("--no-lr-test")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    try:
+        result = subprocess.run(
+            command, cwd=paths.REPO_ROOT, env=env, capture_output=True, text=True, timeout=PLAN_TIMEOUT_S, check=False
+        )
+    except subprocess.TimeoutExpired as e:
+        raise LabError("Planning took too long; plan without the learning-rate test, or a smaller dataset.") from e
+    if result.returncode == 2:
+        raise ConfigError([result.stderr.strip().splitlines()[-1].removeprefix("error: ")])
+    if result.returncode != 0:
+        last = (result.stderr.strip().splitlines() or [f"exit status {result.returncode}"])[-1]
+        raise LabError(f"The plan could not be made: {last[:300]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])

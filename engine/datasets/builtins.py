@@ -63,6 +63,9 @@ class DatasetSpec:
     sample_count: Callable[[dict], int] = field(default=lambda options: int(options["num_samples"]))
     # Two classes: the class sensitivity and the threshold are about; None guesses it from the names.
     positive_class: str | None = None
+    # The imaging modality the volumes imitate ("CT", "MR"), None for abstract shapes; `plan` picks the
+    # intensity normalisation from it.
+    modality: str | None = None
 
     def defaults(self) -> dict[str, Any]:
         return {name: option.default for name, option in self.options.items()}
@@ -123,6 +126,8 @@ DATASETS: dict[str, DatasetSpec] = {
             },
             class_names=lambda options: ["healthy", "lesion"],
             positive_class="lesion",
+            # Brain tissue in air with a smooth bias field and no fixed intensity unit: MR-like.
+            modality="MR",
         ),
         DatasetSpec(
             name="shapes3d",

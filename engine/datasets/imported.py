@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import tempfile
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -96,11 +97,19 @@ def info(name: str) -> dict[str, Any]:
         "reader": recorded["reader"],
         "preprocessing": recorded["preprocessing"],
         "value_range": recorded.get("value_range"),  # of the voxels as imported (older imports: None)
+        "modality": _most_common(sample.get("modality") for sample in recorded.get("samples", [])),
+        "spacings": [sample["spacing"] for sample in recorded.get("samples", []) if sample.get("spacing")],
         "splits": recorded["splits"],
         "num_groups": recorded["num_groups"],
         "fingerprint": recorded["fingerprint"],
         "created_at": recorded["created_at"],
     }
+
+
+def _most_common(values) -> str | None:
+    """The most frequent of ``values`` that is not None (e.g. the DICOM Modality of most samples), else None."""
+    counts = Counter(value for value in values if value)
+    return counts.most_common(1)[0][0] if counts else None
 
 
 def positive_class_of(recorded: dict[str, Any]) -> str | None:
