@@ -25,13 +25,14 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     )),
     ("analysis", ("engine.evaluation", "engine.doctor")),
     ("training", ("engine.training",)),
-    ("using runs", ("engine.inference", "engine.compare", "engine.curation")),
+    ("using runs", ("engine.inference", "engine.compare", "engine.curation",
+                    "engine.planning")),  # a plan runs a learning-rate test (training)
     ("jobs control", ("engine.jobs",)),
     ("sweeps", ("engine.sweeps",)),
     ("worker entry points", ("engine.jobs.worker", "engine.jobs.standby_main")),
     ("commands", (
         "engine.__main__", "engine.cli", "engine.bench_cli", "engine.import_bench", "engine.compare_cli", "engine.share_cli",
-        "engine.datasets.cli", "engine.doctor.cli", "engine.evaluation.cli", "engine.inference.cli",
+        "engine.datasets.cli", "engine.doctor.cli", "engine.planning.cli", "engine.evaluation.cli", "engine.inference.cli",
     )),
     ("dashboard widgets", ("ui",)),
     ("dashboard pages", ("app_pages", "streamlit_app")),
