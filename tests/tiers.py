@@ -45,6 +45,8 @@ WORKER_TESTS: tuple[str, ...] = (
     "tests/evaluation/test_saliency.py::test_saliency_peaks_on_the_object",
     "tests/evaluation/test_saliency.py::test_every_preset_yields_maps",
     "tests/inference/test_predict.py",
+    "tests/planning/test_plan.py::test_the_cli_plans_with_a_range_test_saves_the_config_and_a_planned_run_trains",
+    "tests/dashboard/test_train_plan.py::test_plan_for_me_fills_the_form_with_reasons_and_leaves_it_editable",
     # Subprocesses that import the lab afresh (a memory measure, a broken pipe, the dashboard's imports).
     "tests/datasets/test_import_memory.py",
     "tests/store/test_schema_at_once.py",
