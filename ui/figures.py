@@ -134,3 +134,33 @@ def batch_loss_figure(batches: Mapping[int, BatchRows], labels: Mapping[int, str
     )
     figure.update_xaxes(rangemode="tozero")
     return figure
+
+
+def before_after_figure(before: Sequence[np.ndarray], after: Sequence[np.ndarray], titles: Sequence[str]) -> go.Figure:
+    """Two rows of 2D slices, before (top) and after (bottom) a transform, one column per volume.
+
+    Each column shares one grey scale, taken from its "before" slice (and widened to take the
+    "after" one), so a change of brightness or contrast shows instead of being rescaled away.
+    """
+    count = max(len(before), 1)
+    figure = make_subplots(rows=2, cols=count, subplot_titles=plotly_texts(titles) or None,
+                           horizontal_spacing=0.02, vertical_spacing=0.04)
+    for column, (first, second) in enumerate(zip(before, after), start=1):
+        low = float(min(np.min(first), np.min(second)))
+        high = float(max(np.max(first), np.max(second)))
+        for row, image in enumerate((first, second), start=1):
+            figure.add_trace(
+                go.Heatmap(z=np.asarray(image, dtype=float), colorscale="gray", zmin=low, zmax=max(high, low + 1e-6),
+                           showscale=False, hovertemplate="%{z:.3f}<extra></extra>"),
+                row=row, col=column,
+            )
+            anchor = (row - 1) * count + column
+            figure.update_xaxes(visible=False, row=row, col=column)
+            figure.update_yaxes(visible=False, autorange="reversed", scaleanchor=f"x{anchor if anchor > 1 else ''}",
+                                row=row, col=column)
+    figure.update_yaxes(title_text="before", visible=True, showticklabels=False, showgrid=False, zeroline=False,
+                        row=1, col=1)
+    figure.update_yaxes(title_text="after", visible=True, showticklabels=False, showgrid=False, zeroline=False,
+                        row=2, col=1)
+    figure.update_layout(height=320, margin=dict(t=30, b=0, l=30, r=0))
+    return figure

@@ -167,7 +167,7 @@ def _noise(volume: tf.Tensor, seeds: tf.Tensor, settings: AugmentSettings) -> tf
 def augment_volume(volume: tf.Tensor, seed: tf.Tensor, settings: AugmentSettings) -> tf.Tensor:
     """One (D, H, W, C) float32 volume augmented from ``seed`` (shape [2]): spatial first, then intensities."""
     operations = settings.operations
-    # The first four keep the draws they had before the others existed (a resumed run stays the same).
+    # The first four keep the draws they had before the others existed.
     seeds = tf.random.experimental.stateless_split(seed, num=6)
     more = tf.random.experimental.stateless_split(tf.random.experimental.stateless_fold_in(seed, 1), num=16)
     if "flip" in operations:
@@ -175,12 +175,13 @@ def augment_volume(volume: tf.Tensor, seed: tf.Tensor, settings: AugmentSettings
             flip = tf.random.stateless_uniform([], seeds[axis]) < 0.5
             volume = tf.cond(flip, lambda v=volume, a=axis: tf.reverse(v, axis=[a]), lambda v=volume: v)
     if "rotate90" in operations:
-        # Rotate in the H-W plane (axial slices); needs H == W to keep the shape.
+        # Rotate in the H-W plane (axial slices), as the test-time views do; needs H == W to keep the shape.
+        # On a 4D tensor rot90 takes axis 0 as the batch and turns axes 1 and 2: (D, H, W, C) as it is.
+        # (Before, the volume was transposed to (H, W, D, C) first, which turned the W-D plane instead and
+        # changed the shape of a volume with D != W.)
         if volume.shape[1] == volume.shape[2]:
             turns = tf.random.stateless_uniform([], seeds[3], minval=0, maxval=4, dtype=tf.int32)
-            transposed = tf.transpose(volume, [1, 2, 0, 3])  # (H, W, D, C): rot90 acts on the first two axes
-            rotated = tf.image.rot90(transposed, k=turns)
-            volume = tf.transpose(rotated, [2, 0, 1, 3])
+            volume = tf.image.rot90(volume, k=turns)
     if settings.active("rotate") or settings.active("scale"):
         volume = _rotate_and_scale(volume, more[0:4], settings)
     if "shift" in operations:
