@@ -112,7 +112,9 @@ with preview_column:
             "." if shown == preview["num_classes"] else f" (the first {shown} of {preview['num_classes']} classes)."))
 
     if training["augment"]:
-        augment_view.preview_panel(config, ready=not problems and preview is not None and not preview_error)
+        # The preview depends on the data and the augmentation only: a model problem does not hold it back.
+        blocking = [p for p in problems if train_form.section_of(p) != "model"]
+        augment_view.preview_panel(config, ready=not blocking and preview is not None and not preview_error)
 
     st.subheader("Architecture")
     shape_source = preview or facts  # the known shape is enough for the layer table
