@@ -137,30 +137,27 @@ def batch_loss_figure(batches: Mapping[int, BatchRows], labels: Mapping[int, str
 
 
 def before_after_figure(before: Sequence[np.ndarray], after: Sequence[np.ndarray], titles: Sequence[str]) -> go.Figure:
-    """Two rows of 2D slices, before (top) and after (bottom) a transform, one column per volume.
+    """One row per volume (titled on the left), its slice before (left) and after (right) a transform.
 
-    Each column shares one grey scale, taken from its "before" slice (and widened to take the
-    "after" one), so a change of brightness or contrast shows instead of being rescaled away.
+    Both slices of a row share one grey scale (the range of the two together), so a change of
+    brightness or contrast shows instead of being rescaled away.
     """
     count = max(len(before), 1)
-    figure = make_subplots(rows=2, cols=count, subplot_titles=plotly_texts(titles) or None,
-                           horizontal_spacing=0.02, vertical_spacing=0.04)
-    for column, (first, second) in enumerate(zip(before, after), start=1):
+    figure = make_subplots(rows=count, cols=2, column_titles=["before", "after"], horizontal_spacing=0.02,
+                           vertical_spacing=0.02)
+    for row, (first, second, title) in enumerate(zip(before, after, plotly_texts(titles)), start=1):
         low = float(min(np.min(first), np.min(second)))
-        high = float(max(np.max(first), np.max(second)))
-        for row, image in enumerate((first, second), start=1):
+        high = max(float(max(np.max(first), np.max(second))), low + 1e-6)
+        for column, image in enumerate((first, second), start=1):
             figure.add_trace(
-                go.Heatmap(z=np.asarray(image, dtype=float), colorscale="gray", zmin=low, zmax=max(high, low + 1e-6),
-                           showscale=False, hovertemplate="%{z:.3f}<extra></extra>"),
+                go.Heatmap(z=np.asarray(image, dtype=float), colorscale="gray", zmin=low, zmax=high, showscale=False,
+                           hovertemplate="%{z:.3f}<extra></extra>"),
                 row=row, col=column,
             )
-            anchor = (row - 1) * count + column
-            figure.update_xaxes(visible=False, row=row, col=column)
-            figure.update_yaxes(visible=False, autorange="reversed", scaleanchor=f"x{anchor if anchor > 1 else ''}",
-                                row=row, col=column)
-    figure.update_yaxes(title_text="before", visible=True, showticklabels=False, showgrid=False, zeroline=False,
-                        row=1, col=1)
-    figure.update_yaxes(title_text="after", visible=True, showticklabels=False, showgrid=False, zeroline=False,
-                        row=2, col=1)
-    figure.update_layout(height=320, margin=dict(t=30, b=0, l=30, r=0))
+            anchor = (row - 1) * 2 + column
+            figure.update_xaxes(visible=False, constrain="domain", row=row, col=column)
+            figure.update_yaxes(visible=column == 1, showticklabels=False, showgrid=False, zeroline=False,
+                                title_text=title if column == 1 else None, autorange="reversed",
+                                scaleanchor=f"x{anchor if anchor > 1 else ''}", row=row, col=column)
+    figure.update_layout(height=40 + 150 * count, margin=dict(t=30, b=0, l=30, r=0))
     return figure

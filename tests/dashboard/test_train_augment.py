@@ -53,8 +53,10 @@ def test_the_knobs_of_the_chosen_augmentations_are_shown_and_reach_the_preview(a
     assert len(charts) == 3
     spec = json.loads(charts[2].proto.spec)  # the before / after grid: 2 rows x 3 volumes
     assert len(spec["data"]) == 6
-    titles = [annotation["text"] for annotation in spec["layout"]["annotations"]]
-    assert "left" in titles and "&lt;b&gt;x&lt;/b&gt;" in titles  # a class name is text, not HTML
+    assert [annotation["text"] for annotation in spec["layout"]["annotations"]] == ["before", "after"]
+    titles = [axis["title"]["text"] for name, axis in spec["layout"].items()
+              if name.startswith("yaxis") and axis.get("title", {}).get("text")]
+    assert titles == ["left", "right", "&lt;b&gt;x&lt;/b&gt;"]  # one row per volume; a class name is text, not HTML
     # Changing the epochs does not ask the helper again (the preview's key holds only what it depends on).
     count = len(fake_augment_probe)
     at.number_input(key="train_epochs").set_value(3).run()
