@@ -49,3 +49,5 @@ def test_the_augmentation_preview_shows_before_and_after(dashboard, browser_page
     chart.scroll_into_view_if_needed()
     page.screenshot(path=str(ARTIFACTS / "train-augment-preview.png"), full_page=True)
     chart.screenshot(path=str(ARTIFACTS / "train-augment-preview-chart.png"))
+    page.locator(".st-key-train_augmentations").scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "train-augment-knobs.png"))
