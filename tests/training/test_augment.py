@@ -171,3 +171,37 @@ def test_rotate90_turns_the_axial_plane_like_the_test_time_views_and_keeps_the_s
         assert turns, "rotate90 gave a volume that is none of the four axial turns"
         seen.update(turns)
     assert seen == {0, 1, 2, 3}
+
+
+def test_the_cli_sets_the_knobs_and_the_preview_command_writes_the_slices(lab_home, tmp_path, capsys):
+    import json
+
+    from engine import cli
+
+    out = tmp_path / "preview.npz"
+    code = cli.main(["augment-preview", "--dataset", "shapes3d", "--option", "num_samples=24", "--option", "size=10",
+                     "--augment", "--augmentations", "rotate,noise", "--augment-knob", "rotate_degrees=30",
+                     "--augment-knob", "noise_probability=1", "--batch-size", "4", "--out", str(out), "--json"])
+    assert code == 0
+    answer = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert len(answer["volumes"]) == 4 and answer["slice"] == 5
+    with np.load(out) as slices:
+        assert slices["before"].shape == slices["after"].shape == (4, 10, 10)
+        assert not np.array_equal(slices["before"], slices["after"])
+    parser = cli.build_parser()
+    args = parser.parse_args(["train", "--augment", "--augmentations", "flip,blur", "--augment-knob", "blur_sigma=2"])
+    config = cli.config_from_args(args)
+    assert config.training.augmentations == ["flip", "blur"] and config.training.blur_sigma == 2.0
+
+
+@pytest.mark.parametrize("arguments, sentence", [
+    (["--augment-knob", "spin=3"], "name one of rotate_probability"),
+    (["--augment-knob", "rotate_degrees=lots"], "the value must be a number"),
+    (["--augment-knob", "rotate_degrees=400"], "training.rotate_degrees is 400.0; it must be a number in [0, 180]"),
+    (["--augmentations", "flip,twirl"], "use a list drawn from flip"),
+])
+def test_the_cli_refuses_a_wrong_augmentation_with_a_sentence(arguments, sentence, capsys):
+    from engine import cli
+
+    assert cli.main(["augment-preview", "--augment", *arguments]) == 2
+    assert sentence in capsys.readouterr().err
