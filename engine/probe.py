@@ -184,8 +184,8 @@ def augmentation_preview(config: dict[str, Any], count: int = AUGMENT_PREVIEW_VO
                    "--count", str(int(count)), "--out", out_path, "--json"]
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "-1"}
         try:
-            result = subprocess.run(command, cwd=paths.REPO_ROOT, env=env, capture_output=True, text=True,
-                                    timeout=AUGMENT_PREVIEW_TIMEOUT_S)
+            result = subprocess.run(command, check=False, cwd=paths.REPO_ROOT, env=env, capture_output=True,
+                                    text=True, timeout=AUGMENT_PREVIEW_TIMEOUT_S)
         except subprocess.TimeoutExpired as e:
             raise LabError("The augmentation preview took too long; try a smaller dataset or volume.") from e
         if result.returncode == 2:

@@ -50,5 +50,6 @@ def preview_panel(config: RunConfig | None, ready: bool) -> None:
     st.caption(
         f"Middle axial slice (index {preview['slice']}) of the first {len(preview['labels'])} training volumes of "
         f"epoch 1 (run seed {config.training.seed}), normalised ({config.data.normalization}) and augmented with "
-        f"{', '.join(config.training.augmentations)}, as the network gets them; the two slices of a row share one grey scale."
+        f"{', '.join(config.training.augmentations)}, as the network gets them; the two slices of a row share "
+        "one grey scale."
     )

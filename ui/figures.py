@@ -159,5 +159,5 @@ def before_after_figure(before: Sequence[np.ndarray], after: Sequence[np.ndarray
             figure.update_yaxes(visible=column == 1, showticklabels=False, ticks="", showgrid=False, zeroline=False,
                                 title_text=title if column == 1 else None, autorange="reversed",
                                 scaleanchor=f"x{anchor if anchor > 1 else ''}", row=row, col=column)
-    figure.update_layout(height=40 + 150 * count, margin=dict(t=30, b=0, l=30, r=0))
+    figure.update_layout(height=40 + 150 * count, margin={"t": 30, "b": 0, "l": 30, "r": 0})
     return figure

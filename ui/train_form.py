@@ -340,7 +340,8 @@ def augment_knobs(augmentations: list[str]) -> dict[str, float]:
         label, help_text = AUGMENT_STRENGTHS[name]
         probability_column, strength_column = st.columns(2)
         values[probability_field] = float(probability_column.number_input(
-            f"{name.capitalize()}: probability", key=_default(f"train_{probability_field}", getattr(t, probability_field)),
+            f"{name.capitalize()}: probability",
+            key=_default(f"train_{probability_field}", getattr(t, probability_field)),
             **_bounds(f"training.{probability_field}"), step=0.1, format="%.2f",
             help=f"The share of training volumes that get {name}.",
         ))

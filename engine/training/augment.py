@@ -177,14 +177,13 @@ def augment_volume(volume: tf.Tensor, seed: tf.Tensor, settings: AugmentSettings
         for axis in range(3):
             flip = tf.random.stateless_uniform([], seeds[axis]) < 0.5
             volume = tf.cond(flip, lambda v=volume, a=axis: tf.reverse(v, axis=[a]), lambda v=volume: v)
-    if "rotate90" in operations:
-        # Rotate in the H-W plane (axial slices), as the test-time views do; needs H == W to keep the shape.
-        # On a 4D tensor rot90 takes axis 0 as the batch and turns axes 1 and 2: (D, H, W, C) as it is.
-        # (Before, the volume was transposed to (H, W, D, C) first, which turned the W-D plane instead and
-        # changed the shape of a volume with D != W.)
-        if volume.shape[1] == volume.shape[2]:
-            turns = tf.random.stateless_uniform([], seeds[3], minval=0, maxval=4, dtype=tf.int32)
-            volume = tf.image.rot90(volume, k=turns)
+    # Rotate in the H-W plane (axial slices), as the test-time views do; needs H == W to keep the shape.
+    # On a 4D tensor rot90 takes axis 0 as the batch and turns axes 1 and 2: (D, H, W, C) as it is.
+    # (Before, the volume was transposed to (H, W, D, C) first, which turned the W-D plane instead and
+    # changed the shape of a volume with D != W.)
+    if "rotate90" in operations and volume.shape[1] == volume.shape[2]:
+        turns = tf.random.stateless_uniform([], seeds[3], minval=0, maxval=4, dtype=tf.int32)
+        volume = tf.image.rot90(volume, k=turns)
     if settings.active("rotate") or settings.active("scale"):
         volume = _rotate_and_scale(volume, more[0:4], settings)
     if "shift" in operations:
