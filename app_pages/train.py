@@ -8,7 +8,7 @@ from engine import jobs, validation
 from engine.config import RunConfig
 from engine.errors import ConfigError, LabError
 from engine.store import open_store
-from ui import access, cached, figures, tables, train_form
+from ui import access, augment_view, cached, figures, tables, train_form
 from ui import doctor as doctor_ui
 from ui import plan as plan_ui
 from ui.text import markdown_text, plotly_text
@@ -119,6 +119,11 @@ with preview_column:
         shown = len(preview["slice_titles"])
         st.caption("Middle axial slice of one sample per class" + (
             "." if shown == preview["num_classes"] else f" (the first {shown} of {preview['num_classes']} classes)."))
+
+    if training["augment"]:
+        # The preview depends on the data and the augmentation only: a model problem does not hold it back.
+        blocking = [p for p in problems if train_form.section_of(p) != "model"]
+        augment_view.preview_panel(config, ready=not blocking and preview is not None and not preview_error)
 
     st.subheader("Architecture")
     shape_source = preview or facts  # the known shape is enough for the layer table

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from engine import argtypes, statistics
-from engine.config import OPTIMIZERS, PRECISIONS, XLA_MODES, RunConfig
+from engine.config import AUGMENT_KNOBS, AUGMENTATIONS, OPTIMIZERS, PRECISIONS, XLA_MODES, RunConfig
 from engine.errors import ConfigError, LabError
 from engine.runs import CURRENT_LR_METRIC, EPOCH_TIME_METRIC, RunRecord, RunStatus, fold_label
 
@@ -63,6 +63,11 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--loss", help="crossentropy or focal")
     group.add_argument("--class-weight", help="none or balanced")
     group.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None)
+    group.add_argument("--augmentations", type=lambda text: [a.strip() for a in text.split(",") if a.strip()],
+                       metavar="A,B,...", help=f"which augmentations (with --augment): {', '.join(AUGMENTATIONS)}")
+    group.add_argument("--augment-knob", action="append", default=[], metavar="KNOB=VALUE",
+                       help="an augmentation's probability or strength, repeatable, e.g. rotate_probability=0.5 "
+                            "rotate_degrees=15 (docs/augmentation.md lists them)")
     group.add_argument("--early-stopping", action=argparse.BooleanOptionalAction, default=None)
     group.add_argument("--monitor", help="val_loss, val_accuracy or val_auc")
     group.add_argument("--val-fraction", type=float)
@@ -115,6 +120,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         ("training", "loss"): args.loss,
         ("training", "class_weight"): args.class_weight,
         ("training", "augment"): args.augment,
+        ("training", "augmentations"): getattr(args, "augmentations", None),
         ("training", "early_stopping"): args.early_stopping,
         ("training", "monitor"): args.monitor,
         ("training", "seed"): args.seed,
@@ -129,6 +135,9 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     for text in args.option:
         key, value = _parse_option(text)
         config.data.options[key] = value
+    for text in getattr(args, "augment_knob", []):
+        knob, number = _parse_augment_knob(text)
+        setattr(config.training, knob, number)
     if args.name is not None:
         config.name = args.name
     from engine import validation  # loads both registries
@@ -534,6 +543,48 @@ def cmd_lr_find(args) -> int:
     return 0
 
 
+def cmd_augment_preview(args) -> int:
+    import numpy as np
+
+    from engine.training import augment_preview
+
+    config = config_from_args(args)
+    batch = augment_preview.first_batch(config, args.count)
+    middle = batch["before"].shape[1] // 2
+    slices = {name: batch[name][:, middle, :, :, 0] for name in ("before", "after")}  # middle axial, channel 0
+    if args.out:
+        np.savez(args.out, **slices)
+    rows = [
+        {"label": label, **{f"{name}_{stat}": float(getattr(batch[name][i], stat)())
+                            for name in ("before", "after") for stat in ("min", "max", "mean", "std")}}
+        for i, label in enumerate(batch["labels"])
+    ]
+    if args.json:
+        print(json.dumps({"volumes": rows, "slice": middle, "out": args.out}))
+        return 0
+    print(f"the first {len(rows)} training volumes of epoch 1 (seed {config.training.seed}), "
+          f"augmented with {', '.join(config.training.augmentations)}:")
+    for i, row in enumerate(rows):
+        print(f"  {i}: {row['label']}: before {row['before_min']:.3g}..{row['before_max']:.3g} "
+              f"(mean {row['before_mean']:.3g}, std {row['before_std']:.3g}); after {row['after_min']:.3g}.."
+              f"{row['after_max']:.3g} (mean {row['after_mean']:.3g}, std {row['after_std']:.3g})")
+    if args.out:
+        print(f"middle axial slices (index {middle}) written to {args.out}")
+    return 0
+
+
+def _parse_augment_knob(text: str) -> tuple[str, float]:
+    names = [name for pair in AUGMENT_KNOBS.values() for name in pair]
+    key, _, raw = text.partition("=")
+    key = key.strip()
+    if key not in names:
+        raise ConfigError([f"--augment-knob {text!r}: name one of {', '.join(names)}, e.g. rotate_degrees=15."])
+    try:
+        return key, float(raw)
+    except ValueError:
+        raise ConfigError([f"--augment-knob {text!r}: the value must be a number, e.g. {key}=0.5."]) from None
+
+
 def cmd_worker(args) -> int:
     from engine.jobs import worker
 
@@ -591,6 +642,13 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--steps", type=int, default=lr_range.DEFAULT_STEPS, help="batches at most")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_lr_find)
+
+    p = sub.add_parser("augment-preview", help="the first training volumes of epoch 1 before and after augmentation")
+    _add_config_options(p)
+    p.add_argument("--count", type=argtypes.positive_int, default=4, help="volumes (at most the batch size)")
+    p.add_argument("--out", metavar="FILE.npz", help="write their middle axial slices (before, after) here")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_augment_preview)
 
     p = sub.add_parser("runs", help="list the runs")
     p.add_argument("--json", action="store_true")

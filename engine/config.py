@@ -30,7 +30,16 @@ MONITORS = ("val_loss", "val_accuracy", "val_auc")
 # "zscore_fg": a per-volume z-score whose mean and spread come from the foreground voxels only
 # (engine.datasets.preprocess.foreground_mask), as for MRI, whose air background carries no signal.
 NORMALIZATIONS = ("none", "minmax", "zscore", "zscore_fg")
-AUGMENTATIONS = ("flip", "rotate90", "shift", "intensity")
+AUGMENTATIONS = ("flip", "rotate90", "shift", "intensity", "rotate", "scale", "noise", "gamma", "blur")
+# The augmentations that each have their own probability and strength: name -> (probability field,
+# strength field) of TrainingConfig. flip, rotate90, shift and intensity apply to every training volume.
+AUGMENT_KNOBS: dict[str, tuple[str, str]] = {
+    "rotate": ("rotate_probability", "rotate_degrees"),
+    "scale": ("scale_probability", "scale_range"),
+    "noise": ("noise_probability", "noise_std"),
+    "gamma": ("gamma_probability", "gamma_range"),
+    "blur": ("blur_probability", "blur_sigma"),
+}
 PADDINGS = ("valid", "same")
 INITIALIZERS = ("glorot_uniform", "he_uniform", "he_normal", "glorot_normal", "lecun_normal")
 # Numeric precision of training (Keras dtype policies) and XLA compilation; "auto" is resolved by the worker
@@ -115,6 +124,23 @@ class TrainingConfig:
     # Random augmentation of training batches only (never validation or test).
     augment: bool = False
     augmentations: list[str] = field(default_factory=lambda: list(AUGMENTATIONS))
+    # Each of these augmentations applies to a training volume with its own probability and strength
+    # (engine/training/augment.py; docs/augmentation.md). Seeded from the run seed like the others.
+    # rotate: a rotation by any angle up to rotate_degrees about each of the three axes (trilinear).
+    rotate_probability: float = 0.5
+    rotate_degrees: float = 10.0
+    # scale: a zoom by a factor drawn from [1 - scale_range, 1 + scale_range] (one affine with rotate).
+    scale_probability: float = 0.5
+    scale_range: float = 0.1
+    # noise: Gaussian noise with a standard deviation of noise_std/2..noise_std times the volume's own.
+    noise_probability: float = 0.3
+    noise_std: float = 0.1
+    # gamma: intensities mapped through x**g on the volume's own min-max range, g in [1/(1+r), 1+r].
+    gamma_probability: float = 0.3
+    gamma_range: float = 0.3
+    # blur: a Gaussian blur with a sigma of blur_sigma/2..blur_sigma voxels.
+    blur_probability: float = 0.2
+    blur_sigma: float = 1.0
     # Metric used for early stopping, the best checkpoint and "best" in reports.
     monitor: str = "val_loss"
     early_stopping: bool = False
@@ -263,6 +289,16 @@ LIMITS: dict[str, Limit] = {
     "training.patience": Limit(1, 10000, integer=True),
     "training.seed": Limit(0, 2**31 - 1, integer=True),
     "training.max_saliency_samples": Limit(0, 100000, integer=True),
+    "training.rotate_probability": Limit(0, 1),
+    "training.rotate_degrees": Limit(0, 180),
+    "training.scale_probability": Limit(0, 1),
+    "training.scale_range": Limit(0, 0.5),
+    "training.noise_probability": Limit(0, 1),
+    "training.noise_std": Limit(0, 1),
+    "training.gamma_probability": Limit(0, 1),
+    "training.gamma_range": Limit(0, 2),
+    "training.blur_probability": Limit(0, 1),
+    "training.blur_sigma": Limit(0, 3),
 }
 # The validation and test fractions together must leave at least this share for training.
 MIN_TRAIN_FRACTION = 0.1

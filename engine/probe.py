@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from engine import paths
-from engine.config import ModelConfig
+from engine.config import AUGMENT_KNOBS, ModelConfig, RunConfig
 from engine.errors import ConfigError, LabError
 
 # Building a model in a fresh process takes a few seconds (TensorFlow start-up).
@@ -185,3 +185,59 @@ def plan(dataset: str, options: dict[str, Any], lr_test: bool = True, seed: int 
         last = (result.stderr.strip().splitlines() or [f"exit status {result.returncode}"])[-1]
         raise LabError(f"The plan could not be made: {last[:300]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+# The augmentation preview reads a few volumes through the training pipeline (TensorFlow start-up dominates).
+AUGMENT_PREVIEW_TIMEOUT_S = 120
+# The first volumes of the first batch that the preview shows (at most the batch size).
+AUGMENT_PREVIEW_VOLUMES = 4
+
+
+def augmentation_preview(config: dict[str, Any], count: int = AUGMENT_PREVIEW_VOLUMES) -> dict[str, Any]:
+    """``python -m engine augment-preview`` in a subprocess: the first ``count`` training volumes of epoch 1,
+    as the network gets them, and the same volumes before augmentation.
+
+    Returns {"before", "after": lists of 2D arrays (middle axial slice, channel 0), "labels", "slice",
+    "volumes": per-volume min / max / mean / std before and after}; raises ConfigError / LabError with
+    the engine's sentence. The child runs the very pipeline training uses (engine/training/augment_preview.py).
+    """
+    import numpy as np
+
+    folder = tempfile.mkdtemp(prefix=".augment-preview-", dir=paths.lab_home())
+    config_path, out_path = os.path.join(folder, "config.json"), os.path.join(folder, "slices.npz")
+    try:
+        with open(config_path, "w", encoding="utf-8") as handle:
+            json.dump(config, handle)
+        command = [sys.executable, "-m", "engine", "augment-preview", "--config", config_path,
+                   "--count", str(int(count)), "--out", out_path, "--json"]
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "-1"}
+        try:
+            result = subprocess.run(command, check=False, cwd=paths.REPO_ROOT, env=env, capture_output=True,
+                                    text=True, timeout=AUGMENT_PREVIEW_TIMEOUT_S)
+        except subprocess.TimeoutExpired as e:
+            raise LabError("The augmentation preview took too long; try a smaller dataset or volume.") from e
+        if result.returncode == 2:
+            raise ConfigError([result.stderr.strip().removeprefix("error: ")])
+        if result.returncode != 0:
+            last = (result.stderr.strip().splitlines() or [f"exit status {result.returncode}"])[-1]
+            raise LabError(f"The augmentation preview failed ({last[:300]}).")
+        answer = json.loads(result.stdout.strip().splitlines()[-1])
+        with np.load(out_path) as slices:
+            before, after = slices["before"], slices["after"]
+    finally:
+        for path in (config_path, out_path):
+            if os.path.exists(path):
+                os.unlink(path)
+        os.rmdir(folder)
+    return {"before": list(before), "after": list(after), "labels": [row["label"] for row in answer["volumes"]],
+            "slice": answer["slice"], "volumes": answer["volumes"]}
+
+
+def augmentation_inputs(config: RunConfig) -> dict[str, Any]:
+    """The part of a run config the augmentation preview depends on (the data, the seed, the augmentation), as
+    a config dict: the key of its cache, so changing the epochs or the model does not compute it again."""
+    training = config.training
+    fields = ["seed", "augment", "augmentations", *[name for pair in AUGMENT_KNOBS.values() for name in pair]]
+    return {"data": dataclasses.asdict(config.data),
+            "training": {**{name: getattr(training, name) for name in fields},
+                         "batch_size": min(int(training.batch_size), AUGMENT_PREVIEW_VOLUMES)}}

@@ -112,3 +112,10 @@ def preview_or_error(name: str, options: dict[str, Any]) -> tuple[dict[str, Any]
         return dataset_preview(name, json.dumps(options, sort_keys=True)), None
     except LabError as e:
         return None, str(e)
+
+
+@st.cache_data(show_spinner="Augmenting a few training volumes in a helper process (TensorFlow start-up)...",
+               max_entries=16)
+def augmentation_preview(config_json: str) -> dict[str, Any]:
+    """engine.probe.augmentation_preview for this config (sorted JSON), cached; raises with the engine's sentence."""
+    return probe.augmentation_preview(json.loads(config_json))

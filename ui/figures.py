@@ -134,3 +134,30 @@ def batch_loss_figure(batches: Mapping[int, BatchRows], labels: Mapping[int, str
     )
     figure.update_xaxes(rangemode="tozero")
     return figure
+
+
+def before_after_figure(before: Sequence[np.ndarray], after: Sequence[np.ndarray], titles: Sequence[str]) -> go.Figure:
+    """One row per volume (titled on the left), its slice before (left) and after (right) a transform.
+
+    Both slices of a row share one grey scale (the range of the two together), so a change of
+    brightness or contrast shows instead of being rescaled away.
+    """
+    count = max(len(before), 1)
+    figure = make_subplots(rows=count, cols=2, column_titles=["before", "after"], horizontal_spacing=0.02,
+                           vertical_spacing=0.02)
+    for row, (first, second, title) in enumerate(zip(before, after, plotly_texts(titles)), start=1):
+        low = float(min(np.min(first), np.min(second)))
+        high = max(float(max(np.max(first), np.max(second))), low + 1e-6)
+        for column, image in enumerate((first, second), start=1):
+            figure.add_trace(
+                go.Heatmap(z=np.asarray(image, dtype=float), colorscale="gray", zmin=low, zmax=high, showscale=False,
+                           hovertemplate="%{z:.3f}<extra></extra>"),
+                row=row, col=column,
+            )
+            anchor = (row - 1) * 2 + column
+            figure.update_xaxes(visible=False, constrain="domain", row=row, col=column)
+            figure.update_yaxes(visible=column == 1, showticklabels=False, ticks="", showgrid=False, zeroline=False,
+                                title_text=title if column == 1 else None, autorange="reversed",
+                                scaleanchor=f"x{anchor if anchor > 1 else ''}", row=row, col=column)
+    figure.update_layout(height=40 + 150 * count, margin={"t": 30, "b": 0, "l": 30, "r": 0})
+    return figure

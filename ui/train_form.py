@@ -287,8 +287,11 @@ def training_section() -> dict[str, Any]:
     )
     if values["augment"]:
         values["augmentations"] = augmentations_column.multiselect(
-            "Augmentations", cfg.AUGMENTATIONS, key=_default("train_augmentations", list(t.augmentations))
+            "Augmentations", cfg.AUGMENTATIONS, key=_default("train_augmentations", list(t.augmentations)),
+            help="flip, rotate90, shift and intensity apply to every training volume; the others each with "
+                 "their own probability and strength, set below.",
         )
+        values.update(augment_knobs(values["augmentations"]))
     monitor_column, stopping_column, patience_column = st.columns(3)
     values["monitor"] = monitor_column.selectbox("Monitor", cfg.MONITORS, key=_default("train_monitor", t.monitor))
     values["early_stopping"] = stopping_column.toggle(
@@ -314,6 +317,39 @@ def training_section() -> dict[str, Any]:
                                                                           t.max_saliency_samples),
         step=50, **_bounds("training.max_saliency_samples"),
     ))
+    return values
+
+
+# The strength of each augmentation with a probability: its label and what the number means.
+AUGMENT_STRENGTHS = {
+    "rotate": ("Rotate: up to (degrees)", "A rotation by any angle up to this about each of the three axes."),
+    "scale": ("Scale: ± fraction", "A zoom by a factor in [1 - this, 1 + this]."),
+    "noise": ("Noise: std (× volume's)", "Gaussian noise of this to half this times the volume's own std."),
+    "gamma": ("Gamma: range", "Intensities through x^g on the volume's range, g in [1/(1+this), 1+this]."),
+    "blur": ("Blur: sigma (voxels)", "A Gaussian blur of this to half this voxels."),
+}
+
+
+def augment_knobs(augmentations: list[str]) -> dict[str, float]:
+    """Probability and strength of each chosen augmentation that has them -> their ``training`` fields."""
+    t = TRAINING_DEFAULTS
+    values: dict[str, float] = {}
+    chosen = [name for name in cfg.AUGMENT_KNOBS if name in augmentations]
+    for name in chosen:
+        probability_field, strength_field = cfg.AUGMENT_KNOBS[name]
+        label, help_text = AUGMENT_STRENGTHS[name]
+        probability_column, strength_column = st.columns(2)
+        values[probability_field] = float(probability_column.number_input(
+            f"{name.capitalize()}: probability",
+            key=_default(f"train_{probability_field}", getattr(t, probability_field)),
+            **_bounds(f"training.{probability_field}"), step=0.1, format="%.2f",
+            help=f"The share of training volumes that get {name}.",
+        ))
+        values[strength_field] = float(strength_column.number_input(
+            label, key=_default(f"train_{strength_field}", getattr(t, strength_field)),
+            **_bounds(f"training.{strength_field}"), step=1.0 if name == "rotate" else 0.05, format="%g",
+            help=help_text,
+        ))
     return values
 
 

@@ -24,6 +24,7 @@ import tensorflow as tf
 from engine.config import TrainingConfig
 from engine.datasets import normalize
 from engine.errors import DataError
+from engine.training import augment
 
 # Batches read (and augmented) ahead of the one the model trains on: enough to
 # keep the model busy while the next rows come from disk, few enough that the
@@ -193,33 +194,6 @@ def probabilities_from_outputs(outputs: np.ndarray, num_classes: int) -> np.ndar
     return outputs
 
 
-def _augment(volume: tf.Tensor, seed: tf.Tensor, operations: tuple[str, ...]) -> tf.Tensor:
-    """Random flips, in-plane 90° rotations, small shifts and intensity jitter of one (D, H, W, C) volume."""
-    seeds = tf.random.experimental.stateless_split(seed, num=6)
-    if "flip" in operations:
-        for axis in range(3):
-            flip = tf.random.stateless_uniform([], seeds[axis]) < 0.5
-            volume = tf.cond(flip, lambda v=volume, a=axis: tf.reverse(v, axis=[a]), lambda v=volume: v)
-    if "rotate90" in operations:
-        # Rotate in the H-W plane (axial slices); needs H == W to keep the shape.
-        if volume.shape[1] == volume.shape[2]:
-            turns = tf.random.stateless_uniform([], seeds[3], minval=0, maxval=4, dtype=tf.int32)
-            transposed = tf.transpose(volume, [1, 2, 0, 3])  # (H, W, D, C): rot90 acts on the first two axes
-            rotated = tf.image.rot90(transposed, k=turns)
-            volume = tf.transpose(rotated, [2, 0, 1, 3])
-    if "shift" in operations:
-        # Shift by up to 1/8 of each spatial edge, wrapping around (roll).
-        shape = tf.shape(volume)
-        limits = tf.maximum(shape[:3] // 8, 1)
-        shifts = tf.random.stateless_uniform([3], seeds[4], minval=-1.0, maxval=1.0)
-        shifts = tf.cast(tf.round(shifts * tf.cast(limits, tf.float32)), tf.int32)
-        volume = tf.roll(volume, shift=shifts, axis=[0, 1, 2])
-    if "intensity" in operations:
-        scale_shift = tf.random.stateless_uniform([2], seeds[5], minval=-0.1, maxval=0.1)
-        volume = volume * (1.0 + scale_shift[0]) + scale_shift[1]
-    return volume
-
-
 def make_dataset(
     volumes: VolumeRows | np.ndarray,
     y: np.ndarray,
@@ -257,7 +231,7 @@ def make_dataset(
         read_batch, num_parallel_calls=READ_AHEAD_BATCHES, deterministic=True
     )
     if training and training_config is not None and training_config.augment and training_config.augmentations:
-        operations = tuple(training_config.augmentations)
+        settings = augment.AugmentSettings.from_training(training_config)
 
         def augment_batch(batch_index, data):
             # Each volume's seed is (run seed, its position in this epoch's stream).
@@ -266,7 +240,7 @@ def make_dataset(
             positions_in_stream = first + tf.range(tf.shape(volumes_in_batch, out_type=tf.int64)[0])
             seeds = tf.stack([tf.fill(tf.shape(positions_in_stream), tf.cast(seed, tf.int64)), positions_in_stream], 1)
             augmented = tf.map_fn(
-                lambda pair: _augment(pair[0], pair[1], operations),
+                lambda pair: augment.augment_volume(pair[0], pair[1], settings),
                 (volumes_in_batch, seeds),
                 fn_output_signature=tf.float32,
             )
