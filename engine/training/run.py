@@ -256,12 +256,14 @@ def _train_in(scope: contextlib.ExitStack, store: RunStore, run: RunRecord, run_
     from engine.doctor.findings import PARAMS_CHECK, STEPS_PER_EPOCH_CHECK
     from engine.sweeps import pruning
     from engine.training import checks, pipeline, precision, recipe
+    from engine.training import pretrain, transfer  # transfer also registers its optimizers for a resume
     from engine.training.callbacks import StoreRecorder
 
     run_id, config = run.id, run.config
     training = config.training
     _set_determinism(training.seed)
     data = prepare_data(config, run_dir, store, run_id)
+    data = pretrain.pretext_data(store, run_id, config, data)  # a pretraining run: rotations, labels unused
     store.log_event(
         run_id,
         f"data ready: {len(data.y_train)} train / {len(data.y_val)} val / {len(data.y_test)} test, "
@@ -294,8 +296,9 @@ def _train_in(scope: contextlib.ExitStack, store: RunStore, run: RunRecord, run_
         store.log_event(run_id, f"resuming after epoch {initial_epoch}")
     else:
         model = models.build_model(config.model.architecture, data.volume_shape, data.num_classes, config.model)
+        transfer.prepare_model(store, run, model, data.class_names)  # training.init_from, freeze_blocks
         model.compile(
-            optimizer=recipe.make_optimizer(training, rate_plan.rate),
+            optimizer=transfer.make_optimizer(training, rate_plan.rate, model),
             loss=recipe.make_loss(training, data.num_classes),
             metrics=recipe.make_metrics(data.num_classes),
             jit_compile=chosen.xla,
