@@ -4,11 +4,11 @@ import json
 
 import streamlit as st
 
-from engine import jobs, validation
+from engine import jobs, validation, warm_start
 from engine.config import RunConfig
 from engine.errors import ConfigError, LabError
 from engine.store import open_store
-from ui import access, cached, figures, tables, train_form
+from ui import access, cached, figures, tables, train_form, transfer_form
 from ui import doctor as doctor_ui
 from ui.text import markdown_text, plotly_text
 
@@ -38,6 +38,10 @@ with form_column:
     with training_box:
         st.subheader("Training")
         training = train_form.training_section()
+        st.markdown("**Transfer learning**")
+        training.update(transfer_form.transfer_section(
+            warm_start.start_points(open_store()), model["architecture"], access.can_change() and not access.demo()
+        ))
     training["seed"] = run_values["seed"]
     launch_clicked = st.button("Launch", key="train_launch", type="primary", icon=":material/rocket_launch:")
     summary_box = st.container()

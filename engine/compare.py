@@ -528,6 +528,7 @@ def run_summary(comparison: Comparison, run: RunRecord, result_metric: str, at: 
         "test sensitivity": test.get("sensitivity"),
         "test specificity": test.get("specificity"),
         "parameters": run.num_params,
+        "lineage": run.lineage,  # the run it started from (transfer learning), or pretraining
         "epochs": run.epochs_done,
         "wall time (s)": run.duration(),
         "samples/s": mean_metric(history, SAMPLES_PER_S_METRIC),
@@ -557,7 +558,8 @@ def summary_frame(comparison: Comparison, result_metric: str, at: str = "best",
         row: dict[str, Any] = {"run": group.label, "run id": None, "group": _cell(group.value),
                                "runs": len(members), "status": "", "monitor": members[0]["monitor"],
                                # Sensitivity means are over one positive class only when the members share it.
-                               "positive class": _shared_value([member["positive class"] for member in members])}
+                               "positive class": _shared_value([member["positive class"] for member in members]),
+                               "lineage": _shared_value([member["lineage"] for member in members])}
         for column in SUMMARY_NUMBERS:
             metric = result_metric if column == "result" else column
             estimate = group_estimate(metric, [member[column] for member in members])

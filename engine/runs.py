@@ -263,6 +263,15 @@ class RunRecord:
         return f"#{run_id}" if run_id is not None else init_from.strip().replace("\\", "/").rsplit("/", 1)[-1]
 
     @property
+    def lineage(self) -> str:
+        """The run's kind and origin in a few words, for run tables: "pretraining", "from #12",
+        "pretraining from #3", "from encoder.keras", or "" (a classifier trained from scratch)."""
+        parts = ["pretraining"] if self.is_pretraining else []
+        if self.started_from:
+            parts.append(f"from {self.started_from}")
+        return " ".join(parts)
+
+    @property
     def is_pretraining(self) -> bool:
         """Whether this run is self-supervised pretraining (training.pretext) rather than a classifier."""
         return self.config.training.pretext != "none"

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from engine import checkpoints, paths, runs
+from engine import checkpoints, paths, runs, settings
 from engine.config import RunConfig
 from engine.errors import ConfigError, DataError, Problem, RunNotFound
 
@@ -78,6 +78,8 @@ def weights_path(source: InitSource, store) -> Path:
                            "such as run:12.")
         if not path.is_file():
             raise _problem(f"The weights file {path} does not exist; check the path (a path on the server).")
+        if settings.demo_mode() and not path.resolve().is_relative_to(uploads_dir().resolve()):
+            raise _problem("This demo starts runs only from weights files uploaded on the Train page; upload the file.")
         return path
     try:
         run = store.get_run(int(source.run_id))
@@ -232,6 +234,74 @@ def table(rows: list[LayerMatch]) -> str:
     return "\n".join(lines)
 
 
+# --------------------------------------------------------------------------- choosing a source
+# Uploaded weights files live here, under the workspace: ``<lab home>/weights/<hash>-<name>``.
+UPLOADS_DIR_NAME = "weights"
+# The largest weights file the Train page accepts.
+MAX_UPLOAD_BYTES = 2 * 1024**3
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def uploads_dir() -> Path:
+    return paths.lab_home() / UPLOADS_DIR_NAME
+
+
+def save_upload(file_name: str, data: bytes) -> Path:
+    """Keep an uploaded weights file in the workspace (once per content) and check that it reads; returns its path.
+
+    ``DataError`` (a sentence) for a wrong suffix, a file too large, or one that holds no readable
+    weights; nothing is left behind then.
+    """
+    import hashlib
+    import os
+    import tempfile
+
+    suffix = Path(file_name).suffix.lower()
+    if suffix not in WEIGHT_SUFFIXES:
+        raise DataError(f"{file_name} is not a weights file; upload a .keras model or an .h5 weights file.")
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise DataError(f"{file_name} is larger than {MAX_UPLOAD_BYTES // 1024**3} GiB; upload a smaller model.")
+    stem = _SAFE_NAME.sub("_", Path(file_name).stem)[:80] or "weights"
+    folder = uploads_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{hashlib.sha256(data).hexdigest()[:12]}-{stem}{suffix}"
+    if target.is_file():
+        return target
+    handle, temporary = tempfile.mkstemp(prefix=".upload-", suffix=suffix, dir=folder)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+        read_layer_weights(Path(temporary))
+        os.replace(temporary, target)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+    return target
+
+
+def layer_rows(path: Path) -> list[dict[str, str]]:
+    """The layers of a weights file and their weight shapes, for a table."""
+    return [{"layer": name, "weights": _shapes(tuple(w.shape for w in weights))}
+            for name, weights in read_layer_weights(path).items()]
+
+
+def start_points(store, architecture: str | None = None) -> list[dict[str, Any]]:
+    """Runs a new run can start from (a usable checkpoint; not learning-rate tests), newest first.
+
+    Each: {"id", "label", "architecture", "dataset", "pretraining"}; only ``architecture``'s when given.
+    """
+    found = []
+    for run in store.list_runs(archived=False):
+        if run.is_lr_find or run.status.is_active or (architecture and run.architecture != architecture):
+            continue
+        folder = paths.run_dir(run.id, create=False)
+        if not any(checkpoints.problem(folder / name) is None for name in (checkpoints.BEST, checkpoints.LAST)):
+            continue
+        found.append({"id": run.id, "label": run.label, "architecture": run.architecture, "dataset": run.dataset,
+                      "pretraining": run.is_pretraining})
+    return found
+
+
 # --------------------------------------------------------------------------- blocks
 _BLOCK_NAME = re.compile(r"^(?:block|stage)(\d+)_")
 # Layers before the first numbered block (resnet3d's stem) belong to block 1.
@@ -268,7 +338,7 @@ def freeze_problems(config: RunConfig) -> list[Problem]:
 
 
 __all__ = [
-    "BLOCKS", "InitSource", "LayerMatch", "LOADED", "NOT_IN_SOURCE", "OUTPUT_LAYER", "REBUILT", "SHAPE_DIFFERS",
+    "BLOCKS", "InitSource", "layer_rows", "save_upload", "start_points", "uploads_dir", "LayerMatch", "LOADED", "NOT_IN_SOURCE", "OUTPUT_LAYER", "REBUILT", "SHAPE_DIFFERS",
     "block_of", "check_source", "freeze_problems", "match", "parse", "read_layer_weights", "summary", "table",
     "weights_path",
 ]
