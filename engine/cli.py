@@ -351,6 +351,8 @@ def cmd_show(args) -> int:
         print(f"  pid {run.pid} on {run.host} (slot {run.slot}), heartbeat {_when(run.heartbeat_at)}")
     if run.error:
         print(f"  error: {run.error}")
+    if run.lineage:
+        print(f"  lineage: {run.lineage}")  # the run or file its weights started from (docs/transfer.md)
     print("  config: " + run.config.to_json())
     history = store.epoch_history(run.id)
     if history:

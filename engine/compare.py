@@ -517,6 +517,7 @@ def run_summary(comparison: Comparison, run: RunRecord, result_metric: str, at: 
         "run": run.label,
         "run id": run.id,
         "status": run.status.label,
+        "lineage": run.lineage,  # the run it started from (transfer learning), or pretraining
         "monitor": monitor,
         "best epoch": best[0] if best else None,
         "best value": best[1] if best else None,
@@ -528,7 +529,6 @@ def run_summary(comparison: Comparison, run: RunRecord, result_metric: str, at: 
         "test sensitivity": test.get("sensitivity"),
         "test specificity": test.get("specificity"),
         "parameters": run.num_params,
-        "lineage": run.lineage,  # the run it started from (transfer learning), or pretraining
         "epochs": run.epochs_done,
         "wall time (s)": run.duration(),
         "samples/s": mean_metric(history, SAMPLES_PER_S_METRIC),

@@ -81,8 +81,10 @@ def weights_path(source: InitSource, store) -> Path:
         if settings.demo_mode() and not path.resolve().is_relative_to(uploads_dir().resolve()):
             raise _problem("This demo starts runs only from weights files uploaded on the Train page; upload the file.")
         return path
+    if source.run_id is None:
+        raise _problem("training.init_from names neither a run nor a file; give run:12 or a .keras / .h5 path.")
     try:
-        run = store.get_run(int(source.run_id))
+        run = store.get_run(source.run_id)
     except RunNotFound:
         raise _problem(f"training.init_from names run #{source.run_id}, which does not exist; pick a run from "
                        "`python -m engine runs`.") from None
@@ -152,7 +154,7 @@ def _keras3_layers(handle) -> LayerWeights:
 
 def _legacy_layers(handle) -> LayerWeights:
     """Keras 2 / legacy ``.h5``: ``[model_weights/]<layer>`` groups listing their ``weight_names``."""
-    root = handle["model_weights"] if "model_weights" in handle else handle
+    root = handle.get("model_weights", handle)
     found: LayerWeights = {}
     for name in (_text(n) for n in root.attrs.get("layer_names", [])):
         group = root[name]
@@ -220,18 +222,6 @@ def summary(rows: list[LayerMatch], source_label: str) -> str:
 
 def _shapes(shapes) -> str:
     return " + ".join("x".join(str(n) for n in shape) for shape in shapes or ())
-
-
-def table(rows: list[LayerMatch]) -> str:
-    """The match as a plain-text table (CLI)."""
-    width = max([len(row.layer) for row in rows] + [5])
-    lines = [f"{'layer':<{width}}  outcome"]
-    for row in rows:
-        extra = ""
-        if row.outcome == SHAPE_DIFFERS:
-            extra = f" (source {_shapes(row.source_shapes)}, here {_shapes(row.target_shapes)})"
-        lines.append(f"{row.layer:<{width}}  {row.outcome}{extra}")
-    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- choosing a source
@@ -338,7 +328,24 @@ def freeze_problems(config: RunConfig) -> list[Problem]:
 
 
 __all__ = [
-    "BLOCKS", "InitSource", "layer_rows", "save_upload", "start_points", "uploads_dir", "LayerMatch", "LOADED", "NOT_IN_SOURCE", "OUTPUT_LAYER", "REBUILT", "SHAPE_DIFFERS",
-    "block_of", "check_source", "freeze_problems", "match", "parse", "read_layer_weights", "summary", "table",
+    "BLOCKS",
+    "LOADED",
+    "NOT_IN_SOURCE",
+    "OUTPUT_LAYER",
+    "REBUILT",
+    "SHAPE_DIFFERS",
+    "InitSource",
+    "LayerMatch",
+    "block_of",
+    "check_source",
+    "freeze_problems",
+    "layer_rows",
+    "match",
+    "parse",
+    "read_layer_weights",
+    "save_upload",
+    "start_points",
+    "summary",
+    "uploads_dir",
     "weights_path",
 ]

@@ -12,8 +12,9 @@ from engine.runs import RunRecord, RunStatus
 
 # Progress and result before the knobs: at 1280 px the right-hand columns are behind a scroll.
 TABLE_COLUMNS = (
-    "id", "name", "status", "epoch", "best", "duration", "dataset", "architecture", "optimizer", "initial lr", "batch",
-    "dropout", "lineage",
+    "id", "name", "lineage", "status", "epoch", "best", "duration", "dataset", "architecture", "optimizer",
+    "initial lr", "batch",
+    "dropout",
 )
 
 

@@ -42,7 +42,7 @@ def rotate(volume: np.ndarray, rotation: int, plane: tuple[int, int] | None) -> 
     if rotation == 0:
         return volume
     # A half turn about one axis reverses the other two.
-    axes = [axis for axis in range(3) if axis != rotation - 1]
+    axes = tuple(axis for axis in range(3) if axis != rotation - 1)
     return np.flip(volume, axis=axes)
 
 

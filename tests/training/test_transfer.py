@@ -147,7 +147,6 @@ def test_weights_files_in_each_format_read_alike_and_mismatches_are_listed(tmp_p
     sentence = warm_start.summary(rows, "model.keras")
     assert sentence.startswith("started from model.keras: 0 of 4 layers with weights loaded; not loaded: ")
     assert "block1_conv (shape 3x3x3x1x8 + 8 in the source, 3x3x3x1x16 + 16 here)" in sentence
-    assert "Traceback" not in warm_start.table(rows)
 
     (tmp_path / "notes.h5").write_bytes(b"not hdf5")
     with pytest.raises(DataError, match="not a Keras weights file"):
@@ -220,3 +219,20 @@ def test_a_pretraining_run_is_recorded_and_a_later_run_starts_from_it(lab_home):
     assert _same(watch.begin["block1_conv"], pretrained["block1_conv"])
     assert watch.begin["predictions"][0].shape == (64, 1)  # the 4-way head rebuilt as one sigmoid unit
     assert store.get_run(run_id).parent_run == pretrain_id
+
+
+def test_an_uploaded_weights_file_is_kept_once_and_a_bad_one_leaves_nothing(lab_home, tmp_path):
+    small = models.build_model("tutorial3d", (12, 12, 12, 1), 2, ModelConfig(architecture="tutorial3d",
+                                                                         width_multiplier=0.25))
+    small.save(tmp_path / "encoder.keras")
+    data = (tmp_path / "encoder.keras").read_bytes()
+    saved = warm_start.save_upload("my encoder.keras", data)
+    assert saved.parent == warm_start.uploads_dir() and saved.name.endswith("-my_encoder.keras")
+    assert warm_start.save_upload("my encoder.keras", data) == saved
+    assert [row["layer"] for row in warm_start.layer_rows(saved)] == [
+        "block1_conv", "block2_conv", "head_dense", "predictions"]
+    with pytest.raises(DataError, match="upload a .keras model or an .h5 weights file"):
+        warm_start.save_upload("notes.txt", b"hello")
+    with pytest.raises(DataError, match="not a Keras weights file"):
+        warm_start.save_upload("broken.h5", b"not hdf5")
+    assert sorted(path.name for path in warm_start.uploads_dir().iterdir()) == [saved.name]
