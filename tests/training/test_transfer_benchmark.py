@@ -15,7 +15,7 @@ def test_the_transfer_benchmark_reports_every_arm_against_scratch(lab_home):
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     lines: list[str] = []
-    result = bench.run_benchmark(seeds=2, pretrain_digits=40, labelled_digits=40, pretrain_epochs=1, epochs=2,
+    result = bench.run_benchmark(seeds=2, pretrain_digits=80, labelled_digits=80, pretrain_epochs=1, epochs=2,
                                  report=lines.append)
     assert set(result["arms"]) == {"scratch", "pretrained", "pretrained, block 1 frozen"}
     for arm, entry in result["arms"].items():
