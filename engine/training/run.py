@@ -256,7 +256,7 @@ def _train_in(scope: contextlib.ExitStack, store: RunStore, run: RunRecord, run_
     from engine.doctor.findings import PARAMS_CHECK, STEPS_PER_EPOCH_CHECK
     from engine.sweeps import pruning
     from engine.training import checks, pipeline, precision, recipe
-    from engine.training import pretrain, transfer  # transfer also registers its optimizers for a resume
+    from engine.training import pretrain, transfer
     from engine.training.callbacks import StoreRecorder
 
     run_id, config = run.id, run.config
@@ -292,6 +292,7 @@ def _train_in(scope: contextlib.ExitStack, store: RunStore, run: RunRecord, run_
     if resume_epoch and not checkpoint_problem:
         # Continue from the last completed epoch with the optimizer state saved with it.
         model = keras.models.load_model(last_path)
+        transfer.scale_backbone(model.optimizer, model, training.backbone_lr_scale)  # not saved with the model
         initial_epoch = int(resume_epoch)
         store.log_event(run_id, f"resuming after epoch {initial_epoch}")
     else:

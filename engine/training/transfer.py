@@ -8,9 +8,8 @@ and records the lineage (``parent_run``) with the run.
 ``make_optimizer`` gives the backbone (every layer of the numbered blocks) a learning rate of
 ``backbone_lr_scale`` times the configured one. Keras 3 has no per-layer learning rate nor a
 multi-optimizer, and scaling the gradients instead would not work for Adam (its step does not depend on
-the gradient's scale), so the configured optimizer class is subclassed and its ``update_step`` (called
-once per variable with the current learning rate) scales the rate for backbone variables. The classes
-are registered with Keras, so a checkpoint saved with one (``last.keras``) loads again on resume.
+the gradient's scale), so the optimizer's ``update_step`` (called once per variable with the current
+learning rate) scales the rate for backbone variables (``scale_backbone``).
 """
 
 from __future__ import annotations
@@ -86,55 +85,32 @@ def backbone_layers(model: keras.Model) -> list[str]:
 
 def make_optimizer(training, rate, model: keras.Model) -> keras.optimizers.Optimizer:
     """The configured optimizer; with ``backbone_lr_scale`` < 1 the backbone's variables step at the lower rate."""
-    if training.backbone_lr_scale == 1:
-        return recipe.make_optimizer(training, rate)
-    scaled = {"adam": BackboneRateAdam, "sgd": BackboneRateSGD, "adamw": BackboneRateAdamW}[training.optimizer]
-    options = {"backbone_layers": backbone_layers(model), "backbone_lr_scale": training.backbone_lr_scale}
-    if training.optimizer == "sgd":
-        return scaled(rate, momentum=training.momentum, nesterov=training.nesterov, **options)
-    if training.optimizer == "adamw":
-        return scaled(rate, weight_decay=training.weight_decay, **options)
-    return scaled(rate, **options)
+    return scale_backbone(recipe.make_optimizer(training, rate), model, training.backbone_lr_scale)
 
 
-class _BackboneRate:
-    """Mixed into a Keras optimizer: variables of ``backbone_layers`` step at ``backbone_lr_scale`` x the rate."""
+def scale_backbone(optimizer: keras.optimizers.Optimizer, model: keras.Model, scale: float
+                   ) -> keras.optimizers.Optimizer:
+    """Make ``optimizer`` step the backbone's variables at ``scale`` x its learning rate; returns it.
 
-    def __init__(self, *args, backbone_layers: Iterable[str] = (), backbone_lr_scale: float = 1.0, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.backbone_layers = tuple(str(name) for name in backbone_layers)
-        self.backbone_lr_scale = float(backbone_lr_scale)
+    The override is on this optimizer object only (its ``update_step``, which Keras calls once per
+    variable with the current rate), not a new optimizer class: a checkpoint saved with it holds a plain
+    Adam / SGD / AdamW, so the run's ``.keras`` files load anywhere (``export``), and a resumed run calls
+    this again on the optimizer it loaded (its state kept). Under mixed precision the wrapped optimizer
+    (``inner_optimizer`` of a LossScaleOptimizer) is the one that steps.
+    """
+    if scale == 1:
+        return optimizer
+    stepping = getattr(optimizer, "inner_optimizer", optimizer)
+    backbone = frozenset(backbone_layers(model))
+    original = stepping.update_step
 
-    def build(self, variables):
-        super().build(variables)
-        # A Keras variable's path is "<layer name>/<weight name>" in a Functional model. update_step may
-        # receive the backend's variable (no path), so the backbone is remembered by the optimizer's index.
-        self._backbone_indices = {
-            self._get_variable_index(variable) for variable in variables
-            if variable.path.split("/")[0] in self.backbone_layers
-        }
+    def update_step(gradient, variable, learning_rate):
+        # The variable handed in may be the backend's (no path); the optimizer's own list has the Keras one,
+        # whose path is "<layer name>/<weight name>" in a Functional model.
+        tracked = stepping._trainable_variables[stepping._get_variable_index(variable)]
+        if tracked.path.split("/")[0] in backbone:
+            learning_rate = learning_rate * scale
+        return original(gradient, variable, learning_rate)
 
-    def update_step(self, gradient, variable, learning_rate):
-        if self._get_variable_index(variable) in self._backbone_indices:
-            learning_rate = learning_rate * self.backbone_lr_scale
-        return super().update_step(gradient, variable, learning_rate)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(backbone_layers=list(self.backbone_layers), backbone_lr_scale=self.backbone_lr_scale)
-        return config
-
-
-@keras.saving.register_keras_serializable(package="conv3d_lab")
-class BackboneRateAdam(_BackboneRate, keras.optimizers.Adam):
-    pass
-
-
-@keras.saving.register_keras_serializable(package="conv3d_lab")
-class BackboneRateSGD(_BackboneRate, keras.optimizers.SGD):
-    pass
-
-
-@keras.saving.register_keras_serializable(package="conv3d_lab")
-class BackboneRateAdamW(_BackboneRate, keras.optimizers.AdamW):
-    pass
+    stepping.update_step = update_step
+    return optimizer

@@ -110,10 +110,10 @@ def test_frozen_batchnorm_keeps_its_statistics(lab_home):
         assert _same(watch.end[name], watch.begin[name]), name
 
 
-def test_the_backbone_steps_at_its_fraction_of_the_learning_rate():
+def test_the_backbone_steps_at_its_fraction_of_the_learning_rate(tmp_path):
     model = models.build_model("tutorial3d", (12, 12, 12, 1), 2, ModelConfig(architecture="tutorial3d",
                                                                          width_multiplier=0.25))
-    optimizer = transfer.BackboneRateSGD(0.1, backbone_layers=transfer.backbone_layers(model), backbone_lr_scale=0.25)
+    optimizer = transfer.scale_backbone(keras.optimizers.SGD(0.1), model, 0.25)
     variables = model.trainable_variables
     before = [np.array(v) for v in variables]
     optimizer.apply([keras.ops.ones_like(v) for v in variables], variables)
@@ -121,10 +121,18 @@ def test_the_backbone_steps_at_its_fraction_of_the_learning_rate():
         step = float(np.mean(old - np.array(variable)))
         expected = 0.025 if variable.path.startswith("block") else 0.1
         assert step == pytest.approx(expected, rel=1e-5), variable.path
-    # Saved with a checkpoint, it loads again (resume) with its scale and layers.
-    again = keras.optimizers.deserialize(keras.optimizers.serialize(optimizer))
-    assert isinstance(again, transfer.BackboneRateSGD) and again.backbone_lr_scale == 0.25
-    assert again.backbone_layers == optimizer.backbone_layers
+    # A checkpoint holds a plain SGD (it loads without the lab), and a resume scales the loaded one again.
+    model.compile(optimizer=optimizer, loss="binary_crossentropy")
+    model.save(tmp_path / "last.keras")
+    loaded = keras.models.load_model(tmp_path / "last.keras")
+    assert type(loaded.optimizer) is keras.optimizers.SGD
+    again = transfer.scale_backbone(loaded.optimizer, loaded, 0.25)
+    variables = loaded.trainable_variables
+    before = [np.array(v) for v in variables]
+    again.apply([keras.ops.ones_like(v) for v in variables])
+    steps = {v.path: float(np.mean(old - np.array(v))) for v, old in zip(variables, before)}
+    assert steps["block1_conv/kernel"] == pytest.approx(0.025, rel=1e-5)
+    assert steps["predictions/kernel"] == pytest.approx(0.1, rel=1e-5)
 
 
 def test_weights_files_in_each_format_read_alike_and_mismatches_are_listed(tmp_path):
