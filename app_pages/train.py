@@ -4,11 +4,11 @@ import json
 
 import streamlit as st
 
-from engine import jobs, validation
+from engine import jobs, validation, warm_start
 from engine.config import RunConfig
 from engine.errors import ConfigError, LabError
 from engine.store import open_store
-from ui import access, augment_view, cached, figures, tables, train_form
+from ui import access, augment_view, cached, figures, tables, train_form, transfer_form
 from ui import doctor as doctor_ui
 from ui import plan as plan_ui
 from ui.text import markdown_text, plotly_text
@@ -44,6 +44,10 @@ with form_column:
         st.subheader("Training")
         training = train_form.training_section()
         plan_ui.reasons("training", training)
+        st.markdown("**Transfer learning**")
+        training.update(transfer_form.transfer_section(
+            warm_start.start_points(open_store()), model["architecture"], access.can_change() and not access.demo()
+        ))
     training["seed"] = run_values["seed"]
     with plan_box:
         st.subheader("Plan")

@@ -81,6 +81,12 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--xla", choices=XLA_MODES, help="XLA compilation: auto (where measured faster), on or off")
     group.add_argument("--folds", type=int, metavar="K",
                        help="k-fold cross-validation: one run per fold, linked as a group (test split held out once)")
+    group.add_argument("--init-from", metavar="RUN|FILE",
+                       help="start from a run's weights (run:12) or a .keras / .h5 weights file (docs/transfer.md)")
+    group.add_argument("--freeze-blocks", type=int, metavar="K", help="freeze the first K blocks (needs --init-from)")
+    group.add_argument("--backbone-lr-scale", type=float, metavar="X",
+                       help="the backbone's learning rate as a fraction of --lr (needs --init-from)")
+    group.add_argument("--pretext", help="rotation: self-supervised pretraining, labels unused; none: classify")
     group.add_argument("--name", help="a name for the run")
 
 
@@ -126,6 +132,10 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         ("training", "seed"): args.seed,
         ("training", "precision"): getattr(args, "precision", None),
         ("training", "xla"): getattr(args, "xla", None),
+        ("training", "init_from"): getattr(args, "init_from", None),
+        ("training", "freeze_blocks"): getattr(args, "freeze_blocks", None),
+        ("training", "backbone_lr_scale"): getattr(args, "backbone_lr_scale", None),
+        ("training", "pretext"): getattr(args, "pretext", None),
     }
     for (section, field_name), value in overrides.items():
         if value is not None:
@@ -205,6 +215,11 @@ def cmd_train(args) -> int:
     from engine.datasets import splits
 
     config = config_from_args(args)
+    if config.training.init_from is not None:
+        from engine import warm_start
+        from engine.store import open_store
+
+        warm_start.check_source(config, open_store())
     if not args.force:
         from engine.jobs import admission
 
@@ -346,6 +361,8 @@ def cmd_show(args) -> int:
         print(f"  pid {run.pid} on {run.host} (slot {run.slot}), heartbeat {_when(run.heartbeat_at)}")
     if run.error:
         print(f"  error: {run.error}")
+    if run.lineage:
+        print(f"  lineage: {run.lineage}")  # the run or file its weights started from (docs/transfer.md)
     print("  config: " + run.config.to_json())
     history = store.epoch_history(run.id)
     if history:

@@ -517,6 +517,7 @@ def run_summary(comparison: Comparison, run: RunRecord, result_metric: str, at: 
         "run": run.label,
         "run id": run.id,
         "status": run.status.label,
+        "lineage": run.lineage,  # the run it started from (transfer learning), or pretraining
         "monitor": monitor,
         "best epoch": best[0] if best else None,
         "best value": best[1] if best else None,
@@ -557,7 +558,8 @@ def summary_frame(comparison: Comparison, result_metric: str, at: str = "best",
         row: dict[str, Any] = {"run": group.label, "run id": None, "group": _cell(group.value),
                                "runs": len(members), "status": "", "monitor": members[0]["monitor"],
                                # Sensitivity means are over one positive class only when the members share it.
-                               "positive class": _shared_value([member["positive class"] for member in members])}
+                               "positive class": _shared_value([member["positive class"] for member in members]),
+                               "lineage": _shared_value([member["lineage"] for member in members])}
         for column in SUMMARY_NUMBERS:
             metric = result_metric if column == "result" else column
             estimate = group_estimate(metric, [member[column] for member in members])

@@ -46,6 +46,10 @@ INITIALIZERS = ("glorot_uniform", "he_uniform", "he_normal", "glorot_normal", "l
 # for the machine it runs on (engine/execution.py says how and records why).
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 XLA_MODES = ("auto", "on", "off")
+# What a run learns: "none" is supervised classification of the dataset's labels; "rotation" is
+# self-supervised pretraining (labels unused): the network predicts which of four rotations was applied
+# to each volume, and later runs start from its weights (engine/training/pretrain.py, docs/transfer.md).
+PRETEXTS = ("none", "rotation")
 
 
 @dataclass
@@ -156,6 +160,18 @@ class TrainingConfig:
     precision: str = "auto"
     # XLA compilation (jit_compile): "auto" turns it on only where the benchmark measured it faster.
     xla: str = "auto"
+    # Transfer learning (docs/transfer.md). Start from another run's weights ("run:12", or "12") or from a
+    # .keras / .h5 weights file (a path): layers that match by name and shape are loaded, the output layer
+    # is rebuilt for this run's classes, and the mismatches are listed in the run's events. None: from scratch.
+    init_from: str | None = None
+    # Freeze the first K blocks of the architecture (their weights, BatchNorm statistics included, do not
+    # change); 0 trains every layer. Needs init_from (a frozen random block would teach nothing).
+    freeze_blocks: int = 0
+    # The backbone's (every layer but the output layer's) learning rate as a fraction of learning_rate;
+    # 1.0 trains all layers at the same rate. Below 1 keeps pretrained features while the new head learns.
+    backbone_lr_scale: float = 1.0
+    # "none" (classify the labels) or "rotation" (self-supervised pretraining, labels unused).
+    pretext: str = "none"
 
 
 @dataclass
@@ -299,6 +315,8 @@ LIMITS: dict[str, Limit] = {
     "training.gamma_range": Limit(0, 2),
     "training.blur_probability": Limit(0, 1),
     "training.blur_sigma": Limit(0, 3),
+    "training.freeze_blocks": Limit(0, 100, integer=True),
+    "training.backbone_lr_scale": Limit(0, 1, low_open=True),
 }
 # The validation and test fractions together must leave at least this share for training.
 MIN_TRAIN_FRACTION = 0.1
@@ -314,6 +332,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "training.monitor": MONITORS,
     "training.precision": PRECISIONS,
     "training.xla": XLA_MODES,
+    "training.pretext": PRETEXTS,
 }
 # Choices that may also be None (the preset's reference value).
 _OPTIONAL_CHOICES = ("model.kernel_initializer", "model.padding")
@@ -398,10 +417,53 @@ def _field_problems(config: RunConfig) -> list[Problem]:
         value = _value(config, field_name)
         if not isinstance(value, bool):
             problems.append(Problem(field_name, f"{field_name} is {value!r}; it must be true or false."))
+    problems.extend(_transfer_problems(config.training))
     augmentations = config.training.augmentations
     if not isinstance(augmentations, list) or any(a not in AUGMENTATIONS for a in augmentations):
         problems.append(Problem(
             "training.augmentations",
             f"training.augmentations is {augmentations!r}; use a list drawn from {', '.join(AUGMENTATIONS)}.",
+        ))
+    return problems
+
+
+# The longest init_from accepted (a run reference or a file path).
+MAX_INIT_FROM_LENGTH = 1000
+
+
+def _transfer_problems(training: TrainingConfig) -> list[Problem]:
+    """The transfer-learning fields that contradict each other (the source itself is checked at launch)."""
+    problems: list[Problem] = []
+    init_from = training.init_from
+    if init_from is not None and (not isinstance(init_from, str) or not init_from.strip()
+                                  or len(init_from) > MAX_INIT_FROM_LENGTH
+                                  or any(_is_control(char) for char in init_from)):
+        problems.append(Problem(
+            "training.init_from",
+            f"training.init_from is {init_from!r}; give a run (e.g. run:12) or the path of a .keras / .h5 "
+            "weights file, or leave it empty to train from scratch.",
+        ))
+        return problems
+    freeze = training.freeze_blocks
+    if init_from is None and isinstance(freeze, int) and not isinstance(freeze, bool) and freeze > 0:
+        problems.append(Problem(
+            "training.freeze_blocks",
+            f"training.freeze_blocks is {freeze} but the run starts from random weights; set training.init_from "
+            "to a pretrained run or file, or freeze 0 blocks.",
+        ))
+    if training.pretext == "rotation" and training.augment and isinstance(training.augmentations, list):
+        turning = [name for name in training.augmentations if name in ("flip", "rotate90")]
+        if turning:
+            problems.append(Problem(
+                "training.augmentations",
+                f"Rotation pretraining predicts how a volume was turned, and the {' and '.join(turning)} "
+                "augmentation turns volumes too; remove it from training.augmentations or turn augmentation off.",
+            ))
+    scale = training.backbone_lr_scale
+    if init_from is None and LIMITS["training.backbone_lr_scale"].allows(scale) and scale != 1:
+        problems.append(Problem(
+            "training.backbone_lr_scale",
+            f"training.backbone_lr_scale is {scale:g} but the run starts from random weights; set "
+            "training.init_from, or leave the scale at 1.",
         ))
     return problems

@@ -10,6 +10,7 @@ status are defined here once.
 from __future__ import annotations
 
 import enum
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -148,6 +149,15 @@ def fold_label(config: RunConfig) -> str | None:
     return None if data.fold is None or not data.folds else f"{data.fold + 1}/{data.folds}"
 
 
+_RUN_REFERENCE = re.compile(r"^\s*(?:run:|#)?\s*(\d+)\s*$")
+
+
+def run_reference(text: str) -> int | None:
+    """The run id ``training.init_from`` names ("run:12", "#12" or "12"); None when it names a file."""
+    matched = _RUN_REFERENCE.match(text)
+    return int(matched.group(1)) if matched else None
+
+
 class TrialOutcome(enum.StrEnum):
     """How a sweep's trial (one configuration, one run per fold) ended, as told to its search."""
 
@@ -237,6 +247,34 @@ class RunRecord:
     num_params: int | None = None
     # Who launched it: a dashboard session or login identity (ui/access.py); None from the CLI.
     owner: str | None = None
+    # Lineage: the run whose weights this one started from (training.init_from names a run); None when it
+    # trained from scratch or from an uploaded weights file (schema 7; set by the worker when it loads them).
+    parent_run: int | None = None
+
+    @property
+    def started_from(self) -> str:
+        """How pages name where the weights came from: "#12" (a run), a weights file's name, or "" (scratch)."""
+        if self.parent_run is not None:
+            return f"#{self.parent_run}"
+        init_from = self.config.training.init_from
+        if not init_from:
+            return ""
+        run_id = run_reference(init_from)
+        return f"#{run_id}" if run_id is not None else init_from.strip().replace("\\", "/").rsplit("/", 1)[-1]
+
+    @property
+    def lineage(self) -> str:
+        """The run's kind and origin in a few words, for run tables: "pretraining", "from #12",
+        "pretraining from #3", "from encoder.keras", or "" (a classifier trained from scratch)."""
+        parts = ["pretraining"] if self.is_pretraining else []
+        if self.started_from:
+            parts.append(f"from {self.started_from}")
+        return " ".join(parts)
+
+    @property
+    def is_pretraining(self) -> bool:
+        """Whether this run is self-supervised pretraining (training.pretext) rather than a classifier."""
+        return self.config.training.pretext != "none"
 
     @property
     def dataset(self) -> str:
@@ -320,4 +358,5 @@ __all__ = [
     "TrialOutcome",
     "TrialRecord",
     "metric_title",
+    "run_reference",
 ]

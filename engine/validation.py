@@ -9,7 +9,7 @@ Train page, ``jobs.launch``) validates here. Problems come back structured
 
 from __future__ import annotations
 
-from engine import datasets, models, positive_class
+from engine import datasets, models, positive_class, warm_start
 from engine.config import RunConfig
 from engine.errors import ConfigError, Problem
 
@@ -47,6 +47,8 @@ def problems(config: RunConfig) -> list[Problem]:
         sentence = positive_class.problem(class_names, data.positive_class)
         if sentence:
             found.append(Problem("data.positive_class", sentence))
+    if model.architecture in known_archs:
+        found.extend(warm_start.freeze_problems(config))
     if not found:
         # Everything named is known and in range: can the preset take this dataset's volumes?
         info = datasets.dataset_info(data.dataset, data.options)

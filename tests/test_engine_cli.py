@@ -99,3 +99,12 @@ def test_archs_refuses_an_absurd_input_shape_before_building_anything(capsys):
     assert all(row["params"] is None and "too large" in row["note"] for row in rows)
     code, _, err = run_cli(capsys, "describe", "--input-shape", "100000", "100000", "100000", "1")
     assert "too large for tutorial3d" in _one_sentence(code, err)
+
+
+def test_transfer_mistakes_on_train_are_one_sentence(lab_home, capsys):
+    code, _, err = run_cli(capsys, "train", "--dataset", "shapes3d", "--init-from", "run:99")
+    assert code == 2 and "run #99, which does not exist" in err and "Traceback" not in err
+    code, _, err = run_cli(capsys, "train", "--dataset", "shapes3d", "--freeze-blocks", "1")
+    assert code == 2 and "set training.init_from" in err
+    code, _, err = run_cli(capsys, "train", "--dataset", "shapes3d", "--init-from", "notes.txt")
+    assert code == 2 and "give a .keras or .h5 weights file" in err

@@ -12,7 +12,8 @@ from engine.runs import RunRecord, RunStatus
 
 # Progress and result before the knobs: at 1280 px the right-hand columns are behind a scroll.
 TABLE_COLUMNS = (
-    "id", "name", "status", "epoch", "best", "duration", "dataset", "architecture", "optimizer", "initial lr", "batch",
+    "id", "name", "lineage", "status", "epoch", "best", "duration", "dataset", "architecture", "optimizer",
+    "initial lr", "batch",
     "dropout",
 )
 
@@ -55,6 +56,7 @@ def runs_frame(runs: Sequence[RunRecord], now: float | None = None) -> pd.DataFr
                 "epoch": f"{run.epochs_done}/{run.epochs_total}",
                 "best": best_text(run),
                 "duration": format_duration(run.duration(now)),
+                "lineage": run.lineage,  # "from #12", "pretraining" (docs/transfer.md)
             }
         )
     return pd.DataFrame(rows, columns=list(TABLE_COLUMNS))

@@ -24,7 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from engine import actors, checkpoints, demo, paths, settings, validation
+from engine import actors, checkpoints, demo, paths, settings, validation, warm_start
 from engine.config import RunConfig
 from engine.errors import RunStateError
 from engine.jobs import admission, executors, liveness, processes, standby
@@ -99,6 +99,8 @@ def launch_group(
     for config in configs:
         validation.validate(config)
     store = store or open_store()
+    for config in configs:
+        warm_start.check_source(config, store)  # training.init_from: the run or file exists and reads
     if settings.demo_mode(demo_mode):
         demo.check_launch(configs, owner, store)  # before the memory estimate, which may build the model
     if not force:

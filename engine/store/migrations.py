@@ -113,6 +113,17 @@ def _v6_run_owner(conn: sa.Connection) -> None:
         conn.execute(sa.text("ALTER TABLE runs ADD COLUMN owner VARCHAR(200)"))
 
 
+def _v7_run_lineage(conn: sa.Connection) -> None:
+    """Runs get a ``parent_run``: the run whose weights they started from (transfer learning, fine-tuning
+    after self-supervised pretraining); NULL for a run trained from scratch or from a weights file.
+
+    Written without reference to other steps (and idempotent), so it can be renumbered when branches merge.
+    """
+    columns = {column["name"] for column in sa.inspect(conn).get_columns("runs")}
+    if "parent_run" not in columns:
+        conn.execute(sa.text("ALTER TABLE runs ADD COLUMN parent_run INTEGER"))
+
+
 # Step N brings a database at version N-1 to version N.
 STEPS: dict[int, Callable[[sa.Connection], None]] = {
     2: _v2_one_name_for_the_current_learning_rate,
@@ -120,6 +131,7 @@ STEPS: dict[int, Callable[[sa.Connection], None]] = {
     4: _v4_tags_notes_archive_and_parameter_count,
     5: _v5_run_groups_and_sweeps,
     6: _v6_run_owner,
+    7: _v7_run_lineage,
 }
 LATEST_VERSION = max(STEPS)
 # The version of a database written before schema versions existed.

@@ -47,6 +47,8 @@ runs = sa.Table(
     sa.Column("num_params", sa.Integer),  # parameters of the built model (written when the model is built)
     # Schema version 6: who launched the run (a dashboard session or login identity); NULL from the CLI.
     sa.Column("owner", sa.String(200)),
+    # Schema version 7: the run whose weights this one started from (training.init_from); NULL otherwise.
+    sa.Column("parent_run", sa.Integer),
 )
 
 metrics = sa.Table(

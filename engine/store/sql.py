@@ -198,6 +198,7 @@ class SqlRunStore(RunStore):
             archived=bool(run["archived"]),
             num_params=run["num_params"],
             owner=run["owner"],
+            parent_run=run.get("parent_run"),
         )
 
     # ---------------------------------------------------------------- runs

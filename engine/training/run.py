@@ -259,12 +259,14 @@ def _train_in(scope: contextlib.ExitStack, store: RunStore, run: RunRecord, run_
 
     from engine.doctor.findings import PARAMS_CHECK, STEPS_PER_EPOCH_CHECK
     from engine.training import checks, pipeline, precision, recipe
+    from engine.training import pretrain, transfer
     from engine.training.callbacks import StoreRecorder, recorded_best
 
     run_id, config = run.id, run.config
     training = config.training
     _set_determinism(training.seed)
     data = prepare_data(config, run_dir, store, run_id)
+    data = pretrain.pretext_data(store, run_id, config, data)  # a pretraining run: rotations, labels unused
     store.log_event(
         run_id,
         f"data ready: {len(data.y_train)} train / {len(data.y_val)} val / {len(data.y_test)} test, "
@@ -293,12 +295,14 @@ def _train_in(scope: contextlib.ExitStack, store: RunStore, run: RunRecord, run_
     if resume_epoch and not checkpoint_problem:
         # Continue from the last completed epoch with the optimizer state saved with it.
         model = keras.models.load_model(last_path)
+        transfer.scale_backbone(model.optimizer, model, training.backbone_lr_scale)  # not saved with the model
         initial_epoch = int(resume_epoch)
         store.log_event(run_id, f"resuming after epoch {initial_epoch}")
     else:
         model = models.build_model(config.model.architecture, data.volume_shape, data.num_classes, config.model)
+        transfer.prepare_model(store, run, model, data.class_names)  # training.init_from, freeze_blocks
         model.compile(
-            optimizer=recipe.make_optimizer(training, rate_plan.rate),
+            optimizer=transfer.make_optimizer(training, rate_plan.rate, model),
             loss=recipe.make_loss(training, data.num_classes),
             metrics=recipe.make_metrics(data.num_classes),
             jit_compile=chosen.xla,

@@ -161,7 +161,7 @@ def test_step_6_gives_a_version_5_database_run_owners(tmp_path):
     assert store.get_run(run_id).owner is None
     assert store.get_run(store.create_run(_config(), owner="session-1")).owner == "session-1"
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(6,)]
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(migrations.LATEST_VERSION,)]
         assert "owner" in {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
 
 
