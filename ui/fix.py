@@ -124,7 +124,7 @@ def report_view(store: RunStore, group: str, key: str) -> None:
             interval = ("no interval (one pair)" if report.difference.low is None else
                         f"95% CI {report.difference.low:+.4f} to {report.difference.high:+.4f}")
             metric_columns[2].metric("difference", f"{report.difference.difference:+.4f}", interval,
-                                     delta_color="off")
+                                     delta_color="off", delta_arrow="off")
         st.plotly_chart(difference_figure(report), key=f"{key}_figure", config={"displayModeBar": False})
     if record.get("changes"):
         st.dataframe([{"field": c["field"], "original": str(c["old"]), "fixed": str(c["new"])}
@@ -153,6 +153,7 @@ def results_panel(store: RunStore, run_id: int, key: str) -> None:
 
     @st.fragment(run_every=RESULTS_REFRESH_S if pending else None)
     def live() -> None:
-        report_view(store, group, key)
+        with st.container(border=True, key=key):
+            report_view(store, group, key)
 
     live()
