@@ -86,6 +86,7 @@ REMEDIES: dict[str, Remedy] = {remedy.id: remedy for remedy in (
     Remedy("range_test_lr", "The learning rate from the range test", ("divergence", "flat_loss"), range_test=True),
     Remedy("cosine_schedule", "A cosine-decaying learning rate", ("oscillation",)),
     Remedy("zscore", "Per-volume z-score normalisation", ("input_scale",)),
+    Remedy("stratified_resplit", "A stratified re-split of every sample", ("single_class_split",)),
 )}
 
 
@@ -262,10 +263,18 @@ def _range_test_rate(config: RunConfig, finding: Finding, range_test: RangeTest 
     return changes, result.get("run_id")
 
 
+def _stratified_resplit(config: RunConfig, finding: Finding) -> list[Change]:
+    changes: list[Change] = []
+    if finding.evidence.get("predefined", True):
+        _set(config, "data.predefined_split", False, "the dataset's own split is set aside and every sample is "
+             "split stratified by class (group-aware), so each split holds every class", changes)
+    return changes
+
+
 _APPLY: dict[str, Callable[[RunConfig, Finding], list[Change]]] = {
     "regularise": _regularise, "augment": _augment, "bn_momentum": _bn_momentum, "no_batchnorm": _no_batchnorm,
     "class_weights": _class_weights, "focal_loss": _focal_loss, "cosine_schedule": _cosine_schedule,
-    "zscore": _zscore,
+    "zscore": _zscore, "stratified_resplit": _stratified_resplit,
 }
 
 

@@ -76,3 +76,25 @@ def test_a_finding_without_a_remedy_and_a_remedy_already_in_place_are_refused_in
         prescribe(_config(class_weight="balanced"), _finding("imbalance"))
     with pytest.raises(ConfigError, match="does not treat"):
         prescribe(_config(), _finding("imbalance"), "bn_momentum")
+
+
+def test_a_one_class_predefined_split_is_re_split_stratified_and_the_new_split_holds_both_classes():
+    import numpy as np
+
+    from engine import datasets, doctor
+    from engine.datasets import Dataset
+
+    y = np.array([0, 1] * 20 + [0] * 8 + [0, 1] * 4)
+    predefined = np.array([0] * 40 + [1] * 8 + [2] * 8)  # train, a validation split of class a only, test
+    dataset = Dataset(name="t", x=np.zeros((56, 4, 4, 4, 1), np.float32), y=y, groups=None,
+                      sample_ids=np.arange(56), class_names=["a", "b"], fingerprint="f", options={},
+                      predefined_split=predefined)
+    kept = datasets.make_splits(dataset, 0.15, 0.15, seed=0)
+    found = doctor.run_data_findings(dataset, kept, class_weight="none")
+    single = next(finding for finding in found if finding.id == "single_class_split")
+    fixed = prescribe(_config(), single)
+    assert _changed(fixed) == {"data.predefined_split": False} and fixed.remedy.id == "stratified_resplit"
+    resplit = datasets.make_splits(dataset, fixed.config.data.val_fraction, fixed.config.data.test_fraction,
+                                   seed=0, use_predefined=fixed.config.data.predefined_split)
+    assert set(y[resplit.val]) == {0, 1} and set(y[resplit.test]) == {0, 1}
+    assert "single_class_split" not in {f.id for f in doctor.run_data_findings(dataset, resplit, class_weight="none")}
