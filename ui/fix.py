@@ -25,7 +25,8 @@ from ui import access
 from ui.text import markdown_text
 
 RESULTS_REFRESH_S = 5  # how often an unfinished comparison looks for newly finished pairs
-_VERDICT_COLORS = {pairing.HELPED: "green", pairing.HURT: "red", pairing.UNCLEAR: "orange", pairing.PENDING: "gray"}
+_VERDICT_COLORS: dict[str, Any] = {pairing.HELPED: "green", pairing.HURT: "red", pairing.UNCLEAR: "orange",
+                                   pairing.PENDING: "gray"}
 _CHOSEN_GROUP = "inspect_fix_group"
 
 
@@ -41,7 +42,8 @@ def apply_action(store: RunStore, run: RunRecord, finding: Finding, key: str) ->
         return
     st.markdown("**Apply a fix and verify it**")
     titles = {remedy.id: remedy.title for remedy in choices}
-    remedy_id = st.selectbox("Remedy", list(titles), format_func=titles.get, key=f"{key}_remedy")
+    remedy_id = str(st.selectbox("Remedy", list(titles), format_func=lambda name: titles[name],
+                                 key=f"{key}_remedy"))
     remedy = remedies.REMEDIES[remedy_id]
     if remedy.range_test:
         st.caption("Applying runs the learning-rate range test on this run's config first (tens of seconds); "
@@ -86,7 +88,7 @@ def difference_figure(report: pairing.FixReport) -> go.Figure:
         marker=dict(size=10, color="#1f77b4"), name="pair (fixed minus original)",
     ))
     difference = report.difference
-    if difference is not None and difference.low is not None:
+    if difference is not None and difference.low is not None and difference.high is not None:
         figure.add_trace(go.Scatter(
             x=[difference.difference], y=["mean"], mode="markers", marker=dict(size=14, color="#d62728"),
             error_x=dict(type="data", symmetric=False, array=[difference.high - difference.difference],
@@ -148,7 +150,7 @@ def results_panel(store: RunStore, run_id: int, key: str) -> None:
                                f"{len(record['pairs'])} pairs over {record['repetition']}" for record in records}
     if st.session_state.get(_CHOSEN_GROUP) not in groups:
         st.session_state[_CHOSEN_GROUP] = groups[0]
-    group = st.selectbox("Fix", groups, format_func=labels.get, key=_CHOSEN_GROUP)
+    group = str(st.selectbox("Fix", groups, format_func=lambda name: labels[name], key=_CHOSEN_GROUP))
     pending = any(run.status.is_active for run in store.list_runs(group=group))
 
     @st.fragment(run_every=RESULTS_REFRESH_S if pending else None)

@@ -204,7 +204,8 @@ def launch_fix(run_id: int, finding_id: str, *, remedy: str | None = None, seeds
 
 def _scalars(evidence: dict[str, Any]) -> dict[str, Any]:
     """The finding's evidence without its chart series (the record keeps what a person reads)."""
-    return {key: value for key, value in evidence.items() if isinstance(value, (int, float, str, bool)) or value is None}
+    return {key: value for key, value in evidence.items()
+            if isinstance(value, (int, float, str, bool)) or value is None}
 
 
 # ------------------------------------------------------------------ report
@@ -300,12 +301,13 @@ def _verdict(metric: str, difference: statistics.Difference | None, pairs: int, 
     if difference is None:
         return PENDING, f"No pair has finished yet{waiting}; the difference appears when one has."
     what = f"{metric} {difference.difference:+.4f} (fixed minus original)"
-    if difference.low is None:
+    low, high = difference.low, difference.high
+    if low is None or high is None:
         return UNCLEAR, (f"{what} from {complete} pair: one pair gives no interval, so the fix cannot be told "
                          f"apart from no change; compare over 3 or more seeds or folds{waiting}.")
-    interval = f"{statistics.CONFIDENCE:.0%} interval {difference.low:+.4f} to {difference.high:+.4f}"
-    better = difference.high < 0 if lower_is_better(metric) else difference.low > 0
-    worse = difference.low > 0 if lower_is_better(metric) else difference.high < 0
+    interval = f"{statistics.CONFIDENCE:.0%} interval {low:+.4f} to {high:+.4f}"
+    better = high < 0 if lower_is_better(metric) else low > 0
+    worse = low > 0 if lower_is_better(metric) else high < 0
     if better:
         return HELPED, f"The fix helped: {what}, {interval} over {complete} paired runs{waiting}."
     if worse:

@@ -38,7 +38,8 @@ def _planted(store: RunStore, history: dict[str, list[float]] | None = None, che
                      split_sizes={"train": 32, "val": 8, "test": 8})
     rows = [{"kind": "epoch", "epoch": epoch, "name": name, "value": values[epoch - 1]}
             for name, values in (history or {}).items() for epoch in range(1, len(values) + 1)]
-    rows += [{"kind": CHECK_KIND, "epoch": epochs, "name": name, "value": value} for name, value in (checks or {}).items()]
+    rows += [{"kind": CHECK_KIND, "epoch": epochs, "name": name, "value": value}
+             for name, value in (checks or {}).items()]
     store.log_metrics(run_id, rows)
     return run_id
 
