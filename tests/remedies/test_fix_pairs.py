@@ -143,6 +143,8 @@ def test_the_cli_launches_over_folds_and_reports_as_json(store, fake_workers, ca
         "loss": [0.6, 0.3, 0.1, 0.05, 0.02], "val_loss": [0.6, 0.5, 0.7, 0.9, 1.2],
         "accuracy": [0.7, 0.9, 0.97, 0.99, 1.0], "val_accuracy": [0.7, 0.75, 0.7, 0.68, 0.66],
     })
+    code, out, _ = run_cli(capsys, "fix", str(source))
+    assert code == 0 and "overfitting: regularise" in out and "augment (" in out
     code, out, _ = run_cli(capsys, "fix", str(source), "overfitting", "--remedy", "augment", "--folds", "2", "--wait",
                             "--json")
     assert code == 0
