@@ -164,8 +164,8 @@ def launch_fix(run_id: int, finding_id: str, *, remedy: str | None = None, seeds
     elif finding.id != finding_id:
         raise ConfigError([f"The finding handed over is '{finding.id}', not '{finding_id}'."])
     source = run.config.copy()
+    repetition, originals = repetition_configs(source, seeds=seeds, folds=folds)  # refuses bad counts first
     prescription = prescribe(source, finding, remedy, range_test=range_test)
-    repetition, originals = repetition_configs(source, seeds=seeds, folds=folds)
     _, fixed = repetition_configs(prescription.config, seeds=seeds, folds=folds)
     base_name = f"fix #{run_id} {finding.id}"
     for configs, side in ((originals, "original"), (fixed, prescription.remedy.id)):

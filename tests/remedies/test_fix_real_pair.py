@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from engine.runs import RunStatus
 from tests.cli_in_process import run_cli
 from tests.jobs.helpers import tiny_config
@@ -39,3 +41,18 @@ def test_a_real_fix_trains_both_configs_per_seed_and_reports_the_paired_test_acc
     assert difference["low"] is not None and difference["low"] <= mean <= difference["high"]
     assert report["verdict"] in ("helped", "hurt", "cannot be told apart")
     print(report["sentence"])
+
+
+@pytest.mark.slow
+def test_the_divergence_remedy_runs_the_real_range_test_and_takes_its_rate(store):
+    from engine.doctor.findings import Finding, Severity
+    from engine.remedies import prescribe
+
+    config = tiny_config(epochs=1, learning_rate=0.9)
+    finding = Finding(id="divergence", severity=Severity.PROBLEM, title="", suggestion="")
+    fixed = prescribe(config, finding)  # engine.probe.find_learning_rate: `lr-find` in a subprocess
+    (change,) = fixed.changes
+    lr_run = store.get_run(fixed.range_test_run)
+    assert lr_run.is_lr_find and lr_run.status == RunStatus.FINISHED
+    assert change.field == "training.learning_rate" and 0 < change.new < 0.9
+    print(change.reason)
