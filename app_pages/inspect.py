@@ -19,6 +19,7 @@ from engine.runs import RunStatus
 from engine.store import open_store
 from ui import access
 from ui import doctor as doctor_ui
+from ui import fix as fix_ui
 from ui import inspect as inspect_ui
 from ui import predict_view
 from ui import volumes as volume_ui
@@ -109,7 +110,10 @@ predict_view.ensemble_panel(store, run)
 
 # ------------------------------------------------------------------ the doctor
 st.header("Doctor")
-doctor_ui.findings_panel(doctor_ui.findings(db_url, run_id, version), key="inspect_doctor")
+doctor_ui.findings_panel(doctor_ui.findings(db_url, run_id, version), key="inspect_doctor",
+                         action=lambda finding, key: fix_ui.apply_action(store, run, finding, key))
+st.subheader("Fixes")
+fix_ui.results_panel(store, run_id, key="inspect_fix")
 
 # ------------------------------------------------------- validation, epoch by epoch
 st.header("Validation")

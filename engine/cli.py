@@ -719,6 +719,9 @@ def build_parser() -> argparse.ArgumentParser:
     from engine.doctor import cli as doctor_cli
 
     doctor_cli.add_parser(sub)
+    from engine.remedies import cli as remedies_cli
+
+    remedies_cli.add_parser(sub)
     from engine.inference import cli as inference_cli
 
     inference_cli.add_parsers(sub)

@@ -76,6 +76,10 @@ class DataConfig:
     # about (e.g. "lesion"). None takes the dataset's positive class; the worker records the
     # class it used here (engine/positive_class.py).
     positive_class: str | None = None
+    # Whether a dataset's own split (an import's split column, a file's test set) is kept as given. False
+    # re-splits every sample stratified by class (and group-aware), at val_fraction / test_fraction: the
+    # remedy of a predefined split that holds one class only (engine/remedies).
+    predefined_split: bool = True
 
 
 @dataclass
@@ -336,7 +340,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
 }
 # Choices that may also be None (the preset's reference value).
 _OPTIONAL_CHOICES = ("model.kernel_initializer", "model.padding")
-FLAGS = ("training.nesterov", "training.augment", "training.early_stopping")
+FLAGS = ("training.nesterov", "training.augment", "training.early_stopping", "data.predefined_split")
 MAX_NAME_LENGTH = 200
 
 

@@ -9,7 +9,7 @@ figure is escaped for Plotly's HTML-like labels, and in Markdown for
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import plotly.graph_objects as go
@@ -211,8 +211,10 @@ def problem_badge(found: Sequence[Finding]) -> None:
         st.badge("doctor: no problem", color="green", icon=":material/stethoscope:")
 
 
-def findings_panel(found: Sequence[Finding], key: str) -> None:
-    """Every finding in an expander (problems open) with its suggestion, evidence chart and numbers."""
+def findings_panel(found: Sequence[Finding], key: str,
+                   action: Callable[[Finding, str], None] | None = None) -> None:
+    """Every finding in an expander (problems open) with its suggestion, evidence chart and numbers, and
+    ``action(finding, key)`` drawn at its end (Inspect's Apply a fix, ui/fix.py)."""
     with st.container(border=True, key=key):
         st.caption(summary_text(found))
         if not found:
@@ -234,6 +236,8 @@ def findings_panel(found: Sequence[Finding], key: str) -> None:
                          if name not in ("epochs", "loss", "val_loss", "per_epoch")} | (
                             {"epoch": finding.epoch} if finding.epoch is not None else {}),
                         expanded=root_problem)
+                if action is not None and not consequence:  # a consequence is fixed through its root cause
+                    action(finding, f"{key}_action_{index}_{finding.id}")
 
 
 def dataset_check(data: dict[str, Any], class_weight: str, seed: int) -> None:

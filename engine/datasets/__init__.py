@@ -251,14 +251,16 @@ def _load_imported(name: str) -> Dataset:
     )
 
 
-def make_splits(dataset: Dataset, val_fraction: float, test_fraction: float, seed: int = 0) -> Splits:
+def make_splits(dataset: Dataset, val_fraction: float, test_fraction: float, seed: int = 0, *,
+                use_predefined: bool = True) -> Splits:
     """Stratified train / val / test indices of ``dataset``; group-aware when samples share groups.
 
-    A dataset's predefined splits (an import's test set, say) are kept as given.
+    A dataset's predefined splits (an import's test set, say) are kept as given, unless ``use_predefined``
+    is False (config ``data.predefined_split``): then every sample is split stratified.
     """
     return _make_splits(
         dataset.y, val_fraction, test_fraction, seed=seed, groups=dataset.groups, class_names=dataset.class_names,
-        predefined=dataset.predefined_split,
+        predefined=dataset.predefined_split if use_predefined else None,
     )
 
 
@@ -289,11 +291,13 @@ def default_normalization(info: dict[str, Any]) -> tuple[str, str]:
     return DataConfig().normalization, "the dataset's values are near unit scale"
 
 
-def make_fold_splits(dataset: Dataset, folds: int, fold: int, test_fraction: float, seed: int = 0) -> Splits:
-    """Fold ``fold`` of a stratified, group-aware ``folds``-fold split of ``dataset`` (test held out once)."""
+def make_fold_splits(dataset: Dataset, folds: int, fold: int, test_fraction: float, seed: int = 0, *,
+                     use_predefined: bool = True) -> Splits:
+    """Fold ``fold`` of a stratified, group-aware ``folds``-fold split of ``dataset`` (test held out once;
+    a predefined test set is kept unless ``use_predefined`` is False)."""
     return _make_fold_splits(
         dataset.y, folds, fold, test_fraction, seed=seed, groups=dataset.groups, class_names=dataset.class_names,
-        predefined=dataset.predefined_split,
+        predefined=dataset.predefined_split if use_predefined else None,
     )
 
 

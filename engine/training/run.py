@@ -68,11 +68,13 @@ def prepare_data(config: RunConfig, run_dir: Path, store: RunStore, run_id: int)
     else:
         if config.data.folds:
             splits = datasets.make_fold_splits(
-                dataset, config.data.folds, config.data.fold or 0, config.data.test_fraction, seed=config.training.seed
+                dataset, config.data.folds, config.data.fold or 0, config.data.test_fraction, seed=config.training.seed,
+                use_predefined=config.data.predefined_split,
             )
         else:
             splits = datasets.make_splits(
-                dataset, config.data.val_fraction, config.data.test_fraction, seed=config.training.seed
+                dataset, config.data.val_fraction, config.data.test_fraction, seed=config.training.seed,
+                use_predefined=config.data.predefined_split,
             )
         splits_path.write_text(json.dumps(splits.to_dict()))
     store.update_run(
