@@ -26,6 +26,9 @@ WORKER_TESTS: tuple[str, ...] = (
     "tests/sweeps/test_sweep_cli.py",
     "tests/sweeps/test_sweeps.py",
     "tests/dashboard/test_sweeps_page.py",
+    "tests/remedies/test_fix_pairs.py",
+    "tests/remedies/test_fix_page.py",
+    "tests/remedies/test_fix_real_pair.py",
     # Training with TensorFlow in this process (a fit of a tiny model: seconds to tens of seconds each).
     "tests/training/test_training.py",
     "tests/training/test_training_metrics.py",

@@ -96,7 +96,7 @@ def list_records(run_id: int | None = None) -> list[dict[str, Any]]:
 def repetition_configs(config: RunConfig, *, seeds: int | None, folds: int | None) -> tuple[str, list[RunConfig]]:
     """("seeds" | "folds", the configs of one side): ``seeds`` seeds from the run's own seed, or ``folds``
     folds (the run's own k when it is a fold of a cross-validation and neither is given)."""
-    from engine.sweeps import folds as fold_configs
+    from engine.datasets import splits as fold_configs
 
     if seeds is not None and folds is not None:
         raise ConfigError(["Give either --seeds or --folds, not both."])
@@ -155,7 +155,7 @@ def launch_fix(run_id: int, finding_id: str, *, remedy: str | None = None, seeds
     from engine import demo, settings, validation
     from engine.jobs import admission
     from engine.jobs import control as jobs
-    from engine.sweeps import folds as fold_configs
+    from engine.datasets import splits as fold_configs
 
     store = store or open_store()
     run = store.get_run(run_id)

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from engine.jobs import worker
 from engine.remedies import pairing
+from tests import fake_worker
 from tests.evaluation.synthetic import make_run
 from tests.jobs.helpers import wait_ended
 
@@ -20,8 +20,8 @@ def page_store(store, monkeypatch):
     import streamlit as st
 
     st.cache_data.clear()
-    monkeypatch.setenv(worker.FAKE_WORKER_ENV, "0.2")
-    monkeypatch.setenv(worker.FAKE_CURVE_ENV, "1")
+    monkeypatch.setenv(fake_worker.FAKE_WORKER_ENV, "0.2")
+    monkeypatch.setenv(fake_worker.FAKE_CURVE_ENV, "1")
     return store
 
 

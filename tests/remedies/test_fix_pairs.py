@@ -13,18 +13,18 @@ import pytest
 
 from engine.doctor.findings import BN_ACCURACY_BATCH, BN_ACCURACY_INFERENCE, CHECK_KIND, Finding, Severity
 from engine.errors import ConfigError
-from engine.jobs import worker
 from engine.remedies import pairing
 from engine.runs import RunStatus
 from engine.store import RunStore
+from tests import fake_worker
 from tests.cli_in_process import run_cli
 from tests.jobs.helpers import tiny_config, wait_ended
 
 
 @pytest.fixture
 def fake_workers(monkeypatch):
-    monkeypatch.setenv(worker.FAKE_WORKER_ENV, "0.2")
-    monkeypatch.setenv(worker.FAKE_CURVE_ENV, "1")
+    monkeypatch.setenv(fake_worker.FAKE_WORKER_ENV, "0.2")
+    monkeypatch.setenv(fake_worker.FAKE_CURVE_ENV, "1")
 
 
 def _planted(store: RunStore, history: dict[str, list[float]] | None = None, checks: dict[str, float] | None = None,
