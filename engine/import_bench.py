@@ -133,7 +133,7 @@ def run_import_bench(series: int, slices: int, size: int, repeats: int,
             else:
                 os.environ[name] = value
     files = series * slices
-    summaries = {}
+    summaries: dict[str, dict[str, Any]] = {}
     for name, values in seconds.items():
         median = statistics.median(values)
         summaries[name] = {"seconds": [round(value, 3) for value in values], "median_s": round(median, 3),

@@ -234,8 +234,8 @@ class _Planner:
                             "import or generate them at 16 voxels per edge or more.")
         low, high = PARAMS_PER_SAMPLE
         train = self.train_samples
-        counted = [(width, self._describe(architecture, width, padding)) for width in WIDTHS]
-        counted = [(width, info) for width, info in counted if info is not None]
+        described = [(width, self._describe(architecture, width, padding)) for width in WIDTHS]
+        counted: list[tuple[float, dict[str, Any]]] = [(width, info) for width, info in described if info is not None]
         if not counted:
             raise DataError(f"{architecture} cannot take volumes of {self._input_shape()}; resample them.")
         fitting = [(width, info) for width, info in counted if info["params"] / train <= high]
