@@ -104,7 +104,7 @@ class Difference:
     def describe(self, digits: int = 4) -> str:
         if self.low is None:
             return f"difference {self.difference:+.{digits}f} (too few values for an interval)"
-        test = "paired t-test over folds" if self.paired else "Welch's t-test"
+        test = "paired t-test (same folds or seeds)" if self.paired else "Welch's t-test"
         verdict = "a real difference" if self.significant else "not distinguishable from no difference"
         return (f"difference {self.difference:+.{digits}f}, {CONFIDENCE:.0%} CI {self.low:+.{digits}f} to "
                 f"{self.high:+.{digits}f}, p = {self.p_value:.3g} ({test}): {verdict}")
