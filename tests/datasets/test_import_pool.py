@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import concurrent.futures
+import sys
+import types
 
 import numpy as np
 import pytest
@@ -20,6 +22,9 @@ def _import(source, name: str, workers: int, monkeypatch) -> importing.ImportRes
 @pytest.mark.parametrize("start_method", ["fork", "spawn"])
 def test_pooled_and_serial_dicom_imports_give_the_same_dataset(lab_home, tmp_path, monkeypatch, start_method):
     monkeypatch.setattr(importing, "pool_start_method", lambda: start_method)
+    # A spawned child re-runs this process's __main__ file; after an AppTest in the same pytest process that is
+    # a dashboard page (a real `python -m engine` or the dashboard's fork has no such main), so give it none.
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
     source = tmp_path / "series"
     import_bench.write_series(source, series=6, slices=3, size=8)
     # One series whose pixel data is cut short: skipped with the same sentence either way.

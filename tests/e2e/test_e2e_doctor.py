@@ -61,8 +61,6 @@ def test_a_one_class_split_reads_undefined_on_inspect(lab_home, dashboard, brows
     from engine.store import open_store
     from tests.evaluation.test_one_class_split import _one_class_run
 
-    from conftest import ARTIFACTS
-
     run_id = _one_class_run(open_store())
     page = browser_page
     page.set_viewport_size({"width": 1280, "height": 2400})  # the headline metrics sit below the doctor panel
