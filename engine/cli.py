@@ -32,17 +32,6 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {' '.join(message.split())}; `{self.prog} --help` lists the options.\n")
 
 
-def _parse_option(text: str) -> tuple[str, Any]:
-    if "=" not in text:
-        raise ConfigError([f"--option {text!r} must look like KEY=VALUE, e.g. --option num_samples=200."])
-    key, raw = text.split("=", 1)
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
-        value = raw
-    return key.strip(), value
-
-
 def _add_config_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("run configuration (override --config)")
     group.add_argument("--config", metavar="FILE.json", help="a RunConfig JSON file (`show RUN --json` prints one)")
@@ -142,9 +131,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
             setattr(getattr(config, section), field_name, value)
     if args.dataset and not args.config:
         config.data.options = {}
-    for text in args.option:
-        key, value = _parse_option(text)
-        config.data.options[key] = value
+    config.data.options.update(argtypes.dataset_options(args.option))
     for text in getattr(args, "augment_knob", []):
         knob, number = _parse_augment_knob(text)
         setattr(config.training, knob, number)

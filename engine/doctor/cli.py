@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
 
+from engine import argtypes
 from engine.errors import ConfigError
 
 
@@ -28,19 +28,6 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="the split seed (a run's training.seed)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_doctor)
-
-
-def _options(texts: list[str]) -> dict[str, Any]:
-    options = {}
-    for text in texts:
-        if "=" not in text:
-            raise ConfigError([f"--option {text!r} must look like KEY=VALUE, e.g. --option num_samples=200."])
-        key, raw = text.split("=", 1)
-        try:
-            options[key.strip()] = json.loads(raw)
-        except json.JSONDecodeError:
-            options[key.strip()] = raw
-    return options
 
 
 def _print(findings, heading: str) -> None:
@@ -90,8 +77,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         raise ConfigError(["--rebuild goes with --store: `python -m engine doctor --store --rebuild`."])
     if args.dataset:
         findings = doctor.check_dataset(
-            args.dataset, _options(args.option), val_fraction=args.val_fraction, test_fraction=args.test_fraction,
-            seed=args.seed,
+            args.dataset, argtypes.dataset_options(args.option), val_fraction=args.val_fraction,
+            test_fraction=args.test_fraction, seed=args.seed,
         )
         heading = f"dataset {args.dataset}"
     elif args.run is not None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
 
+from engine import argtypes
 from engine.errors import ConfigError
 
 
@@ -26,25 +26,12 @@ def add_parser(sub) -> None:
     p.set_defaults(func=cmd_plan)
 
 
-def _options(texts: list[str]) -> dict[str, Any]:
-    options: dict[str, Any] = {}
-    for text in texts:
-        if "=" not in text:
-            raise ConfigError([f"--option {text!r} must look like KEY=VALUE, e.g. --option num_samples=200."])
-        key, raw = text.split("=", 1)
-        try:
-            options[key.strip()] = json.loads(raw)
-        except json.JSONDecodeError:
-            options[key.strip()] = raw
-    return options
-
-
 def cmd_plan(args: argparse.Namespace) -> int:
     from engine import planning
 
     if args.lr_steps < 10:
         raise ConfigError([f"--lr-steps is {args.lr_steps}; the range test needs at least 10 batches."])
-    plan = planning.make_plan(args.dataset, _options(args.option), lr_test=args.lr_test, seed=args.seed,
+    plan = planning.make_plan(args.dataset, argtypes.dataset_options(args.option), lr_test=args.lr_test, seed=args.seed,
                               lr_steps=args.lr_steps)
     if args.save:
         try:
