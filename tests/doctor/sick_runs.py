@@ -9,6 +9,17 @@ from engine.store import RunStore
 from tests.evaluation.synthetic import make_run, synthetic_probabilities
 
 
+def epoch_rows(loss, val_loss, accuracy=None, val_accuracy=None):
+    """Stored-history rows (epoch, loss, val_loss and the accuracies when given) of made-up curves."""
+    rows = []
+    for index, (train, val) in enumerate(zip(loss, val_loss)):
+        row = {"epoch": index + 1, "loss": train, "val_loss": val}
+        if accuracy is not None:
+            row.update(accuracy=accuracy[index], val_accuracy=val_accuracy[index])
+        rows.append(row)
+    return rows
+
+
 def _history(store: RunStore, run_id: int, columns: dict[str, list[float]]) -> None:
     rows = [{"kind": "epoch", "epoch": epoch, "name": name, "value": values[epoch - 1]}
             for name, values in columns.items() for epoch in range(1, len(values) + 1)]

@@ -14,6 +14,7 @@ from engine.doctor.findings import CHECK_KIND, PARAMS_CHECK, Severity
 from engine.runs import RunRecord, RunStatus
 from engine.store import open_store
 from tests.evaluation.synthetic import make_run
+from tests.doctor.sick_runs import epoch_rows
 
 
 def _record(config: RunConfig | None = None, **fields) -> RunRecord:
@@ -21,16 +22,6 @@ def _record(config: RunConfig | None = None, **fields) -> RunRecord:
     fields.setdefault("num_classes", len(fields["class_names"]))
     return RunRecord(id=1, name="r", status=RunStatus.FINISHED, config=config or RunConfig(), created_at=0.0,
                      epochs_total=10, **fields)
-
-
-def _history(loss, val_loss, accuracy=None, val_accuracy=None):
-    rows = []
-    for index, (train, val) in enumerate(zip(loss, val_loss)):
-        row = {"epoch": index + 1, "loss": train, "val_loss": val}
-        if accuracy is not None:
-            row.update(accuracy=accuracy[index], val_accuracy=val_accuracy[index])
-        rows.append(row)
-    return rows
 
 
 def _ids(findings, *severities):
@@ -48,7 +39,7 @@ def test_a_memorising_run_is_overfitting_with_the_minimum_epoch_and_the_regulari
     config.training.early_stopping = False
     config.model.dropout_rate = 0.0
     config.model.l2 = 1e-4
-    history = _history(
+    history = epoch_rows(
         loss=[0.9, 0.5, 0.3, 0.15, 0.07, 0.03, 0.01, 0.005],
         val_loss=[0.95, 0.7, 0.6, 0.65, 0.75, 0.9, 1.1, 1.3],
         accuracy=[0.6, 0.8, 0.9, 0.95, 0.98, 1.0, 1.0, 1.0],
@@ -68,10 +59,10 @@ def test_a_memorising_run_is_overfitting_with_the_minimum_epoch_and_the_regulari
 def test_an_absurd_learning_rate_is_divergence_with_the_rate_and_the_nan_epoch():
     config = RunConfig()
     config.training.learning_rate = 0.9
-    finding, = doctor.history.learning_rate(_history([0.7, 6.0, 80.0], [0.7, 9.0, 120.0]), config)
+    finding, = doctor.history.learning_rate(epoch_rows([0.7, 6.0, 80.0], [0.7, 9.0, 120.0]), config)
     assert finding.id == "divergence" and finding.severity == Severity.PROBLEM
     assert finding.evidence["learning_rate"] == 0.9 and finding.evidence["peak_loss"] == 80.0 and finding.epoch == 3
-    nan, = doctor.history.learning_rate(_history([0.7, float("nan")], [0.7, float("nan")]), config)
+    nan, = doctor.history.learning_rate(epoch_rows([0.7, float("nan")], [0.7, float("nan")]), config)
     assert nan.id == "divergence" and nan.evidence["nan_epoch"] == 2 and "NaN" in nan.title
     from_error, = doctor.history.learning_rate([], config, error="The loss became NaN in epoch 1 (learning rate 0.9)")
     assert from_error.id == "divergence"
@@ -79,10 +70,10 @@ def test_an_absurd_learning_rate_is_divergence_with_the_rate_and_the_nan_epoch()
 
 def test_a_flat_start_and_an_oscillating_validation_loss_are_learning_rate_warnings():
     config = RunConfig()
-    flat = doctor.history.learning_rate(_history([0.6931, 0.6930, 0.6931, 0.6929], [0.69] * 4), config)
+    flat = doctor.history.learning_rate(epoch_rows([0.6931, 0.6930, 0.6931, 0.6929], [0.69] * 4), config)
     assert _ids(flat) == {"flat_loss"}
     wobble = doctor.history.learning_rate(
-        _history([1.0, 0.8, 0.7, 0.6, 0.5, 0.45, 0.4], [1.0, 0.6, 1.1, 0.5, 1.2, 0.55, 1.0]), config)
+        epoch_rows([1.0, 0.8, 0.7, 0.6, 0.5, 0.45, 0.4], [1.0, 0.6, 1.1, 0.5, 1.2, 0.55, 1.0]), config)
     assert _ids(wobble) == {"oscillation"} and wobble[0].evidence["direction_changes"] == 5
 
 
@@ -190,7 +181,7 @@ def test_a_run_still_training_is_diagnosed_on_the_epochs_it_has(lab_home):
 
 def test_inputs_far_from_unit_scale_rank_above_divergence_with_the_range_and_the_first_loss():
     # Raw Hounsfield units: the first loss is 239 and the loss diverges (the CT run).
-    facts = doctor.RunFacts(run=_record(), history=_history([239.0, 410.0, 520.0], [300.0, 450.0, 600.0]),
+    facts = doctor.RunFacts(run=_record(), history=epoch_rows([239.0, 410.0, 520.0], [300.0, 450.0, 600.0]),
                             val_predictions={}, input_range=(-1024.0, 1890.0))
     findings = doctor.diagnose_facts(facts)
     ids = [f.id for f in findings]
@@ -200,11 +191,11 @@ def test_inputs_far_from_unit_scale_rank_above_divergence_with_the_range_and_the
     assert scale.evidence["input_min"] == -1024.0 and scale.evidence["input_max"] == 1890.0
     assert scale.evidence["first_loss"] == 239.0 and "from -1024 to 1890" in scale.title and "239" in scale.title
     # The same inputs with a first loss near chance and no divergence: a warning; unit-scale inputs: nothing.
-    calm = doctor.RunFacts(run=_record(), history=_history([0.7, 0.6, 0.5], [0.7, 0.6, 0.55]), val_predictions={},
+    calm = doctor.RunFacts(run=_record(), history=epoch_rows([0.7, 0.6, 0.5], [0.7, 0.6, 0.55]), val_predictions={},
                            input_range=(0.0, 255.0))
     assert [(f.id, f.severity) for f in doctor.diagnose_facts(calm) if f.id == "input_scale"] == [
         ("input_scale", Severity.WARNING)]
-    windowed = doctor.RunFacts(run=_record(), history=_history([0.7, 0.6, 0.5], [0.7, 0.6, 0.55]),
+    windowed = doctor.RunFacts(run=_record(), history=epoch_rows([0.7, 0.6, 0.5], [0.7, 0.6, 0.55]),
                                val_predictions={}, input_range=(0.0, 1.0))
     assert "input_scale" not in _ids(doctor.diagnose_facts(windowed))
 

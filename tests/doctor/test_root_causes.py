@@ -13,22 +13,13 @@ from engine.doctor.findings import (
     sort_findings,
 )
 from engine.runs import RunRecord, RunStatus
+from tests.doctor.sick_runs import epoch_rows
 
 
 def _record(config: RunConfig | None = None, class_names=("a", "b")) -> RunRecord:
     return RunRecord(id=1, name="r", status=RunStatus.FINISHED, config=config or RunConfig(), created_at=0.0,
                      epochs_total=10, class_names=tuple(class_names), num_classes=len(class_names),
                      split_sizes={"train": 120, "val": 40, "test": 40})
-
-
-def _history(loss, val_loss, accuracy=None, val_accuracy=None):
-    rows = []
-    for index, (train, val) in enumerate(zip(loss, val_loss)):
-        row = {"epoch": index + 1, "loss": train, "val_loss": val}
-        if accuracy is not None:
-            row.update(accuracy=accuracy[index], val_accuracy=val_accuracy[index])
-        rows.append(row)
-    return rows
 
 
 def _one_class_predictions(epochs, n=40, majority=24):
@@ -46,7 +37,7 @@ def test_a_loss_that_explodes_in_the_first_epoch_is_divergence_measured_against_
     # Learning rate 1.0: the first epoch already ends at 4.7 million, and the loss never rises after it.
     config = RunConfig()
     config.training.learning_rate = 1.0
-    rows = _history([4.7e6, 3.1e6], [5.2e6, 2.9e6], [0.5, 0.5], [0.6, 0.6])
+    rows = epoch_rows([4.7e6, 3.1e6], [5.2e6, 2.9e6], [0.5, 0.5], [0.6, 0.6])
     found = history.learning_rate(rows, config, num_classes=2)
     assert [f.id for f in found] == ["divergence"]
     divergence = found[0]
@@ -55,7 +46,7 @@ def test_a_loss_that_explodes_in_the_first_epoch_is_divergence_measured_against_
     # Without the class count the old rule (a rise over the first epoch) cannot see it.
     assert history.learning_rate(rows, config) == []
     # A healthy loss near ln(K) is not divergence.
-    assert history.learning_rate(_history([0.69, 0.6], [0.7, 0.65]), config, num_classes=2) == []
+    assert history.learning_rate(epoch_rows([0.69, 0.6], [0.7, 0.65]), config, num_classes=2) == []
     # The whole diagnosis: divergence comes first and the one-class answers are its consequence.
     facts = doctor.RunFacts(run=_record(config), history=rows, val_predictions=_one_class_predictions((1, 2)))
     findings = doctor.diagnose_facts(facts)
@@ -70,7 +61,7 @@ def test_a_batchnorm_gap_comes_before_collapse_and_makes_overfitting_a_consequen
     checks = {BN_ACCURACY_INFERENCE: (6, 0.50), BN_ACCURACY_BATCH: (6, 0.975)}
     config = RunConfig()
     config.training.early_stopping = False
-    facts = doctor.RunFacts(run=_record(config), history=_history(**MEMORISING),
+    facts = doctor.RunFacts(run=_record(config), history=epoch_rows(**MEMORISING),
                             val_predictions=_one_class_predictions(range(1, 7)), checks=checks)
     findings = doctor.diagnose_facts(facts)
     ids = [f.id for f in findings]
@@ -82,7 +73,7 @@ def test_a_batchnorm_gap_comes_before_collapse_and_makes_overfitting_a_consequen
     assert "dropout" not in by_id["overfitting"].suggestion and "batchnorm_gap" in by_id["overfitting"].suggestion
     assert count(findings, Severity.PROBLEM) == 1
     # Without the gap, the same curves are overfitting of their own, with its own advice.
-    alone = doctor.diagnose_facts(doctor.RunFacts(run=_record(config), history=_history(**MEMORISING),
+    alone = doctor.diagnose_facts(doctor.RunFacts(run=_record(config), history=epoch_rows(**MEMORISING),
                                                   val_predictions={}))
     overfitting = next(f for f in alone if f.id == "overfitting")
     assert overfitting.caused_by is None and "dropout" in overfitting.suggestion
@@ -90,7 +81,7 @@ def test_a_batchnorm_gap_comes_before_collapse_and_makes_overfitting_a_consequen
 
 def test_a_model_that_never_learned_is_underfitting_not_overfitting():
     # The validation loss rises past its minimum, but the training accuracy never leaves chance (0.62 at best).
-    rows = _history(loss=[0.70, 0.69, 0.68, 0.68, 0.67, 0.67], val_loss=[0.69, 0.68, 0.72, 0.78, 0.85, 0.9],
+    rows = epoch_rows(loss=[0.70, 0.69, 0.68, 0.68, 0.67, 0.67], val_loss=[0.69, 0.68, 0.72, 0.78, 0.85, 0.9],
                     accuracy=[0.5, 0.55, 0.58, 0.6, 0.62, 0.61], val_accuracy=[0.5, 0.52, 0.5, 0.48, 0.5, 0.5])
     config = RunConfig()
     assert history.overfitting(rows, config) is not None  # the old rule alone called it overfitting
@@ -102,9 +93,9 @@ def test_a_model_that_never_learned_is_underfitting_not_overfitting():
                                                      train_counts=[60, 60]))
     assert "underfitting" in {f.id for f in findings} and "overfitting" not in {f.id for f in findings}
     # A model that learned the training set (the memorising curves) stays overfitting.
-    assert history.fitting(_history(**MEMORISING), config, num_classes=2, train_counts=[60, 60]).id == "overfitting"
+    assert history.fitting(epoch_rows(**MEMORISING), config, num_classes=2, train_counts=[60, 60]).id == "overfitting"
     # Against an imbalanced training set, chance is the majority share: 0.80 train accuracy on 80/20 is not learning.
-    imbalanced = _history(loss=[0.6, 0.5, 0.5, 0.5, 0.5], val_loss=[0.5, 0.45, 0.55, 0.65, 0.7],
+    imbalanced = epoch_rows(loss=[0.6, 0.5, 0.5, 0.5, 0.5], val_loss=[0.5, 0.45, 0.55, 0.65, 0.7],
                           accuracy=[0.78, 0.8, 0.8, 0.8, 0.8], val_accuracy=[0.8] * 5)
     assert history.fitting(imbalanced, config, num_classes=2, train_counts=[80, 20]).id == "underfitting"
 
@@ -132,7 +123,7 @@ def test_split_and_leakage_rank_above_the_batchnorm_gap_and_collapse():
 
 
 def test_inputs_far_from_unit_scale_explain_the_divergence():
-    facts = doctor.RunFacts(run=_record(), history=_history([239.0, 410.0, 520.0], [300.0, 450.0, 600.0]),
+    facts = doctor.RunFacts(run=_record(), history=epoch_rows([239.0, 410.0, 520.0], [300.0, 450.0, 600.0]),
                             val_predictions={}, input_range=(-1024.0, 1890.0))
     findings = doctor.diagnose_facts(facts)
     assert [(f.id, f.caused_by) for f in findings[:2]] == [("input_scale", None), ("divergence", "input_scale")]
