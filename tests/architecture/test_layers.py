@@ -34,6 +34,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("commands", (
         "engine.__main__", "engine.cli", "engine.bench_cli", "engine.import_bench", "engine.compare_cli", "engine.share_cli",
         "engine.datasets.cli", "engine.doctor.cli", "engine.planning.cli", "engine.remedies.cli", "engine.evaluation.cli", "engine.inference.cli",
+        "engine.models.cli", "engine.training.cli", "engine.jobs.cli", "engine.sweeps.cli",
     )),
     ("dashboard widgets", ("ui",)),
     ("dashboard pages", ("app_pages", "streamlit_app")),
