@@ -8,7 +8,7 @@ through slows both alike. Figures are medians over the repetitions; the JSON
 keys are stable (``BENCH_VERSION`` changes when one does).
 
 The Compare page is timed by ``python tools/bench_compare_page.py`` (Streamlit's AppTest: not the engine's).
-``bench import`` times a DICOM import against pydicom alone (engine/import_bench.py).
+``bench import`` times a DICOM import against pydicom alone (engine/bench/import_bench.py).
 """
 
 from __future__ import annotations
@@ -287,7 +287,7 @@ def cmd_bench(args) -> int:
 
 
 def _cmd_import(args) -> int:
-    from engine import import_bench
+    from engine.bench import import_bench
 
     values = {name: getattr(args, name) if getattr(args, name) is not None else default
               for name, default in import_bench.DEFAULTS.items()}
