@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     from engine.remedies import cli as remedies_cli
     from engine.sweeps import cli as sweeps_cli
     from engine.training import cli as training_cli
-    from engine import share_cli
+    from engine.hosting import cli as share_cli
     from engine.bench import cli as bench_cli
     from engine.compare import cli as compare_cli
 

@@ -52,7 +52,8 @@ def start(spec: SweepSpec | dict[str, Any], *, store: RunStore | None = None, de
     A hosted demo (``demo_mode``, default ``$CONV3D_LAB_DEMO``) runs no sweeps: its trials would be
     queued without an owner, outside the demo's caps.
     """
-    from engine import demo, settings, validation
+    from engine import settings, validation
+    from engine.hosting import demo
 
     if settings.demo_mode(demo_mode):
         raise demo.DemoLimitError("This demo does not run sweeps (each queues many runs); launch single runs "

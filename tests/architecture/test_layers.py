@@ -20,8 +20,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "engine.devices",  # device selection (slots, CUDA_VISIBLE_DEVICES): below training and jobs
     )),
     ("state and building blocks", (
-        "engine.store", "engine.datasets", "engine.models", "engine.probe", "engine.validation", "engine.demo",
-        "engine.share",
+        "engine.store", "engine.datasets", "engine.models", "engine.probe", "engine.validation",
+        "engine.hosting",  # a demo's caps and share links
     )),
     ("analysis", ("engine.evaluation", "engine.doctor")),
     ("training", ("engine.training",)),
@@ -32,7 +32,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("remedies", ("engine.remedies",)),  # a fix queues paired runs (seeds or folds) through jobs and sweeps
     ("worker entry points", ("engine.jobs.worker", "engine.jobs.standby_main")),
     ("commands", (
-        "engine.__main__", "engine.cli", "engine.bench", "engine.share_cli",
+        "engine.__main__", "engine.cli", "engine.bench", "engine.hosting.cli",
         "engine.datasets.cli", "engine.doctor.cli", "engine.planning.cli", "engine.remedies.cli", "engine.evaluation.cli", "engine.inference.cli",
         "engine.models.cli", "engine.training.cli", "engine.jobs.cli", "engine.sweeps.cli", "engine.compare.cli",
     )),

@@ -12,7 +12,8 @@ import secrets
 
 import pytest
 
-from engine import curation, demo, jobs, settings
+from engine import curation, jobs, settings
+from engine.hosting import demo
 from engine.datasets import uploads
 from engine.errors import DataError
 from engine.store import open_store
