@@ -20,9 +20,9 @@ Conventions, each decided once here:
   the whole history.
 
 The package: ``history`` (best and result epochs, curves), ``configs`` (config fields, differences,
-filters), ``summary`` (groups, series and the summary tables of a ``Comparison``) and ``cli`` (the
-``compare``, ``tag``, ``note``, ``archive`` and ``delete`` commands). Import the names from
-``engine.compare``.
+filters), ``summary`` (groups, series and the summary tables of a ``Comparison``), ``curation`` (what a
+person does to finished runs: tag, note, archive, delete) and ``cli`` (the ``compare``, ``tag``, ``note``,
+``archive`` and ``delete`` commands). Import the comparison's names from ``engine.compare``.
 """
 
 from engine.compare.configs import (

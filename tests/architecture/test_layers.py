@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     )),
     ("analysis", ("engine.evaluation", "engine.doctor")),
     ("training", ("engine.training",)),
-    ("using runs", ("engine.inference", "engine.compare", "engine.curation",
+    ("using runs", ("engine.inference", "engine.compare",
                     "engine.planning")),  # a plan runs a learning-rate test (training)
     ("jobs control", ("engine.jobs",)),
     ("sweeps", ("engine.sweeps",)),

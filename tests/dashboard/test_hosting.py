@@ -12,7 +12,8 @@ import secrets
 
 import pytest
 
-from engine import curation, jobs, settings
+from engine import jobs, settings
+from engine.compare import curation
 from engine.hosting import demo
 from engine.datasets import uploads
 from engine.errors import DataError

@@ -15,7 +15,8 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from engine import actors, curation, datasets, jobs
+from engine import actors, datasets, jobs
+from engine.compare import curation
 from engine.hosting import share
 from engine.datasets import imported
 from engine.errors import LabError
