@@ -26,7 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine import argtypes, execution
+from engine import argtypes
+from engine.machine import execution
 from engine.config import PRECISIONS, XLA_MODES
 from engine.errors import ConfigError, LabError
 

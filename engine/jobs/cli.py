@@ -104,7 +104,7 @@ def cmd_train(args) -> int:
 def _train_one(config: RunConfig, args, group: str | None) -> int:
     import socket
 
-    from engine.devices import FOREGROUND_SLOT
+    from engine.machine.devices import FOREGROUND_SLOT
     from engine.store import journal, open_store
     from engine.store.heartbeat import Heartbeat
     from engine.jobs import worker

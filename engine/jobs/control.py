@@ -29,7 +29,7 @@ from engine.hosting import demo
 from engine.config import RunConfig
 from engine.errors import RunStateError
 from engine.jobs import admission, executors, liveness, processes, standby
-from engine.devices import slots
+from engine.machine.devices import slots
 from engine.runs import ENDED_STATUSES, RESUMABLE_STATUSES, RunRecord, RunStatus
 from engine.store import RunStore, journal, open_store
 from engine.store.heartbeat import file_beat_time

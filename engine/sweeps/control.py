@@ -23,7 +23,7 @@ from typing import Any
 from engine import statistics
 from engine.jobs import control as jobs
 from engine.errors import LabError
-from engine.devices import slots
+from engine.machine.devices import slots
 from engine.jobs.executors import concurrency
 from engine.runs import ACTIVE_STATUSES, RunRecord, RunStatus, SweepRecord, TrialOutcome, TrialRecord
 from engine.store import RunStore, open_store

@@ -15,9 +15,9 @@ from tests.architecture.test_code_shape import REPO_ROOT, _imports, _module_name
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("vocabulary", (
         "engine", "engine.errors", "engine.settings", "engine.paths", "engine.config", "engine.runs",
-        "engine.statistics", "engine.positive_class", "engine.memory", "engine.argtypes", "engine.actors",
-        "engine.checkpoints", "engine.execution",
-        "engine.devices",  # device selection (slots, CUDA_VISIBLE_DEVICES): below training and jobs
+        "engine.statistics", "engine.positive_class", "engine.argtypes", "engine.actors",
+        "engine.checkpoints",
+        "engine.machine",  # devices (slots, CUDA_VISIBLE_DEVICES), memory, execution: below training and jobs
     )),
     ("state and building blocks", (
         "engine.store", "engine.datasets", "engine.models", "engine.probe", "engine.validation",
