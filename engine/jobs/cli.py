@@ -78,7 +78,7 @@ def cmd_train(args) -> int:
 
     config = config_from_args(args)
     if config.training.init_from is not None:
-        from engine import warm_start
+        from engine.weights import warm_start
         from engine.store import open_store
 
         warm_start.check_source(config, open_store())

@@ -24,7 +24,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from engine import actors, checkpoints, paths, settings, validation, warm_start
+from engine import actors, paths, settings, validation
+from engine.weights import checkpoints, warm_start
 from engine.hosting import demo
 from engine.config import RunConfig
 from engine.errors import RunStateError

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from engine import checkpoints, datasets, errors, models, paths, positive_class
+from engine import datasets, errors, models, paths, positive_class
+from engine.weights import checkpoints
 from engine.machine import execution
 from engine.config import RunConfig
 from engine.errors import DataError, LabError, RunFailed

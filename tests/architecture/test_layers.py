@@ -16,7 +16,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("vocabulary", (
         "engine", "engine.errors", "engine.settings", "engine.paths", "engine.config", "engine.runs",
         "engine.statistics", "engine.positive_class", "engine.argtypes", "engine.actors",
-        "engine.checkpoints",
+        "engine.weights",  # checkpoints and warm starts: files read and written without Keras
         "engine.machine",  # devices (slots, CUDA_VISIBLE_DEVICES), memory, execution: below training and jobs
     )),
     ("state and building blocks", (
