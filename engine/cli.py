@@ -4,8 +4,8 @@ A user mistake exits with status 2 and one readable sentence on stderr, never
 a traceback. A run that fails exits 1 after its failure is recorded.
 
 Where a command lives: in ``engine/<package>/cli.py`` of the package whose public functions do its work
-(``evaluate`` in engine/evaluation/cli.py, ``sweep`` in engine/sweeps/cli.py, ``launch`` and ``stop`` in
-engine/jobs/cli.py). That module adds the command's parser (``add_<command>(sub)``, or ``add_parsers(sub)``
+(``evaluate`` in engine/evaluation/cli.py, ``sweep`` in engine/sweeps/cli.py, ``train``, ``launch`` and
+``stop`` in engine/jobs/cli.py, ``share`` in engine/hosting/cli.py). That module adds the command's parser (``add_<command>(sub)``, or ``add_parsers(sub)``
 for several), parses and prints; the work itself stays in the package. A command imports its package's
 heavy modules (TensorFlow, scikit-learn, pandas) inside the command function, so ``--help`` stays fast.
 The run-configuration flags (``--dataset``, ``--lr``, ...) are defined once, in engine/training/cli.py
@@ -38,9 +38,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from engine.bench import cli as bench_cli
+    from engine.compare import cli as compare_cli
     from engine.datasets import cli as datasets_cli
     from engine.doctor import cli as doctor_cli
     from engine.evaluation import cli as evaluation_cli
+    from engine.hosting import cli as hosting_cli
     from engine.inference import cli as inference_cli
     from engine.jobs import cli as jobs_cli
     from engine.models import cli as models_cli
@@ -48,9 +51,6 @@ def build_parser() -> argparse.ArgumentParser:
     from engine.remedies import cli as remedies_cli
     from engine.sweeps import cli as sweeps_cli
     from engine.training import cli as training_cli
-    from engine.hosting import cli as share_cli
-    from engine.bench import cli as bench_cli
-    from engine.compare import cli as compare_cli
 
     parser = _Parser(prog="python -m engine", description="Conv3D Lab engine")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
         datasets_cli.add_import,
         compare_cli.add_parsers,
         bench_cli.add_parsers,
-        share_cli.add_parser,
+        hosting_cli.add_parser,
         doctor_cli.add_parser,
         remedies_cli.add_parser,
         inference_cli.add_parsers,
