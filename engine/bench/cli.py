@@ -305,9 +305,9 @@ def _cmd_import(args) -> int:
 
 
 def cmd_bench_arm(args) -> int:
-    from engine.training import bench
+    from engine.bench import arm
 
-    print(json.dumps(bench.run_arm(json.loads(args.spec)), default=str))
+    print(json.dumps(arm.run_arm(json.loads(args.spec)), default=str))
     return 0
 
 

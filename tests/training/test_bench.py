@@ -94,7 +94,7 @@ def test_bench_mistakes_get_one_sentence(capsys, argv, expected):
 def test_flops_are_counted_from_the_layer_shapes():
     import keras
 
-    from engine.training import bench
+    from engine.bench import arm as bench
 
     inputs = keras.Input((4, 4, 4, 1))
     x = keras.layers.Conv3D(2, 3, padding="same")(inputs)
