@@ -4,7 +4,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from engine import demo, settings
+from engine import settings
+from engine.hosting import demo
 from engine.errors import LabError
 from ui import access
 from ui.text import markdown_text

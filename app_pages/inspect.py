@@ -12,7 +12,9 @@ import os
 
 import streamlit as st
 
-from engine import checkpoints, evaluation, execution, paths
+from engine import evaluation, paths
+from engine.weights import checkpoints
+from engine.machine import execution
 from engine.errors import LabError
 from engine.evaluation import samples as evaluation_samples
 from engine.runs import RunStatus

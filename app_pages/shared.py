@@ -1,4 +1,4 @@
-"""A read-only share link's view: one run, one comparison or one sweep, and nothing else (engine/share.py).
+"""A read-only share link's view: one run, one comparison or one sweep, and nothing else (engine/hosting/share.py).
 
 streamlit_app.py runs this page alone for a session opened with ``?share=TOKEN`` and only after the token
 checked out; this session's actor is a share actor, which every engine call that changes state refuses.

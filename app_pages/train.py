@@ -4,7 +4,8 @@ import json
 
 import streamlit as st
 
-from engine import jobs, validation, warm_start
+from engine import jobs, validation
+from engine.weights import warm_start
 from engine.config import RunConfig
 from engine.errors import ConfigError, LabError
 from engine.store import open_store

@@ -2,7 +2,7 @@
 
 ``None`` is the operator (the CLI on the server): never checked. A dashboard
 session passes its identity (ui/access.py: a browser's hash or a login). A
-session opened by a read-only share link (engine/share.py) passes
+session opened by a read-only share link (engine/hosting/share.py) passes
 ``share_actor(token_id)``; every engine call that changes state refuses such
 an actor with ``ReadOnlyError``, whatever the page shows, so a share link can
 never stop, resume, delete, tag, annotate, launch or import.

@@ -43,7 +43,7 @@ AUGMENT_KNOBS: dict[str, tuple[str, str]] = {
 PADDINGS = ("valid", "same")
 INITIALIZERS = ("glorot_uniform", "he_uniform", "he_normal", "glorot_normal", "lecun_normal")
 # Numeric precision of training (Keras dtype policies) and XLA compilation; "auto" is resolved by the worker
-# for the machine it runs on (engine/execution.py says how and records why).
+# for the machine it runs on (engine/machine/execution.py says how and records why).
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 XLA_MODES = ("auto", "on", "off")
 # What a run learns: "none" is supervised classification of the dataset's labels; "rotation" is

@@ -3,7 +3,7 @@
 ``CONV3D_LAB_DEMO=1`` (also ``true``/``yes``/``on``) marks a hosted demo open to
 anyone: pages then show a failed run's error sentence but never its traceback or
 worker log, which hold server file paths and library versions, and every launch
-from the dashboard is held to ``DemoCaps`` (engine/demo.py checks them). The
+from the dashboard is held to ``DemoCaps`` (engine/hosting/demo.py checks them). The
 dashboard also reads ``demo = true`` from ``.streamlit/secrets.toml`` and passes
 it to the engine as an argument (``demo=True``): the engine itself never reads
 Streamlit's secrets.

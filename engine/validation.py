@@ -9,7 +9,8 @@ Train page, ``jobs.launch``) validates here. Problems come back structured
 
 from __future__ import annotations
 
-from engine import datasets, models, positive_class, warm_start
+from engine import datasets, models, positive_class
+from engine.weights import warm_start
 from engine.config import RunConfig
 from engine.errors import ConfigError, Problem
 

@@ -27,7 +27,7 @@ client key and the count.
 
 ``private = true`` in the secrets (or ``CONV3D_LAB_PRIVATE=1``) closes viewing too:
 every page asks for the sign-in or the password first. A read-only share link
-(``?share=TOKEN``, engine/share.py) opens exactly its view, and nothing else, to
+(``?share=TOKEN``, engine/hosting/share.py) opens exactly its view, and nothing else, to
 anyone, even in a private lab; such a session's identity is a share actor, which
 every engine call that changes state refuses (engine/actors.py).
 
@@ -54,7 +54,7 @@ from typing import Any
 import streamlit as st
 
 from engine import actors, settings
-from engine import share as share_links
+from engine.hosting import share as share_links
 from engine.runs import RunRecord
 from engine.store import open_store
 from ui import throttle

@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from engine import datasets, demo, jobs, models, paths, probe
+from engine import datasets, jobs, models, paths, probe
+from engine.hosting import demo
 from engine.errors import LabError
 from ui import access
 

@@ -20,7 +20,8 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from engine import compare, execution, statistics
+from engine import compare, statistics
+from engine.machine import execution
 from engine.errors import LabError
 from engine.runs import RunRecord, RunStatus, metric_title
 from engine.store import RunStore

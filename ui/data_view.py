@@ -27,7 +27,8 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from engine import datasets, demo, paths
+from engine import datasets, paths
+from engine.hosting import demo
 from engine.datasets import preprocess, readers
 from engine.errors import DataError, LabError
 from ui import access, state

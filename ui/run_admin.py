@@ -1,6 +1,6 @@
 """Tags, notes, archive and delete of a run: one editor for the Compare and Runs pages.
 
-Every change goes through engine.curation; names, tags and notes are shown as
+Every change goes through engine.compare.curation; names, tags and notes are shown as
 text (text fields, or escaped with ``ui.text.markdown_text``).
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 
 import streamlit as st
 
-from engine import curation
+from engine.compare import curation
 from engine.errors import LabError
 from engine.runs import RunRecord
 from engine.store import RunStore

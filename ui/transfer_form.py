@@ -8,7 +8,7 @@ from typing import Any
 import streamlit as st
 
 from engine import config as cfg
-from engine import warm_start
+from engine.weights import warm_start
 from engine.errors import LabError
 from ui.text import markdown_text
 
@@ -24,7 +24,7 @@ def _default(key: str, value: Any) -> str:
 
 
 def transfer_section(start_points: list[dict[str, Any]], architecture: str, may_upload: bool) -> dict[str, Any]:
-    """Start from scratch, a run (``start_points``: engine.warm_start.start_points) or an uploaded file."""
+    """Start from scratch, a run (``start_points``: engine.weights.warm_start.start_points) or an uploaded file."""
     t = cfg.TrainingConfig()
     values: dict[str, Any] = {}
     values["pretext"] = "rotation" if st.toggle(

@@ -1,4 +1,4 @@
-"""``python -m engine import PATH --name NAME ...`` and ``python -m engine datasets delete NAME``.
+"""``python -m engine datasets [list | delete NAME] [--json]`` and ``python -m engine import PATH --name NAME ...``.
 
 Progress lines go to stderr so that ``--json`` leaves stdout to the one JSON object.
 """
@@ -14,7 +14,30 @@ from typing import Any
 PROGRESS_EVERY_SAMPLE_UP_TO = 200
 
 
-def add_parser(sub) -> None:
+def add_datasets(sub) -> None:
+    p = sub.add_parser("datasets", help="list the datasets (built-in and imported); `datasets delete NAME`")
+    p.add_argument("action", nargs="?", choices=("list", "delete"), default="list")
+    p.add_argument("target", nargs="?", metavar="NAME", help="the imported dataset to delete")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_datasets)
+
+
+def cmd_datasets(args) -> int:
+    from engine import datasets
+
+    if args.action == "delete":
+        return cmd_delete(args)
+    catalog = datasets.list_datasets()
+    if args.json:
+        print(json.dumps(catalog, indent=2, default=str))
+        return 0
+    for info in catalog:
+        shape = "x".join(str(s) for s in info.get("volume_shape", ()))
+        print(f"{info['name']:<18} {info.get('num_classes', '?'):>2} classes  {shape:<12} {info['description']}")
+    return 0
+
+
+def add_import(sub) -> None:
     p = sub.add_parser("import", help="import scans (DICOM, NIfTI, HDF5, NPZ; a folder, file or zip) as a dataset")
     p.add_argument("path", help="a folder (one folder per class, or with --labels), an .h5 / .npz file, or a .zip")
     p.add_argument("--name", required=True, help="the dataset's name: letters, digits, '-' and '_', at most 60")

@@ -649,7 +649,7 @@ def import_dataset(
     samples and, when it returns True, the import stops (ImportCancelled) and
     leaves nothing behind. ``positive_class`` (two classes only) is recorded in the manifest;
     None records the guess from the class names. ``max_bytes`` caps the volumes written (a hosted
-    demo's allowance, engine/demo.py): past it the import stops with a DataError and leaves nothing.
+    demo's allowance, engine/hosting/demo.py): past it the import stops with a DataError and leaves nothing.
     ``actor`` (a dashboard identity; None: the operator's CLI) is recorded as the dataset's owner;
     replacing a dataset is held to ``imported.check_owner``. Raises DataError / ConfigError with one
     sentence; among them the preview's first problem: one class or a class per sample, and with

@@ -21,7 +21,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from engine import checkpoints, paths
+from engine import paths
+from engine.weights import checkpoints
 from engine.errors import DataError, LabError
 from engine.inference import inputs as inputs_module
 from engine.inference.predict import load_model

@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from engine import checkpoints, models, paths
+from engine import models, paths
+from engine.weights import checkpoints
 from engine.errors import DataError, LabError
 from engine.evaluation import ensemble as ensemble_module
 from engine.evaluation import metrics

@@ -34,8 +34,8 @@ from engine.jobs.control import (
     stale_heartbeat_s,
     stop,
 )
-from engine.devices import SLOTS_ENV, slots
-from engine.memory import device_memory
+from engine.machine.devices import SLOTS_ENV, slots
+from engine.machine.memory import device_memory
 from engine.jobs.standby import ensure_standby
 
 __all__ = [

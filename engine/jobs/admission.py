@@ -5,7 +5,7 @@ The estimate is the one the Train page shows: ``engine.models.describe``'s
 copies of one batch's activations), obtained through ``engine.probe`` (a
 subprocess, cached on disk, so the page's preview and the launch share it).
 A run is refused when that estimate exceeds FIT_FRACTION of
-``engine.memory.device_memory()`` (the GPU's memory, or the RAM on a CPU-only
+``engine.machine.memory.device_memory()`` (the GPU's memory, or the RAM on a CPU-only
 machine), or when the model cannot even be built to describe it.
 
 Why the probe is sometimes skipped: it costs a TensorFlow start-up (seconds)
@@ -31,7 +31,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from engine import datasets, memory, probe
+from engine import datasets, probe
+from engine.machine import memory
 from engine.config import RunConfig
 from engine.errors import ConfigError, LabError, Problem
 from engine.models import registry

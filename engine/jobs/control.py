@@ -24,11 +24,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from engine import actors, checkpoints, demo, paths, settings, validation, warm_start
+from engine import actors, paths, settings, validation
+from engine.weights import checkpoints, warm_start
+from engine.hosting import demo
 from engine.config import RunConfig
 from engine.errors import RunStateError
 from engine.jobs import admission, executors, liveness, processes, standby
-from engine.devices import slots
+from engine.machine.devices import slots
 from engine.runs import ENDED_STATUSES, RESUMABLE_STATUSES, RunRecord, RunStatus
 from engine.store import RunStore, journal, open_store
 from engine.store.heartbeat import file_beat_time
@@ -67,7 +69,7 @@ def launch(
     that cannot fit the device memory by the estimate (engine/jobs/admission.py),
     unless ``force``. ``owner`` (a dashboard session or login) is recorded with
     the run; on a hosted demo (``demo_mode``, default ``$CONV3D_LAB_DEMO``) the
-    launch is held to the demo's caps (engine/demo.py) and a ``DemoLimitError``
+    launch is held to the demo's caps (engine/hosting/demo.py) and a ``DemoLimitError``
     naming the cap propagates, nothing recorded.
     """
     if isinstance(config, dict):
@@ -358,7 +360,7 @@ def resume(run_id: int, *, store: RunStore | None = None, owner: str | None = No
     anything recorded after that epoch, and appends to the same history.
     Raises ``RunStateError`` for any other status, and on a hosted demo
     ``NotYourRunError`` for a run another ``owner`` launched, and ``DemoLimitError`` when queueing it
-    again would exceed the active-run caps or the visitor's daily training minutes (engine/demo.py).
+    again would exceed the active-run caps or the visitor's daily training minutes (engine/hosting/demo.py).
     """
     store = store or open_store()
     run = store.get_run(run_id)

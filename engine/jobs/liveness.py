@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 
 from engine.jobs import processes, standby
-from engine.devices import FOREGROUND_SLOT
+from engine.machine.devices import FOREGROUND_SLOT
 from engine.runs import RunRecord
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from engine import paths
 from engine.errors import LabError
-from engine.devices import cuda_visible_devices
+from engine.machine.devices import cuda_visible_devices
 
 WORKER_LOG_NAME = "worker.log"
 # The nice value background workers run at, at least (Unix: 0 normal, 19 the lowest priority), so the

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from engine import paths
 from engine.jobs import processes
-from engine.devices import slots
+from engine.machine.devices import slots
 
 STANDBY_ENV = "CONV3D_LAB_STANDBY"
 MODULE = "engine.jobs.standby_main"

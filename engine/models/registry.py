@@ -13,7 +13,7 @@ import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine import memory
+from engine.machine import memory
 from engine.config import LIMITS, PADDINGS, ModelConfig
 from engine.errors import ConfigError, Problem
 
@@ -270,7 +270,7 @@ def check_input(
 
     Runs before any Keras code so a too-small volume gives a sentence, not a traceback, and so
     does one whose first layer's activations (``batch_size`` volumes) cannot fit the device
-    memory (``memory_bytes``; default ``engine.memory.device_memory()``): building such a model
+    memory (``memory_bytes``; default ``engine.machine.memory.device_memory()``): building such a model
     took TensorFlow 14 s before it ran out of memory.
     """
     spec = get_spec(arch)

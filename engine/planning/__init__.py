@@ -347,7 +347,7 @@ def _one_two_five(rate: float) -> float:
 
 
 def _mebibytes(count: float) -> str:
-    from engine.memory import format_bytes
+    from engine.machine.memory import format_bytes
 
     return format_bytes(count)
 

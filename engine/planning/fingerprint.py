@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from engine import datasets, execution, memory
+from engine import datasets
+from engine.machine import execution, memory
 from engine.datasets.preprocess import HU_LIKE_HIGH, HU_LIKE_LOW, foreground_mask
 
 # Volumes read for the intensity statistics (evenly spaced over the dataset).

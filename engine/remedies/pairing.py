@@ -152,7 +152,8 @@ def launch_fix(run_id: int, finding_id: str, *, remedy: str | None = None, seeds
     remedy reads. Every config is validated (and memory-checked unless ``force``) before anything is
     queued, so a refusal leaves nothing behind.
     """
-    from engine import demo, settings, validation
+    from engine import settings, validation
+    from engine.hosting import demo
     from engine.jobs import admission
     from engine.jobs import control as jobs
     from engine.datasets import splits as fold_configs

@@ -164,7 +164,7 @@ class RunStore(abc.ABC):
 
     @abc.abstractmethod
     def delete_run(self, run_id: int) -> None:
-        """Remove the run and every row recorded for it (its folder is engine.curation.delete_run's job)."""
+        """Remove the run and every row recorded for it (its folder is engine.compare.curation.delete_run's job)."""
 
     # ------------------------------------------------------------- metrics
     @abc.abstractmethod

@@ -16,7 +16,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine import checkpoints, paths
+from engine import paths
+from engine.weights import checkpoints
 from engine.errors import StoreError
 from engine.runs import RunStatus
 from engine.store import backup, failures, journal, sql

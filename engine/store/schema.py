@@ -127,7 +127,7 @@ sweep_trials = sa.Table(
     sa.UniqueConstraint("sweep_id", "trial", name="uq_sweep_trials_sweep_trial"),
 )
 
-# Read-only share links revoked before their expiry (engine/share.py): a link whose token id is here is refused.
+# Read-only share links revoked before their expiry (engine/hosting/share.py): a link whose token id is here is refused.
 # A table the upgrade creates when it is missing (create_all), so it needs no migration step.
 share_revocations = sa.Table(
     "share_revocations",

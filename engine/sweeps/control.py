@@ -23,7 +23,7 @@ from typing import Any
 from engine import statistics
 from engine.jobs import control as jobs
 from engine.errors import LabError
-from engine.devices import slots
+from engine.machine.devices import slots
 from engine.jobs.executors import concurrency
 from engine.runs import ACTIVE_STATUSES, RunRecord, RunStatus, SweepRecord, TrialOutcome, TrialRecord
 from engine.store import RunStore, open_store
@@ -52,7 +52,8 @@ def start(spec: SweepSpec | dict[str, Any], *, store: RunStore | None = None, de
     A hosted demo (``demo_mode``, default ``$CONV3D_LAB_DEMO``) runs no sweeps: its trials would be
     queued without an owner, outside the demo's caps.
     """
-    from engine import demo, settings, validation
+    from engine import settings, validation
+    from engine.hosting import demo
 
     if settings.demo_mode(demo_mode):
         raise demo.DemoLimitError("This demo does not run sweeps (each queues many runs); launch single runs "

@@ -37,7 +37,7 @@ from typing import Any, Protocol
 import keras
 import numpy as np
 
-from engine import checkpoints
+from engine.weights import checkpoints
 from engine.errors import DuplicateMetrics
 from engine.runs import CURRENT_LR_METRIC, EPOCH_TIME_METRIC, SAMPLES_PER_S_METRIC
 from engine.store import RunStore, journal

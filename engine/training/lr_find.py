@@ -24,7 +24,7 @@ from engine import models, paths
 from engine.config import RunConfig
 from engine.doctor import lr_range
 from engine.doctor.findings import CHECK_KIND, LR_FIND_FILE, LR_FIND_SUGGESTION
-from engine.devices import FOREGROUND_SLOT
+from engine.machine.devices import FOREGROUND_SLOT
 from engine.runs import LR_FIND_TAG, RunStatus
 from engine.store import RunStore
 from engine.store.heartbeat import Heartbeat

@@ -1,6 +1,6 @@
 """Resolve and apply a run's execution: dtype policy, XLA and the distribution strategy.
 
-``engine.execution`` holds the pure choices and the record; this module finds
+``engine.machine.execution`` holds the pure choices and the record; this module finds
 the facts through TensorFlow (which GPUs this process sees, their compute
 capability), sets Keras' global dtype policy before the model is built, and
 makes the ``tf.distribute`` strategy the model is built and trained under.
@@ -15,9 +15,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from engine import execution as execution_record
+from engine.machine import execution as execution_record
 from engine.config import TrainingConfig
-from engine.execution import Execution
+from engine.machine.execution import Execution
 
 
 def gpu_capabilities() -> list[tuple[int, int]]:

@@ -23,8 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from engine import checkpoints, datasets, errors, execution, models, paths, positive_class
-from engine.config import RunConfig
+from engine import datasets, errors, models, paths, positive_class
+from engine.weights import checkpoints
+from engine.machine import execution
+from engine.config import RunConfig, TrainingConfig
 from engine.errors import DataError, LabError, RunFailed
 from engine.runs import RunRecord, RunStatus
 from engine.store import RunStore
@@ -257,23 +259,12 @@ def _resolve_execution(store: RunStore, run_id: int, run_dir: Path, config: RunC
 
 def _train_in(scope: contextlib.ExitStack, store: RunStore, run: RunRecord, run_dir: Path, verbose: int,
               extra_callbacks: Sequence[Any], pruner: Pruner | None = None):
-    import keras
-
-    from engine.doctor.findings import PARAMS_CHECK, STEPS_PER_EPOCH_CHECK
-    from engine.training import checks, pipeline, precision, recipe
-    from engine.training import pretrain, transfer
-    from engine.training.callbacks import StoreRecorder, recorded_best
+    """The steps of a run, in order: data, execution, model, progress, inputs and callbacks, fit, outcome."""
+    from engine.training import precision, recipe
 
     run_id, config = run.id, run.config
     training = config.training
-    _set_determinism(training.seed)
-    data = prepare_data(config, run_dir, store, run_id)
-    data = pretrain.pretext_data(store, run_id, config, data)  # a pretraining run: rotations, labels unused
-    store.log_event(
-        run_id,
-        f"data ready: {len(data.y_train)} train / {len(data.y_val)} val / {len(data.y_test)} test, "
-        f"volume {data.volume_shape}, {data.num_classes} classes",
-    )
+    data = _ready_data(store, run, run_dir)
     chosen, data = _resolve_execution(store, run_id, run_dir, config, data)
     # From here the model is built (or loaded) under the chosen dtype policy and strategy.
     strategy = scope.enter_context(precision.applied(chosen))
@@ -282,8 +273,63 @@ def _train_in(scope: contextlib.ExitStack, store: RunStore, run: RunRecord, run_
 
     steps_per_epoch = max(1, int(np.ceil(len(data.y_train) / batch_size)))
     rate_plan = recipe.learning_rate_plan(training, steps_per_epoch)
+    model, initial_epoch = _model_to_fit(store, run, run_dir, data, chosen, rate_plan.rate)
+    mode = recipe.monitor_mode(training.monitor)
+    best_value, best_epoch = _restart_progress(store, run_id, training.monitor, mode, initial_epoch)
+
+    train_ds, val_ds = _fit_inputs(data, batch_size, training)
+    recorder = _recorder(store, run_id, run_dir, data, val_ds, training, mode, best_value, best_epoch, pruner)
+    callbacks = _callbacks(recorder, rate_plan.callbacks, extra_callbacks, training, mode)
+    _record_model(store, run_id, model, config, steps_per_epoch)
+
+    model.fit(
+        train_ds,  # no validation_data: the recorder's one predict pass gives val_loss and the val metrics
+        epochs=training.epochs,
+        initial_epoch=initial_epoch,
+        callbacks=callbacks,
+        class_weight=recipe.class_weights(training, data.y_train, data.num_classes),
+        shuffle=False,  # the tf.data pipeline shuffles (seeded); Keras cannot shuffle a Dataset
+        verbose=verbose,
+    )
+
+    ended_early = _ended_early(store, run_id, recorder, training)
+    if ended_early is not None:
+        return ended_early
+    _batchnorm_check(store, run_id, model, data, training.batch_size, recorder.epochs_completed)
+    _evaluate_test(store, run_id, model, best_path=run_dir / checkpoints.BEST, data=data, config=config,
+                   recorder=recorder)
+    return RunStatus.FINISHED, None
+
+
+def _ready_data(store: RunStore, run: RunRecord, run_dir: Path) -> PreparedData:
+    """The seed set, the splits read (or the pretext task made of them), and an event that says their sizes."""
+    from engine.training import pretrain
+
+    run_id, config = run.id, run.config
+    _set_determinism(config.training.seed)
+    data = prepare_data(config, run_dir, store, run_id)
+    data = pretrain.pretext_data(store, run_id, config, data)  # a pretraining run: rotations, labels unused
+    store.log_event(
+        run_id,
+        f"data ready: {len(data.y_train)} train / {len(data.y_val)} val / {len(data.y_test)} test, "
+        f"volume {data.volume_shape}, {data.num_classes} classes",
+    )
+    return data
+
+
+def _model_to_fit(store: RunStore, run: RunRecord, run_dir: Path, data: PreparedData, chosen, learning_rate):
+    """(model, initial epoch): last.keras to resume from when it is sound, else a new model, compiled.
+
+    ``learning_rate`` is the learning-rate plan's rate (a number or a Keras schedule).
+    """
+    import keras
+
+    from engine.training import recipe, transfer
+
+    run_id, config = run.id, run.config
+    training = config.training
     resume_epoch = run.resume_from_epoch
-    last_path, best_path = run_dir / checkpoints.LAST, run_dir / checkpoints.BEST
+    last_path = run_dir / checkpoints.LAST
     checkpoint_problem = checkpoints.problem(last_path) if resume_epoch else None
     if resume_epoch is not None:
         # Rows of a partial epoch (or anything after the checkpoint) are dropped;
@@ -304,18 +350,30 @@ def _train_in(scope: contextlib.ExitStack, store: RunStore, run: RunRecord, run_
         model = models.build_model(config.model.architecture, data.volume_shape, data.num_classes, config.model)
         transfer.prepare_model(store, run, model, data.class_names)  # training.init_from, freeze_blocks
         model.compile(
-            optimizer=transfer.make_optimizer(training, rate_plan.rate, model),
+            optimizer=transfer.make_optimizer(training, learning_rate, model),
             loss=recipe.make_loss(training, data.num_classes),
             metrics=recipe.make_metrics(data.num_classes),
             jit_compile=chosen.xla,
         )
         initial_epoch = 0
-    mode = recipe.monitor_mode(training.monitor)
+    return model, initial_epoch
+
+
+def _restart_progress(store: RunStore, run_id: int, monitor: str, mode: str, initial_epoch: int):
+    """(best value, best epoch) to go on from, also written on the run with the epochs done."""
+    from engine.training.callbacks import recorded_best
+
     # A resume continues after last.keras's epoch: the best is that of the epochs kept (best.keras's).
-    best_value, best_epoch = recorded_best(store, run_id, training.monitor, mode) if initial_epoch else (None, None)
+    best_value, best_epoch = recorded_best(store, run_id, monitor, mode) if initial_epoch else (None, None)
     # (A fresh start, also a resume without a checkpoint: no progress from an earlier attempt remains.)
     store.update_run(run_id, resume_from_epoch=None, epochs_done=initial_epoch, best_value=best_value,
                      best_epoch=best_epoch)
+    return best_value, best_epoch
+
+
+def _fit_inputs(data: PreparedData, batch_size: int, training: TrainingConfig):
+    """(training batches: shuffled by the seed, augmented; validation batches, in order)."""
+    from engine.training import pipeline
 
     train_ds = pipeline.make_dataset(
         data.x_train,
@@ -328,7 +386,14 @@ def _train_in(scope: contextlib.ExitStack, store: RunStore, run: RunRecord, run_
     val_ds = pipeline.make_dataset(
         data.x_val, pipeline.encode_labels(data.y_val, data.num_classes), batch_size, training=False, seed=0
     )
-    recorder = StoreRecorder(
+    return train_ds, val_ds
+
+
+def _recorder(store: RunStore, run_id: int, run_dir: Path, data: PreparedData, val_ds, training: TrainingConfig,
+              mode: str, best_value, best_epoch, pruner: Pruner | None):
+    from engine.training.callbacks import StoreRecorder
+
+    return StoreRecorder(
         store,
         run_id,
         run_dir,
@@ -341,27 +406,35 @@ def _train_in(scope: contextlib.ExitStack, store: RunStore, run: RunRecord, run_
         best_epoch=best_epoch,
         pruner=pruner,
     )
+
+
+def _callbacks(recorder, rate_callbacks: Sequence[Any], extra_callbacks: Sequence[Any], training: TrainingConfig,
+               mode: str) -> list:
+    import keras
+
     callbacks: list[keras.callbacks.Callback] = [
         recorder,  # writes best.keras and last.keras atomically, and the store
-        *rate_plan.callbacks,
+        *rate_callbacks,
         *extra_callbacks,
     ]
     if training.early_stopping:
         callbacks.append(keras.callbacks.EarlyStopping(monitor=training.monitor, mode=mode, patience=training.patience))
+    return callbacks
+
+
+def _record_model(store: RunStore, run_id: int, model, config: RunConfig, steps_per_epoch: int) -> None:
+    """The model's size, as an event, on the run, and as the doctor's training-time checks."""
+    from engine.doctor.findings import PARAMS_CHECK, STEPS_PER_EPOCH_CHECK
+    from engine.training import checks
+
     store.log_event(run_id, f"model {config.model.architecture}: {model.count_params():,} parameters")
     store.update_run(run_id, num_params=int(model.count_params()))
     checks.record(store, run_id, 0, {PARAMS_CHECK: model.count_params(), STEPS_PER_EPOCH_CHECK: steps_per_epoch})
 
-    model.fit(
-        train_ds,  # no validation_data: the recorder's one predict pass gives val_loss and the val metrics
-        epochs=training.epochs,
-        initial_epoch=initial_epoch,
-        callbacks=callbacks,
-        class_weight=recipe.class_weights(training, data.y_train, data.num_classes),
-        shuffle=False,  # the tf.data pipeline shuffles (seeded); Keras cannot shuffle a Dataset
-        verbose=verbose,
-    )
 
+def _ended_early(store: RunStore, run_id: int, recorder,
+                 training: TrainingConfig) -> tuple[RunStatus, str | None] | None:
+    """(status, error) when fit() ended before its last epoch (lost claim raises, NaN, stop, pruning); else None."""
     if recorder.lost_claim is not None:
         raise ClaimLost(recorder.lost_claim)
     if recorder.nan_epoch is not None:
@@ -375,10 +448,7 @@ def _train_in(scope: contextlib.ExitStack, store: RunStore, run: RunRecord, run_
         store.log_event(run_id, f"pruned after epoch {recorder.pruned_epoch}: its validation curve is below "
                                 "the median of the sweep's other trials")
         return RunStatus.PRUNED, None
-
-    _batchnorm_check(store, run_id, model, data, training.batch_size, recorder.epochs_completed)
-    _evaluate_test(store, run_id, model, best_path, data, config, recorder)
-    return RunStatus.FINISHED, None
+    return None
 
 
 def _batchnorm_check(store, run_id, model, data: PreparedData, batch_size: int, epoch: int | None) -> None:

@@ -1,7 +1,7 @@
 """Transfer learning in the worker: starting weights, frozen blocks, a lower backbone learning rate.
 
 ``prepare_model`` is the one hook ``engine.training.run`` calls after building a fresh model: it loads
-the layers of ``training.init_from`` that match by name and shape (engine/warm_start.py decides which),
+the layers of ``training.init_from`` that match by name and shape (engine/weights/warm_start.py decides which),
 freezes the first ``training.freeze_blocks`` blocks, writes the match to ``runs/<id>/transfer.json``
 and records the lineage (``parent_run``) with the run.
 
@@ -19,7 +19,8 @@ from collections.abc import Iterable
 
 import keras
 
-from engine import paths, warm_start
+from engine import paths
+from engine.weights import warm_start
 from engine.errors import DataError
 from engine.runs import RunRecord
 from engine.training import recipe

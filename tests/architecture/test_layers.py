@@ -15,25 +15,26 @@ from tests.architecture.test_code_shape import REPO_ROOT, _imports, _module_name
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("vocabulary", (
         "engine", "engine.errors", "engine.settings", "engine.paths", "engine.config", "engine.runs",
-        "engine.statistics", "engine.positive_class", "engine.memory", "engine.argtypes", "engine.actors",
-        "engine.checkpoints", "engine.execution",
-        "engine.devices",  # device selection (slots, CUDA_VISIBLE_DEVICES): below training and jobs
+        "engine.statistics", "engine.positive_class", "engine.argtypes", "engine.actors",
+        "engine.weights",  # checkpoints and warm starts: files read and written without Keras
+        "engine.machine",  # devices (slots, CUDA_VISIBLE_DEVICES), memory, execution: below training and jobs
     )),
     ("state and building blocks", (
-        "engine.store", "engine.datasets", "engine.models", "engine.probe", "engine.validation", "engine.demo",
-        "engine.share",
+        "engine.store", "engine.datasets", "engine.models", "engine.probe", "engine.validation",
+        "engine.hosting",  # a demo's caps and share links
     )),
     ("analysis", ("engine.evaluation", "engine.doctor")),
     ("training", ("engine.training",)),
-    ("using runs", ("engine.inference", "engine.compare", "engine.curation",
+    ("using runs", ("engine.inference", "engine.compare",
                     "engine.planning")),  # a plan runs a learning-rate test (training)
     ("jobs control", ("engine.jobs",)),
     ("sweeps", ("engine.sweeps",)),
     ("remedies", ("engine.remedies",)),  # a fix queues paired runs (seeds or folds) through jobs and sweeps
     ("worker entry points", ("engine.jobs.worker", "engine.jobs.standby_main")),
     ("commands", (
-        "engine.__main__", "engine.cli", "engine.bench_cli", "engine.import_bench", "engine.compare_cli", "engine.share_cli",
+        "engine.__main__", "engine.cli", "engine.bench", "engine.hosting.cli",
         "engine.datasets.cli", "engine.doctor.cli", "engine.planning.cli", "engine.remedies.cli", "engine.evaluation.cli", "engine.inference.cli",
+        "engine.models.cli", "engine.training.cli", "engine.jobs.cli", "engine.sweeps.cli", "engine.compare.cli",
     )),
     ("dashboard widgets", ("ui",)),
     ("dashboard pages", ("app_pages", "streamlit_app")),

@@ -1,4 +1,4 @@
-"""engine.compare and engine.curation on synthetic runs in a real store (no training)."""
+"""engine.compare and engine.compare.curation on synthetic runs in a real store (no training)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine import compare, curation, paths
+from engine import compare, paths
+from engine.compare import curation
 from tests.fake_runs import add_synthetic_run, synthetic_config
 from engine.runs import RunStatus
 from engine.store import migrations, open_store

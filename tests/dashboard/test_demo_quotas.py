@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import datasets, demo, jobs, paths, settings
+from engine import datasets, jobs, paths, settings
+from engine.hosting import demo
 from engine.datasets import imported
 from engine.errors import DataError
 from engine.jobs import control

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from engine import execution, paths
+from engine import paths
+from engine.machine import execution
 from tests.fake_runs import add_synthetic_run, synthetic_config
 from ui.text import unescape_markdown
 

@@ -12,7 +12,9 @@ import secrets
 
 import pytest
 
-from engine import curation, demo, jobs, settings
+from engine import jobs, settings
+from engine.compare import curation
+from engine.hosting import demo
 from engine.datasets import uploads
 from engine.errors import DataError
 from engine.store import open_store

@@ -15,7 +15,9 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from engine import actors, curation, datasets, jobs, share
+from engine import actors, datasets, jobs
+from engine.compare import curation
+from engine.hosting import share
 from engine.datasets import imported
 from engine.errors import LabError
 from tests.dashboard.conftest import APP, APP_TIMEOUT_S

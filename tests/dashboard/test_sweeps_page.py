@@ -12,7 +12,7 @@ import time
 import pytest
 
 from engine.jobs import processes
-from engine.devices import SLOTS_ENV
+from engine.machine.devices import SLOTS_ENV
 from engine.runs import ACTIVE_STATUSES, RunStatus
 from engine.store import open_store
 from engine.sweeps import control

@@ -9,7 +9,8 @@ import zipfile
 import h5py
 import numpy as np
 
-from engine import checkpoints, paths
+from engine import paths
+from engine.weights import checkpoints
 from engine.store import open_store
 from ui import tables
 

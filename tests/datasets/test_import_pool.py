@@ -9,7 +9,8 @@ import types
 import numpy as np
 import pytest
 
-from engine import datasets, import_bench
+from engine import datasets
+from engine.bench import import_bench
 from engine.datasets import importing
 from engine.errors import ConfigError
 

@@ -17,7 +17,8 @@ import sys
 
 import pytest
 
-from engine import datasets, share
+from engine import datasets
+from engine.hosting import share
 from engine.datasets import imported
 from tests.dashboard.fake_lab import add_run
 from tests.datasets.scans import write_medmnist

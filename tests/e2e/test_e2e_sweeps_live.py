@@ -9,7 +9,7 @@ import time
 import pytest
 
 from conftest import ARTIFACTS, wait_for_app
-from engine.devices import SLOTS_ENV
+from engine.machine.devices import SLOTS_ENV
 from engine.store import open_store
 from engine.sweeps import control
 from tests import fake_worker

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from engine.jobs import processes, standby
-from engine.devices import SLOTS_ENV
+from engine.machine.devices import SLOTS_ENV
 from engine.store import open_store
 from tests import fake_worker
 from tests.jobs.helpers import lab_processes

@@ -27,7 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import engine.datasets  # noqa: E402,F401  (imported by validate(); loaded before the fork)
 import engine.models  # noqa: E402,F401
-from engine import demo, jobs  # noqa: E402
+from engine import jobs  # noqa: E402
+from engine.hosting import demo  # noqa: E402
 from engine.jobs import control  # noqa: E402
 from engine.store import open_store  # noqa: E402
 

@@ -11,7 +11,8 @@ import time
 
 import pytest
 
-from engine import memory, probe
+from engine import probe
+from engine.machine import memory
 from engine.config import RunConfig
 from engine.errors import ConfigError, LabError
 from engine.jobs import admission, control

@@ -110,7 +110,8 @@ def test_launches_and_resumes_at_once_by_many_visitors_admit_the_total_cap(backe
 
 def test_stop_and_resume_three_times_over_never_exceeds_the_per_visitor_cap(backend, jobs_lab, monkeypatch):
     """The probe of the issue: launch 2, stop them, resume them, three times over; then resumes are refused."""
-    from engine import demo, jobs
+    from engine import jobs
+    from engine.hosting import demo
     from engine.jobs import control
 
     monkeypatch.setattr(control, "schedule", lambda store=None: [])

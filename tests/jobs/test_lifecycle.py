@@ -11,7 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-from engine import checkpoints, jobs, paths
+from engine import jobs, paths
+from engine.weights import checkpoints
 from engine.jobs import processes
 from engine.runs import RunStatus
 from tests import fake_worker

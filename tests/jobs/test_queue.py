@@ -11,7 +11,7 @@ import pytest
 
 from engine import jobs
 from engine.errors import ConfigError, RunStateError
-from engine.devices import SLOTS_ENV
+from engine.machine.devices import SLOTS_ENV
 from engine.runs import RunStatus
 from engine.store import open_store
 from tests.jobs.helpers import lab_processes, tiny_config, wait_ended, wait_for

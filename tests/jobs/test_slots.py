@@ -1,4 +1,4 @@
-"""Slots (engine/devices.py): one per GPU (found with nvidia-smi, never TensorFlow), one on a CPU, CONV3D_LAB_SLOTS to override."""
+"""Slots (engine/machine/devices.py): one per GPU (found with nvidia-smi, never TensorFlow), one on a CPU, CONV3D_LAB_SLOTS to override."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import sys
 import pytest
 
 from engine.errors import LabError
-from engine import devices as slots_module
+from engine.machine import devices as slots_module
 from engine.jobs import processes
-from engine.devices import cuda_visible_devices, slots
+from engine.machine.devices import cuda_visible_devices, slots
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 
 from engine import jobs
 from engine.jobs import processes, standby, standby_main
-from engine.devices import SLOTS_ENV
+from engine.machine.devices import SLOTS_ENV
 from engine.runs import RunStatus
 from engine.store import open_store
 from tests.jobs.helpers import lab_processes, tiny_config, wait_ended, wait_for

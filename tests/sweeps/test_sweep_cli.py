@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 
-from engine.devices import SLOTS_ENV
+from engine.machine.devices import SLOTS_ENV
 from engine.runs import RunStatus
 from engine.store import open_store
 from tests.jobs.helpers import tiny_config

@@ -18,7 +18,7 @@ import pytest
 from engine import jobs
 from engine.errors import ConfigError
 from engine.jobs import processes
-from engine.devices import SLOTS_ENV
+from engine.machine.devices import SLOTS_ENV
 from engine.runs import ACTIVE_STATUSES, RunStatus, TrialOutcome
 from engine.sweeps import control, study
 from engine.sweeps.spec import SweepSpec

@@ -56,7 +56,7 @@ def test_the_gpu_check_dry_run_prints_one_json_line_with_every_arm(tmp_path):
 
 
 def test_the_accuracy_comparison_is_paired_by_seed_against_the_float32_engine():
-    from engine.bench_cli import accuracy_against_float32
+    from engine.bench.cli import accuracy_against_float32
 
     def arm(kind, precision, accuracies):
         return {"arm": kind, "precision": precision, "val_accuracy": accuracies}
@@ -94,7 +94,7 @@ def test_bench_mistakes_get_one_sentence(capsys, argv, expected):
 def test_flops_are_counted_from_the_layer_shapes():
     import keras
 
-    from engine.training import bench
+    from engine.bench import arm as bench
 
     inputs = keras.Input((4, 4, 4, 1))
     x = keras.layers.Conv3D(2, 3, padding="same")(inputs)
@@ -106,7 +106,8 @@ def test_flops_are_counted_from_the_layer_shapes():
 
 
 def test_a_non_cubic_shape_is_the_built_in_resampled_through_the_importer(tmp_path, monkeypatch):
-    from engine import bench_cli, datasets
+    from engine import datasets
+    from engine.bench import cli as bench_cli
 
     monkeypatch.setenv("CONV3D_LAB_DATA", str(tmp_path / "data"))
     name, options = bench_cli._prepare_dataset("shapes3d", (8, 8, 6, 1), 16, tmp_path)

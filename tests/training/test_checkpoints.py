@@ -8,7 +8,8 @@ import keras
 import numpy as np
 import pytest
 
-from engine import checkpoints, jobs, paths
+from engine import jobs, paths
+from engine.weights import checkpoints
 from engine.config import RunConfig
 from engine.errors import RunStateError
 from engine.runs import RunStatus

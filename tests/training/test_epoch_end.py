@@ -9,7 +9,8 @@ import keras
 import numpy as np
 import pytest
 
-from engine import checkpoints, paths, validation
+from engine import paths, validation
+from engine.weights import checkpoints
 from engine.config import RunConfig
 from engine.runs import RunStatus
 from engine.store import open_store

@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine import execution, paths, validation
+from engine import paths, validation
+from engine.machine import execution
 from engine.config import RunConfig
 from engine.runs import RunStatus
 from engine.store import open_store

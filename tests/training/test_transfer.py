@@ -8,7 +8,8 @@ import keras
 import numpy as np
 import pytest
 
-from engine import checkpoints, models, paths, validation, warm_start
+from engine import models, paths, validation
+from engine.weights import checkpoints, warm_start
 from engine.config import ModelConfig, RunConfig
 from engine.errors import ConfigError, DataError
 from engine.runs import RunStatus

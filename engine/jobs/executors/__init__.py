@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 
 from engine.errors import LabError
-from engine.devices import slots
+from engine.machine.devices import slots
 from engine.jobs.executors.base import EXECUTOR_ENV, EXECUTORS, RAY_SLOT_PREFIX, Executor
 from engine.runs import RunRecord
 

@@ -8,7 +8,7 @@ class presents it through the executor interface, for code that holds an executo
 from __future__ import annotations
 
 from engine.jobs import control, liveness
-from engine.devices import slots
+from engine.machine.devices import slots
 from engine.jobs.executors.base import Executor
 from engine.runs import RunRecord
 from engine.store import RunStore

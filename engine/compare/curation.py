@@ -11,7 +11,8 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterable
 
-from engine import demo, paths
+from engine import paths
+from engine.hosting import demo
 from engine.errors import LabError
 from engine.runs import RunRecord
 from engine.store import RunStore
@@ -51,7 +52,7 @@ def clean_tags(tags: Iterable[str]) -> tuple[str, ...]:
 
 
 def _check_owner(store: RunStore, run_id: int, owner: str | None, demo_mode: bool | None, action: str) -> None:
-    """On a hosted demo, only the session that launched a run changes it (engine/demo.py)."""
+    """On a hosted demo, only the session that launched a run changes it (engine/hosting/demo.py)."""
     if owner is not None:
         demo.check_owner(store.get_run(run_id), owner, demo_mode, action)
 

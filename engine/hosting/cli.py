@@ -1,4 +1,4 @@
-"""``python -m engine share``: make, revoke and rotate read-only share links (engine/share.py).
+"""``python -m engine share``: make, revoke and rotate read-only share links (engine/hosting/share.py).
 
     share run RUN [--days 7] [--url URL]     a link to one run
     share compare RUN RUN ... [--days 7]     a link to the Compare view of these runs
@@ -14,7 +14,7 @@ import json
 
 
 def cmd_share(args) -> int:
-    from engine import share
+    from engine.hosting import share
     from engine.store import open_store
 
     store = open_store()

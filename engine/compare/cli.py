@@ -76,7 +76,7 @@ def cmd_compare(args) -> int:
 
 
 def cmd_tag(args) -> int:
-    from engine import curation
+    from engine.compare import curation
 
     store = _store()
     if args.remove:
@@ -88,7 +88,7 @@ def cmd_tag(args) -> int:
 
 
 def cmd_note(args) -> int:
-    from engine import curation
+    from engine.compare import curation
 
     notes = curation.set_notes(_store(), args.run, args.text)
     print(f"run {args.run}: notes {'saved' if notes else 'cleared'}")
@@ -96,7 +96,7 @@ def cmd_note(args) -> int:
 
 
 def cmd_archive(args) -> int:
-    from engine import curation
+    from engine.compare import curation
 
     curation.set_archived(_store(), args.run, not args.undo)
     print(f"run {args.run}: {'back in the run lists' if args.undo else 'archived (`runs --archived` lists it)'}")
@@ -104,7 +104,8 @@ def cmd_archive(args) -> int:
 
 
 def cmd_delete(args) -> int:
-    from engine import curation, jobs
+    from engine import jobs
+    from engine.compare import curation
 
     store = _store()
     jobs.reconcile(store)  # a run whose worker died is interrupted, and can then be deleted

@@ -8,7 +8,7 @@ through slows both alike. Figures are medians over the repetitions; the JSON
 keys are stable (``BENCH_VERSION`` changes when one does).
 
 The Compare page is timed by ``python tools/bench_compare_page.py`` (Streamlit's AppTest: not the engine's).
-``bench import`` times a DICOM import against pydicom alone (engine/import_bench.py).
+``bench import`` times a DICOM import against pydicom alone (engine/bench/import_bench.py).
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine import argtypes, execution
+from engine import argtypes
+from engine.machine import execution
 from engine.config import PRECISIONS, XLA_MODES
 from engine.errors import ConfigError, LabError
 
@@ -287,7 +288,7 @@ def cmd_bench(args) -> int:
 
 
 def _cmd_import(args) -> int:
-    from engine import import_bench
+    from engine.bench import import_bench
 
     values = {name: getattr(args, name) if getattr(args, name) is not None else default
               for name, default in import_bench.DEFAULTS.items()}
@@ -304,9 +305,9 @@ def _cmd_import(args) -> int:
 
 
 def cmd_bench_arm(args) -> int:
-    from engine.training import bench
+    from engine.bench import arm
 
-    print(json.dumps(bench.run_arm(json.loads(args.spec)), default=str))
+    print(json.dumps(arm.run_arm(json.loads(args.spec)), default=str))
     return 0
 
 

@@ -27,7 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from engine import checkpoints, paths, runs, settings
+from engine import paths, runs, settings
+from engine.weights import checkpoints
 from engine.config import RunConfig
 from engine.errors import ConfigError, DataError, Problem, RunNotFound
 

@@ -180,7 +180,8 @@ def _plain(spec: dict[str, Any], timer: EpochTimer) -> dict[str, Any]:
 def _engine(spec: dict[str, Any], timer: EpochTimer) -> dict[str, Any]:
     import socket
 
-    from engine import execution, paths, validation
+    from engine import paths, validation
+    from engine.machine import execution
     from engine.runs import RunStatus
     from engine.store import open_store
     from engine.training.run import execute_run
