@@ -49,6 +49,8 @@ runs = sa.Table(
     sa.Column("owner", sa.String(200)),
     # Schema version 7: the run whose weights this one started from (training.init_from); NULL otherwise.
     sa.Column("parent_run", sa.Integer),
+    # Schema version 8: the sweep whose trial this run is (its group is then "sweep-<id>"); NULL otherwise.
+    sa.Column("sweep_id", sa.Integer, index=True),
 )
 
 metrics = sa.Table(
@@ -99,7 +101,8 @@ events = sa.Table(
     sa.Index("ix_events_run_id_id", "run_id", "id"),
 )
 
-# A sweep: its spec (JSON, engine/sweeps/spec.py) and how far it is. Its runs carry group "sweep-<id>".
+# A sweep: its spec (JSON, engine/sweeps/spec.py) and how far it is. Its runs carry its id in runs.sweep_id
+# (and, for display and grouping, group "sweep-<id>").
 sweeps = sa.Table(
     "sweeps",
     metadata,

@@ -199,25 +199,27 @@ class SqlRunStore(RunStore):
             num_params=run["num_params"],
             owner=run["owner"],
             parent_run=run.get("parent_run"),
+            sweep_id=run.get("sweep_id"),
         )
 
     # ---------------------------------------------------------------- runs
     def create_run(
         self, config: RunConfig, status: RunStatus = RunStatus.QUEUED, *, group: str | None = None,
-        trial: int | None = None, owner: str | None = None,
+        trial: int | None = None, owner: str | None = None, sweep_id: int | None = None,
     ) -> int:
         with self._write() as conn:
-            return self._insert_run(conn, config, status, group, trial, owner)
+            return self._insert_run(conn, config, status, group, trial, owner, sweep_id)
 
     def create_runs(
         self, configs: Sequence[RunConfig], *, group: str | None = None, trial: int | None = None,
-        owner: str | None = None, admit: Admission | None = None,
+        owner: str | None = None, admit: Admission | None = None, sweep_id: int | None = None,
     ) -> list[int]:
         with self._write() as conn:
             if admit is not None:
                 self._admission_lock(conn)
                 admit(_AdmissionView(conn))
-            return [self._insert_run(conn, config, RunStatus.QUEUED, group, trial, owner) for config in configs]
+            return [self._insert_run(conn, config, RunStatus.QUEUED, group, trial, owner, sweep_id)
+                    for config in configs]
 
     def requeue(self, run_id: int, *, from_statuses: Iterable[RunStatus], admit: Admission | None = None,
                 **fields: Any) -> bool:
@@ -273,7 +275,7 @@ class SqlRunStore(RunStore):
 
     @staticmethod
     def _insert_run(conn, config: RunConfig, status: RunStatus, group: str | None, trial: int | None,
-                    owner: str | None) -> int:
+                    owner: str | None, sweep_id: int | None) -> int:
         now = time.time()
         result = conn.execute(
             schema.runs.insert().values(
@@ -294,6 +296,7 @@ class SqlRunStore(RunStore):
                 group=group,
                 trial=trial,
                 owner=owner,
+                sweep_id=None if sweep_id is None else int(sweep_id),
             )
         )
         run_id = int(result.inserted_primary_key[0])
@@ -319,8 +322,11 @@ class SqlRunStore(RunStore):
         limit: int | None = None,
         archived: bool | None = None,
         group: str | None = None,
+        sweep_id: int | None = None,
     ) -> list[RunRecord]:
         query = sa.select(schema.runs).order_by(schema.runs.c.id.desc())
+        if sweep_id is not None:
+            query = query.where(schema.runs.c.sweep_id == int(sweep_id))
         if archived is not None:
             query = query.where(schema.runs.c.archived == bool(archived))
         if group is not None:

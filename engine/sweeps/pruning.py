@@ -54,9 +54,9 @@ class TrialPruner:
 
 def pruner_for(store: RunStore, run: RunRecord) -> TrialPruner | None:
     """The pruning check of ``run`` when it is a trial of an Optuna sweep; None otherwise."""
-    if not run.group or run.trial is None or not run.group.startswith("sweep-"):
+    if run.sweep_id is None or run.trial is None:
         return None
-    sweep = store.get_sweep(int(run.group.split("-", 1)[1]))
+    sweep = store.get_sweep(run.sweep_id)
     spec = SweepSpec.from_dict(dict(sweep.spec))
     if spec.method != "optuna":
         return None
