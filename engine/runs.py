@@ -191,7 +191,8 @@ class TrialRecord:
     trial: int
     params: Mapping[str, Any] | None
     created_at: float
-    optuna_trial_id: int | None = None
+    # Optuna's trial number in the sweep's study (method optuna; public, unlike its storage's trial id).
+    optuna_trial_number: int | None = None
     outcome: TrialOutcome | None = None
     value: float | None = None
     ended_at: float | None = None

@@ -230,7 +230,7 @@ class RunStore(abc.ABC):
 
     @abc.abstractmethod
     def set_trial(self, sweep_id: int, trial: int, **fields: Any) -> None:
-        """Set fields of a trial (params, optuna_trial_id)."""
+        """Set fields of a trial (params, optuna_trial_number)."""
 
     @abc.abstractmethod
     def end_trial(self, sweep_id: int, trial: int, outcome: TrialOutcome, value: float | None) -> bool:

@@ -534,7 +534,7 @@ class SqlRunStore(RunStore):
                 TrialRecord(
                     sweep_id=int(row.sweep_id), trial=int(row.trial),
                     params=json.loads(row.params) if row.params else None, created_at=row.created_at,
-                    optuna_trial_id=row.optuna_trial_id, outcome=TrialOutcome(row.outcome) if row.outcome else None,
+                    optuna_trial_number=row.optuna_trial_number, outcome=TrialOutcome(row.outcome) if row.outcome else None,
                     value=row.value, ended_at=row.ended_at,
                 )
                 for row in rows

@@ -81,8 +81,8 @@ def advance(store: RunStore, sweep_id: int) -> list[int]:
 
 
 def _queue_trial(store: RunStore, sweep: SweepRecord, spec: SweepSpec, the_search, trial: int) -> list[int]:
-    params, optuna_trial_id = the_search.ask(trial)
-    store.set_trial(sweep.id, trial, params=params, optuna_trial_id=optuna_trial_id)
+    params, optuna_trial_number = the_search.ask(trial)
+    store.set_trial(sweep.id, trial, params=params, optuna_trial_number=optuna_trial_number)
     config = spec.apply(params)
     config.name = f"{spec.name or sweep.group} t{trial}"
     try:
