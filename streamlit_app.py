@@ -4,7 +4,6 @@ from pathlib import Path
 
 import streamlit as st
 
-from engine import settings
 from engine.hosting import demo
 from engine.errors import LabError
 from ui import access
@@ -28,7 +27,11 @@ PAGES = (
     ("predict.py", "Predict", ":material/online_prediction:"),
 )
 # A hosted demo that pins a model to try (CONV3D_LAB_DEMO_MODEL) lands its visitors on Predict.
-LANDING = "predict.py" if settings.demo_model() else "home.py"
+try:
+    LANDING = "predict.py" if access.demo_settings().model else "home.py"
+except LabError as e:  # a demo setting that is not a number: the sentence names it and where it was set
+    st.error(markdown_text(e), icon=":material/error:")
+    st.stop()
 
 if access.share_token() is not None:
     # A read-only share link (?share=TOKEN): exactly its view, to anyone, whatever the gate; checked on every

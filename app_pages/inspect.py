@@ -106,6 +106,7 @@ download_columns[1].download_button(
     mime="application/json", on_click="ignore", key="inspect_download_config",
 )
 access.share_button("run", [run_id], key="inspect_share")
+inspect_ui.show_timeline(store.get_events(run_id), key="inspect_timeline")
 
 predict_view.share_panel(run_id, run.status == RunStatus.FINISHED and run_dir.is_dir())
 predict_view.ensemble_panel(store, run)

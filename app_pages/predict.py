@@ -7,17 +7,16 @@ is predicted; the result stays in this session only and never joins a dataset.
 
 import streamlit as st
 
-from engine import settings
 from engine.inference import client
 from engine.store import open_store
-from ui import data_view, predict_view
+from ui import access, data_view, predict_view
 from ui.text import markdown_text
 
 st.title("Predict")
 data_view.remove_stale_uploads()
 store = open_store()
 models = client.models(store)
-pinned = client.find_model(store, settings.demo_model())
+pinned = client.find_model(store, access.demo_settings().model)
 if not models:
     st.info("No run has finished yet. Train one (Train page); a finished run can predict new scans here.",
             icon=":material/info:")

@@ -179,7 +179,7 @@ class SweepRecord:
 
     @property
     def group(self) -> str:
-        """The group id its runs carry."""
+        """The group id its runs carry (for display and grouping; they also carry ``sweep_id``)."""
         return f"sweep-{self.id}"
 
 
@@ -191,7 +191,8 @@ class TrialRecord:
     trial: int
     params: Mapping[str, Any] | None
     created_at: float
-    optuna_trial_id: int | None = None
+    # Optuna's trial number in the sweep's study (method optuna; public, unlike its storage's trial id).
+    optuna_trial_number: int | None = None
     outcome: TrialOutcome | None = None
     value: float | None = None
     ended_at: float | None = None
@@ -232,10 +233,13 @@ class RunRecord:
     test_metrics: Mapping[str, float] = field(default_factory=dict)
     stop_requested: bool = False
     resume_from_epoch: int | None = None
-    # The fold / seed / sweep group the run belongs to ("cv-1a2b3c", "sweep-4"), or None.
+    # The fold / seed / sweep group the run belongs to ("cv-1a2b3c", "sweep-4"), or None: for display and
+    # grouping; which sweep a run belongs to is ``sweep_id``, never parsed out of this string.
     group: str | None = None
     # Within a sweep: the trial (one configuration) the run is a fold of; None outside sweeps.
     trial: int | None = None
+    # The sweep whose trial this run is (schema 8); None outside sweeps.
+    sweep_id: int | None = None
     error: str | None = None
     traceback: str | None = None
     # What a person adds to a run (Compare and Runs pages, `tag` / `note` / `archive` commands).

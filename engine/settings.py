@@ -1,32 +1,65 @@
-"""Settings of a lab deployment, read from the environment at call time.
+"""Settings of a lab deployment: the hosted demo's flag, caps and pinned model, read at call time from ONE
+list of sources with ONE precedence (``demo_settings``).
 
-``CONV3D_LAB_DEMO=1`` (also ``true``/``yes``/``on``) marks a hosted demo open to
-anyone: pages then show a failed run's error sentence but never its traceback or
-worker log, which hold server file paths and library versions, and every launch
-from the dashboard is held to ``DemoCaps`` (engine/hosting/demo.py checks them). The
-dashboard also reads ``demo = true`` from ``.streamlit/secrets.toml`` and passes
-it to the engine as an argument (``demo=True``): the engine itself never reads
-Streamlit's secrets.
+Each setting has a secrets key and an environment variable; the first source that sets it wins:
+
+1. the dashboard's secrets (``.streamlit/secrets.toml``): ``demo = true``, ``demo_max_epochs = 5``,
+   ``demo_model = "7"``, ... (the key is the variable's name, lower case, without ``CONV3D_LAB_``);
+2. the environment: ``CONV3D_LAB_DEMO=1``, ``CONV3D_LAB_DEMO_MAX_EPOCHS=5``, ``CONV3D_LAB_DEMO_MODEL=7``, ...;
+3. the default (no demo; the ``DemoCaps`` defaults below; no pinned model).
+
+A yes/no is true for 1, true, yes or on. The engine never imports Streamlit: the dashboard hands its
+secrets over (``dashboard_secrets``; ui/access.py does it on each script run) for the engine calls made in
+that script run; the CLI and the workers read the environment only.
+
+A hosted demo is open to anyone: pages show a failed run's error sentence but never its traceback or
+worker log (server file paths and library versions), and every launch from the dashboard is held to
+``DemoCaps`` (engine/hosting/demo.py checks them). docs/hosting.md lists the settings.
 """
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
+from engine.errors import LabError
+
+# The prefix of every environment variable; a secrets key is the name without it, lower case (secret_key()).
+ENV_PREFIX = "CONV3D_LAB_"
 DEMO_ENV = "CONV3D_LAB_DEMO"
-# Each cap below can be overridden by CONV3D_LAB_DEMO_<FIELD IN CAPITALS>, e.g. CONV3D_LAB_DEMO_MAX_EPOCHS=5.
+# Each cap below can be overridden by CONV3D_LAB_DEMO_<FIELD IN CAPITALS>, e.g. CONV3D_LAB_DEMO_MAX_EPOCHS=5
+# (in the secrets: demo_max_epochs = 5).
 DEMO_CAP_ENV_PREFIX = "CONV3D_LAB_DEMO_"
+# The model a hosted demo offers its visitors on the Predict page: a run id, or a group id for its ensemble.
+DEMO_MODEL_ENV = "CONV3D_LAB_DEMO_MODEL"
 _TRUE = {"1", "true", "yes", "on"}
 
+# The dashboard's secrets for the engine calls of the current script run. A context variable: each Streamlit
+# script run is a thread of its own, so nothing outside the dashboard's script runs ever sees them.
+_SECRETS: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar("conv3d_lab_secrets", default={})
 
-def demo_mode(explicit: bool | None = None) -> bool:
-    """Whether this lab is a hosted demo: ``explicit`` when given (the dashboard's secrets), else
-    ``$CONV3D_LAB_DEMO`` is 1, true, yes or on."""
-    if explicit is not None:
-        return bool(explicit)
-    return os.environ.get(DEMO_ENV, "").strip().lower() in _TRUE
+
+def secret_key(env_name: str) -> str:
+    """The secrets key of a setting: "CONV3D_LAB_DEMO_MAX_EPOCHS" -> "demo_max_epochs"."""
+    return env_name.removeprefix(ENV_PREFIX).lower()
+
+
+def dashboard_secrets(secrets: Mapping[str, Any]) -> None:
+    """Hand the dashboard's secrets (plain top-level values) to the settings read in this script run."""
+    _SECRETS.set(dict(secrets))
+
+
+def _raw(env_name: str, secrets: Mapping[str, Any], environ: Mapping[str, str]) -> tuple[str, str] | None:
+    """The first source's value of a setting as text, and where it was set (for a sentence); None when unset."""
+    value = secrets.get(secret_key(env_name))
+    if value is not None and str(value).strip() != "":
+        return str(value).strip(), f"{secret_key(env_name)} in the secrets"
+    value = environ.get(env_name, "").strip()
+    return (value, env_name) if value else None
 
 
 @dataclass(frozen=True)
@@ -64,29 +97,59 @@ class DemoCaps:
     max_import_bytes_total: int = 10 * 1024**3
 
 
-def demo_caps() -> DemoCaps:
-    """``DemoCaps`` with any ``$CONV3D_LAB_DEMO_<FIELD>`` overrides applied (a bad value raises ValueError)."""
-    overrides = {}
+@dataclass(frozen=True)
+class DemoSettings:
+    """Everything about the hosted demo, from one read of the sources (see the module's docstring)."""
+
+    enabled: bool = False
+    caps: DemoCaps = DemoCaps()
+    # demo_model / $CONV3D_LAB_DEMO_MODEL ("7" or "cv-1a2b3c"): the pinned model visitors land on, or None.
+    model: str | None = None
+
+
+def demo_settings(secrets: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> DemoSettings:
+    """The demo's flag, caps and model: per setting, the secrets (``secrets``, default: the dashboard's of
+    this script run), else the environment (``environ``, default ``os.environ``), else the default. A cap
+    that is not a number raises ``LabError`` (a ValueError) with a sentence naming where it was set."""
+    secrets = _SECRETS.get() if secrets is None else secrets
+    environ = os.environ if environ is None else environ
+    enabled = _raw(DEMO_ENV, secrets, environ)
+    model = _raw(DEMO_MODEL_ENV, secrets, environ)
+    overrides: dict[str, Any] = {}
     for field in dataclasses.fields(DemoCaps):
-        raw = os.environ.get(DEMO_CAP_ENV_PREFIX + field.name.upper(), "").strip()
-        if raw:
+        found = _raw(DEMO_CAP_ENV_PREFIX + field.name.upper(), secrets, environ)
+        if found is not None:
+            raw, where = found
             kind = float if field.type in ("float", float) else int
             try:
                 overrides[field.name] = kind(raw)
             except ValueError as e:
-                raise ValueError(
-                    f"{DEMO_CAP_ENV_PREFIX}{field.name.upper()}={raw!r} is not a number; unset it or give one."
-                ) from e
-    return DemoCaps(**overrides)
+                raise LabError(f"The hosted demo's setting {where} is {raw!r}, not a number; remove it or give "
+                               "one.") from e
+    return DemoSettings(
+        enabled=enabled is not None and enabled[0].lower() in _TRUE,
+        caps=DemoCaps(**overrides),
+        model=model[0] if model is not None else None,
+    )
 
 
-# The model a hosted demo offers its visitors on the Predict page: a run id, or a group id for its ensemble.
-DEMO_MODEL_ENV = "CONV3D_LAB_DEMO_MODEL"
+def demo_mode(explicit: bool | None = None) -> bool:
+    """Whether this lab is a hosted demo: ``explicit`` when given (what the dashboard passes), else
+    ``demo_settings().enabled``."""
+    if explicit is not None:
+        return bool(explicit)
+    return demo_settings().enabled
+
+
+def demo_caps() -> DemoCaps:
+    """``demo_settings().caps``: ``DemoCaps`` with the secrets' and the environment's overrides applied."""
+    return demo_settings().caps
 
 
 def demo_model() -> str | None:
-    """``$CONV3D_LAB_DEMO_MODEL`` (e.g. "7" or "cv-1a2b3c"): the pinned model visitors land on, or None."""
-    return os.environ.get(DEMO_MODEL_ENV, "").strip() or None
+    """``demo_settings().model``: the pinned model visitors land on, or None."""
+    return demo_settings().model
 
 
-__all__ = ["DEMO_CAP_ENV_PREFIX", "DEMO_ENV", "DEMO_MODEL_ENV", "DemoCaps", "demo_caps", "demo_mode", "demo_model"]
+__all__ = ["DEMO_CAP_ENV_PREFIX", "DEMO_ENV", "DEMO_MODEL_ENV", "DemoCaps", "DemoSettings", "dashboard_secrets",
+           "demo_caps", "demo_mode", "demo_model", "demo_settings", "secret_key"]

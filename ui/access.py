@@ -91,12 +91,25 @@ def _secret(name: str, default: Any = None) -> Any:
         return default
 
 
+def _demo_secrets() -> dict[str, Any]:
+    """The top-level secrets that are demo settings ("demo", "demo_max_epochs", "demo_model", ...)."""
+    try:
+        return {key: value for key, value in st.secrets.items() if key == "demo" or key.startswith("demo_")}
+    except (FileNotFoundError, st.errors.StreamlitSecretNotFoundError):
+        return {}
+
+
+def demo_settings() -> settings.DemoSettings:
+    """The hosted demo's flag, caps and pinned model from the lab's one settings source
+    (``engine.settings.demo_settings``: the secrets, else the environment, else the defaults). The secrets
+    are handed to the engine too, so its own checks in this script run (a launch's caps) read the same."""
+    settings.dashboard_secrets(_demo_secrets())
+    return settings.demo_settings()
+
+
 def demo() -> bool:
     """Whether this lab is a hosted demo: ``demo = true`` in the secrets, else ``$CONV3D_LAB_DEMO``."""
-    value = _secret("demo")
-    if value is None:
-        return settings.demo_mode()
-    return str(value).strip().lower() in {"1", "true", "yes", "on"}
+    return demo_settings().enabled
 
 
 def _flag(key: str, env: str) -> bool:

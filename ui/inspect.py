@@ -8,8 +8,9 @@ wrap ``engine.evaluation`` calls in ``st.cache_data``.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -170,6 +171,29 @@ def samples_display(table: pd.DataFrame) -> pd.DataFrame:
     """The samples table as shown: a sample without a group shows "–", not "None"."""
     groups = table["group"].map(lambda group: "–" if group is None or pd.isna(group) else str(group))
     return table.assign(group=groups)
+
+
+def timeline_frame(events: Sequence[Mapping]) -> pd.DataFrame:
+    """A run's events (``RunStore.get_events``) as a table, oldest first: the time on this server's clock to
+    the second, the level, and the message as recorded (a DataFrame cell is plain text, never Markdown)."""
+    return pd.DataFrame({
+        "time": [dt.datetime.fromtimestamp(event["time"]).strftime("%Y-%m-%d %H:%M:%S") for event in events],
+        "level": [str(event["level"]) for event in events],
+        "message": [str(event["message"]) for event in events],
+    }, columns=["time", "level", "message"])
+
+
+def show_timeline(events: Sequence[Mapping], key: str) -> None:
+    """The run's timeline (queued, started, stopped, resumed, warnings, ...) in a closed expander."""
+    label = f"Timeline ({len(events)} event{'s' if len(events) != 1 else ''})"
+    with st.expander(label, icon=":material/history:", key=f"{key}_expander"):
+        if not events:
+            st.caption("This run has recorded no events.")
+            return
+        st.dataframe(timeline_frame(events), hide_index=True, key=key,
+                     column_config={"time": st.column_config.TextColumn(width="medium"),
+                                    "level": st.column_config.TextColumn(width="small"),
+                                    "message": st.column_config.TextColumn(width="large")})
 
 
 def operating_point(evaluation) -> tuple[tuple[float, float], tuple[float, float]] | None:

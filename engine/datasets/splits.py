@@ -210,7 +210,6 @@ def _predefined_splits(labels, val_fraction, test_fraction, seed, groups, class_
 
 CV_PREFIX = "cv"
 SEEDS_PREFIX = "seeds"
-SWEEP_PREFIX = "sweep"
 
 
 def new_group_id(prefix: str) -> str:

@@ -86,13 +86,14 @@ def launch_group(
     *,
     group: str | None,
     trial: int | None = None,
+    sweep_id: int | None = None,
     store: RunStore | None = None,
     force: bool = False,
     owner: str | None = None,
     demo_mode: bool | None = None,
 ) -> list[int]:
     """Validate every config (and, unless ``force``, its memory estimate), then queue them all as runs of
-    ``group`` (and sweep ``trial``), then schedule.
+    ``group`` (and of sweep ``sweep_id``'s ``trial``), then schedule.
 
     The one launch path of single runs, folds, seeds and sweep trials. Nothing is
     recorded when any config is invalid, or (on a hosted demo) when a cap would be exceeded.
@@ -114,7 +115,7 @@ def launch_group(
     # On a demo the caps are counted again inside the one transaction that records the runs, so
     # launches at the same moment (other processes, other dashboards) cannot all pass the count.
     admit = demo.admission(owner, len(configs)) if settings.demo_mode(demo_mode) else None
-    run_ids = store.create_runs(configs, group=group, trial=trial, owner=owner, admit=admit)
+    run_ids = store.create_runs(configs, group=group, trial=trial, owner=owner, admit=admit, sweep_id=sweep_id)
     where = f" ({group}" + (f", trial {trial}" if trial is not None else "") + ")" if group else ""
     for run_id in run_ids:
         store.log_event(run_id, f"{RunStatus.QUEUED.label}{where}: waiting for a free slot")

@@ -95,15 +95,15 @@ class RunStore(abc.ABC):
     @abc.abstractmethod
     def create_run(
         self, config: RunConfig, status: RunStatus = RunStatus.QUEUED, *, group: str | None = None,
-        trial: int | None = None, owner: str | None = None,
+        trial: int | None = None, owner: str | None = None, sweep_id: int | None = None,
     ) -> int:
-        """Record a new run with its whole config (and its group / sweep trial, and the identity that
+        """Record a new run with its whole config (and its group, its sweep and trial, and the identity that
         launched it); returns its id (its name defaults to run-ID)."""
 
     @abc.abstractmethod
     def create_runs(
         self, configs: Sequence[RunConfig], *, group: str | None = None, trial: int | None = None,
-        owner: str | None = None, admit: Admission | None = None,
+        owner: str | None = None, admit: Admission | None = None, sweep_id: int | None = None,
     ) -> list[int]:
         """Queue several new runs in ONE write transaction: ``admit`` (when given) is called inside it with
         the owners of the runs already queued or running, and may raise to refuse; then all are inserted,
@@ -132,9 +132,10 @@ class RunStore(abc.ABC):
         limit: int | None = None,
         archived: bool | None = None,
         group: str | None = None,
+        sweep_id: int | None = None,
     ) -> list[RunRecord]:
-        """Runs, newest first, optionally only these statuses / ids / this group; ``archived`` False hides
-        archived runs (True lists only them, None both)."""
+        """Runs, newest first, optionally only these statuses / ids / this group / this sweep's; ``archived``
+        False hides archived runs (True lists only them, None both)."""
 
     @abc.abstractmethod
     def update_run(self, run_id: int, **fields: Any) -> None:
@@ -207,7 +208,7 @@ class RunStore(abc.ABC):
     # -------------------------------------------------------------- sweeps
     @abc.abstractmethod
     def create_sweep(self, name: str, spec: dict[str, Any]) -> int:
-        """Record a new sweep; returns its id (its runs carry group "sweep-<id>")."""
+        """Record a new sweep; returns its id (its runs carry it as ``sweep_id``, and group "sweep-<id>")."""
 
     @abc.abstractmethod
     def get_sweep(self, sweep_id: int) -> SweepRecord:
@@ -229,7 +230,7 @@ class RunStore(abc.ABC):
 
     @abc.abstractmethod
     def set_trial(self, sweep_id: int, trial: int, **fields: Any) -> None:
-        """Set fields of a trial (params, optuna_trial_id)."""
+        """Set fields of a trial (params, optuna_trial_number)."""
 
     @abc.abstractmethod
     def end_trial(self, sweep_id: int, trial: int, outcome: TrialOutcome, value: float | None) -> bool:

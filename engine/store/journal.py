@@ -43,7 +43,7 @@ _RECORD_FIELDS = (
     "id", "name", "status", "created_at", "queued_at", "started_at", "finished_at", "epochs_total",
     "epochs_done", "dataset_fingerprint", "num_classes", "class_names", "split_sizes", "monitor", "best_value",
     "best_epoch", "test_metrics", "group", "trial", "error", "tags", "notes", "archived", "num_params", "owner",
-    "parent_run",
+    "parent_run", "sweep_id",
 )
 
 

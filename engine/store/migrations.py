@@ -124,6 +124,50 @@ def _v7_run_lineage(conn: sa.Connection) -> None:
         conn.execute(sa.text("ALTER TABLE runs ADD COLUMN parent_run INTEGER"))
 
 
+def _v8_sweep_id_column(conn: sa.Connection) -> None:
+    """Runs get a ``sweep_id``: the sweep whose trial they are, a real column instead of the id parsed out of
+    the group string "sweep-<id>". Existing runs are backfilled from that string (parsed here, the last
+    place that reads it); other groups ("cv-...", "seeds-...") and runs without a group get NULL.
+
+    Written without reference to other steps (and idempotent), so it can be renumbered when branches merge.
+    """
+    columns = {column["name"] for column in sa.inspect(conn).get_columns("runs")}
+    if "sweep_id" not in columns:
+        conn.execute(sa.text("ALTER TABLE runs ADD COLUMN sweep_id INTEGER"))
+    conn.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_runs_sweep_id ON runs (sweep_id)"))
+    rows = conn.execute(sa.text('SELECT id, "group" FROM runs WHERE "group" LIKE :prefix AND sweep_id IS NULL'),
+                        {"prefix": "sweep-%"}).all()
+    for run_id, group in rows:
+        number = group[len("sweep-"):]
+        if number.isdigit():
+            conn.execute(sa.text("UPDATE runs SET sweep_id = :sweep WHERE id = :run"),
+                         {"sweep": int(number), "run": run_id})
+
+
+def _v9_optuna_trial_numbers(conn: sa.Connection) -> None:
+    """Sweep trials keep Optuna's trial ``number`` (public API: ``study.tell(number, ...)``,
+    ``FrozenTrial.number``) instead of the id of Optuna's storage (``optuna_trial_id``, reachable only through
+    its private attributes). Each stored id is translated through Optuna's own ``trials`` table, which sits in
+    the same database (engine/sweeps/study.py); an id it does not hold (its study deleted) becomes NULL: that
+    trial is then neither told nor pruned, as for grid and random sweeps. The old column is dropped.
+
+    Written without reference to other steps (and idempotent), so it can be renumbered when branches merge.
+    """
+    inspector = sa.inspect(conn)
+    columns = {column["name"] for column in inspector.get_columns("sweep_trials")}
+    if "optuna_trial_number" not in columns:
+        conn.execute(sa.text("ALTER TABLE sweep_trials ADD COLUMN optuna_trial_number INTEGER"))
+    if "optuna_trial_id" not in columns:
+        return
+    if inspector.has_table("trials"):  # Optuna's table of trials: trial_id, number, study_id, ...
+        conn.execute(sa.text(
+            "UPDATE sweep_trials SET optuna_trial_number = "
+            "(SELECT trials.number FROM trials WHERE trials.trial_id = sweep_trials.optuna_trial_id) "
+            "WHERE optuna_trial_id IS NOT NULL"
+        ))
+    conn.execute(sa.text("ALTER TABLE sweep_trials DROP COLUMN optuna_trial_id"))
+
+
 # Step N brings a database at version N-1 to version N.
 STEPS: dict[int, Callable[[sa.Connection], None]] = {
     2: _v2_one_name_for_the_current_learning_rate,
@@ -132,6 +176,8 @@ STEPS: dict[int, Callable[[sa.Connection], None]] = {
     5: _v5_run_groups_and_sweeps,
     6: _v6_run_owner,
     7: _v7_run_lineage,
+    8: _v8_sweep_id_column,
+    9: _v9_optuna_trial_numbers,
 }
 LATEST_VERSION = max(STEPS)
 # The version of a database written before schema versions existed.

@@ -49,6 +49,8 @@ runs = sa.Table(
     sa.Column("owner", sa.String(200)),
     # Schema version 7: the run whose weights this one started from (training.init_from); NULL otherwise.
     sa.Column("parent_run", sa.Integer),
+    # Schema version 8: the sweep whose trial this run is (its group is then "sweep-<id>"); NULL otherwise.
+    sa.Column("sweep_id", sa.Integer, index=True),
 )
 
 metrics = sa.Table(
@@ -99,7 +101,8 @@ events = sa.Table(
     sa.Index("ix_events_run_id_id", "run_id", "id"),
 )
 
-# A sweep: its spec (JSON, engine/sweeps/spec.py) and how far it is. Its runs carry group "sweep-<id>".
+# A sweep: its spec (JSON, engine/sweeps/spec.py) and how far it is. Its runs carry its id in runs.sweep_id
+# (and, for display and grouping, group "sweep-<id>").
 sweeps = sa.Table(
     "sweeps",
     metadata,
@@ -119,7 +122,9 @@ sweep_trials = sa.Table(
     sa.Column("sweep_id", sa.Integer, sa.ForeignKey("sweeps.id", ondelete="CASCADE"), nullable=False),
     sa.Column("trial", sa.Integer, nullable=False),  # 0, 1, ... within the sweep
     sa.Column("params", sa.Text),  # JSON {dotted path: value}; NULL while the trial is being asked for
-    sa.Column("optuna_trial_id", sa.Integer),  # Optuna's own trial id (method optuna)
+    # Schema version 9: Optuna's trial number in the sweep's study (method optuna); replaced optuna_trial_id,
+    # the id of Optuna's storage, which only its private API accepts.
+    sa.Column("optuna_trial_number", sa.Integer),
     sa.Column("outcome", sa.String(20)),  # NULL while open; "complete" | "pruned" | "fail" once told
     sa.Column("value", sa.Float),  # the objective: mean over its runs of the metric's best epoch value
     sa.Column("created_at", sa.Float, nullable=False),

@@ -38,14 +38,6 @@ log = logging.getLogger(__name__)
 _FINAL = frozenset({RunStatus.FINISHED, RunStatus.FAILED, RunStatus.PRUNED})
 
 
-def sweep_id_of(group: str | None) -> int | None:
-    """The sweep id of a run group "sweep-<id>"; None for other groups."""
-    prefix = splits.SWEEP_PREFIX + "-"
-    if group and group.startswith(prefix) and group[len(prefix):].isdigit():
-        return int(group[len(prefix):])
-    return None
-
-
 def start(spec: SweepSpec | dict[str, Any], *, store: RunStore | None = None, demo_mode: bool | None = None) -> int:
     """Check the spec (and its base config), record the sweep and queue its first trials; returns its id.
 
@@ -90,12 +82,13 @@ def advance(store: RunStore, sweep_id: int) -> list[int]:
 
 
 def _queue_trial(store: RunStore, sweep: SweepRecord, spec: SweepSpec, the_search, trial: int) -> list[int]:
-    params, optuna_trial_id = the_search.ask(trial)
-    store.set_trial(sweep.id, trial, params=params, optuna_trial_id=optuna_trial_id)
+    params, optuna_trial_number = the_search.ask(trial)
+    store.set_trial(sweep.id, trial, params=params, optuna_trial_number=optuna_trial_number)
     config = spec.apply(params)
     config.name = f"{spec.name or sweep.group} t{trial}"
     try:
-        return jobs.launch_group(splits.fold_configs(config), group=sweep.group, trial=trial, store=store)
+        return jobs.launch_group(splits.fold_configs(config), group=sweep.group, trial=trial, sweep_id=sweep.id,
+                                 store=store)
     except LabError as e:
         # This combination cannot run (e.g. a preset too deep for the volume): the trial fails, the sweep goes on.
         log.warning("sweep %s trial %s cannot run: %s", sweep.id, trial, e)
@@ -116,7 +109,7 @@ def trial_values(store: RunStore, runs: list[RunRecord], spec: SweepSpec) -> lis
 
 def _settle(store: RunStore, sweep: SweepRecord, spec: SweepSpec, the_search) -> None:
     runs_by_trial: dict[int, list[RunRecord]] = {}
-    for run in store.list_runs(group=sweep.group):
+    for run in store.list_runs(sweep_id=sweep.id):
         runs_by_trial.setdefault(run.trial, []).append(run)
     for record in store.list_trials(sweep.id):
         if record.outcome is not None:
@@ -166,7 +159,7 @@ def _mark_finished(store: RunStore, sweep_id: int, spec: SweepSpec, the_search) 
     if sweep.finished_at is not None:
         return
     trials = store.list_trials(sweep_id)
-    active = store.list_runs(statuses=ACTIVE_STATUSES, group=sweep.group)
+    active = store.list_runs(statuses=ACTIVE_STATUSES, sweep_id=sweep.id)
     all_told = all(t.outcome is not None for t in trials)
     if (sweep.stop_requested and not active) or (len(trials) >= spec.trials and all_told):
         the_search.catch_up(trials)
@@ -175,7 +168,7 @@ def _mark_finished(store: RunStore, sweep_id: int, spec: SweepSpec, the_search) 
 
 def after_run(store: RunStore, run_id: int) -> list[int]:
     """Called by a worker whose run has ended: advance the run's sweep, if it belongs to one."""
-    sweep_id = sweep_id_of(store.get_run(run_id).group)
+    sweep_id = store.get_run(run_id).sweep_id
     return advance(store, sweep_id) if sweep_id is not None else []
 
 
@@ -194,7 +187,7 @@ def stop(sweep_id: int, *, store: RunStore | None = None, wait: bool = False) ->
     store = store or open_store()
     store.update_sweep(sweep_id, stop_requested=True)
     sweep = store.get_sweep(sweep_id)
-    for run in store.list_runs(statuses=ACTIVE_STATUSES, group=sweep.group):
+    for run in store.list_runs(statuses=ACTIVE_STATUSES, sweep_id=sweep.id):
         jobs.stop(run.id, store=store, wait=wait)
     advance(store, sweep_id)
     return store.get_sweep(sweep_id)
@@ -219,7 +212,7 @@ def status(store: RunStore, sweep_id: int) -> dict[str, Any]:
     the best is really better than the runner-up (a paired test over folds when both have several)."""
     sweep = store.get_sweep(sweep_id)
     spec = SweepSpec.from_dict(dict(sweep.spec))
-    runs = store.list_runs(group=sweep.group)
+    runs = store.list_runs(sweep_id=sweep.id)
     trials = []
     for record in store.list_trials(sweep_id):
         members = sorted((r for r in runs if r.trial == record.trial), key=lambda r: (r.config.data.fold or 0, r.id))
@@ -289,4 +282,4 @@ def param_importances(store: RunStore, sweep_id: int) -> dict[str, float]:
 
 
 __all__ = ["advance", "advance_all", "after_run", "best_config", "param_importances", "start", "status", "stop",
-           "sweep_id_of", "trial_values"]
+           "trial_values"]

@@ -24,18 +24,15 @@ log = logging.getLogger(__name__)
 
 
 class TrialPruner:
-    def __init__(self, url: str, sweep_id: int, spec: SweepSpec, optuna_trial_id: int, step_offset: int):
+    def __init__(self, url: str, sweep_id: int, spec: SweepSpec, optuna_trial_number: int, step_offset: int):
         self.metric = spec.metric
         self._step_offset = step_offset
         self._trial = None
-        self._args = (url, sweep_id, spec, optuna_trial_id)
+        self._args = (url, sweep_id, spec, optuna_trial_number)
 
     def _optuna_trial(self):
         if self._trial is None:
-            import optuna
-
-            url, sweep_id, spec, trial_id = self._args
-            self._trial = optuna.trial.Trial(study.load(url, sweep_id, spec), trial_id)
+            self._trial = study.running_trial(*self._args)
         return self._trial
 
     def report(self, epoch: int, logs: dict[str, Any]) -> bool:
@@ -54,17 +51,17 @@ class TrialPruner:
 
 def pruner_for(store: RunStore, run: RunRecord) -> TrialPruner | None:
     """The pruning check of ``run`` when it is a trial of an Optuna sweep; None otherwise."""
-    if not run.group or run.trial is None or not run.group.startswith("sweep-"):
+    if run.sweep_id is None or run.trial is None:
         return None
-    sweep = store.get_sweep(int(run.group.split("-", 1)[1]))
+    sweep = store.get_sweep(run.sweep_id)
     spec = SweepSpec.from_dict(dict(sweep.spec))
     if spec.method != "optuna":
         return None
     record = next((t for t in store.list_trials(sweep.id) if t.trial == run.trial), None)
-    if record is None or record.optuna_trial_id is None:
+    if record is None or record.optuna_trial_number is None:
         return None
     step_offset = (run.config.data.fold or 0) * run.config.training.epochs
-    return TrialPruner(store.url, sweep.id, spec, record.optuna_trial_id, step_offset)
+    return TrialPruner(store.url, sweep.id, spec, record.optuna_trial_number, step_offset)
 
 
 __all__ = ["TrialPruner", "pruner_for"]

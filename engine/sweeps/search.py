@@ -24,7 +24,7 @@ class Search:
         self.spec = spec
 
     def ask(self, trial: int) -> tuple[Params, int | None]:
-        """Parameters of trial number ``trial`` and the search's own trial id (Optuna's), if any."""
+        """Parameters of trial number ``trial`` and the search's own trial number (Optuna's), if any."""
         raise NotImplementedError
 
     def tell(self, record: TrialRecord, outcome: TrialOutcome, value: float | None) -> None:
@@ -74,15 +74,15 @@ class OptunaSearch(Search):
                 params[path] = optuna_trial.suggest_int(path, int(param.low), int(param.high), log=param.log)
             else:
                 params[path] = optuna_trial.suggest_float(path, float(param.low), float(param.high), log=param.log)
-        return params, optuna_trial._trial_id
+        return params, optuna_trial.number
 
     def tell(self, record: TrialRecord, outcome: TrialOutcome, value: float | None) -> None:
         import optuna
 
-        if record.optuna_trial_id is None:
+        number = record.optuna_trial_number
+        if number is None:
             return
         the_study = study.load(self.url, self.sweep_id, self.spec)
-        number = optuna.trial.Trial(the_study, record.optuna_trial_id).number
         state = {
             TrialOutcome.COMPLETE: optuna.trial.TrialState.COMPLETE,
             TrialOutcome.PRUNED: optuna.trial.TrialState.PRUNED,
@@ -90,17 +90,16 @@ class OptunaSearch(Search):
         }[outcome]
         if state == optuna.trial.TrialState.COMPLETE and (value is None or not math.isfinite(value)):
             state = optuna.trial.TrialState.FAIL
-        [frozen] = [t for t in the_study.get_trials(deepcopy=False) if t.number == number]
-        if frozen.state.is_finished():
-            return  # told already (a retry after a crash between the store and Optuna)
         try:
+            # skip_if_finished: told already (a retry after a crash between the store and Optuna).
             if state == optuna.trial.TrialState.COMPLETE:
-                the_study.tell(number, value)
+                the_study.tell(number, value, skip_if_finished=True)
             else:
-                the_study.tell(number, state=state)
+                the_study.tell(number, state=state, skip_if_finished=True)
         except (RuntimeError, ValueError):
-            # Another process told it a moment ago (a catch-up tell racing the one that ended it).
-            if not the_study._storage.get_trial(record.optuna_trial_id).state.is_finished():
+            # Another process told it between Optuna's check and its write (a catch-up tell racing the one
+            # that ended it): fine when the trial is now finished.
+            if not study.frozen_trial(the_study, number).state.is_finished():
                 raise
 
     def catch_up(self, records: list[TrialRecord]) -> None:
@@ -108,13 +107,14 @@ class OptunaSearch(Search):
         between the two writes)."""
         import optuna
 
-        ended = {r.optuna_trial_id: r for r in records if r.outcome is not None and r.optuna_trial_id is not None}
+        ended = {r.optuna_trial_number: r for r in records
+                 if r.outcome is not None and r.optuna_trial_number is not None}
         if not ended:
             return
         the_study = study.load(self.url, self.sweep_id, self.spec)
         for trial in the_study.get_trials(deepcopy=False, states=[optuna.trial.TrialState.RUNNING]):
-            record = ended.get(trial._trial_id)
-            if record is not None:
+            record = ended.get(trial.number)
+            if record is not None and record.outcome is not None:
                 self.tell(record, record.outcome, record.value)
 
 

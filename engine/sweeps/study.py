@@ -94,6 +94,24 @@ def create(url: str, sweep_id: int, spec: SweepSpec) -> None:
                         load_if_exists=True)
 
 
+def frozen_trial(the_study, number: int):
+    """The study's trial of this ``number`` as an ``optuna.trial.FrozenTrial`` (a fresh read of its state)."""
+    [trial] = [t for t in the_study.get_trials(deepcopy=False) if t.number == int(number)]
+    return trial
+
+
+def running_trial(url: str, sweep_id: int, spec: SweepSpec, number: int):
+    """The study's trial ``number`` as an ``optuna.trial.Trial`` that can ``report`` and ``should_prune`` from
+    another process (a worker): its storage id is looked up through the storage's public interface
+    (``BaseStorage.get_study_id_from_name`` and ``get_trial_id_from_study_id_trial_number``)."""
+    import optuna
+
+    the_study = load(url, sweep_id, spec)
+    the_storage = storage(url)
+    study_id = the_storage.get_study_id_from_name(study_name(sweep_id))
+    return optuna.trial.Trial(the_study, the_storage.get_trial_id_from_study_id_trial_number(study_id, int(number)))
+
+
 def load(url: str, sweep_id: int, spec: SweepSpec, trial: int = 0):
     import optuna
 
@@ -102,4 +120,4 @@ def load(url: str, sweep_id: int, spec: SweepSpec, trial: int = 0):
                              pruner=pruner(spec))
 
 
-__all__ = ["create", "load", "pruner", "storage", "study_name"]
+__all__ = ["create", "frozen_trial", "load", "pruner", "running_trial", "storage", "study_name"]

@@ -344,3 +344,22 @@ def jobs_password_key() -> str:
     from ui import access
 
     return access.PASSWORD_KEY
+
+
+def test_a_cap_set_in_the_secrets_holds_the_engines_launch_check_and_stays_in_the_dashboard(app, page_text,
+                                                                                           monkeypatch):
+    """``demo_max_epochs`` in the secrets (not only CONV3D_LAB_DEMO_MAX_EPOCHS) is the cap the banner states
+    and the engine's launch check applies; the test's own thread still reads the environment afterwards."""
+    monkeypatch.delenv(settings.DEMO_ENV, raising=False)
+    at = app()
+    at.secrets["demo"] = True
+    at.secrets["demo_max_epochs"] = 4
+    at.switch_page("app_pages/train.py").run()
+    assert "runs are limited to 4 epochs" in page_text(at)
+    at.selectbox(key="train_dataset").select("shapes3d").run()
+    at.number_input(key="train_epochs").set_value(5)
+    at.button(key="train_launch").click().run()
+    no_exceptions(at)
+    assert any("This demo trains at most 4 epochs per run" in e for e in errors(at))
+    assert open_store().list_runs() == []
+    assert not settings.demo_mode() and settings.demo_caps().max_epochs == settings.DemoCaps().max_epochs

@@ -232,3 +232,40 @@ def test_samples_display_shows_a_dash_for_a_missing_group():
     shown = inspect_ui.samples_display(table)
     assert list(shown["group"]) == ["–", "7", "–", "PAT004"]
     assert table["group"].iloc[0] is None  # the table itself (and its CSV) is left as it was
+
+
+def _timeline(at: AppTest):
+    """The timeline expander (its label counts the events) and the text inside it."""
+    [expander] = [e for e in at.expander if e.label.startswith("Timeline")]
+    return expander
+
+
+def test_a_run_with_events_shows_its_timeline_as_text(inspect_store):
+    run_id = make_run(inspect_store, num_classes=2, epochs=2)
+    inspect_store.log_event(run_id, "queued: waiting for a free slot")
+    inspect_store.log_event(run_id, "note [click](https://evil.example) **bold** <b>tag</b>", level="warning")
+    at = page()
+    at.query_params["run"] = str(run_id)
+    at.run()
+    assert not at.exception
+    expander = _timeline(at)
+    assert expander.label == "Timeline (2 events)"
+    [table] = expander.dataframe
+    frame = table.value
+    assert list(frame.columns) == ["time", "level", "message"]
+    assert list(frame["level"]) == ["info", "warning"]
+    # The message is shown exactly as recorded: a DataFrame cell is plain text, no link or emphasis.
+    assert list(frame["message"]) == ["queued: waiting for a free slot",
+                                      "note [click](https://evil.example) **bold** <b>tag</b>"]
+    assert all(len(time_text) == len("2026-12-05 21:00:00") for time_text in frame["time"])
+
+
+def test_a_run_without_events_says_so(inspect_store):
+    run_id = make_run(inspect_store, num_classes=2, epochs=2)
+    at = page()
+    at.query_params["run"] = str(run_id)
+    at.run()
+    assert not at.exception
+    expander = _timeline(at)
+    assert expander.label == "Timeline (0 events)" and not expander.dataframe
+    assert [caption.value for caption in expander.caption] == ["This run has recorded no events."]

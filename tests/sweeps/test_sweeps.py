@@ -71,8 +71,9 @@ def test_six_trial_optuna_sweep_with_pruning_runs_on_the_slots(store, fake_curve
 
     report = control.status(store, sweep_id)
     assert report["trials_started"] == report["trials_done"] == 6 and report["done"]
-    runs = store.list_runs(group=f"sweep-{sweep_id}")
-    assert sorted(run.trial for run in runs) == list(range(6))  # every trial recorded as a run with its group
+    runs = store.list_runs(sweep_id=sweep_id)
+    assert sorted(run.trial for run in runs) == list(range(6))  # every trial recorded as a run of the sweep
+    assert {(run.sweep_id, run.group) for run in runs} == {(sweep_id, f"sweep-{sweep_id}")}  # the group is kept
     pruned = [run for run in runs if run.status == RunStatus.PRUNED]
     assert pruned, "no trial was pruned"
     assert all(0 < run.epochs_done < 4 and len(store.epoch_history(run.id)) == run.epochs_done for run in pruned)
@@ -124,18 +125,18 @@ def test_stopping_a_sweep_stops_its_trials_and_queues_no_more(store, monkeypatch
     monkeypatch.setenv(fake_worker.FAKE_CURVE_ENV, "1")
     monkeypatch.setenv(SLOTS_ENV, "2")
     sweep_id = control.start(_spec(trials=6, epochs=2, folds=2), store=store)
-    group = f"sweep-{sweep_id}"
-    wait_for(lambda: len(store.list_runs(statuses=[RunStatus.RUNNING], group=group)) == 2, 30, "two running trials")
-    assert len(store.list_runs(group=group)) == 4  # two trials (one per slot), two folds each
+    wait_for(lambda: len(store.list_runs(statuses=[RunStatus.RUNNING], sweep_id=sweep_id)) == 2, 30,
+             "two running trials")
+    assert len(store.list_runs(sweep_id=sweep_id)) == 4  # two trials (one per slot), two folds each
 
     control.stop(sweep_id, store=store, wait=True)
-    runs = store.list_runs(group=group)
+    runs = store.list_runs(sweep_id=sweep_id)
     assert len(runs) == 4 and not [r for r in runs if r.status in ACTIVE_STATUSES]
     assert {r.status for r in runs} == {RunStatus.STOPPED}
     # Resuming the lab: reconcile and advance change nothing; the store and the study agree.
     assert jobs.reconcile(store) == []
     control.advance_all(store)
-    assert len(store.list_runs(group=group)) == 4
+    assert len(store.list_runs(sweep_id=sweep_id)) == 4
     sweep = store.get_sweep(sweep_id)
     assert sweep.stop_requested and sweep.finished_at is not None
     assert [t.outcome for t in store.list_trials(sweep_id)] == [TrialOutcome.FAIL] * 2
@@ -149,14 +150,14 @@ def test_a_sweep_waits_for_an_interrupted_trial_and_continues_when_it_is_resumed
     monkeypatch.setenv(fake_worker.FAKE_WORKER_ENV, "60")
     monkeypatch.setenv(fake_worker.FAKE_CURVE_ENV, "1")
     sweep_id = control.start(_spec(method="random", trials=2, epochs=2), store=store)
-    [first] = store.list_runs(group=f"sweep-{sweep_id}")
+    [first] = store.list_runs(sweep_id=sweep_id)
     pid = wait_for(lambda: store.get_run(first.id).pid, 30, "the worker's pid")
     os.killpg(pid, signal.SIGKILL)
     wait_for(lambda: not processes.pid_alive(pid), 10, "the worker to die")
     # The dashboard restarts: reconcile marks the run interrupted; the sweep waits for it, queueing nothing.
     assert jobs.reconcile(store) == [first.id]
     control.advance_all(store)
-    assert [r.id for r in store.list_runs(group=f"sweep-{sweep_id}")] == [first.id]
+    assert [r.id for r in store.list_runs(sweep_id=sweep_id)] == [first.id]
     assert store.list_trials(sweep_id)[0].outcome is None
 
     monkeypatch.setenv(fake_worker.FAKE_WORKER_ENV, "0.3")
