@@ -5,7 +5,7 @@ import streamlit as st
 from engine import datasets, paths
 from ui import access, cached, data_view, figures, tables
 from ui import inspect as inspect_ui
-from ui.text import markdown_text, plotly_text
+from ui.text import markdown_text
 
 
 def delete_dataset(name: str) -> None:
@@ -149,7 +149,7 @@ columns[2].metric("Classes", len(summary["class_names"]))
 columns[3].metric("Groups", summary["num_groups"] or "none")
 balance_column, histogram_column = st.columns(2)
 balance_column.plotly_chart(
-    figures.class_balance_figure([plotly_text(c) for c in summary["class_names"]], summary["class_counts"]),
+    figures.class_balance_figure(summary["class_names"], summary["class_counts"]),
     key="data_class_balance", config={"displayModeBar": False},
 )
 histogram_column.plotly_chart(
@@ -157,7 +157,7 @@ histogram_column.plotly_chart(
     key="data_histogram", config={"displayModeBar": False},
 )
 st.subheader("Middle axial slices")
-st.plotly_chart(data_view.slice_grid_figure(summary["grid"]), key="data_slice_grid", config={"displayModeBar": False})
+st.plotly_chart(figures.slice_grid_figure(summary["grid"], summary["grid_titles"]), key="data_slice_grid", config={"displayModeBar": False})
 
 st.subheader("Sample viewer")
 data_view.seed("data_sample", 0, lambda index: 0 <= index < summary["num_samples"])

@@ -25,13 +25,12 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
-from plotly.subplots import make_subplots
 
 from engine import datasets, demo, paths
 from engine.datasets import preprocess, readers
 from engine.errors import DataError, LabError
 from ui import access, state
-from ui.text import markdown_text, plotly_text
+from ui.text import markdown_text, plotly_text, shorten
 
 # Uploaded files are written into a fresh hidden folder of data/imports/ with this prefix (zips: extract_zip's).
 UPLOAD_PREFIX = ".upload-"
@@ -296,37 +295,6 @@ def intensity_histogram_figure(edges: Sequence[float], counts_by_class: dict[str
     return figure
 
 
-def slice_grid_figure(rows: Sequence[tuple[str, Sequence[tuple[int, np.ndarray]]]]) -> go.Figure:
-    """A grid of middle axial slices: one row per class, each cell titled with its sample index.
-
-    ``rows`` is [(class name, [(sample index, 2D slice), ...]), ...].
-    """
-    row_count = max(len(rows), 1)
-    column_count = max([len(cells) for _, cells in rows] + [1])
-    titles = []
-    for class_name, cells in rows:
-        titles += [f"{plotly_text(class_name, 18)} · #{index}" for index, _ in cells]
-        titles += [""] * (column_count - len(cells))
-    figure = make_subplots(rows=row_count, cols=column_count, subplot_titles=titles or None,
-                           horizontal_spacing=0.01, vertical_spacing=0.25 / row_count)
-    for row, (_, cells) in enumerate(rows, start=1):
-        for column, (index, image) in enumerate(cells, start=1):
-            figure.add_trace(
-                go.Heatmap(z=np.asarray(image, dtype=float), colorscale="gray", showscale=False,
-                           hovertemplate=f"sample {index}<br>x %{{x}}, y %{{y}}: %{{z:.3g}}<extra></extra>"),
-                row=row, col=column,
-            )
-    for row in range(1, row_count + 1):
-        for column in range(1, column_count + 1):
-            position = (row - 1) * column_count + column
-            figure.update_xaxes(visible=False, constrain="domain", row=row, col=column)
-            figure.update_yaxes(visible=False, autorange="reversed", scaleanchor=f"x{position if position > 1 else ''}",
-                                row=row, col=column)
-    figure.update_annotations(font_size=11)
-    figure.update_layout(height=40 + 150 * row_count, margin=dict(t=30, b=0, l=0, r=0))
-    return figure
-
-
 # ------------------------------------------------------------------ cached reads
 def catalog_version(entry: dict[str, Any]) -> str:
     """What a browse cache is keyed on: an imported dataset's fingerprint (a re-import under the same
@@ -352,14 +320,13 @@ def dataset_summary(name: str, version: str, data_root: str) -> dict[str, Any]:
     edges = np.linspace(low, high if high > low else low + 1.0, HISTOGRAM_BINS + 1)
     histogram = {dataset.class_names[index]: np.histogram(volumes, bins=edges)[0].tolist()
                  for index, volumes in samples.items()}
-    grid = []
+    grid, grid_titles = [], []  # one row per class: middle axial slices, each titled "class · #sample"
     for index, members in enumerate(by_class[:GRID_MAX_CLASSES]):
-        cells = []
-        for sample in members[:GRID_COLUMNS]:
-            volume = np.asarray(dataset.x[int(sample)], dtype=np.float32)[..., 0]
-            cells.append((int(sample), volume[volume.shape[0] // 2]))
-        if cells:
-            grid.append((dataset.class_names[index], cells))
+        picks = [int(sample) for sample in members[:GRID_COLUMNS]]
+        if picks:
+            volumes = [np.asarray(dataset.x[sample], dtype=np.float32)[..., 0] for sample in picks]
+            grid.append([volume[volume.shape[0] // 2] for volume in volumes])
+            grid_titles.append([f"{shorten(dataset.class_names[index], 18)} · #{sample}" for sample in picks])
     split_codes = dataset.predefined_split
     return {
         "num_samples": int(len(labels)),
@@ -374,6 +341,7 @@ def dataset_summary(name: str, version: str, data_root: str) -> dict[str, Any]:
         "histogram_edges": edges.tolist(),
         "histogram": histogram,
         "grid": grid,
+        "grid_titles": grid_titles,
     }
 
 
