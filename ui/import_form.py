@@ -565,7 +565,7 @@ def run_import(source: str, name: str, options: datasets.ImportOptions,
         bar.empty()
 
 
-seed = state.seed  # one home for widget state (ui/state.py); data_view.seed stays for the Data page
+seed = state.seed  # one home for widget state (ui/state.py); import_form.seed stays for the Data page
 
 
 def volume_viewer(volume: np.ndarray, sample_key: tuple, key: str) -> tuple[list[int], float, float]:
