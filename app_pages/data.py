@@ -3,7 +3,7 @@
 import streamlit as st
 
 from engine import datasets, paths
-from ui import access, cached, figures, import_form, tables
+from ui import access, cached, dataset_browser, figures, import_form, state, tables, uploads, volume_viewer
 from ui import inspect as inspect_ui
 from ui.text import markdown_text
 
@@ -22,7 +22,7 @@ def delete_dataset(name: str) -> None:
 
 
 st.title("Data")
-import_form.remove_stale_uploads()
+uploads.remove_stale_uploads()
 # The outcome of the last import or delete, at the top where it is seen (and as a toast).
 message = st.session_state.pop("data_message", None)
 if message:
@@ -42,7 +42,7 @@ if uploaded:
     files = st.file_uploader(
         "A zip (one folder per class, or scans and a labels CSV) with or without a separate labels CSV, "
         "an HDF5 / NPZ file, or several scans and a CSV",
-        accept_multiple_files=True, key=import_form.upload_key(),
+        accept_multiple_files=True, key=uploads.upload_key(),
     )
 else:
     folder = st.text_input("Folder (or HDF5 / NPZ file) on the server", key="data_folder")
@@ -51,7 +51,7 @@ else:
 option_values = import_form.options_form(uploaded)
 
 if st.button("Preview", key="data_preview", icon=":material/preview:", disabled=not access.can_change()):
-    import_form.discard_upload(st.session_state.pop("data_pending", {}).get("upload"))
+    uploads.discard_upload(st.session_state.pop("data_pending", {}).get("upload"))
     try:
         with st.spinner("Reading the headers..."):
             pending = import_form.prepare_preview(
@@ -78,14 +78,14 @@ if pending:
         if not usable:
             st.warning("Nothing to import: a dataset needs usable samples of at least two classes. "
                        "Check the files skipped above, or the labels CSV.", icon=":material/warning:")
-        positive = import_form.positive_class_choice(
+        positive = dataset_browser.positive_class_choice(
             list(pending["preview"]["classes"]), pending["preview"].get("positive_class"), "data_positive_class")
         name = st.text_input("Dataset name", key="data_name", help="1 to 60 letters, digits, '-' or '_'.")
         import_column, discard_column, _ = st.columns([1, 1, 4])
         import_clicked = import_column.button("Import", key="data_import", type="primary", icon=":material/download:",
                                               disabled=not trainable)
         if discard_column.button("Discard", key="data_discard", icon=":material/delete_sweep:"):
-            import_form.discard_upload(st.session_state.pop("data_pending")["upload"])
+            uploads.discard_upload(st.session_state.pop("data_pending")["upload"])
             st.rerun()
         if import_clicked and not access.can_change():
             st.error(access.refusal(), icon=":material/lock:")
@@ -95,8 +95,8 @@ if pending:
             except import_form.ERRORS as error:
                 import_form.show_error(error, "Nothing was imported: ")
             else:
-                import_form.discard_upload(st.session_state.pop("data_pending")["upload"])
-                import_form.next_upload_key()
+                uploads.discard_upload(st.session_state.pop("data_pending")["upload"])
+                uploads.next_upload_key()
                 cached.dataset_preview.clear()  # a replaced name must not show its old preview on Train
                 st.session_state["data_browse"] = result.name
                 st.session_state["data_message"] = (
@@ -109,7 +109,7 @@ if pending:
 st.header("Browse")
 catalog = {entry["name"]: entry for entry in cached.dataset_catalog()}
 newest_import = max((e for e in catalog.values() if e.get("imported")), key=lambda e: e["created_at"], default=None)
-import_form.seed("data_browse", newest_import["name"] if newest_import else next(iter(catalog)), lambda n: n in catalog)
+state.seed("data_browse", newest_import["name"] if newest_import else next(iter(catalog)), lambda n: n in catalog)
 name = st.selectbox(
     "Dataset", list(catalog), key="data_browse",
     format_func=lambda n: f"{catalog[n]['title']} ({n})" + (" · imported" if catalog[n].get("imported") else ""),
@@ -118,7 +118,7 @@ entry = catalog[name]
 st.caption(markdown_text(entry["description"]))
 if entry.get("imported"):
     steps = ", ".join(f"{key} {value}" for key, value in entry["preprocessing"].items() if value not in (None, False))
-    st.text(f"Source: {import_form.source_label(entry)}\nPreprocessing: {steps}")
+    st.text(f"Source: {dataset_browser.source_label(entry)}\nPreprocessing: {steps}")
     may_delete = access.may_change_dataset(name)  # the engine refuses the others too
     if access.can_change() and not may_delete:
         st.caption("This dataset is read-only to you: " + ("the lab's operator imported it." if entry.get("owner") is None
@@ -134,11 +134,11 @@ if entry.get("imported"):
                               args=(name,), disabled=not may_delete)
         cancel_column.button("Cancel", key="data_delete_cancel",
                              on_click=lambda: st.session_state.pop("data_confirm_delete", None))
-import_form.positive_class_editor(entry, access.can_change())
+dataset_browser.positive_class_editor(entry, access.can_change())
 
 try:
-    version, data_root = import_form.catalog_version(entry), str(paths.data_root())
-    summary = import_form.dataset_summary(name, version, data_root)
+    version, data_root = dataset_browser.catalog_version(entry), str(paths.data_root())
+    summary = dataset_browser.dataset_summary(name, version, data_root)
 except import_form.ERRORS as error:
     import_form.show_error(error)
     st.stop()
@@ -153,20 +153,20 @@ balance_column.plotly_chart(
     key="data_class_balance", config={"displayModeBar": False},
 )
 histogram_column.plotly_chart(
-    import_form.intensity_histogram_figure(summary["histogram_edges"], summary["histogram"]),
+    figures.intensity_histogram_figure(summary["histogram_edges"], summary["histogram"]),
     key="data_histogram", config={"displayModeBar": False},
 )
 st.subheader("Middle axial slices")
 st.plotly_chart(figures.slice_grid_figure(summary["grid"], summary["grid_titles"]), key="data_slice_grid", config={"displayModeBar": False})
 
 st.subheader("Sample viewer")
-import_form.seed("data_sample", 0, lambda index: 0 <= index < summary["num_samples"])
+state.seed("data_sample", 0, lambda index: 0 <= index < summary["num_samples"])
 sample = st.number_input("Sample", 0, summary["num_samples"] - 1, step=1, key="data_sample")
 label = summary["class_names"][summary["labels"][sample]]
 group = "" if summary["groups"] is None else f", group {summary['groups'][sample]}"
 st.text(f"Sample {sample}: class {label}{group}")
-volume = import_form.sample_volume(name, version, data_root, int(sample))
-indices, level, width = import_form.volume_viewer(volume, (name, version, int(sample)), "data_viewer")
+volume = dataset_browser.sample_volume(name, version, data_root, int(sample))
+indices, level, width = volume_viewer.volume_viewer(volume, (name, version, int(sample)), "data_viewer")
 st.plotly_chart(inspect_ui.slices_chart(volume, tuple(indices), level, width, None), key="data_slices")
 if st.toggle("3D view", value=False, key="data_3d"):
     st.plotly_chart(inspect_ui.volume_chart(volume, level, width, None), key="data_volume")

@@ -10,11 +10,11 @@ import streamlit as st
 from engine import settings
 from engine.inference import client
 from engine.store import open_store
-from ui import import_form, predict_view
+from ui import predict_view, uploads
 from ui.text import markdown_text
 
 st.title("Predict")
-import_form.remove_stale_uploads()
+uploads.remove_stale_uploads()
 store = open_store()
 models = client.models(store)
 pinned = client.find_model(store, settings.demo_model())

@@ -278,3 +278,22 @@ def scatter_figure(frame: pd.DataFrame, field: str, result_metric: str, result_t
     elif frame[field].dropna().gt(0).all() and frame[field].max() / max(frame[field].min(), 1e-300) >= 100:
         figure.update_xaxes(type="log")  # learning rates, L2 factors
     return figure
+
+
+def intensity_histogram_figure(edges: Sequence[float], counts_by_class: dict[str, Sequence[int]]) -> go.Figure:
+    """Voxel intensity histogram, one step line per class (fraction of that class's voxels), log scale."""
+    bounds = np.asarray(edges, dtype=float)
+    centres = (bounds[:-1] + bounds[1:]) / 2
+    figure = go.Figure()
+    for class_name, counts in counts_by_class.items():
+        voxels = np.asarray(counts, dtype=float)
+        fractions = voxels / max(voxels.sum(), 1.0)
+        label = plotly_text(class_name)
+        figure.add_trace(go.Scatter(
+            x=centres, y=np.where(fractions > 0, fractions, np.nan), mode="lines", line_shape="hvh", name=label,
+            hovertemplate=f"{label}<br>intensity %{{x:.3g}}: %{{y:.2%}}<extra></extra>",
+        ))
+    figure.update_layout(title="Voxel intensities", xaxis_title="intensity", yaxis_title="fraction of voxels",
+                         height=280, margin=dict(t=40, b=30, l=50, r=10), legend=dict(title="class"))
+    figure.update_yaxes(type="log")
+    return figure

@@ -16,7 +16,7 @@ from engine import datasets, paths
 from engine.errors import DataError
 from tests.dashboard.conftest import APP, APP_TIMEOUT_S
 from tests.datasets import scans
-from ui import import_form
+from ui import import_form, uploads
 
 FORM = {"format": "auto", "labels_csv": "", "group_column": "", "shape": "", "normalization": import_form.AUTO,
         "window": import_form.AUTO, "channels": "keep", "reorient": False}
@@ -96,4 +96,4 @@ def test_a_csv_inside_the_zip_is_found_typed_or_not(store, tmp_path, typed):
             archive.write(path, path.relative_to(tmp_path / "study").as_posix())
     pending = import_form.prepare_preview([("study.zip", buffer.getvalue())], None, dict(FORM, labels_csv=typed))
     assert pending["preview"]["labels_csv"] == "labels.csv" and pending["preview"]["problems"] == []
-    import_form.discard_upload(pending["upload"])
+    uploads.discard_upload(pending["upload"])
