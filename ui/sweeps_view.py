@@ -24,7 +24,7 @@ REFRESH_S = 2.0
 def spec_form(dataset_catalog: Sequence[dict[str, Any]], arch_names: Sequence[str]) -> dict[str, Any]:
     """The widgets of a new sweep; returns the raw spec dict (checked by the engine, not here).
 
-    The dataset's knobs are the Train page's widgets (ui.train_form.dataset_options), keyed ``sweeps_``.
+    The dataset's options are the Train page's widgets (ui.train_form.dataset_options), keyed ``sweeps_``.
     """
     defaults = RunConfig()
     by_name = {entry["name"]: entry for entry in dataset_catalog}
