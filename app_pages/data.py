@@ -3,9 +3,9 @@
 import streamlit as st
 
 from engine import datasets, paths
-from ui import access, cached, data_view, figures, tables
+from ui import access, cached, dataset_browser, figures, import_form, state, tables, uploads, volume_viewer
 from ui import inspect as inspect_ui
-from ui.text import markdown_text, plotly_text
+from ui.text import markdown_text
 
 
 def delete_dataset(name: str) -> None:
@@ -13,7 +13,7 @@ def delete_dataset(name: str) -> None:
     st.session_state.pop("data_confirm_delete", None)
     try:
         datasets.delete_imported(name, actor=access.identity(), demo_mode=access.demo())
-    except data_view.ERRORS as error:
+    except import_form.ERRORS as error:
         st.session_state["data_message"] = ("error", str(error))
     else:
         st.session_state.pop("data_browse", None)
@@ -22,7 +22,7 @@ def delete_dataset(name: str) -> None:
 
 
 st.title("Data")
-data_view.remove_stale_uploads()
+uploads.remove_stale_uploads()
 # The outcome of the last import or delete, at the top where it is seen (and as a toast).
 message = st.session_state.pop("data_message", None)
 if message:
@@ -33,7 +33,7 @@ if message:
 # ------------------------------------------------------------------ import
 st.header("Import your scans")
 # A hosted demo imports only uploads (the engine refuses server paths there too).
-sources = data_view.SOURCE_KINDS[:1] if access.demo() else data_view.SOURCE_KINDS
+sources = import_form.SOURCE_KINDS[:1] if access.demo() else import_form.SOURCE_KINDS
 uploaded = st.radio("Source", sources, horizontal=True, key="data_source_kind") == "Upload files"
 if not access.can_change():
     st.caption(access.refusal())
@@ -42,28 +42,28 @@ if uploaded:
     files = st.file_uploader(
         "A zip (one folder per class, or scans and a labels CSV) with or without a separate labels CSV, "
         "an HDF5 / NPZ file, or several scans and a CSV",
-        accept_multiple_files=True, key=data_view.upload_key(),
+        accept_multiple_files=True, key=uploads.upload_key(),
     )
 else:
     folder = st.text_input("Folder (or HDF5 / NPZ file) on the server", key="data_folder")
     st.caption("The dashboard imports only from these folders (set CONV3D\\_LAB\\_IMPORT\\_ROOTS to change them):")
     st.code("\n".join(str(root) for root in datasets.allowed_import_roots()), language=None)
-option_values = data_view.options_form(uploaded)
+option_values = import_form.options_form(uploaded)
 
 if st.button("Preview", key="data_preview", icon=":material/preview:", disabled=not access.can_change()):
-    data_view.discard_upload(st.session_state.pop("data_pending", {}).get("upload"))
+    uploads.discard_upload(st.session_state.pop("data_pending", {}).get("upload"))
     try:
         with st.spinner("Reading the headers..."):
-            pending = data_view.prepare_preview(
+            pending = import_form.prepare_preview(
                 [(file.name, file.getbuffer()) for file in files or []] if uploaded else None,
                 None if uploaded else folder, option_values,
             )
-    except data_view.ERRORS as error:
-        data_view.show_error(error, "No preview: ")
+    except import_form.ERRORS as error:
+        import_form.show_error(error, "No preview: ")
     else:
         st.session_state["data_pending"] = pending
         st.session_state["data_name"] = pending["name"]
-        data_view.seed_columns(pending["preview"])
+        import_form.seed_columns(pending["preview"])
         st.toast(f"Preview ready below the button: {pending['preview']['samples']} samples.",
                  icon=":material/preview:")
         st.session_state.pop("data_positive_class", None)  # a new preview starts on its own guess
@@ -71,32 +71,32 @@ if st.button("Preview", key="data_preview", icon=":material/preview:", disabled=
 pending = st.session_state.get("data_pending")
 if pending:
     with st.container(border=True):
-        data_view.show_preview(pending["preview"], pending["label"], pending["seconds"])
-        data_view.column_pickers(pending["preview"])
+        import_form.show_preview(pending["preview"], pending["label"], pending["seconds"])
+        import_form.column_pickers(pending["preview"])
         usable = pending["preview"]["samples"] > 0 and len(pending["preview"]["classes"]) > 1
         trainable = usable and not pending["preview"]["problems"]
         if not usable:
             st.warning("Nothing to import: a dataset needs usable samples of at least two classes. "
                        "Check the files skipped above, or the labels CSV.", icon=":material/warning:")
-        positive = data_view.positive_class_choice(
+        positive = dataset_browser.positive_class_choice(
             list(pending["preview"]["classes"]), pending["preview"].get("positive_class"), "data_positive_class")
         name = st.text_input("Dataset name", key="data_name", help="1 to 60 letters, digits, '-' or '_'.")
         import_column, discard_column, _ = st.columns([1, 1, 4])
         import_clicked = import_column.button("Import", key="data_import", type="primary", icon=":material/download:",
                                               disabled=not trainable)
         if discard_column.button("Discard", key="data_discard", icon=":material/delete_sweep:"):
-            data_view.discard_upload(st.session_state.pop("data_pending")["upload"])
+            uploads.discard_upload(st.session_state.pop("data_pending")["upload"])
             st.rerun()
         if import_clicked and not access.can_change():
             st.error(access.refusal(), icon=":material/lock:")
         elif import_clicked:
             try:
-                result = data_view.run_import(pending["source"], name.strip(), pending["options"], positive)
-            except data_view.ERRORS as error:
-                data_view.show_error(error, "Nothing was imported: ")
+                result = import_form.run_import(pending["source"], name.strip(), pending["options"], positive)
+            except import_form.ERRORS as error:
+                import_form.show_error(error, "Nothing was imported: ")
             else:
-                data_view.discard_upload(st.session_state.pop("data_pending")["upload"])
-                data_view.next_upload_key()
+                uploads.discard_upload(st.session_state.pop("data_pending")["upload"])
+                uploads.next_upload_key()
                 cached.dataset_preview.clear()  # a replaced name must not show its old preview on Train
                 st.session_state["data_browse"] = result.name
                 st.session_state["data_message"] = (
@@ -109,7 +109,7 @@ if pending:
 st.header("Browse")
 catalog = {entry["name"]: entry for entry in cached.dataset_catalog()}
 newest_import = max((e for e in catalog.values() if e.get("imported")), key=lambda e: e["created_at"], default=None)
-data_view.seed("data_browse", newest_import["name"] if newest_import else next(iter(catalog)), lambda n: n in catalog)
+state.seed("data_browse", newest_import["name"] if newest_import else next(iter(catalog)), lambda n: n in catalog)
 name = st.selectbox(
     "Dataset", list(catalog), key="data_browse",
     format_func=lambda n: f"{catalog[n]['title']} ({n})" + (" · imported" if catalog[n].get("imported") else ""),
@@ -118,7 +118,7 @@ entry = catalog[name]
 st.caption(markdown_text(entry["description"]))
 if entry.get("imported"):
     steps = ", ".join(f"{key} {value}" for key, value in entry["preprocessing"].items() if value not in (None, False))
-    st.text(f"Source: {data_view.source_label(entry)}\nPreprocessing: {steps}")
+    st.text(f"Source: {dataset_browser.source_label(entry)}\nPreprocessing: {steps}")
     may_delete = access.may_change_dataset(name)  # the engine refuses the others too
     if access.can_change() and not may_delete:
         st.caption("This dataset is read-only to you: " + ("the lab's operator imported it." if entry.get("owner") is None
@@ -134,13 +134,13 @@ if entry.get("imported"):
                               args=(name,), disabled=not may_delete)
         cancel_column.button("Cancel", key="data_delete_cancel",
                              on_click=lambda: st.session_state.pop("data_confirm_delete", None))
-data_view.positive_class_editor(entry, access.can_change())
+dataset_browser.positive_class_editor(entry, access.can_change())
 
 try:
-    version, data_root = data_view.catalog_version(entry), str(paths.data_root())
-    summary = data_view.dataset_summary(name, version, data_root)
-except data_view.ERRORS as error:
-    data_view.show_error(error)
+    version, data_root = dataset_browser.catalog_version(entry), str(paths.data_root())
+    summary = dataset_browser.dataset_summary(name, version, data_root)
+except import_form.ERRORS as error:
+    import_form.show_error(error)
     st.stop()
 columns = st.columns(4)
 columns[0].metric("Samples", summary["num_samples"])
@@ -149,24 +149,24 @@ columns[2].metric("Classes", len(summary["class_names"]))
 columns[3].metric("Groups", summary["num_groups"] or "none")
 balance_column, histogram_column = st.columns(2)
 balance_column.plotly_chart(
-    figures.class_balance_figure([plotly_text(c) for c in summary["class_names"]], summary["class_counts"]),
+    figures.class_balance_figure(summary["class_names"], summary["class_counts"]),
     key="data_class_balance", config={"displayModeBar": False},
 )
 histogram_column.plotly_chart(
-    data_view.intensity_histogram_figure(summary["histogram_edges"], summary["histogram"]),
+    figures.intensity_histogram_figure(summary["histogram_edges"], summary["histogram"]),
     key="data_histogram", config={"displayModeBar": False},
 )
 st.subheader("Middle axial slices")
-st.plotly_chart(data_view.slice_grid_figure(summary["grid"]), key="data_slice_grid", config={"displayModeBar": False})
+st.plotly_chart(figures.slice_grid_figure(summary["grid"], summary["grid_titles"]), key="data_slice_grid", config={"displayModeBar": False})
 
 st.subheader("Sample viewer")
-data_view.seed("data_sample", 0, lambda index: 0 <= index < summary["num_samples"])
+state.seed("data_sample", 0, lambda index: 0 <= index < summary["num_samples"])
 sample = st.number_input("Sample", 0, summary["num_samples"] - 1, step=1, key="data_sample")
 label = summary["class_names"][summary["labels"][sample]]
 group = "" if summary["groups"] is None else f", group {summary['groups'][sample]}"
 st.text(f"Sample {sample}: class {label}{group}")
-volume = data_view.sample_volume(name, version, data_root, int(sample))
-indices, level, width = data_view.volume_viewer(volume, (name, version, int(sample)), "data_viewer")
+volume = dataset_browser.sample_volume(name, version, data_root, int(sample))
+indices, level, width = volume_viewer.volume_viewer(volume, (name, version, int(sample)), "data_viewer")
 st.plotly_chart(inspect_ui.slices_chart(volume, tuple(indices), level, width, None), key="data_slices")
 if st.toggle("3D view", value=False, key="data_3d"):
     st.plotly_chart(inspect_ui.volume_chart(volume, level, width, None), key="data_volume")

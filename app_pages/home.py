@@ -1,4 +1,4 @@
-"""Home: what the lab is, and a one-click demo run."""
+"""Home: what the lab is, and a one-click sample run."""
 
 import streamlit as st
 
@@ -46,13 +46,13 @@ if access.gate() == "open":
                "(set `lab_password` or `[auth]` in `.streamlit/secrets.toml` to require a sign-in for changes).")
 
 with st.container(border=True):
-    st.subheader("Try it: the demo run")
+    st.subheader("Try it: the sample run")
     st.markdown(
         f"The 3D MNIST tutorial CNN (`tutorial3d`) on `digits3d` (handwritten digits voxelised into 16³ "
         f"volumes; the first {DEMO_SOURCE_DIGITS} source digits), {DEMO_CONFIG.training.epochs} epochs. "
         "It takes well under a minute on a laptop CPU."
     )
-    if st.button("Start the demo run", key="home_demo", type="primary", icon=":material/play_arrow:"):
+    if st.button("Start the sample run", key="home_demo", type="primary", icon=":material/play_arrow:"):
         if not access.can_change():
             st.error(access.refusal(), icon=":material/lock:")
             st.stop()

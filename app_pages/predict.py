@@ -9,11 +9,11 @@ import streamlit as st
 
 from engine.inference import client
 from engine.store import open_store
-from ui import access, data_view, predict_view
+from ui import access, predict_view, uploads
 from ui.text import markdown_text
 
 st.title("Predict")
-data_view.remove_stale_uploads()
+uploads.remove_stale_uploads()
 store = open_store()
 models = client.models(store)
 pinned = client.find_model(store, access.demo_settings().model)

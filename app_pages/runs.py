@@ -16,7 +16,7 @@ show_lr_find = lr_find_column.toggle("Show lr-find runs", key="runs_show_lr_find
 listing = runs_view.Listing(archived=None if show_archived else False, lr_find=show_lr_find)
 runs = listing.runs(store)
 if not runs:
-    st.info("No runs yet. Start the demo run on the Home page or configure one on Train.", icon=":material/info:")
+    st.info("No runs yet. Start the sample run on the Home page or configure one on Train.", icon=":material/info:")
     st.page_link("app_pages/train.py", label="Configure a run", icon=":material/tune:")
     st.stop()
 

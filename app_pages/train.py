@@ -12,7 +12,7 @@ from engine.store import open_store
 from ui import access, augment_view, cached, figures, tables, train_form, transfer_form
 from ui import doctor as doctor_ui
 from ui import plan as plan_ui
-from ui.text import markdown_text, plotly_text
+from ui.text import markdown_text
 
 # A warm standby worker (TensorFlow already imported) takes the next launch; cheap when one waits.
 try:
@@ -114,11 +114,11 @@ with preview_column:
     elif preview is not None:
         train_form.dataset_metrics(preview["num_samples"], preview["volume_shape"], preview["num_classes"])
         st.plotly_chart(
-            figures.class_balance_figure([plotly_text(c) for c in preview["class_names"]], preview["class_counts"]),
+            figures.class_balance_figure(preview["class_names"], preview["class_counts"]),
             key="train_class_balance", config={"displayModeBar": False},
         )
         st.plotly_chart(
-            figures.slices_figure(preview["slices"], [plotly_text(t) for t in preview["slice_titles"]]),
+            figures.slice_grid_figure([preview["slices"]], [preview["slice_titles"]], row_height=170),
             key="train_slices", config={"displayModeBar": False},
         )
         shown = len(preview["slice_titles"])

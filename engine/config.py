@@ -373,7 +373,7 @@ def _field_problems(config: RunConfig) -> list[Problem]:
         problems.append(Problem("data.dataset", f"data.dataset is {config.data.dataset!r}; name a dataset."))
     if not isinstance(config.data.options, dict):
         problems.append(
-            Problem("data.options", f"data.options must be an object of dataset knobs, not {config.data.options!r}.")
+            Problem("data.options", f"data.options must be an object of dataset options, not {config.data.options!r}.")
         )
     positive = config.data.positive_class
     if positive is not None and (not isinstance(positive, str) or not positive or len(positive) > MAX_NAME_LENGTH
@@ -383,7 +383,7 @@ def _field_problems(config: RunConfig) -> list[Problem]:
         ))
     if not isinstance(config.model.architecture, str) or not config.model.architecture:
         problems.append(
-            Problem("model.architecture", f"model.architecture is {config.model.architecture!r}; name a preset.")
+            Problem("model.architecture", f"model.architecture is {config.model.architecture!r}; name an architecture.")
         )
     for field_name, limit in LIMITS.items():
         problem = limit.problem(field_name, _value(config, field_name))

@@ -44,7 +44,8 @@ def preview_panel(config: RunConfig | None, ready: bool) -> None:
         st.error(markdown_text(e))
         return
     st.plotly_chart(
-        figures.before_after_figure(preview["before"], preview["after"], preview["labels"]),
+        figures.slice_grid_figure(list(zip(preview["before"], preview["after"])), row_titles=preview["labels"],
+                                  column_titles=["before", "after"], window="row"),
         key="train_augment_preview_chart", config={"displayModeBar": False},
     )
     st.caption(

@@ -7,7 +7,7 @@ grouping (``group``), the result metric (``result``), best or last epoch
 (``at``) and whether archived runs are listed (``archived``). The URL wins when
 it changed since the page last wrote it (a shared link, a reload, the Runs
 page's "Compare selected"); otherwise the widgets do. Numbers come from
-engine.compare; figures from ui.compare_figures.
+engine.compare; figures from ui.figures.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from engine.machine import execution
 from engine.errors import LabError
 from engine.runs import RunRecord, RunStatus, metric_title
 from engine.store import RunStore
-from ui import compare_figures, run_admin, state, tables
+from ui import figures, run_admin, state, tables
 from ui.inspect import confusion_figure
 from ui.text import markdown_text, plotly_text
 
@@ -200,7 +200,7 @@ def view_options(comparison: compare.Comparison) -> ViewOptions:
 # ------------------------------------------------------------ sections
 def render(store: RunStore, comparison: compare.Comparison, options: ViewOptions, *, editable: bool = True) -> None:
     """The sections; ``editable=False`` (a read-only share link) leaves out the tags / notes / delete editor."""
-    colors = compare_figures.run_colors(comparison.run_ids)
+    colors = figures.run_colors(comparison.run_ids)
     _curves(comparison, options, colors)
     _summary(comparison, options)
     _config(comparison)
@@ -223,7 +223,7 @@ def _curves(comparison: compare.Comparison, options: ViewOptions, colors: dict[i
     if not series:
         st.info(f"None of these runs recorded {markdown_text(options.metric)} for the chosen curves yet.")
         return
-    st.plotly_chart(compare_figures.curves_figure(series, colors, options.metric, options.axis), key="compare_curves_chart")
+    st.plotly_chart(figures.curves_figure([(options.metric, series)], colors, options.axis, height=420), key="compare_curves_chart")
 
 
 SUMMARY_FORMATS = {"runs": "{:.0f}", "parameters": "{:,.0f}", "epochs": "{:.0f}", "best epoch": "{:.0f}", "wall time (s)": "{:.1f}",
@@ -320,11 +320,14 @@ def _hyperparameters(comparison: compare.Comparison, options: ViewOptions, color
         return
     left, right = st.columns([3, 2])
     with left:
-        st.plotly_chart(compare_figures.parallel_figure(frame, fields, options.result_metric, options.result_title),
+        rows = frame[frame[options.result_metric].notna()]
+        st.plotly_chart(figures.parallel_figure({name: list(rows[name]) for name in fields}, options.result_title,
+                                                list(rows[options.result_metric]),
+                                                lower_is_better=compare.lower_is_better(options.result_metric)),
                         key="compare_parallel")
     with right:
         field = st.selectbox("Field", fields, key="compare_scatter_field")
-        st.plotly_chart(compare_figures.scatter_figure(frame, field, options.result_metric, options.result_title,
+        st.plotly_chart(figures.scatter_figure(frame, field, options.result_metric, options.result_title,
                                                        colors), key="compare_scatter")
 
 

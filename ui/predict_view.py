@@ -18,7 +18,7 @@ import streamlit as st
 from engine import datasets
 from engine.errors import LabError
 from engine.inference import client
-from ui import data_view
+from ui import uploads, volume_viewer
 from ui import volumes as volume_ui
 from ui.text import markdown_text, plotly_text, plotly_texts
 
@@ -42,11 +42,11 @@ def pick_model(models: Sequence[client.Model], pinned: client.Model | None) -> c
 
 def run_prediction(model: client.Model, files, tta: int, saliency: bool) -> dict[str, Any]:
     """Stage the upload, predict it in a subprocess, delete the upload; the result kept in the session."""
-    folder, source = data_view.stage_upload([(file.name, file.getbuffer()) for file in files or []])
+    folder, source = uploads.stage_upload([(file.name, file.getbuffer()) for file in files or []])
     try:
         report, arrays = client.predict(model, [source], tta=tta, saliency=saliency)
     finally:
-        data_view.discard_upload(folder)
+        uploads.discard_upload(folder)
     return {"model": model.key, "report": report, "arrays": arrays, "upload": ", ".join(f.name for f in files)}
 
 
@@ -113,7 +113,7 @@ def show_case(result: dict[str, Any], position: int, reference: dict[str, Any]) 
     if "saliency" in result["arrays"]:
         overlay = datasets.resample(result["arrays"]["saliency"][position], volume.shape)
         st.caption(f"HiResCAM saliency for {markdown_text(case['predicted'])} over the volume as the model saw it.")
-    indices, level, width = data_view.volume_viewer(volume, (result["model"], case["path"], position),
+    indices, level, width = volume_viewer.volume_viewer(volume, (result["model"], case["path"], position),
                                                     f"predict_view_{position}")
     st.plotly_chart(volume_ui.slices_figure(volume, indices, level, width, overlay=overlay),
                     key=f"predict_slices_{position}")

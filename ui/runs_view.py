@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
-from engine import jobs, statistics
+from engine import compare, jobs, statistics
 from engine.machine import execution
 from engine.errors import LabError
 from engine.runs import RunRecord, RunStatus
@@ -170,7 +171,7 @@ def _curves(cache: MetricCache, runs: Sequence[RunRecord]) -> None:
     labels = tuple((run.id, run.label) for run in runs)  # the figure builders escape them for Plotly
     histories = tuple(_frozen_rows(cache.get(run.id).history(), skip="_wall_time") for run in runs)
     batches = tuple(_frozen_rows(cache.get(run.id).batches) for run in runs)
-    curves = _shared_figure(figures.curves_figure, labels, histories) if any(histories) else None
+    curves = _shared_figure(live_curves_figure, labels, histories) if any(histories) else None
     batch_loss = _shared_figure(figures.batch_loss_figure, labels, batches) if any(batches) else None
     if curves is not None:
         st.plotly_chart(curves, key="runs_curves")
@@ -178,6 +179,20 @@ def _curves(cache: MetricCache, runs: Sequence[RunRecord]) -> None:
         st.info("No epoch has finished yet; the curves appear here as soon as one does.", icon=":material/hourglass_top:")
     if batch_loss is not None:
         st.plotly_chart(batch_loss, key="runs_batch_loss")
+
+
+def live_curves_figure(histories: Mapping[int, compare.History], labels: Mapping[int, str]) -> go.Figure:
+    """Loss and accuracy per epoch of each run (``figures.CURVE_PANELS``), training and validation."""
+    panels = []
+    for title, metric in figures.CURVE_PANELS:
+        lines = []
+        for run_id, history in histories.items():
+            for name in (metric, compare.VALIDATION_PREFIX + metric):
+                x, y, _ = compare.curve(history, name)
+                if len(x):
+                    lines.append(compare.Series(labels.get(run_id, f"run {run_id}"), name, (run_id,), x, y))
+        panels.append((title, lines))
+    return figures.curves_figure(panels, figures.run_colors(list(histories)), fixed_ranges=True)
 
 
 def _frozen_rows(rows: Sequence[dict], skip: str = "") -> tuple:

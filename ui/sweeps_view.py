@@ -14,7 +14,7 @@ import streamlit as st
 from engine import statistics
 from engine.config import RunConfig
 from engine.sweeps.spec import METHODS, METRICS
-from ui import train_form
+from ui import figures, train_form
 
 BATCH_SIZES = (4, 8, 16, 32, 64)
 # Seconds between refreshes of the progress while a sweep runs (as the Runs page's live panel).
@@ -24,7 +24,7 @@ REFRESH_S = 2.0
 def spec_form(dataset_catalog: Sequence[dict[str, Any]], arch_names: Sequence[str]) -> dict[str, Any]:
     """The widgets of a new sweep; returns the raw spec dict (checked by the engine, not here).
 
-    The dataset's knobs are the Train page's widgets (ui.train_form.dataset_options), keyed ``sweeps_``.
+    The dataset's options are the Train page's widgets (ui.train_form.dataset_options), keyed ``sweeps_``.
     """
     defaults = RunConfig()
     by_name = {entry["name"]: entry for entry in dataset_catalog}
@@ -155,34 +155,13 @@ def parallel_figure(report: dict[str, Any]) -> go.Figure | None:
     trials = [t for t in report["trials"] if t["value"] is not None]
     if not trials:
         return None
-    dimensions = []
-    for path in report["space"]:
-        values = [t["params"].get(path) for t in trials]
-        label = path
-        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-            if report["space"][path].get("log") and all(v > 0 for v in values):
-                logs = [math.log10(v) for v in values]
-                decades = list(range(math.floor(min(logs)), math.ceil(max(logs)) + 1))
-                dimensions.append({"label": label, "values": logs, "tickvals": decades,
-                                   "ticktext": [f"1e{d}" for d in decades],
-                                   "range": [min(decades), max(decades)]})
-            else:
-                dimensions.append({"label": label, "values": values, "tickformat": ".4~g"})
-        else:
-            labels = sorted({str(v) for v in values})
-            dimensions.append({"label": label, "values": [labels.index(str(v)) for v in values],
-                               "tickvals": list(range(len(labels))), "ticktext": labels})
-    objective = [t["value"] for t in trials]
     better = "lower" if report["direction"] == "minimize" else "higher"
-    dimensions.append({"label": f"{report['metric']} ({better} is better)", "values": objective,
-                       "tickformat": ".4~g"})
-    figure = go.Figure(go.Parcoords(
-        line={"color": objective, "colorscale": "Viridis", "showscale": False,
-              "reversescale": report["direction"] == "minimize"},
-        dimensions=dimensions, labelangle=-20, labelside="top",  # long paths would overlap when flat
-    ))
-    figure.update_layout(height=380, margin={"l": 60, "r": 60, "t": 80, "b": 30})
-    return figure
+    return figures.parallel_figure(
+        {path: [t["params"].get(path) for t in trials] for path in report["space"]},
+        f"{report['metric']} ({better} is better)", [t["value"] for t in trials],
+        log_columns=[path for path, spec in report["space"].items() if spec.get("log")],
+        lower_is_better=report["direction"] == "minimize", height=380,
+    )
 
 
 def importance_figure(importances: dict[str, float]) -> go.Figure | None:

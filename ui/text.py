@@ -41,10 +41,15 @@ def plotly_text(value: object, limit: int | None = None) -> str:
     Plotly draws the entities as the characters, so the text reads as typed and
     no tag in it becomes markup.
     """
+    return html.escape(shorten(value, limit), quote=False)
+
+
+def shorten(value: object, limit: int | None) -> str:
+    """``value`` as text of at most ``limit`` characters (the last one an ellipsis when cut); None: whole."""
     text = str(value)
     if limit is not None and len(text) > limit:
         text = text[: limit - 1] + "…"
-    return html.escape(text, quote=False)
+    return text
 
 
 def plotly_texts(values) -> list[str]:

@@ -2,7 +2,7 @@
 
 Widgets are created without ``value=``; their defaults go into session state
 first (``_default``). Every widget has a ``train_`` key that tests can drive;
-the knobs of a dataset or a preset carry its name in the key
+the options of a dataset and the knobs of an architecture carry its name in the key
 (``train_option_shapes3d_size``, ``train_dropout_rate_vgg3d``), so each keeps
 its own defaults and values.
 """
@@ -74,7 +74,7 @@ def _catalog_choice(label: str, catalog: list[dict[str, Any]], key: str, preferr
 
 
 def dataset_section(catalog: list[dict[str, Any]]) -> dict[str, Any]:
-    """Dataset, its generator knobs, the split and normalisation -> the ``data`` section."""
+    """Dataset, its options, the split and normalisation -> the ``data`` section."""
     name, entry = _catalog_choice("Dataset", catalog, "train_dataset", DATA_DEFAULTS.dataset)
     options = dataset_options(name, entry)
     positive_class = _positive_class_widget(name, entry)
@@ -134,26 +134,26 @@ def _positive_class_widget(dataset: str, entry: dict[str, Any]) -> str | None:
 
 
 def dataset_options(dataset: str, entry: dict[str, Any], prefix: str = "train") -> dict[str, Any]:
-    """The dataset's generator knobs as widgets (up to three a row) -> ``data.options``. The Train and
+    """The dataset's options as widgets (up to three a row) -> ``data.options``. The Train and
     Sweeps pages use these same widgets; ``prefix`` starts their keys (``sweeps_option_shapes3d_size``)."""
     options: dict[str, Any] = {}
-    knobs = entry.get("options") or {}
-    if knobs:
-        columns = st.columns(min(3, len(knobs)))
-        for index, (knob, spec) in enumerate(knobs.items()):
+    specs = entry.get("options") or {}
+    if specs:
+        columns = st.columns(min(3, len(specs)))
+        for index, (option, spec) in enumerate(specs.items()):
             with columns[index % len(columns)]:
-                options[knob] = _option_widget(dataset, knob, spec, prefix)
+                options[option] = _option_widget(dataset, option, spec, prefix)
     return options
 
 
-def _option_widget(dataset: str, knob: str, spec: dict[str, Any], prefix: str = "train") -> Any:
-    """One dataset knob: a choice, a whole number, a number or a flag (bounds from the engine).
+def _option_widget(dataset: str, option: str, spec: dict[str, Any], prefix: str = "train") -> Any:
+    """One dataset option: a choice, a whole number, a number or a flag (bounds from the engine).
 
-    Keyed by dataset too: two datasets' knobs of the same name are different widgets.
+    Keyed by dataset too: two datasets' options of the same name are different widgets.
     """
-    key = f"{prefix}_option_{dataset}_{knob}"
+    key = f"{prefix}_option_{dataset}_{option}"
     default = spec.get("default")
-    label = spec.get("label") or knob.replace("_", " ").capitalize()
+    label = spec.get("label") or option.replace("_", " ").capitalize()
     help_text = spec.get("help")
     if spec.get("choices"):
         return st.selectbox(label, spec["choices"], key=_default(key, default), help=help_text)
@@ -182,17 +182,17 @@ def model_section(catalog: list[dict[str, Any]]) -> dict[str, Any]:
     )
     dropout = dropout_column.number_input(
         "Dropout rate", key=_default(f"train_dropout_rate_{arch}", float(preset["dropout_rate"])),
-        **_bounds("model.dropout_rate"), step=0.05, format="%.2f", help=f"The preset uses {preset['dropout_rate']}.",
+        **_bounds("model.dropout_rate"), step=0.05, format="%.2f", help=f"The architecture uses {preset['dropout_rate']}.",
     )
     initializers = list(cfg.INITIALIZERS)
     initializer = init_column.selectbox(
         "Kernel initializer", initializers, key=_default(f"train_kernel_initializer_{arch}", preset["kernel_initializer"]),
-        help=f"The preset uses {preset['kernel_initializer']}.",
+        help=f"The architecture uses {preset['kernel_initializer']}.",
     )
     bn_column, momentum_column, l2_column = st.columns(3)
     batchnorm = bn_column.toggle(
         "BatchNorm", key=_default(f"train_batchnorm_{arch}", bool(preset["batchnorm"])),
-        help=f"The preset {'uses' if preset['batchnorm'] else 'does not use'} BatchNorm.",
+        help=f"The architecture {'uses' if preset['batchnorm'] else 'does not use'} BatchNorm.",
     )
     momentum = momentum_column.number_input(
         "BatchNorm momentum", key=_default("train_batchnorm_momentum", MODEL_DEFAULTS.batchnorm_momentum),
@@ -200,19 +200,19 @@ def model_section(catalog: list[dict[str, Any]]) -> dict[str, Any]:
     )
     l2 = l2_column.number_input(
         "L2 weight penalty", key=_default(f"train_l2_{arch}", float(preset["l2"])),
-        **_bounds("model.l2"), step=1e-4, format="%.1e", help=f"The preset uses {preset['l2']:g}.",
+        **_bounds("model.l2"), step=1e-4, format="%.1e", help=f"The architecture uses {preset['l2']:g}.",
     )
     padding_column, _, _ = st.columns(3)
     paddings = entry["paddings"]
     if len(paddings) > 1:
         padding = padding_column.selectbox(
             "Convolution padding", paddings, key=_default(f"train_padding_{arch}", preset["padding"]),
-            help=f"The preset uses {preset['padding']}. 'same' keeps each convolution's output the size of its "
-            "input, so deep presets fit small volumes.",
+            help=f"The architecture uses {preset['padding']}. 'same' keeps each convolution's output the size of its "
+            "input, so deep architectures fit small volumes.",
         )
     else:  # the preset's builder has one fixed padding: nothing to choose
         padding = paddings[0]
-        padding_column.caption(f"Convolution padding: always '{padding}' in this preset.")
+        padding_column.caption(f"Convolution padding: always '{padding}' in this architecture.")
     chosen = {"dropout_rate": float(dropout), "batchnorm": bool(batchnorm), "l2": float(l2),
               "kernel_initializer": initializer, "padding": padding}
     model: dict[str, Any] = {

@@ -11,19 +11,13 @@ from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
+
+from ui import figures
 
 # The three orthogonal planes: title and the volume axis each one cuts across.
 PLANES = (("axial", 0), ("coronal", 1), ("sagittal", 2))
 # The 3D view is drawn from at most this many voxels per edge (stays fast in the browser).
 MAX_3D_EDGE = 24
-# Saliency overlay: transparent at 0, opaque red-yellow at 1.
-OVERLAY_COLORSCALE = [
-    [0.0, "rgba(255,0,0,0)"],
-    [0.3, "rgba(255,0,0,0.05)"],
-    [0.6, "rgba(255,80,0,0.45)"],
-    [1.0, "rgba(255,230,0,0.75)"],
-]
 
 
 def window_defaults(volume: np.ndarray) -> tuple[float, float, float, float]:
@@ -58,33 +52,11 @@ def slices_figure(
     height: int = 300,
 ) -> go.Figure:
     """Axial, coronal and sagittal slices at ``indices`` (one per axis), grey-scale windowed by level/width."""
-    low, high = level - width / 2.0, level + width / 2.0
     titles = [f"{name} {int(indices[axis])}/{volume.shape[axis] - 1}" for name, axis in PLANES]
-    figure = make_subplots(rows=1, cols=3, subplot_titles=titles, horizontal_spacing=0.03)
-    for column, (_, axis) in enumerate(PLANES, start=1):
-        figure.add_trace(
-            go.Heatmap(
-                z=plane(volume, axis, indices[axis]), colorscale="gray", zmin=low, zmax=high, showscale=False,
-                hovertemplate="x %{x}, y %{y}: %{z:.3f}<extra></extra>",
-            ),
-            row=1,
-            col=column,
-        )
-        if overlay is not None:
-            figure.add_trace(
-                go.Heatmap(
-                    z=plane(overlay, axis, indices[axis]), colorscale=OVERLAY_COLORSCALE, zmin=0.0, zmax=1.0,
-                    showscale=column == 3, colorbar=dict(title="Grad-CAM", len=0.8, thickness=10),
-                    hovertemplate="saliency %{z:.2f}<extra></extra>",
-                ),
-                row=1,
-                col=column,
-            )
-        anchor = "x" if column == 1 else f"x{column}"
-        figure.update_xaxes(visible=False, constrain="domain", row=1, col=column)
-        figure.update_yaxes(visible=False, autorange="reversed", scaleanchor=anchor, row=1, col=column)
-    figure.update_layout(height=height, margin=dict(t=30, b=0, l=0, r=0))
-    return figure
+    images = [plane(volume, axis, indices[axis]) for _, axis in PLANES]
+    overlays = None if overlay is None else [[plane(overlay, axis, indices[axis]) for _, axis in PLANES]]
+    return figures.slice_grid_figure([images], [titles], window=(level - width / 2.0, level + width / 2.0),
+                                     overlays=overlays, height=height)
 
 
 def downsample(volume: np.ndarray, max_edge: int = MAX_3D_EDGE) -> np.ndarray:

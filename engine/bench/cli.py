@@ -40,7 +40,7 @@ ARM_TIMEOUT_S = 3600
 
 
 def _dataset_options(dataset: str, input_shape: tuple[int, ...], samples: int | None) -> dict[str, Any]:
-    """The built-in dataset's knobs for ``samples`` volumes with an edge of max(D, H, W); a sentence otherwise."""
+    """The built-in dataset's options for ``samples`` volumes with an edge of max(D, H, W); a sentence otherwise."""
     from engine import datasets
 
     depth, height, width, channels = input_shape
@@ -57,7 +57,7 @@ def _dataset_options(dataset: str, input_shape: tuple[int, ...], samples: int | 
         options["size"] = edge
     elif tuple(info["volume_shape"][:3]) != (depth, height, width):
         raise ConfigError([f"--input-shape: {dataset} has volumes of {info['volume_shape']}; give that shape "
-                           "or choose a dataset with a size knob (digits3d, phantom_lesions, shapes3d)."])
+                           "or choose a dataset with a size option (digits3d, phantom_lesions, shapes3d)."])
     if samples is not None:
         if "num_samples" not in knobs:
             raise ConfigError([f"--samples: {dataset} has a fixed number of samples; leave --samples out."])
@@ -317,12 +317,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("what", nargs="?", choices=("train", "import"), default="train")
     p.add_argument("--json", action="store_true", help="one JSON object with stable keys")
     train = p.add_argument_group("bench train")
-    train.add_argument("--arch", help=f"architecture preset (default {DEFAULTS['arch']})")
+    train.add_argument("--arch", help=f"architecture (default {DEFAULTS['arch']})")
     train.add_argument("--dataset", help=f"built-in dataset (default {DEFAULTS['dataset']})")
     train.add_argument("--input-shape", type=int, nargs=4, metavar=("D", "H", "W", "C"),
                        help="volume shape with C = 1 (default 16 16 16 1); a non-cubic shape is resampled from the "
                             "built-in generated at the largest edge")
-    train.add_argument("--padding", choices=("valid", "same"), help="convolution padding (default: the preset's)")
+    train.add_argument("--padding", choices=("valid", "same"), help="convolution padding (default: the architecture's)")
     train.add_argument("--batch-size", type=argtypes.positive_int)
     train.add_argument("--samples", type=argtypes.positive_int, help="volumes in the dataset (all splits)")
     train.add_argument("--epochs", type=int, help="epochs per arm (default 4)")

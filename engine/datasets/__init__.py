@@ -129,10 +129,10 @@ def _spec(name: str) -> DatasetSpec:
 
 
 def validate_options(name: str, options: dict[str, Any]) -> list[Problem]:
-    """One problem (field, sentence) per bad knob of dataset ``name`` (empty when all are fine)."""
+    """One problem (field, sentence) per bad option of dataset ``name`` (empty when all are fine)."""
     if _is_imported(name):
         return [
-            Problem(f"data.options.{key}", f"data.options.{key} is not a knob of {name}: an imported dataset has no knobs.")
+            Problem(f"data.options.{key}", f"data.options.{key} is not an option of {name}: an imported dataset has no options.")
             for key in options
         ]
     spec = _spec(name)
@@ -140,7 +140,7 @@ def validate_options(name: str, options: dict[str, Any]) -> list[Problem]:
     for key, value in options.items():
         field_name = f"data.options.{key}"
         if key not in spec.options:
-            problems.append(Problem(field_name, f"{field_name} is not a knob of {name}; its knobs are {', '.join(spec.options)}."))
+            problems.append(Problem(field_name, f"{field_name} is not an option of {name}; its options are {', '.join(spec.options)}."))
             continue
         problem = spec.options[key].problem(field_name, value)
         if problem:

@@ -22,7 +22,7 @@ def add_parser(sub) -> None:
     p.add_argument("--rebuild", action="store_true",
                    help="with --store: restore the newest backup over a damaged or lost database and recover "
                         "the runs it lacks from their run folders (stop the lab first)")
-    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="a dataset knob, repeatable")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="a dataset option, repeatable")
     p.add_argument("--val-fraction", type=float, default=0.15)
     p.add_argument("--test-fraction", type=float, default=0.15)
     p.add_argument("--seed", type=int, default=0, help="the split seed (a run's training.seed)")

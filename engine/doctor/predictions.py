@@ -188,10 +188,10 @@ def capacity(checks: Mapping[str, tuple[int, float]], train_samples: int | None)
             id="capacity", severity=Severity.WARNING, evidence=evidence,
             title=f"{params:,} parameters for {train_samples} training samples ({per_sample:,.0f} per sample): "
             "the model can memorise the training set",
-            suggestion="Lower the width multiplier, choose a smaller preset, or add data and augmentation.",
+            suggestion="Lower the width multiplier, choose a smaller architecture, or add data and augmentation.",
         )
     return Finding(
         id="capacity", severity=Severity.NOTE, evidence=evidence,
         title=f"{params:,} parameters for {train_samples} training samples ({per_sample:,.0f} per sample)",
-        suggestion="A useful reference when comparing presets and widths.",
+        suggestion="A useful reference when comparing architectures and widths.",
     )

@@ -16,7 +16,7 @@ def add_parser(sub) -> None:
                                     "a complete config, each choice with its reason")
     p.add_argument("dataset", help="a built-in or imported dataset (see `datasets`)")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                   help="a knob of a built-in dataset, repeatable (e.g. num_samples=200)")
+                   help="an option of a built-in dataset, repeatable (e.g. num_samples=200)")
     p.add_argument("--no-lr-test", dest="lr_test", action="store_false",
                    help="skip the learning-rate range test (fast; the rate is then Adam's usual 1e-3)")
     p.add_argument("--lr-steps", type=int, default=LR_TEST_STEPS, help="batches of the range test at most")

@@ -245,15 +245,15 @@ def _dropout_runs(store):
 
 
 def test_a_knob_the_preset_decides_shows_its_value_marked_preset_and_stays_in_the_scatter(store):
-    from ui import compare_figures, tables
+    from ui import figures, tables
 
     ids = _dropout_runs(store)
     comparison = compare.load(store, ids)
     frame = compare.hyperparameter_frame(comparison, "val_accuracy")
     assert list(frame["model.dropout_rate"]) == [0.0, 0.2, 0.5]  # the effective value, not None
     assert frame.attrs["from_preset"]["model.dropout_rate"] == [True, False, False]
-    figure = compare_figures.scatter_figure(frame, "model.dropout_rate", "val_accuracy", "val_accuracy @ best",
-                                            compare_figures.run_colors(ids))
+    figure = figures.scatter_figure(frame, "model.dropout_rate", "val_accuracy", "val_accuracy @ best",
+                                            figures.run_colors(ids))
     assert [trace.x[0] for trace in figure.data] == [0.0, 0.2, 0.5]  # 3 points of 3
     assert "(preset)" in figure.data[0].hovertemplate and "(preset)" not in figure.data[1].hovertemplate
     table, differing = compare.config_table(comparison.runs)

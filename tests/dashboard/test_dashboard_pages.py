@@ -17,7 +17,7 @@ def test_home_on_an_empty_store_shows_getting_started(app, page_text):
     at = app()
     _no_exceptions(at)
     assert at.title[0].value == "Conv3D Lab"
-    assert at.button(key="home_demo").label == "Start the demo run"
+    assert at.button(key="home_demo").label == "Start the sample run"
     assert "No runs yet" in page_text(at)
 
 
@@ -243,4 +243,4 @@ def test_train_offers_padding_only_where_the_preset_honours_it(app):
     at.selectbox(key="train_architecture").select("vgg3d").run()
     _no_exceptions(at)
     assert not [box for box in at.selectbox if box.key == "train_padding_vgg3d"]
-    assert any("always 'same' in this preset" in caption.value for caption in at.caption)
+    assert any("always 'same' in this architecture" in caption.value for caption in at.caption)

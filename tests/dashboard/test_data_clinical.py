@@ -16,10 +16,10 @@ from engine import datasets, paths
 from engine.errors import DataError
 from tests.dashboard.conftest import APP, APP_TIMEOUT_S
 from tests.datasets import scans
-from ui import data_view
+from ui import import_form, uploads
 
-FORM = {"format": "auto", "labels_csv": "", "group_column": "", "shape": "", "normalization": data_view.AUTO,
-        "window": data_view.AUTO, "channels": "keep", "reorient": False}
+FORM = {"format": "auto", "labels_csv": "", "group_column": "", "shape": "", "normalization": import_form.AUTO,
+        "window": import_form.AUTO, "channels": "keep", "reorient": False}
 DIAGNOSES = {f"P{index:02d}": ("lesion" if index % 2 else "normal") for index in range(1, 13)}
 
 def _patients_zip(tmp_path: Path) -> bytes:
@@ -50,7 +50,7 @@ def _page(**state) -> AppTest:
     return at
 
 def test_zip_plus_labels_csv_in_one_upload_preview_change_a_column_and_import(store, tmp_path):
-    pending = data_view.prepare_preview([("patients.zip", _patients_zip(tmp_path)), ("labels.csv", _labels())],
+    pending = import_form.prepare_preview([("patients.zip", _patients_zip(tmp_path)), ("labels.csv", _labels())],
                                         None, FORM)
     preview = pending["preview"]
     assert preview["labels_csv"] == "labels.csv" and preview["layout"] == "labels-csv"
@@ -83,7 +83,7 @@ def test_zip_plus_labels_csv_in_one_upload_preview_change_a_column_and_import(st
 def test_patient_folders_without_labels_are_refused_with_the_sentence(store, tmp_path):
     # Patient folders taken for classes are refused before anything is imported (issue 21), and the upload is gone.
     with pytest.raises(DataError, match="look like patient or series folders, not classes.*give a labels CSV"):
-        data_view.prepare_preview([("patients.zip", _patients_zip(tmp_path))], None, FORM)
+        import_form.prepare_preview([("patients.zip", _patients_zip(tmp_path))], None, FORM)
     assert not [p.name for p in paths.imports_dir().iterdir() if p.name.startswith(".")]
 
 @pytest.mark.parametrize("typed", ["labels.csv", ""])
@@ -94,6 +94,6 @@ def test_a_csv_inside_the_zip_is_found_typed_or_not(store, tmp_path, typed):
     with zipfile.ZipFile(buffer, "w") as archive:
         for path in sorted((tmp_path / "study").rglob("*")):
             archive.write(path, path.relative_to(tmp_path / "study").as_posix())
-    pending = data_view.prepare_preview([("study.zip", buffer.getvalue())], None, dict(FORM, labels_csv=typed))
+    pending = import_form.prepare_preview([("study.zip", buffer.getvalue())], None, dict(FORM, labels_csv=typed))
     assert pending["preview"]["labels_csv"] == "labels.csv" and pending["preview"]["problems"] == []
-    data_view.discard_upload(pending["upload"])
+    uploads.discard_upload(pending["upload"])

@@ -2,7 +2,7 @@
 
 The data are tiny: a MedMNIST-layout .npz of 40 volumes of 16^3 and a zip of
 NIfTI class folders, written in tmp_path. AppTest cannot drive st.file_uploader,
-so the upload path goes through ``data_view.prepare_preview`` (what the page
+so the upload path goes through ``import_form.prepare_preview`` (what the page
 calls with the uploaded bytes) and the pending import it returns.
 """
 
@@ -22,7 +22,7 @@ from tests.dashboard.conftest import APP, APP_TIMEOUT_S
 from engine import datasets, paths
 from engine.errors import DataError
 from tests.datasets.scans import write_medmnist, write_nifti
-from ui import data_view, text
+from ui import import_form, text
 
 FORM_DEFAULTS = {"format": "auto", "labels_csv": "", "group_column": "", "shape": "", "normalization": "none",
                  "window": "none", "channels": "keep", "reorient": True}  # reorient: on by default since issue 21
@@ -206,7 +206,7 @@ def test_bad_uploads_are_refused_with_a_sentence_and_leave_nothing(store):
     }
     for expected, files in cases.items():
         with pytest.raises(DataError) as caught:
-            data_view.prepare_preview(files, None, FORM_DEFAULTS)
+            import_form.prepare_preview(files, None, FORM_DEFAULTS)
         assert expected in str(caught.value), (expected, str(caught.value))
         assert ".upload-" not in str(caught.value) and ".unzipped-" not in str(caught.value)
     assert not [p.name for p in paths.imports_dir().iterdir()]
@@ -223,7 +223,7 @@ def _zip(entries: dict[str, bytes]) -> bytes:
 # ------------------------------------------------------------------ uploads
 def test_an_uploaded_zip_is_previewed_imported_and_its_folder_removed(data_page):
     started = time.perf_counter()
-    pending = data_view.prepare_preview([("my scans.zip", nifti_zip())], None, FORM_DEFAULTS)
+    pending = import_form.prepare_preview([("my scans.zip", nifti_zip())], None, FORM_DEFAULTS)
     preview_s = time.perf_counter() - started
     upload = Path(pending["upload"])
     assert upload.is_dir() and upload.parent == paths.imports_dir().resolve() and upload.name.startswith(".")
@@ -247,7 +247,7 @@ def test_an_uploaded_zip_is_previewed_imported_and_its_folder_removed(data_page)
     print(f"\nupload of 12 NIfTI volumes of 16^3 in a zip: preview {preview_s:.2f} s, import {import_s:.2f} s page run")
 
     # A second upload, discarded: its folder goes too, and nothing is imported.
-    pending = data_view.prepare_preview([("more.zip", nifti_zip(per_class=2, junk=False))], None, FORM_DEFAULTS)
+    pending = import_form.prepare_preview([("more.zip", nifti_zip(per_class=2, junk=False))], None, FORM_DEFAULTS)
     at.session_state["data_pending"] = pending
     at.run()
     at.button(key="data_discard").click().run()
@@ -259,13 +259,13 @@ def test_an_uploaded_zip_is_previewed_imported_and_its_folder_removed(data_page)
 
 
 def test_an_import_that_fails_says_why_and_keeps_the_preview(data_page, scans):
-    pending = data_view.prepare_preview([("broken.zip", _zip({"a/x.nii.gz": b"1", "b/y.nii.gz": b"2"}))], None,
+    pending = import_form.prepare_preview([("broken.zip", _zip({"a/x.nii.gz": b"1", "b/y.nii.gz": b"2"}))], None,
                                         FORM_DEFAULTS)
     at = data_page(data_pending=pending, data_name="broken")
     assert at.button(key="data_import").disabled  # nothing usable: the preview says so first
     assert "Nothing to import" in plain(at.warning[0].value)
     datasets.import_dataset(scans / "organ", "taken")
-    pending = data_view.prepare_preview([("ok.zip", nifti_zip(per_class=3, junk=False))], None, FORM_DEFAULTS)
+    pending = import_form.prepare_preview([("ok.zip", nifti_zip(per_class=3, junk=False))], None, FORM_DEFAULTS)
     at.session_state["data_pending"] = pending
     at.session_state["data_name"] = "taken"
     at.run()
@@ -307,13 +307,13 @@ def test_text_helpers_show_user_strings_literally():
     )
     assert text.plotly_text("<b>AD</b> & CN") == "&lt;b&gt;AD&lt;/b&gt; &amp; CN"
     assert text.plotly_text("a" * 50, limit=10) == "a" * 9 + "…"
-    assert data_view.default_dataset_name("My scans (2).zip") == "My-scans-2"
-    assert data_view.default_dataset_name("...") == "imported"
-    assert data_view.parse_shape("32x64 64") == (32, 64, 64) and data_view.parse_shape(" ") is None
+    assert import_form.default_dataset_name("My scans (2).zip") == "My-scans-2"
+    assert import_form.default_dataset_name("...") == "imported"
+    assert import_form.parse_shape("32x64 64") == (32, 64, 64) and import_form.parse_shape(" ") is None
 
 
 def test_the_positive_class_is_guessed_in_the_preview_and_changeable_after_the_import(data_page):
-    pending = data_view.prepare_preview([("lesions.zip", nifti_zip(per_class=3, junk=False))], None, FORM_DEFAULTS)
+    pending = import_form.prepare_preview([("lesions.zip", nifti_zip(per_class=3, junk=False))], None, FORM_DEFAULTS)
     assert pending["preview"]["positive_class"] == "lesion"
     at = data_page(data_pending=pending, data_name="lesions")
     picker = at.selectbox(key="data_positive_class")

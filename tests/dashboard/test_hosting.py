@@ -126,10 +126,10 @@ def test_demo_mode_imports_nothing_from_server_paths_and_caps_uploads(store, tmp
     monkeypatch.setenv("CONV3D_LAB_DEMO_MAX_UPLOAD_BYTES", str(1024**2))
     with pytest.raises(DataError):
         uploads.check_import_path(tmp_path)
-    from ui import data_view
+    from ui import uploads as ui_uploads
 
     with pytest.raises(demo.DemoLimitError, match="uploads of at most 1 MB; these files are 2.0 MB"):
-        data_view.stage_upload([("big.npz", b"x" * 2 * 1024**2)])
+        ui_uploads.stage_upload([("big.npz", b"x" * 2 * 1024**2)])
 
 
 # ------------------------------------------------------------------ pages: demo mode

@@ -35,7 +35,7 @@ def fake_workers(monkeypatch, lab_home):
 
 def _form(at, **values):
     at.selectbox(key="sweeps_dataset").select("shapes3d").run()
-    # The dataset's knobs are the Train page's widgets, not JSON.
+    # The dataset's options are the Train page's widgets, not JSON.
     at.number_input(key="sweeps_option_shapes3d_num_samples").set_value(48)
     at.selectbox(key="sweeps_arch").select("tutorial3d")
     at.number_input(key="sweeps_width").set_value(0.25)

@@ -67,7 +67,7 @@ def test_bad_options_name_the_knob_and_its_range(lab_home):
     problems = [p.message for p in datasets.validate_options("digits3d", {"size": 3, "colour": "red", "jitter": "x"})]
     assert problems == [
         "data.options.size is 3; it must be a whole number between 8 and 64.",
-        "data.options.colour is not a knob of digits3d; its knobs are size, copies, max_rotation_degrees, "
+        "data.options.colour is not an option of digits3d; its options are size, copies, max_rotation_degrees, "
         "jitter, num_samples, seed.",
         "data.options.jitter is 'x'; it must be a number between 0 and 0.2.",
     ]

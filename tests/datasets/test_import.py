@@ -324,7 +324,7 @@ def test_names_options_and_existing_datasets(lab_home, tmp_path):
     datasets.import_dataset(arrays_file, "ok")
     with pytest.raises(DataError, match="already exists; choose another name or replace it"):
         datasets.import_dataset(arrays_file, "ok")
-    with pytest.raises(ConfigError, match="an imported dataset has no knobs"):
+    with pytest.raises(ConfigError, match="an imported dataset has no options"):
         datasets.load_dataset("ok", {"size": 8})
     datasets.delete_imported("ok")
     assert "ok" not in datasets.dataset_names() and _leftovers() == []

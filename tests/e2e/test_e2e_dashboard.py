@@ -161,7 +161,7 @@ def test_demo_run_from_home_then_stop(dashboard, browser_page):
     run_id = _run_id_from_url(page)
     seen = _watch_epochs(page, run_id, clicked_at, want=1)
     first, _ = _report(run_id, clicked_at, seen)
-    print(f"demo run: Launch click -> first epoch point: {first:.1f} s (slowed by {fake_worker.BATCH_DELAY_ENV}="
+    print(f"sample run: Launch click -> first epoch point: {first:.1f} s (slowed by {fake_worker.BATCH_DELAY_ENV}="
           f"{DEMO_BATCH_DELAY_S} per batch, so not the 10 s target of an unslowed demo)")
     assert _store().get_run(run_id).status.is_active, "the demo ended before Stop could be clicked"
 
@@ -169,7 +169,7 @@ def test_demo_run_from_home_then_stop(dashboard, browser_page):
     page.locator(f".st-key-runs_stop_{run_id} button").click()
     run = wait_for(lambda: (run := _store().get_run(run_id)).status.is_ended and run, 30, f"run {run_id} to stop")
     how = "cleanly (stop flag)" if not run.error else f"by signal after the grace period ({run.error})"
-    print(f"demo run stopped {time.monotonic() - stop_clicked:.1f} s after the Stop click, {how}")
+    print(f"sample run stopped {time.monotonic() - stop_clicked:.1f} s after the Stop click, {how}")
     assert run.status == RunStatus.STOPPED
     page.locator(f".st-key-runs_resume_{run_id} button").wait_for(timeout=15_000)
     assert page.locator("[data-testid='stException']").count() == 0

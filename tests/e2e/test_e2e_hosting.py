@@ -1,6 +1,6 @@
 """A hosted demo in headless Chromium: whose runs a browser may change, across reloads and browsers.
 
-Two browser contexts are two browsers (separate cookie jars). Browser A launches the demo run
+Two browser contexts are two browsers (separate cookie jars). Browser A launches the sample run
 from Home, reloads (a new Streamlit session) and still has the run's Stop button, because its
 identity is kept in a cookie (ui/access.py); browser B sees the same run read-only; A asking for
 more epochs than the cap gets the sentence naming it and nothing is queued. Then the password
@@ -124,7 +124,7 @@ def test_demo_runs_stay_yours_after_a_reload_and_read_only_to_another_browser(da
     _stop_button(page, run_id).wait_for(timeout=30_000)
     assert _store().get_run(run_id).owner == access.browser_identity(token)  # a hash, not the token
     _screenshot(page, "a-launched")
-    _step(started, "A launched the demo run")
+    _step(started, "A launched the sample run")
 
     # A reload is a new Streamlit session; the cookie brings the identity back.
     page.reload()
