@@ -16,7 +16,7 @@ Set to an fsspec URL (``s3://bucket/lab``, ``gs://bucket/lab``, ``file:///shared
 Keras and the readers need local paths, hence a working copy rather than reads through fsspec. The
 root holds files only; the database (``CONV3D_LAB_DB``) stays the source of runs, metrics and
 predictions. Errors (an unknown protocol, a missing driver such as s3fs, no credentials, an
-unreachable root) come back as one sentence naming ``CONV3D_LAB_ARTIFACTS``.
+unreachable root) come back as one sentence (StoreError) naming ``CONV3D_LAB_ARTIFACTS``.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from engine import paths
-from engine.errors import ConfigError, StoreError
+from engine.errors import StoreError
 
 ARTIFACTS_ENV = "CONV3D_LAB_ARTIFACTS"
 MANIFEST_FILE = ".manifest.json"  # in the root: what the last publish put there
@@ -64,22 +64,22 @@ def configured() -> bool:
 
 
 def _root() -> tuple[Any, str]:
-    """The fsspec filesystem and the root path inside it; ConfigError naming the setting when it cannot be."""
+    """The fsspec filesystem and the root path inside it; StoreError naming the setting when it cannot be."""
     url = root_url()
     if url is None:
-        raise ConfigError(f"{ARTIFACTS_ENV} is not set; set it to an fsspec URL such as s3://bucket/lab.")
+        raise StoreError(f"{ARTIFACTS_ENV} is not set; set it to an fsspec URL such as s3://bucket/lab.")
     try:
         import fsspec
         import fsspec.core
 
         filesystem, root = fsspec.core.url_to_fs(url)
     except ImportError as e:
-        raise ConfigError(
+        raise StoreError(
             f"{ARTIFACTS_ENV}={url!r} needs a driver that is not installed ({e}); install it "
             "(pip install -r requirements-cluster.txt) or point the setting at another root."
         ) from e
     except Exception as e:  # fsspec raises ValueError for an unknown protocol, others for a malformed URL
-        raise ConfigError(
+        raise StoreError(
             f"{ARTIFACTS_ENV}={url!r} is not a usable fsspec URL ({e}); give one such as s3://bucket/lab, "
             "gs://bucket/lab or file:///shared/lab, or unset it."
         ) from e
@@ -165,7 +165,7 @@ def publish_folder(folder: Path, key: str) -> Transfer:
         manifest.update({name: current[name] for name in changed})
         with filesystem.open(posixpath.join(remote, MANIFEST_FILE), "wb") as handle:
             handle.write(json.dumps(manifest, sort_keys=True).encode())
-    except (ConfigError, StoreError):
+    except StoreError:
         raise
     except Exception as e:
         raise _unreachable(f"publish {key} to", e) from e
@@ -203,7 +203,7 @@ def fetch_folder(key: str, folder: Path) -> Transfer | None:
             finally:
                 partial.unlink(missing_ok=True)
             moved += published[name]["size"]
-    except (ConfigError, StoreError):
+    except StoreError:
         raise
     except Exception as e:
         raise _unreachable(f"fetch {key} from", e) from e
