@@ -11,6 +11,7 @@ from __future__ import annotations
 
 WORKER_TESTS: tuple[str, ...] = (
     # Worker processes (real TensorFlow, or many fake workers), the standby, foreground `engine train`.
+    "tests/jobs/test_artefacts_two_machines.py",
     "tests/jobs/test_caps_at_once.py",
     "tests/jobs/test_folder_deleted.py",
     "tests/jobs/test_heartbeat_under_lock.py",
