@@ -41,6 +41,9 @@ RUNS_PREFIX = "runs"
 # and files being written (journal's and fetch's partial files start with a dot).
 SKIPPED_NAMES = frozenset({"heartbeat"})
 
+# Stores of keys rather than folders: nothing to create before a put, and a missing bucket is an error.
+OBJECT_STORES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss"})
+
 Manifest = dict[str, dict[str, int]]
 
 
@@ -84,6 +87,11 @@ def _root() -> tuple[Any, str]:
             "gs://bucket/lab or file:///shared/lab, or unset it."
         ) from e
     return filesystem, root.rstrip("/")
+
+
+def _object_store(filesystem: Any) -> bool:
+    protocols = filesystem.protocol if isinstance(filesystem.protocol, tuple) else (filesystem.protocol,)
+    return bool(set(protocols) & OBJECT_STORES)
 
 
 def _unreachable(action: str, error: Exception) -> StoreError:
@@ -149,6 +157,8 @@ def publish_folder(folder: Path, key: str) -> Transfer:
     remote = posixpath.join(root, key)
     current, record = local_manifest(folder), _read_record(folder)
     try:
+        if not _object_store(filesystem):
+            filesystem.makedirs(remote, exist_ok=True)
         published = _read_manifest(filesystem, remote) or {}
         # Changed here since the last sync, or not in the root at all (a root emptied by hand, say).
         changed = [name for name, entry in current.items() if record.get(name) != entry or name not in published]
@@ -156,7 +166,8 @@ def publish_folder(folder: Path, key: str) -> Transfer:
         moved = 0
         for name in changed:
             target = posixpath.join(remote, name)
-            filesystem.makedirs(posixpath.dirname(target), exist_ok=True)
+            if not _object_store(filesystem):  # s3fs's makedirs would create a missing bucket
+                filesystem.makedirs(posixpath.dirname(target), exist_ok=True)
             filesystem.put_file(str(folder / name), target)
             moved += current[name]["size"]
         for name in removed:
