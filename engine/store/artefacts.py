@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import posixpath
+import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ ARTIFACTS_ENV = "CONV3D_LAB_ARTIFACTS"
 MANIFEST_FILE = ".manifest.json"  # in the root: what the last publish put there
 LOCAL_RECORD = ".artefacts.json"  # in the working copy: the root's manifest it matches
 RUNS_PREFIX = "runs"
+IMPORTS_PREFIX = "imports"  # imported datasets, one folder per name, as in <data>/imports
 # Never published: the worker's liveness file (rewritten every few seconds, meaningful on its host only)
 # and files being written (journal's and fetch's partial files start with a dot).
 SKIPPED_NAMES = frozenset({"heartbeat"})
@@ -145,12 +147,13 @@ def _write_record(folder: Path, manifest: Manifest) -> None:
     os.replace(partial, folder / LOCAL_RECORD)
 
 
-def publish_folder(folder: Path, key: str) -> Transfer:
+def publish_folder(folder: Path, key: str, *, mirror: bool = False) -> Transfer:
     """Put what changed in local ``folder`` since its last publish or fetch under ``<root>/<key>/``.
 
     A merge, not a mirror: only files changed here (against the local record) are put, and only files
     this copy knew and no longer has are removed, so a stale working copy (a dashboard's fetched copy of
-    a run that goes on elsewhere) never takes newer files out of the root.
+    a run that goes on elsewhere) never takes newer files out of the root. ``mirror``: the root's folder
+    becomes this one (a dataset written whole by one import, replacing an older one of that name).
     """
     started = time.perf_counter()
     filesystem, root = _root()
@@ -162,7 +165,7 @@ def publish_folder(folder: Path, key: str) -> Transfer:
         published = _read_manifest(filesystem, remote) or {}
         # Changed here since the last sync, or not in the root at all (a root emptied by hand, say).
         changed = [name for name, entry in current.items() if record.get(name) != entry or name not in published]
-        removed = (set(record) & set(published)) - set(current)
+        removed = (set(published) if mirror else set(record) & set(published)) - set(current)
         moved = 0
         for name in changed:
             target = posixpath.join(remote, name)
@@ -197,7 +200,11 @@ def fetch_folder(key: str, folder: Path) -> Transfer | None:
         published = _read_manifest(filesystem, remote)
         if published is None:
             return None
-        record = _read_record(folder) if folder.is_dir() else {}
+        fresh = not folder.is_dir()
+        if fresh:  # a first fetch is staged beside the folder and renamed into place whole
+            final, folder = folder, folder.parent / f".fetching-{folder.name}-{os.getpid()}"
+            folder.mkdir(parents=True, exist_ok=True)
+        record = {} if fresh else _read_record(folder)
         stale = [name for name, entry in published.items()
                  if record.get(name) != entry or not (folder / name).is_file()]
         moved = 0
@@ -214,14 +221,17 @@ def fetch_folder(key: str, folder: Path) -> Transfer | None:
             finally:
                 partial.unlink(missing_ok=True)
             moved += published[name]["size"]
-    except StoreError:
-        raise
+        for name in set(record) - set(published):
+            (folder / name).unlink(missing_ok=True)
+        _write_record(folder, published)
+        if fresh:
+            os.rename(folder, final)
     except Exception as e:
+        if fresh:
+            shutil.rmtree(folder, ignore_errors=True)
+        if isinstance(e, StoreError):
+            raise
         raise _unreachable(f"fetch {key} from", e) from e
-    for name in set(record) - set(published):
-        (folder / name).unlink(missing_ok=True)
-    folder.mkdir(parents=True, exist_ok=True)
-    _write_record(folder, published)
     return Transfer(len(stale), moved, time.perf_counter() - started)
 
 
@@ -257,3 +267,39 @@ def delete_run(run_id: int) -> None:
     """Remove run ``run_id``'s folder from the root (when one is set)."""
     if configured():
         delete_folder(posixpath.join(RUNS_PREFIX, run_key(run_id)))
+
+
+def publish_dataset(folder: Path, name: str) -> Transfer | None:
+    """Publish imported dataset ``name`` from local ``folder`` (its staging folder, before it is renamed
+    into place, or the dataset's own); None when no root is set."""
+    if not configured():
+        return None
+    return publish_folder(folder, posixpath.join(IMPORTS_PREFIX, name), mirror=True)
+
+
+def dataset_folder(name: str) -> Path:
+    """Imported dataset ``name``'s local folder, first brought up to date with the root's copy when one is set."""
+    folder = paths.imports_dir() / name
+    if configured():
+        fetch_folder(posixpath.join(IMPORTS_PREFIX, name), folder)
+    return folder
+
+
+def published_datasets() -> list[str]:
+    """The names of the imported datasets on the root ([] when no root is set)."""
+    if not configured():
+        return []
+    filesystem, root = _root()
+    try:
+        entries = filesystem.ls(posixpath.join(root, IMPORTS_PREFIX), detail=False)
+    except FileNotFoundError:
+        return []
+    except Exception as e:
+        raise _unreachable("list the datasets of", e) from e
+    return sorted(posixpath.basename(str(entry).rstrip("/")) for entry in entries)
+
+
+def delete_dataset(name: str) -> None:
+    """Remove imported dataset ``name`` from the root (when one is set)."""
+    if configured():
+        delete_folder(posixpath.join(IMPORTS_PREFIX, name))

@@ -12,9 +12,10 @@ import time
 from pathlib import Path
 
 import fsspec
+import numpy as np
 import pytest
 
-from engine import paths
+from engine import datasets, paths
 from engine.errors import StoreError
 from engine.store import artefacts
 
@@ -156,3 +157,32 @@ def test_an_unwritable_root_is_one_sentence_naming_the_setting(tmp_path, monkeyp
     _write_run(2)
     with pytest.raises(StoreError, match="Could not publish runs/run-00002 to the artefact root CONV3D_LAB_ARTIFACTS"):
         artefacts.publish_run(2)
+
+
+def _npz_source(path: Path) -> Path:
+    """A MedMNIST-style NPZ of 8^3 volumes, two classes, in train/val/test."""
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for split, count in (("train", 12), ("val", 4), ("test", 4)):
+        arrays[f"{split}_images"] = rng.random((count, 8, 8, 8), dtype=np.float32)
+        arrays[f"{split}_labels"] = (np.arange(count) % 2).reshape(-1, 1)
+    np.savez(path, **arrays)
+    return path
+
+
+def test_an_imported_dataset_is_listed_and_read_on_another_machine_and_deleted_everywhere(root, tmp_path, monkeypatch):
+    monkeypatch.setenv("CONV3D_LAB_DATA", str(tmp_path / "writer-data"))
+    datasets.import_dataset(_npz_source(tmp_path / "tiny.npz"), "shared_tiny")
+    written = datasets.load_dataset("shared_tiny")
+
+    monkeypatch.setenv("CONV3D_LAB_DATA", str(tmp_path / "reader-data"))
+    assert "shared_tiny" in datasets.dataset_names()
+    read = datasets.load_dataset("shared_tiny")
+    np.testing.assert_array_equal(np.asarray(read.x), np.asarray(written.x))
+    np.testing.assert_array_equal(read.y, written.y)
+    assert (tmp_path / "reader-data" / "imports" / "shared_tiny").is_dir()
+    assert not list((tmp_path / "reader-data" / "imports").glob(".fetching-*"))  # staged, then renamed
+
+    datasets.delete_imported("shared_tiny")
+    monkeypatch.setenv("CONV3D_LAB_DATA", str(tmp_path / "third-data"))
+    assert "shared_tiny" not in datasets.dataset_names()
