@@ -177,8 +177,9 @@ def publish_folder(folder: Path, key: str, *, mirror: bool = False) -> Transfer:
             filesystem.rm_file(posixpath.join(remote, name))
         manifest = {name: entry for name, entry in published.items() if name not in removed}
         manifest.update({name: current[name] for name in changed})
-        with filesystem.open(posixpath.join(remote, MANIFEST_FILE), "wb") as handle:
-            handle.write(json.dumps(manifest, sort_keys=True).encode())
+        if manifest != published or not published:  # an idle folder costs one small read, no write
+            with filesystem.open(posixpath.join(remote, MANIFEST_FILE), "wb") as handle:
+                handle.write(json.dumps(manifest, sort_keys=True).encode())
     except StoreError:
         raise
     except Exception as e:
