@@ -18,7 +18,7 @@ from engine.machine import execution
 from engine.errors import LabError
 from engine.evaluation import samples as evaluation_samples
 from engine.runs import RunStatus
-from engine.store import open_store
+from engine.store import artefacts, open_store
 from ui import access
 from ui import doctor as doctor_ui
 from ui import fix as fix_ui
@@ -51,6 +51,11 @@ labels = {run.id: f"{run.label} · {run.status.label} · {run.architecture} on {
 run_id = st.selectbox("Run", run_ids, format_func=labels.get, key="inspect_run")
 st.query_params["run"] = str(run_id)
 run = store.get_run(run_id)
+try:  # with CONV3D_LAB_ARTIFACTS set, the run's files come from the shared root when missing or older here
+    run_dir = artefacts.run_folder(run_id)  # a reader: a deleted folder stays deleted
+except LabError as error:
+    run_dir = paths.run_dir(run_id, create=False)
+    st.warning(markdown_text(error), icon=":material/cloud_off:")
 class_names = evaluation.class_names_of(run)
 binary = len(class_names) == 2
 version = (run.status, run.epochs_done, run.best_epoch)
@@ -83,7 +88,6 @@ if run.status.is_active:
         st.caption(f"Still training: this page redraws when epoch {run.epochs_done + 1} is recorded.")
 
     follow_training()
-run_dir = paths.run_dir(run_id, create=False)  # a reader: a deleted folder stays deleted
 best_path = run_dir / checkpoints.BEST
 download_columns = st.columns(2)
 if run_dir.is_dir():

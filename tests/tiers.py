@@ -11,6 +11,7 @@ from __future__ import annotations
 
 WORKER_TESTS: tuple[str, ...] = (
     # Worker processes (real TensorFlow, or many fake workers), the standby, foreground `engine train`.
+    "tests/jobs/test_artefacts_two_machines.py",
     "tests/jobs/test_caps_at_once.py",
     "tests/jobs/test_folder_deleted.py",
     "tests/jobs/test_heartbeat_under_lock.py",
@@ -21,6 +22,7 @@ WORKER_TESTS: tuple[str, ...] = (
     "tests/jobs/test_ray_executor.py",
     "tests/jobs/test_rebuild_from_folders.py",
     "tests/jobs/test_standby.py",
+    "tests/store/test_artefacts_s3.py",  # an S3 server (moto) on loopback
     "tests/sweeps/test_folds.py::test_launch_with_folds_queues_one_run_per_fold_in_one_group",
     "tests/sweeps/test_folds.py::test_three_fold_cv_of_a_tiny_model_from_the_cli",
     "tests/sweeps/test_sweep_cli.py",

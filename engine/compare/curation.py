@@ -15,7 +15,7 @@ from engine import paths
 from engine.hosting import demo
 from engine.errors import LabError
 from engine.runs import RunRecord
-from engine.store import RunStore
+from engine.store import RunStore, artefacts
 
 # At most this many tags per run, each at most MAX_TAG_LENGTH characters (they are shown in table cells).
 MAX_TAGS = 20
@@ -123,6 +123,7 @@ def delete_run(store: RunStore, run_id: int, *, owner: str | None = None, demo_m
                 f"Run #{run.id} was removed from the store, but its folder {folder} could not be deleted "
                 f"({e.strerror}); delete it by hand."
             ) from e
+    artefacts.delete_run(run.id)  # and its copy on the shared root (CONV3D_LAB_ARTIFACTS), when one is set
 
 
 __all__ = [

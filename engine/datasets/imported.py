@@ -27,6 +27,7 @@ import numpy as np
 from engine import actors, paths, settings
 from engine import positive_class as positive
 from engine.errors import DataError, LabError
+from engine.store import artefacts
 
 MANIFEST = "manifest.json"
 
@@ -48,11 +49,18 @@ def validate_name(name: str, builtin_names: list[str]) -> str:
 
 
 def folder(name: str) -> Path:
+    """The dataset's folder; with CONV3D_LAB_ARTIFACTS set, first fetched from the shared root when it is
+    missing or older here (engine/store/artefacts.py)."""
+    if isinstance(name, str) and NAME_PATTERN.fullmatch(name):
+        return artefacts.dataset_folder(name)
     return paths.imports_dir() / name
 
 
 def names() -> list[str]:
-    """Imported datasets, sorted; unfinished imports (hidden staging folders) are not listed."""
+    """Imported datasets, sorted; unfinished imports (hidden staging folders) are not listed. With a shared
+    root, the datasets imported on other machines are fetched first."""
+    for name in artefacts.published_datasets():
+        folder(name)
     root = paths.imports_dir()
     return sorted(
         entry.name for entry in root.iterdir()
@@ -132,6 +140,7 @@ def set_positive_class(name: str, class_name: str) -> None:
     staging = path.with_name(f".{MANIFEST}.{os.getpid()}.tmp")
     staging.write_text(json.dumps(recorded, indent=1), encoding="utf-8")
     os.replace(staging, path)
+    artefacts.publish_dataset(folder(name), name)
     os.utime(paths.imports_dir())  # the dashboard's catalog is keyed on the imports folder's time
 
 
@@ -198,3 +207,4 @@ def delete(name: str, actor: str | None = None, demo_mode: bool | None = None) -
     trash = Path(tempfile.mkdtemp(prefix=".deleting-", dir=paths.imports_dir()))
     os.rename(folder(name), trash / name)
     shutil.rmtree(trash, ignore_errors=True)
+    artefacts.delete_dataset(name)

@@ -41,6 +41,7 @@ from engine.datasets.builtins import DATASETS
 from engine.datasets.splits import SPLIT_NAMES, UNASSIGNED, make_splits
 from engine.datasets.splits import class_counts as count_per_class
 from engine.errors import ConfigError, DataError
+from engine.store import artefacts
 
 # Bump when the import pipeline changes what it writes for the same source and options.
 IMPORT_VERSION = 2
@@ -943,6 +944,7 @@ def _finish(name, path, gathered, options, staging, kept, skipped, notes, replac
         "skipped": skipped, "unmatched_rows": gathered.unmatched_rows, "notes": notes,
     }
     (staging.folder / imported.MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+    artefacts.publish_dataset(staging.folder, name)  # with CONV3D_LAB_ARTIFACTS set; a failure leaves nothing here
     _move_into_place(staging.folder, name, replace)
     return ImportResult(
         name=name, path=str(imported.folder(name)), samples=len(kept), classes=class_counts, splits=splits,
@@ -953,7 +955,7 @@ def _finish(name, path, gathered, options, staging, kept, skipped, notes, replac
 
 
 def _move_into_place(staging: Path, name: str, replace: bool) -> None:
-    final = imported.folder(name)
+    final = paths.imports_dir() / name  # the local folder as it is (imported.folder would fetch the root's)
     if final.exists():
         if not replace:
             raise DataError(f"A dataset named {name!r} was created meanwhile; choose another name or replace it.")

@@ -17,12 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from engine import datasets, paths
+from engine import datasets
 from engine.doctor import data, history, predictions
 from engine.doctor.findings import CHECK_KIND, Finding, Severity, count, link_consequences, sort_findings
 from engine.errors import LabError
 from engine.runs import RunRecord
-from engine.store import RunStore
+from engine.store import RunStore, artefacts
 
 # The data findings of a run depend only on its dataset and split: computed once, kept in its folder.
 DATA_MEMO = "doctor-data.json"
@@ -67,7 +67,7 @@ def _data_facts(store: RunStore, run: RunRecord, val) -> tuple[list[Finding], li
                                                                    tuple[float, float] | None]:
     """Split and leakage findings from runs/<id>/splits.json and the dataset (memoised in the run folder);
     without a split file, the split checks on the stored validation and test labels."""
-    folder = paths.run_dir(run.id, create=False)  # a reader: a deleted folder stays deleted
+    folder = artefacts.run_folder(run.id)  # a reader: a deleted folder stays deleted
     splits_path, memo_path = folder / "splits.json", folder / DATA_MEMO
     class_names = list(run.class_names) or [str(i) for i in range(run.num_classes or 0)]
     if not splits_path.exists():

@@ -35,6 +35,7 @@ from engine.evaluation import metrics
 from engine.evaluation import report as report_module
 from engine.evaluation import saliency as saliency_module
 from engine.runs import RunRecord
+from engine.store import artefacts
 
 REPORT_FILE = "report.html"
 SECTIONS = ("config", "dataset", "curves", "confusion", "per-class", "roc-pr", "doctor", "errors", "versions")
@@ -208,7 +209,7 @@ def _gallery(run: RunRecord, evaluation: report_module.Evaluation, first: list[b
         dataset = datasets.load_dataset(run.config.data.dataset, run.config.data.options)
     except LabError as e:
         return f"<p>{_text(f'The dataset cannot be read any more ({e}), so the errors cannot be drawn.')}</p>"
-    stored = saliency_module.load_saliency(paths.run_dir(run.id, create=False))
+    stored = saliency_module.load_saliency(artefacts.run_folder(run.id))
     cells = []
     for row in errors.itertuples():
         volume = datasets.normalize(np.asarray(dataset.x[int(row.sample_id)])[np.newaxis],

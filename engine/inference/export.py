@@ -27,6 +27,7 @@ from engine.errors import DataError, LabError
 from engine.inference import inputs as inputs_module
 from engine.inference.predict import load_model
 from engine.runs import RunRecord
+from engine.store import artefacts
 
 FORMATS = ("keras", "savedmodel", "onnx")
 PREPROCESSING_FILE = "preprocessing.json"
@@ -58,7 +59,7 @@ def export_run(store, run_id: int, fmt: str, out: str | os.PathLike | None = Non
         raise LabError(ONNX_MISSING)
     run = store.get_run(run_id)
     recipe = inputs_module.recipe_for(run)
-    best = paths.run_dir(run.id, create=False) / checkpoints.BEST
+    best = artefacts.run_folder(run.id) / checkpoints.BEST
     problem = checkpoints.problem(best)
     if problem:
         raise DataError(f"Run {run.id}'s model {best.name} {problem}, so it cannot be exported; train the run again.")

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from engine import models, paths
+from engine import models
 from engine.weights import checkpoints
 from engine.errors import DataError, LabError
 from engine.evaluation import ensemble as ensemble_module
@@ -30,6 +30,7 @@ from engine.evaluation import saliency as saliency_module
 from engine.inference import inputs as inputs_module
 from engine.inference.views import choose_views
 from engine.runs import RunRecord
+from engine.store import artefacts
 
 # Volumes per model call.
 BATCH_SIZE = 8
@@ -39,7 +40,7 @@ def load_model(run: RunRecord):
     """The run's best weights as a Keras model (DataError with a sentence when the checkpoint is unusable)."""
     import keras
 
-    path = paths.run_dir(run.id, create=False) / checkpoints.BEST
+    path = artefacts.run_folder(run.id) / checkpoints.BEST
     problem = checkpoints.problem(path)
     if problem:
         raise DataError(f"Run {run.id}'s model {path.name} {problem}, so it cannot predict; train the run again.")

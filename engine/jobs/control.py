@@ -32,7 +32,7 @@ from engine.errors import RunStateError
 from engine.jobs import admission, executors, liveness, processes, standby
 from engine.machine.devices import slots
 from engine.runs import ENDED_STATUSES, RESUMABLE_STATUSES, RunRecord, RunStatus
-from engine.store import RunStore, journal, open_store
+from engine.store import RunStore, artefacts, journal, open_store
 from engine.store.heartbeat import file_beat_time
 from engine.datasets import splits
 
@@ -370,6 +370,7 @@ def resume(run_id: int, *, store: RunStore | None = None, owner: str | None = No
         raise RunStateError(_why_not_resumable(run))
     after_epoch = run.epochs_done
     if run.epochs_done:
+        artefacts.run_folder(run_id)  # with CONV3D_LAB_ARTIFACTS set: the checkpoint from the shared root
         last = paths.run_dir(run_id) / checkpoints.LAST
         why = checkpoints.problem(last)
         if why:

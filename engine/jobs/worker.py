@@ -36,7 +36,7 @@ from engine.jobs import liveness, processes
 from engine.jobs.control import schedule
 from engine.jobs.standby import ensure_standby
 from engine.runs import RunStatus
-from engine.store import RunStore, journal, open_store
+from engine.store import RunStore, artefacts, journal, open_store
 from engine.store.heartbeat import Heartbeat
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,7 @@ def work_claimed(store: RunStore, run_id: int, *, via: str | None = None, unbloc
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
         if via:
             print(f"run {run_id}: worker is the {via} (pid {os.getpid()})", flush=True)
+        artefacts.run_folder(run_id)  # with CONV3D_LAB_ARTIFACTS set: a resumed run's checkpoints, from the root
         with Heartbeat(store, run_id):
             status = _execute(store, run_id)
         exit_code = 0 if status == RunStatus.FINISHED else 1

@@ -27,7 +27,7 @@ from typing import Any
 
 from engine import paths
 from engine.runs import RunRecord
-from engine.store import backup, failures
+from engine.store import artefacts, backup, failures
 from engine.store.base import RunStore
 
 log = logging.getLogger(__name__)
@@ -73,12 +73,29 @@ def save(store: RunStore, run_id: int) -> None:
         _write_atomic(folder / RUN_FILE, json.dumps(record_fields(run), indent=1, sort_keys=True))
     except Exception as e:  # the journal is a second copy: its failure must not fail the run
         log.warning("could not write the folder copy of run %s: %s", run_id, e)
+    publish(store, run_id, record_failure=False)
+
+
+def publish(store: RunStore, run_id: int, *, record_failure: bool = True) -> None:
+    """With ``CONV3D_LAB_ARTIFACTS`` set, put the run folder's changed files on the shared root
+    (engine/store/artefacts.py); never raises: a failure is logged, and with ``record_failure`` also
+    written to the run's events, where the dashboard shows it."""
+    try:
+        artefacts.publish_run(run_id)
+    except Exception as e:
+        log.warning("could not publish the files of run %s: %s", run_id, e)
+        if record_failure:
+            try:
+                store.log_event(run_id, f"its files were not published: {e}", "warning")
+            except Exception:
+                log.exception("recording the failed publish of run %s failed", run_id)
 
 
 def run_ended(store: RunStore, run_id: int) -> None:
     """A run has its outcome: its folder copy is written, and a SQLite database is backed up now (not only
     hourly), so the newest backup holds the run. Never raises."""
     save(store, run_id)
+    publish(store, run_id)  # a second try that records its failure: the run's last files must reach the root
     database = failures.sqlite_path(store.url)
     if database is not None:
         backup.maybe_backup(database, interval_s=0)
