@@ -181,6 +181,14 @@ def slice_grid_figure(
         # Room for each row's cell titles; without them the rows sit close (before / after pairs).
         vertical_spacing=0.25 / row_count if any(cell_titles) else 0.02,
     )
+    # make_subplots numbers the axes row by row ("x", "x2", ...); the traces name their axes and the axes
+    # are set in one update_layout: add_trace(row=, col=) and update_xaxes(row=, col=) each walk the whole
+    # grid, which made a 10 x 6 grid take a second to build.
+    def axis_suffix(row: int, column: int) -> str:
+        position = (row - 1) * column_count + column
+        return str(position) if position > 1 else ""
+
+    traces = []
     for row, cells in enumerate(images, start=1):
         low = high = None
         if window == "row" and cells:
@@ -190,26 +198,31 @@ def slice_grid_figure(
             low, high = float(window[0]), float(window[1])
         for column, image in enumerate(cells, start=1):
             title = cell_titles[(row - 1) * column_count + column - 1]
-            figure.add_trace(go.Heatmap(
+            on_axes = dict(xaxis="x" + axis_suffix(row, column), yaxis="y" + axis_suffix(row, column))
+            traces.append(go.Heatmap(
                 z=np.asarray(image, dtype=float), colorscale="gray", zmin=low, zmax=high, showscale=False,
                 hovertemplate=(f"{title}<br>" if title else "") + "x %{x}, y %{y}: %{z:.3g}<extra></extra>",
-            ), row=row, col=column)
+                **on_axes,
+            ))
             if overlays is not None:
-                figure.add_trace(go.Heatmap(
+                traces.append(go.Heatmap(
                     z=np.asarray(overlays[row - 1][column - 1], dtype=float), colorscale=OVERLAY_COLORSCALE,
                     zmin=0.0, zmax=1.0, showscale=(row, column) == (1, len(cells)),
                     colorbar=dict(title="Grad-CAM", len=0.8, thickness=10),
-                    hovertemplate="saliency %{z:.2f}<extra></extra>",
-                ), row=row, col=column)
+                    hovertemplate="saliency %{z:.2f}<extra></extra>", **on_axes,
+                ))
+    figure.add_traces(traces)
+    axes: dict[str, Any] = {}
     for row in range(1, row_count + 1):
         for column in range(1, column_count + 1):
-            position = (row - 1) * column_count + column
+            suffix = axis_suffix(row, column)
             label = row_titles[row - 1] if row_titles and column == 1 and row <= len(row_titles) else None
-            figure.update_xaxes(visible=False, constrain="domain", row=row, col=column)
-            figure.update_yaxes(visible=label is not None, showticklabels=False, ticks="", showgrid=False,
-                                zeroline=False, title_text=plotly_text(label) if label is not None else None,
-                                autorange="reversed", scaleanchor=f"x{position if position > 1 else ''}",
-                                row=row, col=column)
+            axes["xaxis" + suffix] = dict(visible=False, constrain="domain")
+            axes["yaxis" + suffix] = dict(
+                visible=label is not None, showticklabels=False, ticks="", showgrid=False, zeroline=False,
+                autorange="reversed", scaleanchor="x" + suffix,
+                **({"title_text": plotly_text(label)} if label is not None else {}))
+    figure.update_layout(axes)
     figure.update_annotations(font_size=12)
     figure.update_layout(height=height or 40 + row_height * row_count,
                          margin=dict(t=30, b=0, l=30 if row_titles else 0, r=0))
