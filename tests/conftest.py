@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from pathlib import Path
@@ -19,6 +20,30 @@ from tests import tiers  # noqa: E402
 # `engine train` a test starts loads tests/fake_worker.py, which does nothing unless a test sets one
 # of its variables (a held run without TensorFlow, slow or failing batches).
 os.environ[TEST_WORKER_ENV] = "tests.fake_worker"
+
+
+def _lighter_apptest() -> None:
+    """Two costs every AppTest run pays in a test process and never in the dashboard's own:
+
+    - after each script run Streamlit clears Keras' session (a full garbage collection of a heap that
+      holds TensorFlow) when ``keras`` is imported. The dashboard never imports it (tests/dashboard/
+      test_dashboard_no_tensorflow.py); the tests that train in this process do, and made every later
+      AppTest run twice as slow (a second per run);
+    - each new AppTest scans the metadata of every installed package for Streamlit components (0.7 s);
+      the installed packages do not change during a test session, so the first scan is kept.
+
+    Both are Streamlit internals: where a version lacks them, nothing is changed.
+    """
+    from streamlit.components.v2 import manifest_scanner
+    from streamlit.runtime.scriptrunner import script_runner
+
+    if hasattr(script_runner, "_clean_problem_modules"):
+        script_runner._clean_problem_modules = lambda: None
+    if hasattr(manifest_scanner, "scan_component_manifests"):
+        manifest_scanner.scan_component_manifests = functools.cache(manifest_scanner.scan_component_manifests)
+
+
+_lighter_apptest()
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m selects: the tiers' worker marks must be on the items by then
