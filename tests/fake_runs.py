@@ -169,7 +169,9 @@ def fake_run(store: RunStore, status: RunStatus | str = RunStatus.FINISHED, *, c
              predictions: Predictions | None = None, seed: int = 0, group: str | None = None, **fields: Any) -> int:
     """One made-up run in ``status`` (see the module docstring for the knobs); its id."""
     status = RunStatus(status)
-    config = dataclasses.replace(config or tiny_config(), **({"name": name} if name else {}))
+    config = config or tiny_config()
+    if name:
+        config = dataclasses.replace(config, name=name)
     if epochs_done is None:
         epochs_done = len(next(iter(curves.values()), [])) if isinstance(curves, Mapping) else 0
     rng = np.random.default_rng(seed)
