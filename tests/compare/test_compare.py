@@ -12,7 +12,7 @@ import pytest
 
 from engine import compare, paths
 from engine.compare import curation
-from tests.fake_runs import add_synthetic_run, synthetic_config
+from tests.fake_runs import compare_run, synthetic_config
 from engine.runs import RunStatus
 from engine.store import migrations, open_store
 
@@ -25,7 +25,7 @@ def store(lab_home):
 
 
 def _runs(store, count=6, epochs=30):
-    return [add_synthetic_run(store, synthetic_config(index, epochs), seed=index) for index in range(count)]
+    return [compare_run(store, synthetic_config(index, epochs), seed=index) for index in range(count)]
 
 
 # ------------------------------------------------------------------ store
@@ -69,7 +69,7 @@ def test_best_epoch_values_equal_the_extremes_of_the_stored_histories(store):
     ids = _runs(store, count=4, epochs=40)
     config = synthetic_config(9, 40)
     config.training.monitor = "val_loss"
-    loss_run = add_synthetic_run(store, config, seed=9)
+    loss_run = compare_run(store, config, seed=9)
     comparison = compare.load(store, [*ids, loss_run])
     summary = compare.summary_frame(comparison, "val_accuracy", "best").set_index("run id")
     for run_id in [*ids, loss_run]:
@@ -138,7 +138,7 @@ def test_grouping_by_an_unknown_field_is_a_sentence(store):
 
 
 def test_long_histories_are_thinned_for_drawing_only(store):
-    run_id = add_synthetic_run(store, synthetic_config(0, 1500), seed=1)
+    run_id = compare_run(store, synthetic_config(0, 1500), seed=1)
     comparison = compare.load(store, [run_id])
     (series,) = compare.curve_series(comparison, "accuracy", training=False, max_points=300)
     assert len(series.y) <= 302
@@ -240,7 +240,7 @@ def _dropout_runs(store):
     for index, dropout in enumerate((None, 0.2, 0.5)):
         config = synthetic_config(index, 5)
         config.model.architecture, config.model.dropout_rate = "tutorial3d", dropout
-        ids.append(add_synthetic_run(store, config, seed=index))
+        ids.append(compare_run(store, config, seed=index))
     return ids
 
 
@@ -264,7 +264,7 @@ def test_a_knob_the_preset_decides_shows_its_value_marked_preset_and_stays_in_th
     # An explicit 0 is not the preset's: it is shown as the value the user chose.
     explicit = synthetic_config(9, 5)
     explicit.model.architecture, explicit.model.dropout_rate = "tutorial3d", 0.0
-    run = store.get_run(add_synthetic_run(store, explicit))
+    run = store.get_run(compare_run(store, explicit))
     assert compare.effective_cell(run.config, "model.dropout_rate") == "0"
     # Filters and groups see the effective value: the preset's 0 and an explicit 0 are one group.
     assert [len(g.run_ids) for g in compare.group_runs(comparison.runs + [run], "model.dropout_rate")] == [2, 1, 1]

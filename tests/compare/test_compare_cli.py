@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -14,7 +13,7 @@ import pytest
 from engine import paths
 from engine.cli import main
 from tests.cli_in_process import run_cli
-from tests.fake_runs import add_synthetic_run, synthetic_config
+from tests.fake_runs import compare_run, fake_run, synthetic_config
 from engine.runs import RunStatus
 from engine.store import open_store
 
@@ -22,7 +21,7 @@ from engine.store import open_store
 @pytest.fixture
 def run_ids(lab_home):
     store = open_store()
-    return [add_synthetic_run(store, synthetic_config(index, 12), seed=index) for index in range(4)]
+    return [compare_run(store, synthetic_config(index, 12), seed=index) for index in range(4)]
 
 
 def _run(capsys, *argv):
@@ -101,9 +100,7 @@ def test_delete_asks_for_yes_without_a_terminal_and_refuses_active_runs(run_ids,
     # A running run (on another host with a fresh heartbeat, so reconcile leaves it; no run is queued,
     # so no worker starts).
     store = open_store()
-    running = store.create_run(synthetic_config(9, 3))
-    store.transition(running, RunStatus.RUNNING, from_statuses=[RunStatus.QUEUED], slot="cpu", host="another-host",
-                     started_at=time.time(), heartbeat_at=time.time())
+    running = fake_run(store, RunStatus.RUNNING, config=synthetic_config(9, 3))
     result = subprocess.run([sys.executable, "-m", "engine", "delete", str(running), "--yes"], cwd=paths.REPO_ROOT,
                             env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120)
     assert result.returncode == 2 and "is running; stop it first" in result.stderr

@@ -8,7 +8,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from engine.store import open_store
-from fake_lab import FAKE_DESCRIPTION, add_run, texts
+from fake_lab import FAKE_DESCRIPTION, texts
+from tests.fake_runs import fake_run
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 APP = REPO_ROOT / "streamlit_app.py"
@@ -65,8 +66,8 @@ def app(store):
 
 @pytest.fixture
 def make_run(store):
-    """``make_run("finished", epochs_done=3)`` -> run id (see add_run)."""
-    return lambda status, **kwargs: add_run(store, status, **kwargs)
+    """``make_run("finished", epochs_done=3)`` -> run id (see tests/fake_runs.fake_run)."""
+    return lambda status, **kwargs: fake_run(store, status, **kwargs)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from engine import paths
-from tests.fake_runs import add_synthetic_run, synthetic_config
+from tests.fake_runs import compare_run, synthetic_config
 from engine.store import open_store
 
 EVIL = "[x](https://evil.example) <b>bold</b>"
@@ -20,7 +20,7 @@ def _no_exceptions(at):
 
 @pytest.fixture
 def runs(store):
-    return [add_synthetic_run(store, synthetic_config(index, 25), seed=index) for index in range(6)]
+    return [compare_run(store, synthetic_config(index, 25), seed=index) for index in range(6)]
 
 
 VIEW = {"metric": "accuracy", "curves": "val", "axis": "time", "group": "training.seed", "result": "val_loss",
@@ -97,8 +97,8 @@ def _markdown_bodies(at) -> list[str]:
 def test_user_strings_are_shown_as_text_never_as_links_or_tags(app, store):
     from ui.text import markdown_text
 
-    evil = add_synthetic_run(store, synthetic_config(0, 8, name=EVIL), seed=0)
-    other = add_synthetic_run(store, synthetic_config(1, 8), seed=1)
+    evil = compare_run(store, synthetic_config(0, 8, name=EVIL), seed=0)
+    other = compare_run(store, synthetic_config(1, 8), seed=1)
     store.update_run(evil, tags=[EVIL], notes=EVIL)
     for page in (PAGE, "app_pages/runs.py"):
         at = app(page, runs=f"{evil},{other}")

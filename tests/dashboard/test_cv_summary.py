@@ -4,15 +4,13 @@ fraction's interval stays within [0, 1] (issue 20, item 6)."""
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pytest
 from scipy import stats
 
 from cli_in_process import run_cli
-from engine.runs import RunStatus
-from fake_lab import tiny_config
+from tests.fake_runs import fake_run, tiny_config
 
 # val_accuracy at the best epoch (epoch 2) of each fold: the t-interval of their mean reaches past 1.
 FOLD_ACCURACY = (0.95, 0.99, 0.80)
@@ -20,19 +18,12 @@ FOLD_ACCURACY = (0.95, 0.99, 0.80)
 
 def _cv_group(store, group: str = "cv-test01") -> list[int]:
     ids = []
-    now = time.time()
     for fold, accuracy in enumerate(FOLD_ACCURACY):
         config = tiny_config(f"cv fold {fold + 1}/3", epochs=2)
         config.data.folds, config.data.fold = 3, fold
-        run_id = store.create_run(config, group=group)
-        rows = []
-        for epoch, (loss, acc) in enumerate(((0.9, accuracy - 0.1), (0.5 + fold / 10, accuracy)), start=1):
-            for name, value in (("loss", loss), ("val_loss", loss), ("accuracy", acc), ("val_accuracy", acc)):
-                rows.append({"kind": "epoch", "epoch": epoch, "name": name, "value": value, "wall_time": now + epoch})
-        store.log_metrics(run_id, rows)
-        store.transition(run_id, RunStatus.FINISHED, from_statuses=[RunStatus.QUEUED], epochs_done=2,
-                         started_at=now, finished_at=now + 3, best_epoch=2, best_value=0.5 + fold / 10)
-        ids.append(run_id)
+        losses, accuracies = [0.9, 0.5 + fold / 10], [accuracy - 0.1, accuracy]  # the best epoch is 2 (val_loss)
+        ids.append(fake_run(store, config=config, group=group, curves={
+            "loss": losses, "val_loss": losses, "accuracy": accuracies, "val_accuracy": accuracies}))
     return ids
 
 

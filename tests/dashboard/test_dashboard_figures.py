@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fake_lab import add_run
+from tests.fake_runs import fake_run
 from ui import figures, tables
 from ui.live import MetricCache
 
@@ -76,7 +76,7 @@ def test_runs_frame_rows(lab_home):
     from engine.store import open_store
 
     store = open_store()
-    run_id = add_run(store, "finished", epochs_done=3, epochs_total=5, name="a")
+    run_id = fake_run(store, "finished", epochs_done=3, name="a")  # of 5 epochs
     frame = tables.runs_frame([store.get_run(run_id)])
     row = frame.iloc[0].to_dict()
     assert row["status"] == "✓ finished" and row["epoch"] == "3/5" and row["dataset"] == "shapes3d"
@@ -101,8 +101,8 @@ def test_metric_cache_reads_each_row_once(lab_home):
     from engine.store import open_store
 
     store = open_store()
-    first = add_run(store, "running", epochs_done=2, batches=2)
-    second = add_run(store, "queued")
+    first = fake_run(store, "running", epochs_done=2, batches=2)
+    second = fake_run(store, "queued")
     cache = MetricCache()
     assert cache.refresh(store, [first, second]) == 2 * 4 + 2 * 2
     assert cache.refresh(store, [first, second]) == 0

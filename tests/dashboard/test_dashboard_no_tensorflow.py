@@ -23,12 +23,13 @@ SCRIPT = textwrap.dedent(
     from engine import probe
     from engine.store import open_store
     from streamlit.testing.v1 import AppTest
-    from fake_lab import FAKE_DESCRIPTION, add_run
+    from fake_lab import FAKE_DESCRIPTION
+    from tests.fake_runs import fake_run
 
     # The real probe runs TensorFlow in a grandchild process, which is allowed; keep this quick.
     probe.describe_model = lambda model, shape, classes, batch=32: dict(FAKE_DESCRIPTION)
     store = open_store()
-    ids = [add_run(store, status, epochs_done=2, error="boom" if status == "failed" else None)
+    ids = [fake_run(store, status, epochs_done=2, error="boom" if status == "failed" else None)
            for status in ("finished", "running", "failed", "stopped")]
     at = AppTest.from_file({app!r}, default_timeout=60).run()
     exceptions = [e.value for e in at.exception]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from engine.store import open_store
+from tests.fake_runs import tiny_config
 from ui.text import unescape_markdown
 
 
@@ -104,7 +105,7 @@ def test_runs_stop_a_queued_run_and_resume_it(app, make_run):
 
 
 def test_runs_live_panel_reads_only_new_metric_rows(app, make_run, store):
-    running = make_run("running", epochs_done=1, epochs_total=4)
+    running = make_run("running", epochs_done=1, config=tiny_config(epochs=4))
     at = app("app_pages/runs.py", runs=str(running))
     cache = at.session_state["metric_cache"]
     assert sorted(cache.get(running).epochs) == [1]

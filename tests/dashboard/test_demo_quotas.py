@@ -18,7 +18,7 @@ from engine.datasets import imported
 from engine.errors import DataError
 from engine.jobs import control
 from engine.runs import RunStatus
-from fake_lab import tiny_config as fake_config
+from tests.fake_runs import tiny_config as fake_config
 from tests.datasets import scans
 from ui.text import unescape_markdown
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from engine import paths
 from engine.machine import execution
-from tests.fake_runs import add_synthetic_run, synthetic_config
+from tests.fake_runs import compare_run, synthetic_config
 from ui.text import unescape_markdown
 
 RECORDED = execution.Execution(
@@ -14,7 +14,7 @@ RECORDED = execution.Execution(
 
 
 def _runs(store):
-    first, second = (add_synthetic_run(store, synthetic_config(index, 5), seed=index) for index in range(2))
+    first, second = (compare_run(store, synthetic_config(index, 5), seed=index) for index in range(2))
     execution.save(paths.run_dir(first), RECORDED)  # the second predates the record
     return first, second
 

@@ -19,7 +19,7 @@ from engine.datasets import uploads
 from engine.errors import DataError
 from engine.store import open_store
 from engine.runs import RunStatus
-from fake_lab import tiny_config as fake_config
+from tests.fake_runs import tiny_config as fake_config
 from ui.text import unescape_markdown
 
 PASSWORD = "correct horse"

@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 from engine import evaluation, paths
 from engine.runs import RunStatus
 from engine.store import open_store
-from tests.evaluation.synthetic import make_run
+from tests.fake_runs import predictions_run
 from ui.text import unescape_markdown
 
 PAGE = str(Path(__file__).resolve().parents[2] / "app_pages" / "inspect.py")
@@ -62,7 +62,7 @@ def test_empty_store_shows_a_hint(inspect_store):
 
 
 def test_run_without_epochs_shows_a_hint(inspect_store):
-    make_run(inspect_store, num_classes=2, epochs=2)
+    predictions_run(inspect_store, num_classes=2, epochs=2)
     from engine.config import RunConfig
 
     inspect_store.create_run(RunConfig(), status=RunStatus.RUNNING)  # no epoch yet: not listed
@@ -74,7 +74,7 @@ def test_run_without_epochs_shows_a_hint(inspect_store):
 
 
 def test_a_lesion_normal_run_says_lesion_is_positive(inspect_store):
-    run_id = make_run(inspect_store, num_classes=2, val_size=40, test_size=30, epochs=2,
+    run_id = predictions_run(inspect_store, num_classes=2, val_size=40, test_size=30, epochs=2,
                       class_names=["lesion", "normal"], positive_class="lesion")
     at = page()
     at.query_params["run"] = str(run_id)
@@ -92,7 +92,7 @@ def test_a_lesion_normal_run_says_lesion_is_positive(inspect_store):
 
 
 def test_binary_run_end_to_end(inspect_store):
-    run_id = make_run(inspect_store, num_classes=2, val_size=40, test_size=30, epochs=4)
+    run_id = predictions_run(inspect_store, num_classes=2, val_size=40, test_size=30, epochs=4)
     test_ids = inspect_store.get_predictions(run_id, "test")["sample_ids"]
     write_saliency(run_id, test_ids)
     (paths.run_dir(run_id) / "best.keras").write_bytes(b"model")
@@ -137,7 +137,7 @@ def test_binary_run_end_to_end(inspect_store):
 
 
 def test_multiclass_run_and_filters(inspect_store):
-    run_id = make_run(inspect_store, num_classes=3, val_size=45, test_size=0, epochs=3)
+    run_id = predictions_run(inspect_store, num_classes=3, val_size=45, test_size=0, epochs=3)
     at = page().run()
     assert not at.exception
     assert at.selectbox(key="inspect_run").value == run_id
@@ -151,7 +151,7 @@ def test_multiclass_run_and_filters(inspect_store):
 
 
 def test_slider_redraw_time_on_2000_validation_samples(inspect_store):
-    run_id = make_run(inspect_store, num_classes=2, val_size=2000, test_size=300, epochs=12)
+    run_id = predictions_run(inspect_store, num_classes=2, val_size=2000, test_size=300, epochs=12)
     at = page()
     at.query_params["run"] = str(run_id)
     started = time.perf_counter()
@@ -182,7 +182,7 @@ def test_slider_redraw_time_on_2000_validation_samples(inspect_store):
 
 
 def test_page_never_imports_tensorflow(inspect_store, tmp_path):
-    make_run(inspect_store, num_classes=2, epochs=2)
+    predictions_run(inspect_store, num_classes=2, epochs=2)
     code = (
         "import sys, json; sys.path.insert(0, '.'); from streamlit.testing.v1 import AppTest; "
         f"at = AppTest.from_file({PAGE!r}, default_timeout=60).run(); "
@@ -200,7 +200,7 @@ def test_page_never_imports_tensorflow(inspect_store, tmp_path):
 
 
 def test_running_run_follows_new_epochs_and_keeps_the_chosen_epoch(inspect_store):
-    run_id = make_run(inspect_store, num_classes=2, val_size=20, test_size=0, epochs=2, status=RunStatus.RUNNING)
+    run_id = predictions_run(inspect_store, num_classes=2, val_size=20, test_size=0, epochs=2, status=RunStatus.RUNNING)
     at = page()
     at.query_params["run"] = str(run_id)
     at.run()
@@ -241,7 +241,7 @@ def _timeline(at: AppTest):
 
 
 def test_a_run_with_events_shows_its_timeline_as_text(inspect_store):
-    run_id = make_run(inspect_store, num_classes=2, epochs=2)
+    run_id = predictions_run(inspect_store, num_classes=2, epochs=2)
     inspect_store.log_event(run_id, "queued: waiting for a free slot")
     inspect_store.log_event(run_id, "note [click](https://evil.example) **bold** <b>tag</b>", level="warning")
     at = page()
@@ -261,7 +261,7 @@ def test_a_run_with_events_shows_its_timeline_as_text(inspect_store):
 
 
 def test_a_run_without_events_says_so(inspect_store):
-    run_id = make_run(inspect_store, num_classes=2, epochs=2)
+    run_id = predictions_run(inspect_store, num_classes=2, epochs=2)
     at = page()
     at.query_params["run"] = str(run_id)
     at.run()

@@ -8,7 +8,7 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 from engine import paths
-from tests.evaluation.synthetic import make_run as make_predictions_run
+from tests.fake_runs import predictions_run
 from ui.text import unescape_markdown
 
 INSPECT_PAGE = str(Path(__file__).resolve().parents[2] / "app_pages" / "inspect.py")
@@ -23,7 +23,7 @@ def test_inspect_of_a_run_without_its_folder_says_the_files_are_gone(store):
     import streamlit as st
 
     st.cache_resource.clear()
-    run_id = make_predictions_run(store, num_classes=2, val_size=20, test_size=10, epochs=2)
+    run_id = predictions_run(store, num_classes=2, val_size=20, test_size=10, epochs=2)
     (paths.run_dir(run_id) / "best.keras").write_bytes(b"model")
     shutil.rmtree(paths.run_dir(run_id))
     at = AppTest.from_file(INSPECT_PAGE, default_timeout=60)
@@ -49,7 +49,7 @@ def test_inspect_does_not_offer_a_checkpoint_that_would_not_load(store):
     import streamlit as st
 
     st.cache_resource.clear()
-    run_id = make_predictions_run(store, num_classes=2, val_size=20, test_size=10, epochs=2)
+    run_id = predictions_run(store, num_classes=2, val_size=20, test_size=10, epochs=2)
     (paths.run_dir(run_id) / "best.keras").write_bytes(b"")
     at = AppTest.from_file(INSPECT_PAGE, default_timeout=60)
     at.query_params["run"] = str(run_id)

@@ -8,7 +8,7 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 from engine.store import open_store
-from fake_lab import add_run
+from tests.fake_runs import fake_run
 from ui.text import unescape_markdown
 
 PAGE = str(Path(__file__).resolve().parents[2] / "app_pages" / "predict.py")
@@ -16,7 +16,7 @@ TIMEOUT_S = 60
 
 
 def test_without_a_finished_run_the_page_says_what_to_do(lab_home):
-    add_run(open_store(), "running", epochs_done=1)
+    fake_run(open_store(), "running", epochs_done=1)
     at = AppTest.from_file(PAGE, default_timeout=TIMEOUT_S).run()
     assert not at.exception
     assert "No run has finished yet" in at.info[0].value
@@ -24,8 +24,8 @@ def test_without_a_finished_run_the_page_says_what_to_do(lab_home):
 
 def test_finished_runs_are_offered_and_a_name_stays_text(lab_home):
     store = open_store()
-    first = add_run(store, "finished", epochs_done=2, name="**bold** [link](http://x.example)")
-    second = add_run(store, "finished", epochs_done=2, name="plain")
+    first = fake_run(store, "finished", epochs_done=2, name="**bold** [link](http://x.example)")
+    second = fake_run(store, "finished", epochs_done=2, name="plain")
     at = AppTest.from_file(PAGE, default_timeout=TIMEOUT_S).run()
     assert not at.exception
     box = at.selectbox(key="predict_model")
@@ -37,8 +37,8 @@ def test_finished_runs_are_offered_and_a_name_stays_text(lab_home):
 
 def test_a_pinned_demo_model_is_the_only_choice(lab_home, monkeypatch):
     store = open_store()
-    pinned = add_run(store, "finished", epochs_done=2, name="the <b>model</b>")
-    add_run(store, "finished", epochs_done=2, name="other")
+    pinned = fake_run(store, "finished", epochs_done=2, name="the <b>model</b>")
+    fake_run(store, "finished", epochs_done=2, name="other")
     monkeypatch.setenv("CONV3D_LAB_DEMO_MODEL", str(pinned))
     at = AppTest.from_file(PAGE, default_timeout=TIMEOUT_S).run()
     assert not at.exception

@@ -365,7 +365,7 @@ def test_the_share_cli_makes_revokes_and_rotates_links(store, make_run, capsys, 
 
 def test_a_sweep_share_link_shows_its_trials_and_parallel_coordinates(store):
     from engine.runs import TrialOutcome
-    from tests.dashboard.fake_lab import tiny_config
+    from tests.fake_runs import tiny_config
 
     spec = {"base": tiny_config("base").to_dict(), "method": "random", "trials": 3, "metric": "val_accuracy",
             "direction": "maximize", "space": {"training.learning_rate": {"low": 1e-4, "high": 0.1, "log": True}}}

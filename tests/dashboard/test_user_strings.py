@@ -19,7 +19,7 @@ from google.protobuf.json_format import MessageToDict
 from markdown_it import MarkdownIt
 from streamlit.testing.v1 import AppTest
 
-from tests.evaluation.synthetic import make_run as make_predictions_run
+from tests.fake_runs import predictions_run
 from ui.text import markdown_text, plotly_text, unescape_markdown
 
 PAYLOAD = (
@@ -126,7 +126,7 @@ def inspect_store(store):
 
 
 def test_inspect_shows_payload_run_and_class_names_as_text(inspect_store):
-    run_id = make_predictions_run(inspect_store, num_classes=2, val_size=20, test_size=10, epochs=2)
+    run_id = predictions_run(inspect_store, num_classes=2, val_size=20, test_size=10, epochs=2)
     inspect_store.update_run(run_id, name=PAYLOAD, class_names=[PAYLOAD, "<b>bold</b> [x](https://evil.example/2)"])
     at = AppTest.from_file(INSPECT_PAGE, default_timeout=60)
     at.query_params["run"] = str(run_id)

@@ -13,7 +13,7 @@ from engine.doctor import data, predictions
 from engine.doctor.findings import CHECK_KIND, PARAMS_CHECK, Severity
 from engine.runs import RunRecord, RunStatus
 from engine.store import open_store
-from tests.evaluation.synthetic import make_run
+from tests.fake_runs import predictions_run
 from tests.doctor.sick_runs import epoch_rows
 
 
@@ -153,7 +153,7 @@ def test_constant_volumes_and_a_brightness_shortcut_are_reported_before_training
 
 def test_a_healthy_run_gets_no_problem_or_warning(lab_home):
     store = open_store()
-    run_id = make_run(store, num_classes=3, val_size=90, test_size=60, epochs=6)
+    run_id = predictions_run(store, num_classes=3, val_size=90, test_size=60, epochs=6)
     for epoch in range(1, 7):
         rows = {"loss": 1.1 / epoch, "val_loss": 1.2 / epoch ** 0.5, "accuracy": 1 - 0.6 / epoch,
                 "val_accuracy": 1 - 0.6 / epoch ** 0.5}
@@ -175,7 +175,7 @@ def test_the_wilson_interval_matches_the_textbook_value():
 
 def test_a_run_still_training_is_diagnosed_on_the_epochs_it_has(lab_home):
     store = open_store()
-    run_id = make_run(store, num_classes=2, epochs=2, status=RunStatus.RUNNING)
+    run_id = predictions_run(store, num_classes=2, epochs=2, status=RunStatus.RUNNING)
     assert {f.id for f in doctor.diagnose(store, run_id)} <= {"chance", "capacity", "few_samples"}
 
 

@@ -8,11 +8,11 @@ import numpy as np
 
 from engine.cli import main
 from engine.store import open_store
-from tests.evaluation.synthetic import make_run
+from tests.fake_runs import predictions_run
 
 
 def _collapsed_run(store) -> int:
-    run_id = make_run(store, num_classes=2, val_size=40, test_size=20, epochs=3)
+    run_id = predictions_run(store, num_classes=2, val_size=40, test_size=20, epochs=3)
     labels = np.array([0] * 24 + [1] * 16)
     for epoch in (1, 2, 3):
         store.save_predictions(run_id, epoch, "val", np.arange(40), labels, np.tile([[0.9, 0.1]], (40, 1)))

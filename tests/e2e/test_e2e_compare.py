@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from conftest import ARTIFACTS, wait_for_app
-from tests.fake_runs import add_synthetic_run, synthetic_config
+from tests.fake_runs import compare_run, synthetic_config
 from engine.store import open_store
 
 pytestmark = pytest.mark.e2e
@@ -45,7 +45,7 @@ def _open(page, url: str) -> None:
 
 def test_a_copied_compare_url_restores_the_view_in_a_fresh_browser_session(dashboard, browser_page):
     store = open_store()
-    ids = [add_synthetic_run(store, synthetic_config(index, 40), seed=index) for index in range(8)]
+    ids = [compare_run(store, synthetic_config(index, 40), seed=index) for index in range(8)]
     store.update_run(ids[0], tags=["baseline"], notes="the first of the seed sweep")
     chosen = [ids[4], ids[0], ids[1], ids[5]]
     query = (f"runs={','.join(map(str, chosen))}&metric=accuracy&curves=train,val&axis=time"

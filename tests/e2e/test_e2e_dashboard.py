@@ -206,10 +206,10 @@ def _wait_for_selection(page, labels: list[str]) -> None:
 
 def test_ticking_rows_in_the_runs_table_selects_runs(dashboard, browser_page):
     """Rows ticked in the table become the selection (multiselect, curves and URL) and vice versa."""
-    from tests.dashboard.fake_lab import add_run
+    from tests.fake_runs import fake_run
 
     store = _store()
-    oldest, middle, newest = (add_run(store, "finished", epochs_done=n, name=f"tick {n}") for n in (3, 4, 5))
+    oldest, middle, newest = (fake_run(store, "finished", epochs_done=n, name=f"tick {n}") for n in (3, 4, 5))
     page = browser_page
     _open(page, f"{dashboard}/runs", "Runs")
     page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)

@@ -137,10 +137,10 @@ def test_inspect_page_follows_a_run_that_is_still_training(lab_home, dashboard, 
     from engine import paths
     from engine.runs import RunStatus
     from engine.store import open_store
-    from tests.evaluation.synthetic import make_run
+    from tests.fake_runs import predictions_run
 
     store = open_store()
-    run_id = make_run(store, num_classes=2, val_size=20, test_size=0, epochs=2, status=RunStatus.RUNNING)
+    run_id = predictions_run(store, num_classes=2, val_size=20, test_size=0, epochs=2, status=RunStatus.RUNNING)
     paths.run_dir(run_id)  # a run that is training has its folder (the worker writes its log there)
     page = browser_page
     page.goto(f"{dashboard}/inspect?run={run_id}")

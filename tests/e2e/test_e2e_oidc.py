@@ -30,7 +30,7 @@ with warnings.catch_warnings():
 from engine.jobs import control, standby
 from engine.runs import RunStatus
 from engine.store import open_store
-from tests.dashboard.fake_lab import add_run
+from tests.fake_runs import fake_run
 from tests.e2e.conftest import ARTIFACTS, wait_for_app
 from ui import access
 from ui.text import WORD_JOINER
@@ -115,7 +115,7 @@ def test_sign_in_owns_the_launch_and_sign_out_locks_again(oidc_provider, dashboa
     page = browser_page
     page.route(NOT_LOOPBACK, lambda route: route.abort())
     store = open_store()
-    holder = add_run(store, RunStatus.RUNNING, epochs_done=1, name="holds the only slot")
+    holder = fake_run(store, RunStatus.RUNNING, epochs_done=1, name="holds the only slot")
 
     # Signed out: viewing works, launching is refused with access.refusal()'s sentence.
     page.goto(f"{dashboard}/train")

@@ -20,7 +20,7 @@ import pytest
 from engine import datasets
 from engine.hosting import share
 from engine.datasets import imported
-from tests.dashboard.fake_lab import add_run
+from tests.fake_runs import fake_run
 from tests.datasets.scans import write_medmnist
 from tests.e2e.conftest import ARTIFACTS, REPO_ROOT, wait_for_app
 
@@ -82,7 +82,7 @@ def test_a_visitor_cannot_delete_another_visitors_or_the_operators_dataset_nor_s
     upload = tmp_path / "upload" / "visitor_scans.npz"
     upload.parent.mkdir()
     write_medmnist(upload, sizes=(24, 8, 8), edge=8, seed=1)
-    add_run(_store(), "finished", epochs_done=3, name="a finished run")
+    fake_run(_store(), "finished", epochs_done=3, name="a finished run")
 
     page_a = browser_page
     page_a.set_viewport_size(VIEWPORT)
@@ -148,8 +148,8 @@ def _cli(*args: str) -> str:
 @pytest.mark.parametrize("dashboard_env", ["private"], indirect=True)
 def test_a_share_link_opens_its_run_read_only_in_a_fresh_browser_until_revoked_or_expired(dashboard, browser_page):
     store = _store()
-    shared = add_run(store, "finished", epochs_done=4, name="shared run")
-    add_run(store, "finished", epochs_done=2, name="private run")
+    shared = fake_run(store, "finished", epochs_done=4, name="shared run")
+    fake_run(store, "finished", epochs_done=2, name="private run")
     printed = _cli("share", "run", str(shared), "--url", dashboard)
     url = printed.splitlines()[0]
     assert url.startswith(f"{dashboard}/?share=") and "read-only, until" in printed

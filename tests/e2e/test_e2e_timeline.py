@@ -18,10 +18,10 @@ TYPED = "note [click](https://evil.example) **bold** <b>tag</b>"
 def test_the_timeline_of_a_run_shows_its_events_as_text(lab_home, dashboard, browser_page):
     from engine import paths
     from engine.store import open_store
-    from tests.evaluation.synthetic import make_run
+    from tests.fake_runs import predictions_run
 
     store = open_store()
-    run_id = make_run(store, num_classes=2, epochs=3, class_names=["lesion", "normal"], positive_class="lesion")
+    run_id = predictions_run(store, num_classes=2, epochs=3, class_names=["lesion", "normal"], positive_class="lesion")
     paths.run_dir(run_id)  # its folder exists, as a trained run's does (no best.keras: that button is disabled)
     for message, level in (("queued: waiting for a free slot", "info"), ("started on slot cpu (pid 4242)", "info"),
                            ("epoch 2: the learning rate was reduced to 0.0005", "info"), (TYPED, "warning"),

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from conftest import ARTIFACTS, wait_for_app
-from tests.dashboard.fake_lab import add_run
-from tests.evaluation.synthetic import make_run as make_predictions_run
+from tests.fake_runs import fake_run
+from tests.fake_runs import predictions_run
 
 pytestmark = pytest.mark.e2e
 
@@ -48,9 +48,9 @@ def _check(page, name: str) -> list[str]:
 
 def test_payloads_render_as_text_in_the_browser(dashboard, browser_page):
     store = _store()
-    named = add_run(store, "finished", epochs_done=3, name=PAYLOAD, batches=2)
-    failed = add_run(store, "failed", epochs_done=1, name="broken", error="It broke: " + PAYLOAD)
-    inspected = make_predictions_run(store, num_classes=2, val_size=20, test_size=10, epochs=2)
+    named = fake_run(store, "finished", epochs_done=3, name=PAYLOAD, batches=2)
+    failed = fake_run(store, "failed", epochs_done=1, name="broken", error="It broke: " + PAYLOAD)
+    inspected = predictions_run(store, num_classes=2, val_size=20, test_size=10, epochs=2)
     store.update_run(inspected, name="classes " + PAYLOAD, class_names=["<b>bold</b> one", "<i>two</i>"])
     page = browser_page
     requests: list[str] = []

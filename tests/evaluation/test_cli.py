@@ -9,7 +9,7 @@ import pytest
 
 from engine.evaluation import EvaluationError, cli
 from engine.store import open_store
-from tests.evaluation.synthetic import make_run
+from tests.fake_runs import predictions_run
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -19,7 +19,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 
 def test_text_report(lab_home, capsys):
-    run_id = make_run(open_store(), num_classes=2, val_size=40, epochs=3)
+    run_id = predictions_run(open_store(), num_classes=2, val_size=40, epochs=3)
     args = parse(["evaluate", str(run_id), "--epoch", "2", "--threshold", "0.3"])
     assert args.func(args) == 0
     out = capsys.readouterr().out
@@ -28,7 +28,7 @@ def test_text_report(lab_home, capsys):
 
 
 def test_json_report_for_best_test_split(lab_home, capsys):
-    run_id = make_run(open_store(), num_classes=3, val_size=30, test_size=20, epochs=2)
+    run_id = predictions_run(open_store(), num_classes=3, val_size=30, test_size=20, epochs=2)
     args = parse(["evaluate", str(run_id), "--best", "--split", "test", "--json"])
     assert cli.cmd_evaluate(args) == 0
     report = json.loads(capsys.readouterr().out)
@@ -38,7 +38,7 @@ def test_json_report_for_best_test_split(lab_home, capsys):
 
 
 def test_mistakes_raise_one_sentence(lab_home):
-    run_id = make_run(open_store(), num_classes=3, epochs=2)
+    run_id = predictions_run(open_store(), num_classes=3, epochs=2)
     with pytest.raises(EvaluationError, match="two-class runs only"):
         cli.cmd_evaluate(parse(["evaluate", str(run_id), "--threshold", "0.5"]))
     with pytest.raises(SystemExit):  # --epoch and --best together

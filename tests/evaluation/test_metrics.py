@@ -10,7 +10,7 @@ from engine import evaluation
 from engine.errors import RunNotFound
 from engine.evaluation import metrics
 from engine.store import open_store
-from tests.evaluation.synthetic import make_run
+from tests.fake_runs import predictions_run
 
 
 @pytest.fixture
@@ -19,7 +19,7 @@ def store(lab_home):
 
 
 def test_confusion_matrix_of_every_epoch_matches_sklearn(store):
-    run_id = make_run(store, num_classes=3, val_size=57, epochs=6)
+    run_id = predictions_run(store, num_classes=3, val_size=57, epochs=6)
     epochs = store.prediction_epochs(run_id, "val")
     assert epochs == [1, 2, 3, 4, 5, 6]
     for epoch in epochs:
@@ -35,7 +35,7 @@ def test_confusion_matrix_of_every_epoch_matches_sklearn(store):
 
 
 def test_per_class_metrics_match_sklearn(store):
-    run_id = make_run(store, num_classes=3, val_size=80, epochs=2)
+    run_id = predictions_run(store, num_classes=3, val_size=80, epochs=2)
     result = evaluation.evaluate_run(store, run_id, "val", 1)
     labels, predicted = result.labels, result.predicted
     recall = skm.recall_score(labels, predicted, average=None, labels=[0, 1, 2], zero_division=0)
@@ -53,7 +53,7 @@ def test_per_class_metrics_match_sklearn(store):
 
 
 def test_binary_threshold_and_youden(store):
-    run_id = make_run(store, num_classes=2, val_size=100, epochs=3)
+    run_id = predictions_run(store, num_classes=2, val_size=100, epochs=3)
     at_zero = evaluation.evaluate_run(store, run_id, "val", 2, threshold=0.0)
     assert (at_zero.predicted == 1).all()
     assert at_zero.per_class[1]["recall"] == 1.0 and at_zero.per_class[1]["specificity"] == 0.0
@@ -78,7 +78,7 @@ def test_one_class_split_has_no_curves():
 
 
 def test_distribution_and_history(store):
-    run_id = make_run(store, num_classes=3, val_size=30, epochs=4)
+    run_id = predictions_run(store, num_classes=3, val_size=30, epochs=4)
     epochs = evaluation.stored_epochs(store, run_id, "val")
     numbers, counts = evaluation.class_distribution_by_epoch(epochs, 3)
     assert numbers == [1, 2, 3, 4] and counts.shape == (4, 3) and (counts.sum(axis=1) == 30).all()
@@ -92,7 +92,7 @@ def test_distribution_and_history(store):
 
 
 def test_sample_table_and_filters(store):
-    run_id = make_run(store, num_classes=2, val_size=50, epochs=2)
+    run_id = predictions_run(store, num_classes=2, val_size=50, epochs=2)
     result = evaluation.evaluate_run(store, run_id, "val", 1)
     groups = np.arange(1000) // 2
     table = evaluation.sample_table(result, groups)
@@ -106,7 +106,7 @@ def test_sample_table_and_filters(store):
 
 
 def test_user_mistakes_are_lab_errors(store):
-    run_id = make_run(store, num_classes=3, epochs=3, test_size=0)
+    run_id = predictions_run(store, num_classes=3, epochs=3, test_size=0)
     with pytest.raises(evaluation.EvaluationError, match="epoch 9.*1-3"):
         evaluation.evaluate_run(store, run_id, "val", 9)
     with pytest.raises(evaluation.EvaluationError, match="two-class"):
@@ -117,7 +117,7 @@ def test_user_mistakes_are_lab_errors(store):
         evaluation.evaluate_run(store, run_id, "train")
     with pytest.raises(RunNotFound):
         evaluation.evaluate_run(store, 999)
-    binary = make_run(store, num_classes=2, epochs=1)
+    binary = predictions_run(store, num_classes=2, epochs=1)
     with pytest.raises(evaluation.EvaluationError, match="between 0 and 1"):
         evaluation.evaluate_run(store, binary, "val", threshold=1.5)
 

@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 from engine.cli import main
 from engine.evaluation import evaluate_predictions, metrics
 from engine.store import open_store
-from tests.evaluation.synthetic import make_run
+from tests.fake_runs import predictions_run
 from ui.text import unescape_markdown
 
 PAGE = str(Path(__file__).resolve().parents[2] / "app_pages" / "inspect.py")
@@ -20,7 +20,7 @@ PAGE = str(Path(__file__).resolve().parents[2] / "app_pages" / "inspect.py")
 
 def _one_class_run(store) -> int:
     """A two-class run whose validation split holds 'healthy' only, every sample answered right."""
-    run_id = make_run(store, num_classes=2, val_size=12, test_size=0, epochs=1,
+    run_id = predictions_run(store, num_classes=2, val_size=12, test_size=0, epochs=1,
                       class_names=["healthy", "lesion"], positive_class="lesion")
     stored = store.get_predictions(run_id, "val", 1)
     store.save_predictions(run_id, 1, "val", stored["sample_ids"], np.zeros(12, dtype=np.int64),

@@ -13,7 +13,7 @@ from engine.config import RunConfig
 from engine.errors import ConfigError
 from engine.evaluation.cli import format_text
 from engine.store import open_store
-from tests.evaluation.synthetic import make_run
+from tests.fake_runs import predictions_run
 
 
 @pytest.fixture
@@ -59,7 +59,7 @@ def test_no_positive_class_without_exactly_two_classes():
 
 
 def test_a_lesion_normal_run_reports_lesion_sensitivity_and_thresholds_p_lesion(store):
-    run_id = make_run(store, num_classes=2, val_size=120, epochs=2, class_names=["lesion", "normal"],
+    run_id = predictions_run(store, num_classes=2, val_size=120, epochs=2, class_names=["lesion", "normal"],
                       positive_class="lesion")
     run = store.get_run(run_id)
     assert run.positive_class == "lesion" and run.positive_class_chosen
@@ -92,7 +92,7 @@ def test_a_lesion_normal_run_reports_lesion_sensitivity_and_thresholds_p_lesion(
 
 
 def test_an_old_run_without_a_positive_class_keeps_its_numbers_and_says_for_which_class(store):
-    run_id = make_run(store, num_classes=2, val_size=80, epochs=2, class_names=["lesion", "normal"])
+    run_id = predictions_run(store, num_classes=2, val_size=80, epochs=2, class_names=["lesion", "normal"])
     raw = json.loads(store.get_run(run_id).config.to_json())
     del raw["data"]["positive_class"]  # a config stored before the field existed
     run = store.get_run(run_id)
@@ -112,7 +112,7 @@ def test_an_old_run_without_a_positive_class_keeps_its_numbers_and_says_for_whic
 
 
 def test_compare_and_the_cli_use_the_run_positive_class(store):
-    chosen = make_run(store, num_classes=2, val_size=60, test_size=50, epochs=2, class_names=["lesion", "normal"],
+    chosen = predictions_run(store, num_classes=2, val_size=60, test_size=50, epochs=2, class_names=["lesion", "normal"],
                       positive_class="lesion", seed=1)
     comparison = compare.load(store, [chosen])
     test = evaluation.evaluate_run(store, chosen, "test")

@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from engine.remedies import pairing
 from tests import fake_worker
-from tests.evaluation.synthetic import make_run
+from tests.fake_runs import predictions_run
 from tests.jobs.helpers import wait_ended
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,7 +27,7 @@ def page_store(store, monkeypatch):
 
 def overfitting_run(store) -> int:
     """A run that memorises (the doctor's overfitting problem) on shapes3d volumes the tutorial net can take."""
-    run_id = make_run(store, num_classes=2, val_size=20, test_size=10, epochs=6, seed=3, volume_size=12)
+    run_id = predictions_run(store, num_classes=2, val_size=20, test_size=10, epochs=6, seed=3, volume_size=12)
     store.log_metrics(run_id, [
         {"kind": "epoch", "epoch": epoch, "name": name, "value": value}
         for name, values in {"loss": [0.69, 0.40, 0.20, 0.08, 0.03, 0.01],

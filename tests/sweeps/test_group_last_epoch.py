@@ -4,36 +4,27 @@ memorisation after the best epoch shows (issue 24)."""
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
 from engine.cli import main
 from engine.config import RunConfig
-from engine.runs import RunStatus
 from engine.store import open_store
 from engine.sweeps import summary
+from tests.fake_runs import fake_run
 
 # (training accuracy at epochs 1-5) per fold; the best epoch (by val_loss) is 2, the last is 5.
 TRAIN_ACCURACY = ((0.70, 0.93, 0.97, 0.99, 1.00), (0.68, 0.91, 0.96, 0.98, 0.99))
 
 
 def _group(store, group: str = "cv-last01") -> list[int]:
-    ids, now = [], time.time()
+    ids = []
     for fold, accuracies in enumerate(TRAIN_ACCURACY):
         config = RunConfig()
         config.data.folds, config.data.fold = 2, fold
-        run_id = store.create_run(config, group=group)
-        rows = []
-        for epoch, accuracy in enumerate(accuracies, start=1):
-            values = {"loss": 1.0 - accuracy, "accuracy": accuracy, "val_accuracy": 0.55,
-                      "val_loss": 0.6 if epoch == 2 else 0.7 + epoch / 10}
-            rows += [{"kind": "epoch", "epoch": epoch, "name": n, "value": v, "wall_time": now + epoch}
-                     for n, v in values.items()]
-        store.log_metrics(run_id, rows)
-        store.transition(run_id, RunStatus.FINISHED, from_statuses=[RunStatus.QUEUED], epochs_done=5,
-                         started_at=now, finished_at=now + 6, best_epoch=2, best_value=0.6)
-        ids.append(run_id)
+        curves = {"loss": [1.0 - accuracy for accuracy in accuracies], "accuracy": list(accuracies),
+                  "val_accuracy": [0.55] * 5, "val_loss": [0.6 if epoch == 2 else 0.7 + epoch / 10 for epoch in range(1, 6)]}
+        ids.append(fake_run(store, config=config, group=group, curves=curves))  # the best epoch is 2 (val_loss)
     return ids
 
 
