@@ -33,6 +33,10 @@ WORKER_TESTS: tuple[str, ...] = (
     "tests/remedies/test_fix_real_pair.py",
     # Training with TensorFlow in this process (a fit of a tiny model: seconds to tens of seconds each).
     "tests/training/test_training.py",
+    "tests/training/test_transfer.py",
+    "tests/training/test_augment.py",  # the tf.data pipeline with every augmentation
+    "tests/test_engine_cli.py::test_train_runs_and_show_report_the_run",
+    "tests/datasets/test_import_cli.py::test_import_list_train_and_delete_from_the_command_line",
     "tests/training/test_training_metrics.py",
     "tests/training/test_learning.py",
     "tests/training/test_checkpoints.py",
@@ -59,6 +63,15 @@ WORKER_TESTS: tuple[str, ...] = (
     "tests/datasets/test_import_pool.py::test_bench_import_compares_the_engine_with_pydicom_alone",
     "tests/test_cli_broken_pipe.py",
     "tests/dashboard/test_dashboard_no_tensorflow.py",
+    "tests/dashboard/test_inspect_page.py::test_page_never_imports_tensorflow",
+    "tests/compare/test_compare_cli.py::test_delete_asks_for_yes_without_a_terminal_and_refuses_active_runs",
+    "tests/test_tiers.py::test_the_inner_loop_leaves_out_slow_and_worker_tests",  # a pytest session
+    # Every architecture built in TensorFlow (up to 200 M parameters at the CLI's default shape), and a
+    # memory probe (a child process that imports TensorFlow). tests/models keeps the parameter counts
+    # in the inner loop.
+    "tests/test_engine_cli.py::test_datasets_and_archs_list_as_json",
+    "tests/jobs/test_admission.py::test_a_run_over_the_memory_is_refused_by_the_estimate_and_force_launches_it",
+    "tests/jobs/test_admission.py::test_the_skip_rule_covers_describes_estimate",
     "tests/hosting",
 )
 

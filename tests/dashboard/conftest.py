@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from engine import paths
 from engine.store import open_store
 from fake_lab import FAKE_DESCRIPTION, texts
 from tests.fake_runs import fake_run
@@ -39,12 +42,30 @@ def fake_probe(monkeypatch):
     return calls
 
 
+# The built-in sets the pages open by default (the Data and Train pages' first choices): generated once
+# per session (digits3d takes 0.7 s, phantom_lesions 2.3 s; some 70 dashboard tests open one) and linked
+# into each test's empty data cache. Tests about generation use shapes3d or other options, never shared.
+SHARED_BUILTINS = ("digits3d-", "phantom_lesions-")
+
+
+@pytest.fixture(scope="session")
+def builtin_cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("builtin-cache")
+
+
 @pytest.fixture
-def store(lab_home, fake_probe):
+def store(lab_home, fake_probe, builtin_cache):
     import streamlit as st
 
     st.cache_data.clear()  # previews and descriptions of another test's workspace
-    return open_store()
+    cache = paths.data_cache_dir()
+    for entry in builtin_cache.iterdir():
+        shutil.copytree(entry, cache / entry.name, copy_function=os.link)
+    yield open_store()
+    for entry in cache.iterdir() if cache.exists() else ():
+        shared = builtin_cache / entry.name
+        if entry.name.startswith(SHARED_BUILTINS) and (entry / "meta.json").exists() and not shared.exists():
+            shutil.copytree(entry, shared, copy_function=os.link)
 
 
 @pytest.fixture
