@@ -50,7 +50,7 @@ MAX_RUNS = 4
 # Seconds between the last page drawing and the start of the measurement.
 SETTLE_S = 3
 # Each page notes, 10 times a second, how many epochs each run's curves show (keyed by the
-# traces' legendgroup, which is the run id) and when each count was first reached; and
+# traces' first run id, ui/figures.curves_figure's meta) and when each count was first reached; and
 # whether an exception box or a connection error was on the page.
 SAMPLER_JS = """() => {
   if (window.__loadTest) return;
@@ -61,7 +61,7 @@ SAMPLER_JS = """() => {
     const now = Date.now();
     const plot = document.querySelector('.st-key-runs_curves .js-plotly-plot');
     for (const trace of (plot && plot.data) || []) {
-      const run = trace.legendgroup;
+      const run = trace.meta && trace.meta.run_ids ? String(trace.meta.run_ids[0]) : trace.legendgroup;
       const count = (trace.x || []).length;
       const seen = state.seen[run] = state.seen[run] || {};
       for (let epoch = 1; epoch <= count; epoch++) if (!(epoch in seen)) seen[epoch] = now;
@@ -256,7 +256,8 @@ class ProtocolSession:
                 self.state["exceptions"].append(text)
         elif kind == "plotly_chart":
             for trace in json.loads(element.plotly_chart.spec).get("data", []):
-                seen = self.state["seen"].setdefault(str(trace.get("legendgroup")), {})
+                run_ids = (trace.get("meta") or {}).get("run_ids") or [trace.get("legendgroup")]
+                seen = self.state["seen"].setdefault(str(run_ids[0]), {})
                 for epoch in range(1, len(trace.get("x") or []) + 1):
                     seen.setdefault(str(epoch), now * 1000)  # milliseconds, as the browser sampler notes
 

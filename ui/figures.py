@@ -123,7 +123,9 @@ def curves_figure(panels: Sequence[tuple[str, Sequence[Series]]], colors: Mappin
                     showlegend=False, legendgroup=group, name=name + " ± std",
                 ), row=1, col=column)
             figure.add_trace(go.Scatter(
-                x=line.x, y=line.y, mode="lines+markers" if len(line.x) <= 50 else "lines",
+                # Plain lists: a chart's points stay readable in the page (tools/load_test.py counts them).
+                x=np.asarray(line.x).tolist(), y=np.asarray(line.y).tolist(),
+                mode="lines+markers" if len(line.x) <= 50 else "lines",
                 name=name + (" (mean)" if line.std is not None else ""), legendgroup=group,
                 showlegend=group not in legend_seen,
                 line=dict(color=color, dash="dash" if line.is_validation else "solid", width=2),

@@ -223,7 +223,7 @@ def test_ticking_rows_in_the_runs_table_selects_runs(dashboard, browser_page):
 
     tick(3)  # rows are newest first: row 3 is the oldest run
     _wait_for_selection(page, [f"#{newest} tick 5", f"#{oldest} tick 3"])
-    page.get_by_text(f"#{oldest} tick 3 training").wait_for()  # its curves' legend entry
+    page.get_by_text(f"#{oldest} tick 3 · training").wait_for()  # its curves' legend entry
     tick(1)
     _wait_for_selection(page, [f"#{oldest} tick 3"])
 

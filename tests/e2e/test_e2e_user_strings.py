@@ -65,7 +65,7 @@ def test_payloads_render_as_text_in_the_browser(dashboard, browser_page):
     page.locator(".st-key-runs_curves .js-plotly-plot").first.wait_for(timeout=60_000)
     page.get_by_text("It broke: [click me](").first.wait_for()
     legends = _check(page, "runs")
-    assert f"#{named} {PAYLOAD} training" in legends, legends  # the tags are the legend's literal text
+    assert f"#{named} {PAYLOAD} · training" in legends, legends  # the tags are the legend's literal text
 
     page.goto(f"{dashboard}/inspect?run={inspected}")
     page.locator(".st-key-inspect_val_cm .js-plotly-plot").first.wait_for(timeout=60_000)
